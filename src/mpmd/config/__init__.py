@@ -1,0 +1,1 @@
+"""httpd.conf-style configuration: lexer -> parser (tree with file:line) -> loader (directive tables)."""

@@ -1,0 +1,1 @@
+"""Server-wide pieces shared by every MPM: the request pipeline, modules, master, listeners."""

@@ -1,0 +1,137 @@
+"""One request's life (httpd's request_rec) and what a handler gives back.
+
+A handler returns a ``Response`` whose body is one of:
+  * ``bytes``                     -- sent as is, with Content-Length;
+  * ``FileBody``                  -- an open file region, sent with sendfile when enabled;
+  * an iterable of ``bytes``      -- streamed (chunked on HTTP/1.1 when no Content-Length);
+  * an async iterable of bytes    -- only from "async" handlers, on the nginx MPM.
+The driver of the MPM writes it; no handler touches a socket.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterable, Callable, Iterable, Protocol
+
+from mpmd.http.events import Request
+
+
+@dataclass(slots=True)
+class ConnInfo:
+    client_addr: tuple[str, int]
+    server_addr: tuple[str, int]
+    scheme: str = "http"
+    conn_id: int = 0
+    requests_served: int = 0           # on this connection, before the current one
+
+
+@dataclass(slots=True)
+class FileBody:
+    """A region of an open file.  The driver closes ``file`` once sent."""
+
+    file: Any                          # object with fileno() and read(); opened "rb"
+    offset: int
+    length: int
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass(slots=True)
+class MultipartBody:
+    """multipart/byteranges: a sequence of bytes and FileBody parts (RFC 9110 14.6)."""
+
+    parts: list[bytes | FileBody]
+
+    @property
+    def length(self) -> int:
+        return sum(len(p) if isinstance(p, bytes) else p.length for p in self.parts)
+
+    def close(self) -> None:
+        for p in self.parts:
+            if isinstance(p, FileBody):
+                p.close()
+
+
+Body = bytes | FileBody | MultipartBody | Iterable[bytes] | AsyncIterable[bytes]
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: Body = b""
+    close_connection: bool = False      # force "Connection: close" after this answer
+    on_close: Callable[[], None] | None = None   # called once the body is sent or dropped (WSGI close())
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for k, v in self.headers:
+            if k.lower() == lname:
+                return v
+        return None
+
+
+class BodyReader(Protocol):
+    """The request body as the application sees it (wsgi.input); provided by the driver.
+
+    It enforces LimitRequestBody, decodes chunked framing, and sends "100 Continue"
+    on the first read when the client asked for it.
+    """
+
+    def read(self, size: int = -1) -> bytes: ...
+    def readline(self, size: int = -1) -> bytes: ...
+
+
+class EmptyBody:
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int = -1) -> bytes:
+        return b""
+
+    def __iter__(self) -> Iterable[bytes]:
+        return iter(())
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """httpd's request_rec: filled in phase by phase by the module hooks."""
+
+    request: Request
+    conn: ConnInfo
+    server: Any                         # mpmd.config.model.ServerConfig
+    body: BodyReader = field(default_factory=EmptyBody)
+    uri_path: str = "/"                 # %-decoded, dot-segments resolved, always starts with "/"
+    path_info: str = ""
+    filename: str | None = None         # set by translate_name (file system path)
+    handler: str | None = None          # chosen handler name, e.g. "default-handler"
+    dir_config: Any = None              # merged mpmd.config.model.DirConfig for this request
+    notes: dict[str, Any] = field(default_factory=dict)
+    mpm: Any = None                     # the running MPM, for query()
+    start_time: float = 0.0             # time.time() when the request line arrived
+
+    def host(self) -> str:
+        h = self.request.header(b"host")
+        return h.decode("latin-1") if h else ""
+
+
+class Handler(Protocol):
+    """A content handler.  ``kind`` tells the MPM where it may run:
+
+    "inline"   -- quick and non-blocking apart from local file I/O (static files): any thread/loop;
+    "blocking" -- may block (WSGI apps): on the nginx MPM it runs in the bounded thread pool;
+    "async"    -- a coroutine function (ASGI apps): only on the nginx MPM's event loop.
+    """
+
+    kind: str
+
+    def __call__(self, ctx: RequestContext) -> Response | None: ...
+
+
+def stat_or_none(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (OSError, ValueError):
+        return None

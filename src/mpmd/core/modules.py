@@ -1,0 +1,64 @@
+"""Modules: directives plus request-phase hooks, in Apache's order.
+
+A module is an object with a ``name`` (``"mime_module"``), a ``DIRECTIVES`` table and any
+of the hook methods below.  Built-in modules and a user's module loaded with
+``LoadModule name package.module:attr`` use this same interface.
+
+Request phases (httpd's order), run by ``mpmd.core.request.process``:
+  post_read_request(ctx) -> Response | None     first look at a parsed request
+  translate_name(ctx)    -> bool | None         map URL -> filename/handler; True = done
+  map_to_storage(ctx)    -> Response | None     after translate: merge per-dir config
+  access_checker(ctx)    -> Response | None     Require; a Response (403) ends the request
+  fixups(ctx)            -> None                last chance before the handler (e.g. MIME)
+  handlers: dict[str, Handler]                  handler name -> callable (SetHandler picks)
+  log_transaction(ctx, response, bytes_sent) -> None
+Process hooks:
+  child_init(server, mpm) / child_exit(server, mpm)
+Any hook a module does not define is skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from mpmd.config.directives import Directive
+
+REQUEST_HOOKS = ("post_read_request", "translate_name", "map_to_storage",
+                 "access_checker", "fixups", "log_transaction")
+PROCESS_HOOKS = ("child_init", "child_exit")
+
+
+class Module:
+    name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()      # other names IfModule accepts, e.g. "mod_mime.c"
+    DIRECTIVES: ClassVar[list[Directive]] = []
+    handlers: ClassVar[dict[str, Any]] = {}
+    builtin: ClassVar[bool] = False              # loaded without a LoadModule line
+
+    def __repr__(self) -> str:
+        return f"<module {self.name}>"
+
+
+class HookTable:
+    """The hooks of the loaded modules, resolved once per generation (not per request)."""
+
+    def __init__(self, modules: list[Module]) -> None:
+        self.modules = list(modules)
+        self.by_hook: dict[str, list[Any]] = {}
+        for hook in REQUEST_HOOKS + PROCESS_HOOKS:
+            self.by_hook[hook] = [getattr(m, hook) for m in modules if hasattr(m, hook)]
+        self.handlers: dict[str, Any] = {}
+        for m in modules:
+            self.handlers.update(getattr(m, "handlers", {}) or {})
+
+    def run(self, hook: str, *args: Any) -> None:
+        for fn in self.by_hook[hook]:
+            fn(*args)
+
+    def run_first(self, hook: str, *args: Any) -> Any:
+        """Call each implementation until one returns something other than None."""
+        for fn in self.by_hook[hook]:
+            result = fn(*args)
+            if result is not None:
+                return result
+        return None
