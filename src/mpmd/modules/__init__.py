@@ -1,0 +1,26 @@
+"""Built-in modules: compiled in, as httpd's static modules are.
+
+Each is loaded without a LoadModule line; Apache's ``LoadModule mime_module modules/mod_mime.so``
+lines naming them are accepted and change nothing.  Order is the hook order.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+BUILTIN_MODULES: dict[str, str] = {
+    "core_module": "mpmd.modules.mod_core:CoreModule",          # static files (default-handler)
+    "alias_module": "mpmd.modules.mod_alias:AliasModule",
+    "dir_module": "mpmd.modules.mod_dir:DirModule",
+    "mime_module": "mpmd.modules.mod_mime:MimeModule",
+    "authz_core_module": "mpmd.modules.mod_authz_core:AuthzCoreModule",
+    "autoindex_module": "mpmd.modules.mod_autoindex:AutoindexModule",
+    "log_config_module": "mpmd.modules.mod_log_config:LogConfigModule",
+}
+
+
+def load_module_class(spec: str) -> Any:
+    """Import ``"package.module:attr"`` and return the attribute."""
+    module_name, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
