@@ -1,0 +1,81 @@
+"""Listening sockets, bound by the master before it forks (httpd ap_setup_listeners).
+
+Rule 1: every ``Listen`` address is bound once; children inherit the sockets, and a graceful
+        restart keeps them (so no connection is refused during a restart).
+Rule 2: port 0 asks the kernel for a port; ``Listener.port`` is the real one, which the master
+        reports in the ready file.
+Rule 3: listening sockets are non-blocking: an MPM waits with select/poll, then accept() may
+        lose the race to another child and get EAGAIN, which just means "wait again".
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+
+@dataclass
+class Listener:
+    sock: socket.socket
+    host: str
+    port: int
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _host_port(addr: Any) -> tuple[str, int]:
+    if isinstance(addr, tuple):
+        host, port = addr[0], addr[1]
+    else:
+        host, port = addr.host, addr.port
+    host = (host or "").strip("[]")
+    return ("" if host in ("*", "") else host), int(port)
+
+
+def bind_one(host: str, port: int, backlog: int) -> Listener:
+    """Bind and listen on one address; IPv6 literals are bound IPv6-only."""
+    infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+                               socket.AI_PASSIVE)
+    family, stype, proto, _, sockaddr = infos[0]
+    if not host:        # "Listen 80": all IPv4 addresses, as most Apache setups expect
+        family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
+    sock = socket.socket(family, stype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+        sock.setblocking(False)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    real = sock.getsockname()
+    return Listener(sock, real[0], real[1])
+
+
+def bind_all(addrs: Iterable[Any], backlog: int = 511) -> list[Listener]:
+    """Bind each Listen address; on any failure close what was bound and re-raise."""
+    bound: list[Listener] = []
+    try:
+        for addr in addrs:
+            host, port = _host_port(addr)
+            bound.append(bind_one(host, port, backlog))
+    except OSError:
+        close_all(bound)
+        raise
+    return bound
+
+
+def close_all(listeners: Iterable[Listener]) -> None:
+    for lst in listeners:
+        try:
+            lst.close()
+        except OSError:
+            pass

@@ -1,0 +1,123 @@
+"""Signals: one table maps each signal to an action, for the master and for ``-k ACTION``.
+
+Rule 1: a handler only records the signal (writes its number to a self-pipe); the master's loop
+        reads the pipe and dispatches to ``handle_<action>`` (nginx signals[], gunicorn arbiter).
+Rule 2: ``mpmd -k ACTION`` looks the action up in the same ``SIGNALS`` table, reads the PidFile
+        and sends the signal.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from mpmd.core import pidfile
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    signo: int
+    action: str              # what the master does
+    command: str | None      # the -k ACTION that sends it (None: not sendable)
+
+
+SIGNALS: tuple[SignalSpec, ...] = (
+    SignalSpec(signal.SIGTERM, "stop", "stop"),
+    SignalSpec(signal.SIGINT, "stop", None),
+    SignalSpec(signal.SIGHUP, "restart", "restart"),
+    SignalSpec(signal.SIGUSR1, "graceful", "graceful"),
+    SignalSpec(signal.SIGWINCH, "graceful-stop", "graceful-stop"),
+    SignalSpec(signal.SIGCHLD, "reap", None),
+)
+
+ACTION_OF: dict[int, str] = {s.signo: s.action for s in SIGNALS}
+SIGNAL_FOR_COMMAND: dict[str, int] = {s.command: s.signo for s in SIGNALS if s.command}
+
+
+class SignalQueue:
+    """Self-pipe: handlers write signal numbers, the loop waits on ``fileno()`` and drains."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signo: int, frame: Any) -> None:
+        try:
+            os.write(self.w, bytes((signo,)))
+        except OSError:
+            pass                 # pipe full: the same signals are already queued
+
+    def install(self) -> None:
+        for spec in SIGNALS:
+            self._old[spec.signo] = signal.signal(spec.signo, self._handler)
+            signal.siginterrupt(spec.signo, False)
+
+    def restore(self) -> None:
+        for signo, old in self._old.items():
+            signal.signal(signo, old if old is not None else signal.SIG_DFL)
+        self._old.clear()
+
+    def fileno(self) -> int:
+        return self.r
+
+    def wait(self, timeout: float) -> list[str]:
+        """Actions recorded so far, waiting up to ``timeout`` seconds for the first one."""
+        try:
+            ready, _, _ = select.select([self.r], [], [], max(timeout, 0.0))
+        except InterruptedError:
+            ready = [self.r]
+        return self.drain() if ready else []
+
+    def drain(self) -> list[str]:
+        actions: list[str] = []
+        while True:
+            try:
+                data = os.read(self.r, 512)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            actions.extend(ACTION_OF[b] for b in data if b in ACTION_OF)
+        return actions
+
+    def close_in_child(self) -> None:
+        """A forked child keeps no part of the master's signal plumbing."""
+        self.restore()
+        for fd in (self.r, self.w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def set_cloexec(fd: int) -> None:
+    flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+    fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+
+
+def send_action(cfg: Any, action: str) -> int:
+    """``mpmd -k ACTION``: signal the running master named by the PidFile; 0 on success."""
+    signo = SIGNAL_FOR_COMMAND.get(action)
+    if signo is None:
+        print(f"mpmd: unknown -k action {action!r}; use one of "
+              f"{', '.join(sorted(SIGNAL_FOR_COMMAND))}", file=sys.stderr)
+        return 1
+    path = getattr(cfg, "pid_file", None)
+    pid = pidfile.read(path) if path else None
+    if pid is None:
+        print(f"mpmd (no pid file) not running", file=sys.stderr)
+        return 1
+    try:
+        os.kill(pid, signo)
+    except ProcessLookupError:
+        print(f"mpmd (pid {pid}?) not running", file=sys.stderr)
+        return 1
+    except PermissionError as exc:
+        print(f"mpmd: cannot signal pid {pid}: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,175 @@
+"""Scoreboard: typed access to the shared segment.
+
+Theory: the master writes ``Global`` and ``Process`` records; each worker (a prefork child, a
+worker thread) writes only its own ``Worker`` record through a ``WorkerSlot`` handle.  Readers
+(the master's spare-server maintenance, mod_status) take ``snapshot()``, a copy, and live with a
+status byte that may be a moment stale.
+
+Rule 1: one writer per record, so no locks.
+Rule 2: the per-request cost is a few ``pack_into`` calls at pre-computed offsets; a status is
+        written only when it changes.
+Rule 3: counters are per slot; totals are added up by readers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mpmd.scoreboard import layout, shm
+from mpmd.scoreboard.layout import Status
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRecord:
+    pid: int
+    generation: int
+    quiescing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    status: Status
+    pid: int
+    access_count: int
+    bytes_served: int
+    last_used: float
+    client: str
+    request: str
+    vhost: str
+
+    @property
+    def letter(self) -> str:
+        return layout.STATUS_LETTERS[self.status]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    server_limit: int
+    thread_limit: int
+    generation: int
+    restart_time: float
+    processes: list[ProcessRecord]
+    workers: list[list[WorkerRecord]]       # [slot][thread]
+
+
+def _text(raw: bytes) -> str:
+    return raw.rstrip(b"\0").decode("latin-1")
+
+
+class WorkerSlot:
+    """The write handle of one Worker record (Rule 1, Rule 2)."""
+
+    __slots__ = ("_mm", "_off", "_status", "_count", "_bytes", "slot", "thread")
+
+    def __init__(self, mm: Any, offset: int, slot: int, thread: int) -> None:
+        self._mm = mm
+        self._off = offset
+        self._status = mm[offset]
+        self._count, self._bytes, _ = layout.COUNTERS.unpack_from(mm, offset + layout.W_COUNTERS)
+        self.slot = slot
+        self.thread = thread
+
+    def set_status(self, status: int) -> None:
+        if status != self._status:
+            self._status = status
+            self._mm[self._off] = status
+
+    def reset(self, pid: int, status: int = Status.STARTING) -> None:
+        """Start the record over for a new process/thread in this slot."""
+        layout.WORKER.pack_into(self._mm, self._off, status, pid, 0, 0, 0.0, b"", b"", b"")
+        self._status, self._count, self._bytes = status, 0, 0
+
+    def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None:
+        """Status R with who and what (called once the request head is parsed)."""
+        layout.TEXT.pack_into(self._mm, self._off + layout.W_CLIENT,
+                              layout.fit(client, layout.CLIENT_BYTES),
+                              layout.fit(request_line, layout.REQUEST_BYTES),
+                              layout.fit(vhost, layout.VHOST_BYTES))
+
+    def finish_request(self, nbytes: int, now: float) -> None:
+        """Count one request and its bytes; ``now`` is time.time() the caller already has."""
+        self._count += 1
+        self._bytes += nbytes
+        layout.COUNTERS.pack_into(self._mm, self._off + layout.W_COUNTERS,
+                                  self._count, self._bytes, now)
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+
+class Scoreboard:
+    """The segment plus its limits; create it in the master before forking."""
+
+    def __init__(self, server_limit: int, thread_limit: int = 1) -> None:
+        self.server_limit = server_limit
+        self.thread_limit = thread_limit
+        self.size = layout.segment_size(server_limit, thread_limit)
+        self.mm = shm.create(self.size)
+        layout.GLOBAL.pack_into(self.mm, 0, layout.MAGIC, server_limit, thread_limit, 0, time.time())
+
+    # -- Global (master only) ---------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        return int(layout.GLOBAL.unpack_from(self.mm, 0)[3])
+
+    def set_generation(self, generation: int) -> None:
+        layout.GLOBAL.pack_into(self.mm, 0, layout.MAGIC, self.server_limit, self.thread_limit,
+                                generation, time.time())
+
+    # -- Process records (master only) ------------------------------------------------------
+    def set_process(self, slot: int, pid: int, generation: int, quiescing: bool = False) -> None:
+        layout.PROCESS.pack_into(self.mm, layout.process_offset(slot), pid, generation, int(quiescing))
+
+    def process(self, slot: int) -> ProcessRecord:
+        pid, gen, q = layout.PROCESS.unpack_from(self.mm, layout.process_offset(slot))
+        return ProcessRecord(pid, gen, bool(q))
+
+    def clear_process(self, slot: int) -> None:
+        """The process in ``slot`` is gone: free the slot and mark its workers dead."""
+        self.set_process(slot, 0, 0, False)
+        for thread in range(self.thread_limit):
+            self.mm[self._woff(slot, thread)] = Status.DEAD
+
+    # -- Worker records -----------------------------------------------------------------------
+    def _woff(self, slot: int, thread: int) -> int:
+        return layout.worker_offset(self.server_limit, self.thread_limit, slot, thread)
+
+    def worker(self, slot: int, thread: int = 0) -> WorkerSlot:
+        if not (0 <= slot < self.server_limit and 0 <= thread < self.thread_limit):
+            raise IndexError(f"scoreboard slot ({slot}, {thread}) out of range")
+        return WorkerSlot(self.mm, self._woff(slot, thread), slot, thread)
+
+    def status(self, slot: int, thread: int = 0) -> int:
+        return self.mm[self._woff(slot, thread)]
+
+    def set_status(self, slot: int, thread: int, status: int) -> None:
+        self.mm[self._woff(slot, thread)] = status
+
+    def statuses(self, slot: int, threads: int | None = None) -> list[int]:
+        """Status bytes of the first ``threads`` workers of ``slot`` (cheap: no unpacking)."""
+        n = self.thread_limit if threads is None else threads
+        return [self.mm[self._woff(slot, t)] for t in range(n)]
+
+    # -- Readers ----------------------------------------------------------------------------
+    def snapshot(self, slots: int | None = None) -> Snapshot:
+        """A consistent-enough copy of the first ``slots`` process slots (all by default)."""
+        data = bytes(self.mm)
+        n = self.server_limit if slots is None else min(slots, self.server_limit)
+        _, sl, tl, gen, restart = layout.GLOBAL.unpack_from(data, 0)
+        procs = [ProcessRecord(*self._proc(data, s)) for s in range(n)]
+        workers = [[self._wrec(data, s, t) for t in range(tl)] for s in range(n)]
+        return Snapshot(sl, tl, gen, restart, procs, workers)
+
+    @staticmethod
+    def _proc(data: bytes, slot: int) -> tuple[int, int, bool]:
+        pid, gen, q = layout.PROCESS.unpack_from(data, layout.process_offset(slot))
+        return pid, gen, bool(q)
+
+    def _wrec(self, data: bytes, slot: int, thread: int) -> WorkerRecord:
+        st, pid, count, nbytes, last, client, req, vhost = layout.WORKER.unpack_from(
+            data, self._woff(slot, thread))
+        status = Status(st) if st in Status._value2member_map_ else Status.DEAD
+        return WorkerRecord(status, pid, count, nbytes, last, _text(client), _text(req), _text(vhost))
