@@ -17,6 +17,9 @@ BUILTIN_MODULES: dict[str, str] = {
     "authz_core_module": "mpmd.modules.mod_authz_core:AuthzCoreModule",
     "autoindex_module": "mpmd.modules.mod_autoindex:AutoindexModule",
     "log_config_module": "mpmd.modules.mod_log_config:LogConfigModule",
+    "wsgi_module": "mpmd.modules.mod_wsgi:WSGIModule",
+    "asgi_module": "mpmd.modules.mod_asgi:ASGIModule",
+    "status_module": "mpmd.modules.mod_status:StatusModule",
 }
 
 

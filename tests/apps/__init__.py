@@ -1,0 +1,1 @@
+"""Small applications the WSGI/ASGI tests serve (each file is also usable as a WSGIScriptAlias script)."""
