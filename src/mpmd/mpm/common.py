@@ -1,0 +1,482 @@
+"""Process management shared by the forking MPMs (prefork, worker, event, nginx).
+
+Theory: the master forks children into scoreboard *slots*, reaps them, and once a second runs
+idle-server maintenance (httpd ``perform_idle_server_maintenance``), which is the pure function
+``maintain()``: scoreboard view in, ``Decision`` out; the caller carries it out and logs.
+
+Rule 1: children talk to the master only through the scoreboard, their exit status and the
+        pipe of death.  Exit ``EXIT_CHILD_FATAL`` means "halt, do not respawn" (httpd APEXIT_CHILDFATAL).
+Rule 2: when too few servers are idle the spawn rate doubles each second (1, 2, 4 ... 32,
+        httpd MAX_SPAWN_RATE); it falls back to 1 once enough are idle.
+Rule 3: a surplus idle server is retired gracefully through the pipe of death: a byte any idle
+        child may read; a busy child never sees it until it is idle again.
+Rule 4: the master never serves requests; ``ForkingMPM.run()`` is only the supervision loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from mpmd.mpm.base import MPM, MPMState, RunResult
+from mpmd.scoreboard.layout import Status
+
+MAX_SPAWN_RATE = 32
+EXIT_OK = 0
+EXIT_CHILD_FATAL = 15          # halt the server (httpd APEXIT_CHILDFATAL)
+EXIT_APP_LOAD_FAILED = 4       # the application could not be imported: halt, don't respawn
+HALT_CODES = frozenset({EXIT_CHILD_FATAL, EXIT_APP_LOAD_FAILED})
+IDLE_STATES = frozenset({Status.STARTING, Status.READY})
+
+M_REACHED_MAX = "MPMD0101"
+M_SEEMS_BUSY = "MPMD0102"
+M_CHILD_DIED = "MPMD0103"
+M_CHILD_FATAL = "MPMD0104"
+M_STOP_KILL = "MPMD0105"
+M_CHILD_START = "MPMD0106"
+
+
+# --- exit status ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExitInfo:
+    code: int | None           # exit code, or None when killed by a signal
+    signo: int | None
+    core: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return self.code == 0
+
+    def describe(self) -> str:
+        if self.signo is not None:
+            name = signal.Signals(self.signo).name if self.signo in signal.Signals._value2member_map_ \
+                else str(self.signo)
+            return f"exit signal {name} ({self.signo})" + (", possible coredump" if self.core else "")
+        return f"exit status {self.code}"
+
+
+def decode_exit(status: int) -> ExitInfo:
+    """A waitpid() status as code or signal (httpd ap_process_child_status)."""
+    if os.WIFSIGNALED(status):
+        return ExitInfo(None, os.WTERMSIG(status), os.WCOREDUMP(status))
+    return ExitInfo(os.WEXITSTATUS(status) if os.WIFEXITED(status) else None, None)
+
+
+def reap() -> list[tuple[int, ExitInfo]]:
+    """Every child that has exited, without blocking."""
+    dead: list[tuple[int, ExitInfo]] = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        dead.append((pid, decode_exit(status)))
+    return dead
+
+
+def fork_child(child_main: Callable[[], int]) -> int:
+    """Fork; the child runs ``child_main`` and ``os._exit``s with its result (never returns)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = EXIT_CHILD_FATAL
+    try:
+        code = child_main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    except BaseException:  # noqa: BLE001 - report and exit; never return into the master's stack
+        import traceback
+        traceback.print_exc()
+        code = 1
+    finally:
+        os._exit(code)
+
+
+# --- pipe of death -----------------------------------------------------------------------------
+
+class PipeOfDeath:
+    """Master writes one byte per child it wants gone; an idle child reads one and exits (Rule 3)."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe2(os.O_NONBLOCK)
+
+    def fileno(self) -> int:
+        return self.r
+
+    def signal(self, n: int = 1) -> None:
+        try:
+            os.write(self.w, b"!" * n)
+        except BlockingIOError:
+            pass
+
+    def check(self) -> bool:
+        """In a child: True when this child took a death byte."""
+        try:
+            return os.read(self.r, 1) == b"!"
+        except BlockingIOError:
+            return False
+
+    def drain(self) -> None:
+        """Master, after a restart: forget unread bytes of the old generation."""
+        while self.check():
+            pass
+
+    def close_write_end(self) -> None:
+        os.close(self.w)
+
+
+# --- idle-server maintenance (pure) ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SlotView:
+    """One process slot as maintenance sees it."""
+
+    slot: int
+    pid: int                     # 0: free slot
+    idle: int                    # idle worker threads (prefork: 0 or 1)
+    quiescing: bool = False      # retiring/old generation: its idle workers do not count
+
+
+@dataclass(frozen=True)
+class Decision:
+    spawn: tuple[int, ...] = ()          # slots to fork into now
+    kill_one: bool = False               # retire one idle process (pipe of death)
+    next_rate: int = 1
+    reached_max: bool = False            # log "server reached MaxRequestWorkers ..."
+    seems_busy: bool = False             # log "server seems busy ..."
+    idle: int = 0
+
+
+def maintain(slots: Sequence[SlotView], *, min_idle: int, max_idle: int, max_daemons: int,
+             spawn_rate: int) -> Decision:
+    """httpd's perform_idle_server_maintenance as a pure function (Rule 2, Rule 3).
+
+    ``slots`` are the first ``max_daemons`` scoreboard slots; ``min_idle``/``max_idle`` count
+    idle workers (MinSpareServers/MaxSpareServers for prefork, *SpareThreads for worker).
+    """
+    idle = 0
+    free: list[int] = []
+    for view in slots[:max_daemons]:
+        if view.pid == 0:
+            if len(free) < spawn_rate:
+                free.append(view.slot)
+        elif not view.quiescing:
+            idle += view.idle
+    if idle > max_idle:
+        return Decision(kill_one=True, next_rate=1, idle=idle)
+    if idle >= min_idle:
+        return Decision(next_rate=1, idle=idle)
+    if not free:
+        return Decision(next_rate=1, reached_max=True, idle=idle)
+    return Decision(spawn=tuple(free), next_rate=min(spawn_rate * 2, MAX_SPAWN_RATE),
+                    seems_busy=spawn_rate >= 8, idle=idle)
+
+
+# --- the children a master knows ---------------------------------------------------------------
+
+@dataclass
+class Child:
+    pid: int
+    slot: int
+    generation: int
+    started_s: float
+    retiring: bool = False
+
+
+@dataclass
+class ProcessPool:
+    """pid <-> slot bookkeeping; retained across restarts so old children are still reaped."""
+
+    children: dict[int, Child] = field(default_factory=dict)
+
+    def slot_pids(self) -> dict[int, int]:
+        return {c.slot: c.pid for c in self.children.values()}
+
+    def add(self, child: Child) -> None:
+        self.children[child.pid] = child
+
+    def pop(self, pid: int) -> Child | None:
+        return self.children.pop(pid, None)
+
+    def signal_all(self, signo: int, only: Callable[[Child], bool] = lambda c: True) -> None:
+        for child in list(self.children.values()):
+            if only(child):
+                try:
+                    os.kill(child.pid, signo)
+                except ProcessLookupError:
+                    pass
+
+    def __len__(self) -> int:
+        return len(self.children)
+
+
+def wait_all(pool: ProcessPool, on_dead: Callable[[Child, ExitInfo], None], deadline_s: float) -> bool:
+    """Reap until every child is gone or ``deadline_s`` (monotonic) passes; True when all gone."""
+    while pool.children:
+        for pid, info in reap():
+            child = pool.pop(pid)
+            if child is not None:
+                on_dead(child, info)
+        if not pool.children:
+            return True
+        if time.monotonic() >= deadline_s:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+# --- the supervision loop ---------------------------------------------------------------------
+
+class ForkingMPM(MPM):
+    """A master loop for MPMs made of forked children in scoreboard slots (Rule 4).
+
+    Subclasses give ``child_main(slot)``, ``start_children()`` (how many at boot), the
+    maintenance bounds and ``slot_view(slot, pid)``.
+    """
+
+    maintenance_interval_s = 1.0
+    stop_timeout_s = 5.0
+
+    # -- to override --------------------------------------------------------------------
+    def child_main(self, slot: int) -> int:          # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def start_children(self) -> int:
+        return 1
+
+    def maintenance_bounds(self) -> tuple[int, int, int]:
+        """(min_idle, max_idle, max_daemons)."""
+        return 1, 1, 1
+
+    def slot_view(self, slot: int, pid: int, quiescing: bool) -> SlotView:
+        idle = sum(1 for s in self.scoreboard.statuses(slot) if s in IDLE_STATES)
+        return SlotView(slot, pid, idle, quiescing)
+
+    # -- shared state -------------------------------------------------------------------
+    @property
+    def pool(self) -> ProcessPool:
+        return self.runtime.retained.setdefault("pool", ProcessPool())
+
+    @property
+    def pod(self) -> PipeOfDeath:
+        return self.runtime.retained.setdefault("pod", PipeOfDeath())
+
+    def run(self) -> RunResult:
+        if self.runtime.single_process:
+            return self.run_single()
+        gen = self.runtime.generation
+        self.scoreboard.set_generation(gen)
+        self.pod.drain()
+        self._spawn_rate = 1
+        used = set(self.pool.slot_pids())
+        free = [s for s in range(self.maintenance_bounds()[2]) if s not in used]
+        for slot in free[: self.start_children()]:
+            self.spawn(slot)
+        self._wait_started(time.monotonic() + 5.0)
+        self.state = MPMState.RUNNING
+        if self.runtime.on_ready:
+            self.runtime.on_ready()
+        return self.supervise()
+
+    def run_single(self) -> RunResult:
+        """-X: one child's work in this process, no fork; Ctrl-C/TERM stops it."""
+        self.state = MPMState.RUNNING
+        if self.runtime.on_ready:
+            self.runtime.on_ready()
+        try:
+            self.child_main(0)
+        except KeyboardInterrupt:
+            pass
+        return RunResult.STOP
+
+    def _wait_started(self, deadline_s: float) -> None:
+        while time.monotonic() < deadline_s:
+            slots = self.pool.slot_pids()
+            if all(Status.STARTING not in self.scoreboard.statuses(s) for s in slots):
+                return
+            time.sleep(0.01)
+
+    def spawn(self, slot: int) -> int:
+        gen = self.runtime.generation
+        for t in range(self.scoreboard.thread_limit):
+            self.scoreboard.set_status(slot, t, Status.STARTING)
+        pid = fork_child(lambda: self._child_entry(slot))
+        self.scoreboard.set_process(slot, pid, gen)
+        self.pool.add(Child(pid, slot, gen, time.monotonic()))
+        return pid
+
+    def _child_entry(self, slot: int) -> int:
+        if self.runtime.signals is not None:
+            self.runtime.signals.close_in_child()
+        for signo in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(signo, signal.SIG_IGN)
+        for signo in (signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(signo, signal.SIG_DFL)
+        return self.child_main(slot)
+
+    # -- the loop -----------------------------------------------------------------------
+    def supervise(self) -> RunResult:
+        next_maint = time.monotonic() + self.maintenance_interval_s
+        while True:
+            timeout = max(0.0, next_maint - time.monotonic())
+            for action in self.runtime.signals.wait(timeout):
+                result = self.dispatch(action)
+                if result is not None:
+                    return result
+            self.handle_reap()
+            if self.runtime.retained.get("halt"):
+                self.stop_children(signal.SIGTERM)
+                return RunResult.STOP
+            if time.monotonic() >= next_maint:
+                self.perform_maintenance()
+                next_maint = time.monotonic() + self.maintenance_interval_s
+
+    def dispatch(self, action: str) -> RunResult | None:
+        handler = getattr(self, "handle_" + action.replace("-", "_"))
+        return handler()
+
+    def child_died(self, child: Child, info: ExitInfo) -> None:
+        self.scoreboard.clear_process(child.slot)
+        if info.code in HALT_CODES:
+            self.log.emerg(M_CHILD_FATAL, f"child pid {child.pid} exit signalled a fatal error "
+                           f"({info.describe()}), shutting down", self.name)
+            self.runtime.retained["halt"] = True
+        elif not info.clean and not child.retiring and self.state == MPMState.RUNNING:
+            self.log.notice(M_CHILD_DIED, f"child pid {child.pid} {info.describe()}", self.name)
+        # A replacement comes from maintenance on its next pass (as httpd does).
+
+    def perform_maintenance(self) -> None:
+        min_idle, max_idle, max_daemons = self.maintenance_bounds()
+        slots = self.pool.slot_pids()
+        gen = self.runtime.generation
+        views = [self.slot_view(s, slots.get(s, 0),
+                                self._quiescing(slots.get(s, 0), gen)) for s in range(max_daemons)]
+        d = maintain(views, min_idle=min_idle, max_idle=max_idle, max_daemons=max_daemons,
+                     spawn_rate=self._spawn_rate)
+        self._spawn_rate = d.next_rate
+        self.apply(d)
+
+    def _quiescing(self, pid: int, gen: int) -> bool:
+        child = self.pool.children.get(pid)
+        return child is not None and (child.generation != gen or child.retiring)
+
+    def apply(self, d: Decision) -> None:
+        retained = self.runtime.retained
+        if d.kill_one:
+            self.pod.signal(1)
+        if d.reached_max:
+            if not retained.get("maxclients_reported"):
+                self.log.error(M_REACHED_MAX, "server reached MaxRequestWorkers setting, "
+                               "consider raising the MaxRequestWorkers setting", self.name)
+                retained["maxclients_reported"] = True
+        if d.seems_busy:
+            self.log.info(M_SEEMS_BUSY, "server seems busy, (you may need to increase StartServers, "
+                          f"or Min/MaxSpareServers), spawning {len(d.spawn)} children, there are "
+                          f"{d.idle} idle, and {len(self.pool)} total children", self.name)
+        for slot in d.spawn:
+            self.spawn(slot)
+
+    # -- signal actions -----------------------------------------------------------------
+    def handle_reap(self) -> None:
+        """SIGCHLD, and every loop pass: reap, clear slots, log unexpected deaths."""
+        for pid, info in reap():
+            child = self.pool.pop(pid)
+            if child is not None:
+                self.child_died(child, info)
+
+    def handle_stop(self) -> RunResult:
+        self.state = MPMState.STOPPING
+        self.stop_children(signal.SIGTERM)
+        return RunResult.STOP
+
+    def handle_restart(self) -> RunResult:
+        self.state = MPMState.STOPPING
+        self.stop_children(signal.SIGTERM)
+        return RunResult.RESTART
+
+    def handle_graceful(self) -> RunResult:
+        self.retire_generation()
+        return RunResult.GRACEFUL
+
+    def handle_graceful_stop(self) -> RunResult:
+        self.state = MPMState.STOPPING
+        self.retire_generation()
+        timeout = float(getattr(self.cfg, "graceful_shutdown_timeout", 0) or 0)
+        deadline = time.monotonic() + (timeout if timeout > 0 else 3600.0)
+        if not wait_all(self.pool, self._forget, deadline):
+            self.stop_children(signal.SIGTERM)
+        return RunResult.STOP
+
+    def retire_generation(self) -> None:
+        """Ask every current child to finish its connection and exit (httpd graceful)."""
+        for child in self.pool.children.values():
+            child.retiring = True
+            self.scoreboard.set_process(child.slot, child.pid, child.generation, True)
+        self.pool.signal_all(signal.SIGUSR1)
+
+    def _forget(self, child: Child, info: ExitInfo) -> None:
+        self.scoreboard.clear_process(child.slot)
+
+    def stop_children(self, signo: int) -> None:
+        """TERM every child, then KILL what is left after ``stop_timeout_s``."""
+        self.pool.signal_all(signo)
+        if not wait_all(self.pool, self._forget, time.monotonic() + self.stop_timeout_s):
+            self.log.warn(M_STOP_KILL, f"{len(self.pool)} children did not exit, sending SIGKILL",
+                          self.name)
+            self.pool.signal_all(signal.SIGKILL)
+            wait_all(self.pool, self._forget, time.monotonic() + 5.0)
+
+
+def ignore_eintr_select(fds: Iterable[Any], timeout: float) -> list[Any]:
+    try:
+        return select.select(list(fds), [], [], timeout)[0]
+    except InterruptedError:
+        return []
+    except OSError as exc:
+        if exc.errno == errno.EBADF:
+            return []
+        raise
+
+
+# --- in a new child ----------------------------------------------------------------------------
+
+M_SETUID = "MPMD0107"
+
+
+def drop_privileges(cfg: Any) -> None:
+    """User/Group: a child started as root switches to them right after fork (httpd unixd)."""
+    if os.geteuid() != 0:
+        return
+    user = getattr(cfg, "user", None)
+    if not isinstance(user, str) or not user:
+        return
+    import grp
+    import pwd
+    pw = pwd.getpwnam(user.lstrip("#")) if not user.startswith("#") else pwd.getpwuid(int(user[1:]))
+    group = getattr(cfg, "group", None)
+    gid = pw.pw_gid
+    if isinstance(group, str) and group:
+        gid = grp.getgrnam(group).gr_gid if not group.startswith("#") else int(group[1:])
+    os.setgroups([gid])
+    os.setgid(gid)
+    os.setuid(pw.pw_uid)
+
+
+def child_setup(mpm: MPM) -> None:
+    """Per-child start-up: drop privileges, run the modules' child_init hooks."""
+    try:
+        drop_privileges(mpm.cfg)
+    except (KeyError, OSError) as exc:
+        mpm.log.emerg(M_SETUID, f"unable to switch to User/Group: {exc}", mpm.name)
+        raise SystemExit(EXIT_CHILD_FATAL) from None
+    hooks = getattr(mpm.cfg, "hooks", None)
+    if hooks is not None:
+        hooks.run("child_init", mpm.cfg, mpm)

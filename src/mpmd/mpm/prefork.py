@@ -1,0 +1,193 @@
+"""prefork: one single-threaded process per connection (httpd mpm_prefork).
+
+Theory: the master forks StartServers children into scoreboard slots; each child waits on the
+listeners and the pipe of death, accepts one connection, serves it to the end with the blocking
+``ConnectionDriver`` and waits again.  Once a second the master keeps between MinSpareServers and
+MaxSpareServers children idle, never more than MaxRequestWorkers in total (``common.maintain``).
+
+Rule 1: a child serves at most MaxConnectionsPerChild connections (0 = unlimited), then exits;
+        maintenance replaces it.
+Rule 2: SIGUSR1/SIGWINCH to a child = finish the current connection, then exit (graceful);
+        SIGTERM = exit now.
+Rule 3: the directive limits and clamps are httpd's (prefork_check_config).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.mpm.base import Problem, Query, int_arg, setting
+from mpmd.mpm.common import ForkingMPM, ignore_eintr_select
+from mpmd.scoreboard.layout import Status
+
+MAX_SERVER_LIMIT = 20000          # httpd prefork MAX_SERVER_LIMIT
+DEFAULT_SERVER_LIMIT = 256
+
+DIRECTIVES = [
+    Directive("StartServers", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), 5, "start_servers",
+              "Number of child processes created at start-up.", syntax="StartServers number"),
+    Directive("MinSpareServers", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), 5,
+              "min_spare_servers", "Minimum number of idle child processes.",
+              syntax="MinSpareServers number"),
+    Directive("MaxSpareServers", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), 10,
+              "max_spare_servers", "Maximum number of idle child processes.",
+              syntax="MaxSpareServers number"),
+    Directive("MaxRequestWorkers", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), 256,
+              "max_request_workers", "Maximum number of connections served at the same time.",
+              aliases=("MaxClients",), syntax="MaxRequestWorkers number"),
+    Directive("ServerLimit", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), DEFAULT_SERVER_LIMIT,
+              "server_limit", "Upper limit on MaxRequestWorkers for the server's lifetime.",
+              syntax="ServerLimit number"),
+]
+
+M_SERVER_LIMIT = "MPMD0201"
+M_MAX_WORKERS = "MPMD0202"
+M_MIN_SPARE = "MPMD0203"
+M_MAX_SPARE = "MPMD0204"
+M_START = "MPMD0205"
+
+
+@dataclass(frozen=True)
+class PreforkSettings:
+    start_servers: int
+    min_spare: int
+    max_spare: int
+    max_workers: int
+    server_limit: int
+
+
+def settings(cfg: Any) -> tuple[PreforkSettings, list[Any]]:
+    """Effective values after httpd's clamps, and the warnings they produced (Rule 3)."""
+    problems: list[Any] = []
+    warn = lambda mid, text: problems.append(Problem("warn", mid, text))  # noqa: E731
+    limit = int(setting(cfg, "server_limit", DEFAULT_SERVER_LIMIT))
+    if limit > MAX_SERVER_LIMIT:
+        warn(M_SERVER_LIMIT, f"WARNING: ServerLimit of {limit} exceeds compile-time limit of "
+             f"{MAX_SERVER_LIMIT} servers, decreasing to {MAX_SERVER_LIMIT}.")
+        limit = MAX_SERVER_LIMIT
+    elif limit < 1:
+        warn(M_SERVER_LIMIT, f"WARNING: ServerLimit of {limit} not allowed, increasing to 1.")
+        limit = 1
+    workers = int(setting(cfg, "max_request_workers", 256))
+    if workers > limit:
+        warn(M_MAX_WORKERS, f"WARNING: MaxRequestWorkers of {workers} exceeds ServerLimit value of "
+             f"{limit} servers, decreasing MaxRequestWorkers to {limit}. To increase, please see "
+             "the ServerLimit directive.")
+        workers = limit
+    elif workers < 1:
+        warn(M_MAX_WORKERS, f"WARNING: MaxRequestWorkers of {workers} not allowed, increasing to 1.")
+        workers = 1
+    min_spare = int(setting(cfg, "min_spare_servers", 5))
+    if min_spare < 1:
+        warn(M_MIN_SPARE, f"WARNING: MinSpareServers of {min_spare} not allowed, increasing to 1 "
+             "to avoid almost certain server failure. Please read the documentation.")
+        min_spare = 1
+    max_spare = int(setting(cfg, "max_spare_servers", 10))
+    if max_spare <= min_spare:
+        warn(M_MAX_SPARE, f"WARNING: MaxSpareServers of {max_spare} is not greater than "
+             f"MinSpareServers of {min_spare}, increasing it to {min_spare + 1}.")
+        max_spare = min_spare + 1
+    start = max(1, min(int(setting(cfg, "start_servers", 5)), workers))
+    return PreforkSettings(start, min_spare, max_spare, workers, limit), problems
+
+
+class Prefork(ForkingMPM):
+    name = "prefork"
+    DIRECTIVES = DIRECTIVES
+    threaded = False
+    forked = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings, _ = settings(self.cfg)
+        self._graceful = False
+        self._wake_r = self._wake_w = -1
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> list[Any]:
+        return settings(cfg)[1]
+
+    @classmethod
+    def scoreboard_limits(cls, cfg: Any) -> tuple[int, int]:
+        return settings(cfg)[0].server_limit, 1
+
+    def query_table(self) -> dict[Query, int]:
+        s = self.settings
+        return {Query.HARD_LIMIT_DAEMONS: s.server_limit, Query.HARD_LIMIT_THREADS: 1,
+                Query.MAX_THREADS: 1, Query.MAX_DAEMONS: s.max_workers,
+                Query.MIN_SPARE_DAEMONS: s.min_spare, Query.MAX_SPARE_DAEMONS: s.max_spare,
+                Query.MAX_REQUESTS_DAEMON: int(setting(self.cfg, "max_connections_per_child", 0))}
+
+    def start_children(self) -> int:
+        return self.settings.start_servers
+
+    def maintenance_bounds(self) -> tuple[int, int, int]:
+        s = self.settings
+        return s.min_spare, s.max_spare, s.max_workers
+
+    # -- the child ------------------------------------------------------------------------
+    def _on_graceful(self, signo: int, frame: Any) -> None:
+        self._graceful = True
+        try:
+            os.write(self._wake_w, b"g")
+        except OSError:
+            pass
+
+    def child_main(self, slot: int) -> int:
+        """Accept and serve connections until retired (Rule 1, Rule 2)."""
+        from mpmd.mpm.common import child_setup
+        from mpmd.mpm.conn import ConnectionDriver
+
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        if not self.runtime.single_process:
+            for signo in (signal.SIGUSR1, signal.SIGWINCH):
+                signal.signal(signo, self._on_graceful)
+                signal.siginterrupt(signo, False)
+        ws = self.scoreboard.worker(slot, 0)
+        ws.reset(os.getpid(), Status.STARTING)
+        child_setup(self)
+        driver = ConnectionDriver(self.cfg, ws, mpm=self, should_stop=lambda: self._graceful)
+        try:
+            self._accept_loop(ws, driver)
+        finally:
+            ws.set_status(Status.GRACEFUL if self._graceful else Status.DEAD)
+            hooks = getattr(self.cfg, "hooks", None)
+            if hooks is not None:
+                hooks.run("child_exit", self.cfg, self)
+        return 0
+
+    def _accept_loop(self, ws: Any, driver: Any) -> None:
+        limit = int(setting(self.cfg, "max_connections_per_child", 0) or 0)
+        pod = None if self.runtime.single_process else self.pod
+        fds: list[Any] = [lst.sock for lst in self.listeners] + [self._wake_r]
+        if pod is not None:
+            fds.append(pod.r)
+        served = 0
+        while not self._graceful:
+            ws.set_status(Status.READY)
+            for ready in ignore_eintr_select(fds, 5.0):
+                if ready == self._wake_r:
+                    return
+                if pod is not None and ready == pod.r:
+                    if pod.check():
+                        return
+                    continue
+                if self._accept_one(ready, driver):
+                    served += 1
+                    if limit and served >= limit:
+                        return
+                    break
+
+    @staticmethod
+    def _accept_one(lsock: socket.socket, driver: Any) -> bool:
+        try:
+            sock, addr = lsock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return False
+        driver.serve_connection(sock, addr)
+        return True
