@@ -457,6 +457,7 @@ class WSGIModule(Module):
 
     def child_init(self, server: Any, mpm: Any) -> None:
         """After fork: import (WSGIPreload Off) and make each mount's environ base."""
+        self.log = getattr(mpm, "log", None) or self.log
         self._load_all(server)
         for m in self._mounts(server):
             m.prepare(server, mpm, self.log)

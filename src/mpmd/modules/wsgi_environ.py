@@ -27,6 +27,9 @@ MPM_FLAGS: dict[str, tuple[bool, bool]] = {
     "nginx": (True, True),       # blocking handlers run in each loop's thread pool
 }
 
+# Single-threaded loops that run "blocking" handlers in a thread pool: always multithread.
+POOLED_MPMS = frozenset({"nginx"})
+
 # Header names with their own CGI variables (no HTTP_ prefix).
 _SPECIAL = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
 _header_keys: dict[bytes, str | None] = {}
@@ -55,8 +58,9 @@ def mpm_flags(mpm: Any) -> tuple[bool, bool]:
     if query is not None:
         try:
             from mpmd.mpm.base import Query
-            threaded = bool(query(Query.IS_THREADED))
-        except Exception:  # an MPM without this query keeps the table's answer
+            threaded = bool(query(Query.IS_THREADED)) or name in POOLED_MPMS
+            forked = bool(query(Query.IS_FORKED)) or forked
+        except Exception:  # an MPM without these queries keeps the table's answer
             pass
     return threaded, forked
 

@@ -1,0 +1,283 @@
+"""mod_status: the /server-status page, as snapshot -> aggregate -> render_html | render_auto.
+
+Configuration:
+  <Location /server-status>
+      SetHandler server-status
+  </Location>
+  ExtendedStatus On|Off      (server; default Off) On adds one row per worker: client, request line
+
+``/server-status?auto`` is the machine-readable form (Apache's field names: Total Accesses,
+Total kBytes, Uptime, BusyWorkers, IdleWorkers, ConnsTotal, ConnsAsync*, Scoreboard).
+``?refresh=N`` adds a Refresh header to the HTML page.
+
+Rule 1: the only input is ``mpm.scoreboard.snapshot()`` (a copy); the page never reads live
+        shared memory field by field, so one answer is one consistent-enough picture.
+Rule 2: ``aggregate`` is a pure function snapshot -> Summary; the renderers are pure functions
+        Summary -> text.  Tests call them with hand-made snapshots.
+Rule 3: busy/idle follow httpd's status_handler: READY is idle; DEAD, STARTING and IDLE_KILL are
+        neither; GRACEFUL is counted apart (GracefulWorkers); everything else is busy.
+Rule 4: per-process connection counters (ConnsTotal, ConnsAsync*) are read from the process
+        records when the MPM keeps them (worker/event/nginx) and are 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.core.exchange import Response
+from mpmd.core.modules import Module
+
+HANDLER_NAME = "server-status"
+
+# status letter -> legend text (httpd's status page key)
+LEGEND: dict[str, str] = {
+    "_": "Waiting for Connection", "S": "Starting up", "R": "Reading Request",
+    "W": "Sending Reply", "K": "Keepalive (read)", "D": "DNS Lookup",
+    "C": "Closing connection", "L": "Logging", "G": "Gracefully finishing",
+    "I": "Idle cleanup of worker", ".": "Open slot with no current process",
+}
+IDLE_LETTERS = frozenset("_")
+NEITHER_LETTERS = frozenset(".SI")
+GRACEFUL_LETTERS = frozenset("G")
+# ?auto fields read from process records (Rule 4): output name -> attribute name
+CONN_FIELDS: dict[str, str] = {
+    "ConnsTotal": "conns_total",
+    "ConnsAsyncWriting": "conns_async_writing",
+    "ConnsAsyncKeepAlive": "conns_async_keepalive",
+    "ConnsAsyncClosing": "conns_async_closing",
+}
+
+
+def _flag(args: list[str]) -> bool:
+    word = args[0].lower()
+    if word not in ("on", "off"):
+        raise ValueError("must be On or Off")
+    return word == "on"
+
+
+DIRECTIVES = [
+    Directive("ExtendedStatus", args=Args.FLAG, context=Ctx.SERVER, value=_flag, default=False,
+              field="extended_status", owner="status_module", syntax="ExtendedStatus On|Off",
+              doc="Show each worker's client and request line on the server-status page."),
+]
+
+
+@dataclass
+class WorkerRow:
+    slot: int
+    thread: int
+    pid: int
+    letter: str
+    accesses: int
+    bytes_served: int
+    last_used: float
+    client: str
+    request: str
+    vhost: str
+
+
+@dataclass
+class Summary:
+    now: float
+    restart_time: float
+    generation: int
+    total_accesses: int = 0
+    total_bytes: int = 0
+    busy: int = 0
+    idle: int = 0
+    graceful: int = 0
+    processes: int = 0
+    stopping: int = 0
+    conns: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CONN_FIELDS, 0))
+    scoreboard: str = ""
+    rows: list[WorkerRow] = field(default_factory=list)
+
+    @property
+    def uptime(self) -> int:
+        return max(int(self.now - self.restart_time), 0)
+
+
+def snapshot(mpm: Any) -> Any:
+    """The scoreboard copy of the running MPM, or None (Rule 1)."""
+    board = getattr(mpm, "scoreboard", None)
+    return board.snapshot() if board is not None else None
+
+
+def aggregate(snap: Any, now: float) -> Summary:
+    """Add up a snapshot (Rules 2-4)."""
+    s = Summary(now=now, restart_time=snap.restart_time, generation=snap.generation)
+    letters = []
+    for slot, (proc, workers) in enumerate(zip(snap.processes, snap.workers)):
+        if proc.pid:
+            s.processes += 1
+            s.stopping += int(bool(proc.quiescing))
+            for out, attr in CONN_FIELDS.items():
+                s.conns[out] += int(getattr(proc, attr, 0) or 0)
+        for thread, w in enumerate(workers):
+            letter = w.letter
+            letters.append(letter)
+            _count(s, letter)
+            s.total_accesses += w.access_count
+            s.total_bytes += w.bytes_served
+            if letter != "." or w.access_count:
+                s.rows.append(WorkerRow(slot, thread, w.pid, letter, w.access_count, w.bytes_served,
+                                        w.last_used, w.client, w.request, w.vhost))
+    s.scoreboard = "".join(letters)
+    return s
+
+
+def _count(s: Summary, letter: str) -> None:
+    if letter in IDLE_LETTERS:
+        s.idle += 1
+    elif letter in GRACEFUL_LETTERS:
+        s.graceful += 1
+    elif letter not in NEITHER_LETTERS:
+        s.busy += 1
+
+
+def _rates(s: Summary) -> tuple[float, float, float]:
+    up = s.uptime or 1
+    per_req = s.total_bytes / s.total_accesses if s.total_accesses else 0.0
+    return s.total_accesses / up, s.total_bytes / up, per_req
+
+
+def render_auto(s: Summary, host: str, mpm_name: str, version: str) -> str:
+    """``?auto``: one ``Key: value`` per line, Apache's names and order."""
+    req_s, bytes_s, bytes_req = _rates(s)
+    lines = [
+        host,
+        f"ServerVersion: {version}",
+        f"ServerMPM: {mpm_name}",
+        f"CurrentTime: {_http_time(s.now)}",
+        f"RestartTime: {_http_time(s.restart_time)}",
+        f"ParentServerConfigGeneration: {s.generation}",
+        f"ServerUptimeSeconds: {s.uptime}",
+        f"ServerUptime: {_human_uptime(s.uptime)}",
+        f"Total Accesses: {s.total_accesses}",
+        f"Total kBytes: {s.total_bytes // 1024}",
+        f"Uptime: {s.uptime}",
+        f"ReqPerSec: {req_s:g}",
+        f"BytesPerSec: {bytes_s:g}",
+        f"BytesPerReq: {bytes_req:g}",
+        f"BusyWorkers: {s.busy}",
+        f"GracefulWorkers: {s.graceful}",
+        f"IdleWorkers: {s.idle}",
+        f"Processes: {s.processes}",
+        f"Stopping: {s.stopping}",
+        *(f"{name}: {value}" for name, value in s.conns.items()),
+        f"Scoreboard: {s.scoreboard}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(s: Summary, host: str, mpm_name: str, version: str, extended: bool) -> str:
+    """The human page: summary, scoreboard grid, legend and (ExtendedStatus) worker rows."""
+    req_s, bytes_s, bytes_req = _rates(s)
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>\n<html><head><meta charset=\"iso-8859-1\">",
+        f"<title>Server Status for {esc(host)}</title></head><body>",
+        f"<h1>Server Status for {esc(host)}</h1>",
+        f"<dl><dt>Server Version: {esc(version)}</dt><dt>Server MPM: {esc(mpm_name)}</dt></dl><hr>",
+        f"<dl><dt>Current Time: {_http_time(s.now)}</dt><dt>Restart Time: {_http_time(s.restart_time)}</dt>",
+        f"<dt>Parent Server Config. Generation: {s.generation}</dt>",
+        f"<dt>Server uptime: {_human_uptime(s.uptime)}</dt>",
+        f"<dt>Total accesses: {s.total_accesses} - Total Traffic: {s.total_bytes // 1024} kB</dt>",
+        f"<dt>{req_s:.3g} requests/sec - {bytes_s:.3g} B/second - {bytes_req:.3g} B/request</dt>",
+        f"<dt>{s.busy} requests currently being processed, {s.idle} idle workers</dt></dl>",
+        f"<pre>{_grid(s.scoreboard)}</pre>",
+        "<p>Scoreboard Key:<br>",
+        " ".join(f"\"<b><code>{k}</code></b>\" {v}," for k, v in LEGEND.items()).rstrip(",") + "</p>",
+    ]
+    if extended:
+        parts.append(_worker_table(s))
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _worker_table(s: Summary) -> str:
+    esc = html.escape
+    head = ("<table border=\"0\"><tr><th>Srv</th><th>PID</th><th>Acc</th><th>M</th><th>SS</th>"
+            "<th>Bytes</th><th>Client</th><th>VHost</th><th>Request</th></tr>")
+    rows = []
+    for r in s.rows:
+        since = int(s.now - r.last_used) if r.last_used else 0
+        rows.append(f"<tr><td>{r.slot}-{r.thread}</td><td>{r.pid or '-'}</td><td>{r.accesses}</td>"
+                    f"<td><b>{esc(r.letter)}</b></td><td>{since}</td><td>{r.bytes_served}</td>"
+                    f"<td>{esc(r.client)}</td><td>{esc(r.vhost)}</td><td>{esc(r.request)}</td></tr>")
+    return head + "".join(rows) + "</table>"
+
+
+def _grid(letters: str, width: int = 64) -> str:
+    return "\n".join(letters[i:i + width] for i in range(0, len(letters), width))
+
+
+def _http_time(t: float) -> str:
+    return time.strftime("%A, %d-%b-%Y %H:%M:%S %Z", time.localtime(t))
+
+
+def _human_uptime(secs: int) -> str:
+    days, rem = divmod(secs, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, seconds = divmod(rem, 60)
+    units = [(days, "day"), (hours, "hour"), (minutes, "minute"), (seconds, "second")]
+    words = [f"{n} {u}{'s' if n != 1 else ''}" for n, u in units if n]
+    return " ".join(words) or "0 seconds"
+
+
+def _query_flags(query: bytes) -> dict[str, str]:
+    out = {}
+    for part in query.decode("latin-1").replace(";", "&").split("&"):
+        key, _, value = part.partition("=")
+        if key:
+            out[key] = value
+    return out
+
+
+class StatusHandler:
+    """The "server-status" handler (inline: it only copies memory and formats text)."""
+
+    kind = "inline"
+
+    def __call__(self, ctx: Any) -> Response:
+        if ctx.request.method not in ("GET", "HEAD"):
+            return Response(405, [("Allow", "GET, HEAD, OPTIONS"), ("Content-Type", "text/plain")],
+                            b"Method Not Allowed\n")
+        snap = snapshot(ctx.mpm)
+        if snap is None:
+            return Response(503, [("Content-Type", "text/plain")], b"no scoreboard in this process\n")
+        summary = aggregate(snap, time.time())
+        flags = _query_flags(ctx.request.query)
+        host = ctx.host().rsplit(":", 1)[0] if ctx.host() else (getattr(ctx.server, "server_name", "") or "localhost")
+        mpm_name = getattr(ctx.mpm, "name", "") or "unknown"
+        version = _version()
+        headers = [("Cache-Control", "no-cache")]
+        if "auto" in flags:
+            body = render_auto(summary, host, mpm_name, version)
+            headers.append(("Content-Type", "text/plain; charset=ISO-8859-1"))
+        else:
+            extended = bool(getattr(ctx.server, "extended_status", False))
+            body = render_html(summary, host, mpm_name, version, extended)
+            headers.append(("Content-Type", "text/html; charset=ISO-8859-1"))
+            if flags.get("refresh", "").isdigit():
+                headers.append(("Refresh", flags["refresh"]))
+        return Response(200, headers, body.encode("latin-1", "replace"))
+
+
+def _version() -> str:
+    import mpmd
+    return f"{getattr(mpmd, 'SERVER_SOFTWARE', 'mpmd')}/{mpmd.__version__}"
+
+
+class StatusModule(Module):
+    name: ClassVar[str] = "status_module"
+    aliases: ClassVar[tuple[str, ...]] = ("mod_status.c", "mod_status")
+    DIRECTIVES: ClassVar[list[Directive]] = DIRECTIVES
+    builtin: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.handlers = {HANDLER_NAME: StatusHandler()}
