@@ -1,0 +1,144 @@
+"""The master: config -> listeners -> scoreboard -> MPM.run(), in a restart loop.
+
+Theory: ``serve(cfg, opts)`` binds every Listen address, creates the scoreboard (sized once by
+ServerLimit/ThreadLimit), installs the signal table and writes the PidFile.  Each *generation*
+builds an MPM with the current config and runs it; the MPM returns STOP, RESTART or GRACEFUL.
+On a restart the NEW config is built first; if it fails the old one is kept (httpd does the same
+with ``apachectl graceful`` after a broken edit it cannot load).
+
+Rule 1: the master never serves requests (except with -X, where there is no master at all).
+Rule 2: listeners survive restarts; Listen changes need a full stop/start.
+Rule 3: the ready file is written (atomically) once the generation's children are up:
+        ``{"pid": master_pid, "listeners": [[host, port], ...], "mpm": name, "generation": n}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from mpmd.core import listeners as listeners_mod
+from mpmd.core import log as log_mod
+from mpmd.core import pidfile
+from mpmd.core.signals import SignalQueue
+from mpmd.mpm import load_mpm_class
+from mpmd.mpm.base import Runtime, RunResult
+from mpmd.scoreboard.board import Scoreboard
+
+M_BIND = "MPMD0001"
+M_RUNNING = "MPMD0002"
+M_STOPPING = "MPMD0003"
+M_RELOAD_FAILED = "MPMD0004"
+M_RESTARTING = "MPMD0005"
+M_MPM_FAILED = "MPMD0006"
+M_CHECK = "MPMD0007"
+
+
+def write_ready_file(path: str, pid: int, lsts: list[Any], mpm: str, generation: int) -> None:
+    data = {"pid": pid, "listeners": [[lst.host, lst.port] for lst in lsts], "mpm": mpm,
+            "generation": generation}
+    tmp = f"{path}.tmp{pid}"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def reload_config(cfg: Any, opts: Any, log: Any) -> Any:
+    """The NEW config for a restart, or the old one when it does not load."""
+    loader = getattr(opts, "load_config", None)
+    try:
+        if callable(loader):
+            return loader()
+        from mpmd.config.loader import load_config
+        path = getattr(opts, "config_file", None)
+        return load_config(path, defines=tuple(getattr(opts, "defines", ()) or ()))
+    except Exception as exc:  # noqa: BLE001 - any failure keeps the running config
+        log.error(M_RELOAD_FAILED, f"restart failed, keeping the running configuration: {exc}")
+        return cfg
+
+
+class Master:
+    """One server lifetime: what survives restarts is held here (httpd retained data)."""
+
+    def __init__(self, cfg: Any, opts: Any) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.log = log_mod.from_config(cfg)
+        self.pid = os.getpid()
+        self.listeners: list[Any] = []
+        self.retained: dict[str, Any] = {}        # pool, pipe of death, spawn state, halt flag
+        self.generation = 0
+        self.signals: SignalQueue | None = None
+
+    def setup(self) -> int:
+        try:
+            self.listeners = listeners_mod.bind_all(self.cfg.listen,
+                                                    int(getattr(self.cfg, "listen_backlog", 511) or 511))
+        except OSError as exc:
+            self.log.emerg(M_BIND, f"could not bind to address: {exc}; no listening sockets "
+                           "available, shutting down")
+            return 1
+        self.mpm_cls = load_mpm_class(self.cfg.mpm_name)
+        for problem in self.mpm_cls.check_config(self.cfg):
+            self.log.warn(getattr(problem, "id", M_CHECK), getattr(problem, "text", str(problem)),
+                          f"mpm_{self.cfg.mpm_name}")
+        limits = self.mpm_cls.scoreboard_limits(self.cfg)
+        self.scoreboard = Scoreboard(*limits)
+        return 0
+
+    def ready(self) -> None:
+        path = getattr(self.opts, "ready_file", None)
+        if path:
+            write_ready_file(path, self.pid, self.listeners, self.cfg.mpm_name, self.generation)
+
+    def run(self) -> int:
+        single = bool(getattr(self.opts, "single_process", False))
+        if not single:
+            self.signals = SignalQueue()
+            self.signals.install()
+        pid_path = getattr(self.cfg, "pid_file", None)
+        if pid_path and not single:
+            pidfile.write(pid_path, self.pid)
+        self.log.notice(M_RUNNING, f"mpmd ({self.cfg.mpm_name}) configured -- resuming normal "
+                        "operations", f"mpm_{self.cfg.mpm_name}")
+        try:
+            code = self.loop(single)
+        finally:
+            if pid_path and not single:
+                pidfile.remove(pid_path, self.pid)
+            listeners_mod.close_all(self.listeners)
+            if self.signals is not None:
+                self.signals.restore()
+        return code
+
+    def loop(self, single: bool) -> int:
+        while True:
+            runtime = Runtime(log=self.log, signals=self.signals, generation=self.generation,
+                              single_process=single, on_ready=self.ready, retained=self.retained)
+            mpm = self.mpm_cls(self.cfg, self.listeners, self.scoreboard, runtime)
+            result = mpm.run()
+            if result in (RunResult.STOP, RunResult.GRACEFUL_STOP):
+                self.log.notice(M_STOPPING, "caught SIGTERM, shutting down")
+                return 1 if self.retained.get("halt") else 0
+            self.restart(result)
+
+    def restart(self, result: RunResult) -> None:
+        new = reload_config(self.cfg, self.opts, self.log)
+        if new is not self.cfg and getattr(new, "mpm_name", None) != self.cfg.mpm_name:
+            self.log.error(M_RELOAD_FAILED, "the MPM cannot change on restart; keeping "
+                           f"{self.cfg.mpm_name}")
+            new = self.cfg
+        self.cfg = new
+        self.generation += 1
+        kind = "Graceful restart" if result is RunResult.GRACEFUL else "SIGHUP received.  Attempting to restart"
+        self.log.notice(M_RESTARTING, f"{kind} (generation {self.generation})")
+
+
+def serve(cfg: Any, opts: Any) -> int:
+    """Run the server until stopped; the process exit code (0 after a clean stop)."""
+    master = Master(cfg, opts)
+    code = master.setup()
+    if code:
+        return code
+    return master.run()

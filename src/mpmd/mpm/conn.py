@@ -1,0 +1,464 @@
+"""ConnectionDriver: one blocking socket <-> http ``Connection`` <-> the request pipeline.
+
+Shared by prefork (a process per connection), worker (a thread per connection) and event (its
+worker threads; the listener thread parses the first head itself and hands over a parsed
+``Request`` plus its ``Connection`` through ``serve_connection(..., first=request)``).
+
+Theory: ``serve_connection`` loops request by request: wait for a ``Request`` event, ``serve_request``
+it (pipeline -> finalize -> write), then keep the connection or close it.  Pipelined requests are
+answered in order because the core yields PAUSED until ``start_next_cycle()`` (events.py Rule 2).
+
+Rule 1: timeouts are kernel socket options (SO_RCVTIMEO/SO_SNDTIMEO) on a blocking socket, so a
+        recv is one syscall: KeepAliveTimeout while waiting for the next request's first byte,
+        Timeout once a request has started and for every send.
+Rule 2: a started request that stalls gets 408 and a close; an idle keep-alive connection that
+        times out (or a new one that never sends a byte) is closed silently.
+Rule 3: a ProtocolError is answered with its status, then the connection is closed with a
+        lingering close (shutdown(SHUT_WR), drain briefly) so the client reads the answer.
+Rule 4: a small response is one sendall (head + body); files go through os.sendfile when
+        EnableSendfile is on.  Nothing on this path logs unless the level asks for it.
+Rule 5: the body the application reads is ``BodyReader``: it pulls Data events, enforces
+        LimitRequestBody (413) and sends "100 Continue" on the first read (RFC 9110 10.1.1).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+from typing import Any, Callable, Iterable
+
+from mpmd.core.exchange import ConnInfo, FileBody, MultipartBody, RequestContext, Response
+from mpmd.http.errors import ProtocolError
+from mpmd.http.events import (NEED_DATA, PAUSED, ConnectionClosed, Data, EndOfMessage,
+                              Request)
+from mpmd.mpm.base import setting
+from mpmd.scoreboard.layout import Status
+
+RECV_BYTES = 65536
+FILE_CHUNK = 1 << 18
+LINGER_S = 2.0
+LINGER_READS = 32
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+NO_BODY_STATUS = frozenset({204, 304})
+_TIMEOUT_ERRORS = (BlockingIOError, TimeoutError, socket.timeout)
+
+
+class _Closed(Exception):
+    """The connection is finished (peer gone, timeout, or must close)."""
+
+
+def _timeval(seconds: float) -> bytes:
+    whole = int(seconds)
+    return struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+
+
+class _NullSlot:
+    """Stands in for a scoreboard WorkerSlot when none is given (tests, tools)."""
+
+    def set_status(self, status: int) -> None: ...
+    def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None: ...
+    def finish_request(self, nbytes: int, now: float) -> None: ...
+
+
+def make_connection(cfg: Any) -> Any:
+    """A fresh sans-I/O ``Connection`` with the configured Limit* values."""
+    from mpmd.http import connection as http_conn
+    limits_cls = getattr(http_conn, "Limits", None)
+    if limits_cls is None:
+        return http_conn.Connection()
+    if hasattr(limits_cls, "from_config"):
+        return http_conn.Connection(limits_cls.from_config(cfg))
+    return http_conn.Connection(limits_cls(**_limit_kwargs(cfg, limits_cls)))
+
+
+def _limit_kwargs(cfg: Any, limits_cls: Any) -> dict[str, Any]:
+    import dataclasses
+    names = {f.name for f in dataclasses.fields(limits_cls)} if dataclasses.is_dataclass(limits_cls) else set()
+    wanted = {"request_line": "limit_request_line", "field_size": "limit_request_field_size",
+              "fields": "limit_request_fields", "body": "limit_request_body",
+              "limit_request_line": "limit_request_line",
+              "limit_request_field_size": "limit_request_field_size",
+              "limit_request_fields": "limit_request_fields",
+              "limit_request_body": "limit_request_body",
+              "max_request_line": "limit_request_line", "max_field_size": "limit_request_field_size",
+              "max_fields": "limit_request_fields", "max_body": "limit_request_body"}
+    out: dict[str, Any] = {}
+    for name in names:
+        src = wanted.get(name)
+        if src is not None and getattr(cfg, src, None) is not None:
+            out[name] = getattr(cfg, src)
+    return out
+
+
+class BodyReader:
+    """wsgi.input over the connection's Data events (Rule 5)."""
+
+    __slots__ = ("_driver", "_sock", "_conn", "_request", "_buf", "_done", "_seen", "_limit",
+                 "continue_sent")
+
+    def __init__(self, driver: "ConnectionDriver", sock: socket.socket, conn: Any,
+                 request: Request) -> None:
+        self._driver = driver
+        self._sock = sock
+        self._conn = conn
+        self._request = request
+        self._buf = bytearray()
+        self._done = not request.has_body
+        self._seen = 0
+        self._limit = driver.limit_body
+        self.continue_sent = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def _pull(self) -> bool:
+        """One more Data chunk into the buffer; False at the end of the body."""
+        if self._done:
+            return False
+        if self._request.expect_continue and not self.continue_sent:
+            self.continue_sent = True
+            self._sock.sendall(CONTINUE)
+        event = self._driver.next_event(self._sock, self._conn, started=True)
+        if isinstance(event, Data):
+            self._seen += len(event.data)
+            if self._limit and self._seen > self._limit:
+                raise ProtocolError(413, "request body larger than LimitRequestBody")
+            self._buf += event.data
+            return True
+        self._done = True
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            while self._pull():
+                pass
+            size = len(self._buf)
+        while len(self._buf) < size and self._pull():
+            pass
+        out = bytes(self._buf[:size])
+        del self._buf[:size]
+        return out
+
+    def readline(self, size: int = -1) -> bytes:
+        while b"\n" not in self._buf and (size < 0 or len(self._buf) < size) and self._pull():
+            pass
+        end = self._buf.find(b"\n") + 1 or len(self._buf)
+        if size >= 0:
+            end = min(end, size)
+        out = bytes(self._buf[:end])
+        del self._buf[:end]
+        return out
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return list(iter(self.readline, b""))
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+    def discard(self) -> None:
+        """Read and drop what the application left (so the next request can be parsed)."""
+        while self._pull():
+            self._buf.clear()
+        self._buf.clear()
+
+
+def _pipeline() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    from mpmd.core import request as pipeline
+    return pipeline.process, pipeline.log
+
+
+def _finalize() -> Callable[..., Any]:
+    from mpmd.core.respond import finalize
+    return finalize
+
+
+def _error_for(exc: ProtocolError, ctx: Any) -> Response:
+    """The Response for a protocol error (core/errors.py), with a plain fallback."""
+    try:
+        from mpmd.core import errors
+        if hasattr(errors, "response_for"):
+            return errors.response_for(exc)  # type: ignore[no-any-return]
+        return errors.error_response(exc.status, ctx)  # type: ignore[no-any-return]
+    except ImportError:
+        body = f"<html><body><h1>{exc.status} {exc.reason}</h1></body></html>\n".encode()
+        return Response(exc.status, [("Content-Type", "text/html; charset=iso-8859-1")], body)
+
+
+class ConnectionDriver:
+    """Drives blocking sockets through the core; one instance per worker (process or thread)."""
+
+    def __init__(self, cfg: Any, worker_slot: Any = None, mpm: Any = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
+        self.cfg = cfg
+        self.slot = worker_slot if worker_slot is not None else _NullSlot()
+        self.mpm = mpm
+        self.should_stop = should_stop
+        self.timeout_s = float(setting(cfg, "timeout", 60))
+        self.keep_alive = bool(setting(cfg, "keep_alive", True))
+        self.keep_alive_timeout_s = float(setting(cfg, "keep_alive_timeout", 5))
+        self.max_keep_alive = int(setting(cfg, "max_keep_alive_requests", 100))
+        self.limit_body = int(setting(cfg, "limit_request_body", 0) or 0)
+        self.process, self.log_request = _pipeline()
+        self.finalize = _finalize()
+        self._rcv_timeout = -1.0
+        self.buf = bytearray(RECV_BYTES)
+        self.view = memoryview(self.buf)
+        self.conn_count = 0
+
+    # -- socket plumbing --------------------------------------------------------------------
+    def _set_rcv_timeout(self, sock: socket.socket, seconds: float) -> None:
+        if seconds != self._rcv_timeout:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+            self._rcv_timeout = seconds
+
+    def _prepare_socket(self, sock: socket.socket) -> None:
+        sock.setblocking(True)
+        self._rcv_timeout = -1.0
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self.timeout_s))
+
+    def next_event(self, sock: socket.socket, conn: Any, started: bool,
+                   idle_timeout_s: float | None = None) -> Any:
+        """The next event, reading as needed (Rule 1, Rule 2).  Raises _Closed or ProtocolError."""
+        while True:
+            event = conn.next_event()
+            if event is not NEED_DATA:
+                return event
+            self._set_rcv_timeout(sock, self.timeout_s if started or idle_timeout_s is None
+                                  else idle_timeout_s)
+            try:
+                n = sock.recv_into(self.buf)
+            except _TIMEOUT_ERRORS:
+                if started:
+                    raise ProtocolError(408, "request timed out") from None
+                raise _Closed() from None
+            except OSError:
+                raise _Closed() from None
+            if n and not started:
+                started = True
+                self.slot.set_status(Status.BUSY_READ)
+            conn.receive_data(bytes(self.view[:n]))
+
+    # -- the connection loop ----------------------------------------------------------------
+    def serve_connection(self, sock: socket.socket, addr: Any, conn: Any = None,
+                         first: Request | None = None, requests_served: int = 0) -> None:
+        """Serve every request on ``sock`` then close it (optionally starting from a parsed head)."""
+        self.conn_count += 1
+        try:
+            self._prepare_socket(sock)
+            conn = conn if conn is not None else make_connection(self.cfg)
+            info = ConnInfo(client_addr=_addr(addr), server_addr=_addr(sock.getsockname()),
+                            conn_id=self.conn_count, requests_served=requests_served)
+            self._loop(sock, conn, info, first)
+        except _Closed:
+            pass
+        except OSError:
+            pass
+        finally:
+            self.slot.set_status(Status.CLOSING)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _loop(self, sock: socket.socket, conn: Any, info: ConnInfo, first: Request | None) -> None:
+        request = first
+        while True:
+            if request is None:
+                request = self._wait_request(sock, conn, info)
+                if request is None:
+                    return
+            keep = self.serve_request(sock, conn, request, info)
+            info.requests_served += 1
+            if not keep:
+                self._linger(sock)
+                return
+            conn.start_next_cycle()
+            request = None
+
+    def _wait_request(self, sock: socket.socket, conn: Any, info: ConnInfo) -> Request | None:
+        idle = info.requests_served > 0
+        if idle:
+            self.slot.set_status(Status.BUSY_KEEPALIVE)
+        try:
+            event = self.next_event(sock, conn, started=False,
+                                    idle_timeout_s=self.keep_alive_timeout_s if idle else self.timeout_s)
+        except ProtocolError as exc:
+            self._send_error(sock, exc, info)
+            return None
+        if isinstance(event, Request):
+            return event
+        return None                       # ConnectionClosed (EOF between requests)
+
+    def _send_error(self, sock: socket.socket, exc: ProtocolError, info: ConnInfo) -> None:
+        """Answer a protocol error and close with a lingering close (Rule 3)."""
+        self.slot.set_status(Status.BUSY_WRITE)
+        resp = _error_for(exc, None)
+        resp.close_connection = True
+        try:
+            head, _ = self.finalize(None, resp, False)
+            body = resp.body if isinstance(resp.body, bytes) else b""
+            sock.sendall(head + body)
+        except (OSError, TypeError, AttributeError):
+            return
+        self._linger(sock)
+
+    def _linger(self, sock: socket.socket) -> None:
+        """shutdown(SHUT_WR), then read and drop for up to LINGER_S (httpd lingering_close)."""
+        self.slot.set_status(Status.CLOSING)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            self._set_rcv_timeout(sock, LINGER_S / 4)
+            deadline = time.monotonic() + LINGER_S
+            for _ in range(LINGER_READS):
+                if not sock.recv_into(self.buf) or time.monotonic() > deadline:
+                    break
+        except (OSError, ValueError):
+            pass
+
+    # -- one request --------------------------------------------------------------------------
+    def serve_request(self, sock: socket.socket, conn: Any, request: Request, info: ConnInfo) -> bool:
+        """Run one request through the pipeline and write the answer; True = keep the connection."""
+        now = time.time()
+        slot = self.slot
+        slot.set_status(Status.BUSY_READ)
+        slot.start_request(info.client_addr[0].encode("latin-1", "replace"),
+                           _request_line(request), request.header(b"host") or b"")
+        body = BodyReader(self, sock, conn, request)
+        ctx = RequestContext(request=request, conn=info, server=self.cfg, body=body, mpm=self.mpm,
+                             start_time=now)
+        try:
+            resp = self.process(ctx)
+        except ProtocolError as exc:              # body limit hit while the app read
+            resp = _error_for(exc, ctx)
+            resp.close_connection = True
+        keep_ok = self._keep_alive_allowed(request, info, body, resp)
+        slot.set_status(Status.BUSY_WRITE)
+        head, keep = self.finalize(ctx, resp, keep_ok)
+        nbytes = self.write_response(sock, ctx, head, resp)
+        if keep and not body.done:
+            try:
+                body.discard()
+            except ProtocolError:
+                keep = False
+        slot.set_status(Status.BUSY_LOG)
+        self.log_request(ctx, resp, nbytes)
+        slot.finish_request(nbytes, now)
+        return keep
+
+    def _keep_alive_allowed(self, request: Request, info: ConnInfo, body: BodyReader,
+                            resp: Response) -> bool:
+        if not self.keep_alive or resp.close_connection or self.should_stop():
+            return False
+        if self.max_keep_alive and info.requests_served + 1 >= self.max_keep_alive:
+            return False
+        if request.expect_continue and not body.continue_sent and not body.done:
+            return False                  # the client holds its body back: cannot reuse
+        return True
+
+    # -- writing ------------------------------------------------------------------------------
+    def write_response(self, sock: socket.socket, ctx: Any, head: bytes, resp: Response) -> int:
+        """Write head + body; the number of body bytes sent (for the access log)."""
+        body = resp.body
+        try:
+            if ctx.request.method == "HEAD" or resp.status in NO_BODY_STATUS:
+                sock.sendall(head)
+                return 0
+            if isinstance(body, (bytes, bytearray, memoryview)):
+                sock.sendall(head + bytes(body) if len(body) < RECV_BYTES else head)
+                if len(body) >= RECV_BYTES:
+                    sock.sendall(body)
+                return len(body)
+            writer = _BODY_WRITERS.get(type(body), ConnectionDriver._write_iterable)
+            return writer(self, sock, ctx, head, body)
+        finally:
+            _close_body(resp)
+
+    def _write_file(self, sock: socket.socket, ctx: Any, head: bytes, body: FileBody) -> int:
+        sock.sendall(head)
+        return self._send_file_region(sock, ctx, body)
+
+    def _send_file_region(self, sock: socket.socket, ctx: Any, body: FileBody) -> int:
+        dir_cfg = getattr(ctx, "dir_config", None)
+        use_sendfile = bool(getattr(dir_cfg, "enable_sendfile", False))
+        sent, offset, left = 0, body.offset, body.length
+        if use_sendfile:
+            fd = body.file.fileno()
+            while left > 0:
+                n = os.sendfile(sock.fileno(), fd, offset, min(left, 1 << 30))
+                if n == 0:
+                    break
+                sent, offset, left = sent + n, offset + n, left - n
+            return sent
+        body.file.seek(offset)
+        while left > 0:
+            chunk = body.file.read(min(left, FILE_CHUNK))
+            if not chunk:
+                break
+            sock.sendall(chunk)
+            sent, left = sent + len(chunk), left - len(chunk)
+        return sent
+
+    def _write_multipart(self, sock: socket.socket, ctx: Any, head: bytes, body: MultipartBody) -> int:
+        sock.sendall(head)
+        sent = 0
+        for part in body.parts:
+            if isinstance(part, FileBody):
+                sent += self._send_file_region(sock, ctx, part)
+            else:
+                sock.sendall(part)
+                sent += len(part)
+        return sent
+
+    def _write_iterable(self, sock: socket.socket, ctx: Any, head: bytes, body: Iterable[bytes]) -> int:
+        chunked = _is_chunked(head)
+        sock.sendall(head)
+        sent = 0
+        for chunk in body:
+            if not chunk:
+                continue
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            sent += len(chunk)
+        if chunked:
+            sock.sendall(b"0\r\n\r\n")
+        return sent
+
+
+_BODY_WRITERS: dict[type, Callable[..., int]] = {
+    FileBody: ConnectionDriver._write_file,
+    MultipartBody: ConnectionDriver._write_multipart,
+}
+
+
+def _is_chunked(head: bytes) -> bool:
+    return b"\r\ntransfer-encoding: chunked\r\n" in head.lower()
+
+
+def _close_body(resp: Response) -> None:
+    body = resp.body
+    closer = getattr(body, "close", None)
+    if closer is not None and not isinstance(body, (bytes, bytearray)):
+        try:
+            closer()
+        except Exception:  # noqa: BLE001 - a body's close() must not kill the connection
+            pass
+    if resp.on_close is not None:
+        on_close, resp.on_close = resp.on_close, None
+        on_close()
+
+
+def _request_line(request: Request) -> bytes:
+    return b"%s %s HTTP/%s" % (request.method.encode("latin-1"), request.target,
+                               request.http_version.encode("ascii"))
+
+
+def _addr(addr: Any) -> tuple[str, int]:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return str(addr[0]), int(addr[1])
+    return (str(addr), 0)
