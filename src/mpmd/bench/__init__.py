@@ -1,0 +1,138 @@
+"""``mpmd bench``: the comparison lab (mpmd's MPMs vs nginx, Apache, gunicorn, uvicorn).
+
+Rule 1: ``main(argv) -> int`` is the whole public surface; the CLI's ``bench`` subcommand
+and the scripts in benchmarks/ call it. Exit status 0 = a report was written (even if some
+targets were unavailable), 2 = bad usage or wrk missing, 130 = interrupted.
+Rule 2: all servers run on 127.0.0.1 in their own process groups inside a ServerPool, and
+SIGTERM is turned into KeyboardInterrupt, so every exit path stops them.
+Modules: wrk (run/parse), stats (medians, ratios), procs (/proc PSS and counts), configs
+(rendered configs), servers (targets and the pool), clients (idle holder, fault mix),
+lab (the matrix), report (tables and claims), charts (PNGs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+PEERS = ("nginx", "apache-prefork", "apache-worker", "apache-event", "gunicorn-sync",
+         "gunicorn-gthread", "uvicorn")
+
+
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip() and x.strip() != "none"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mpmd.bench.lab import ALL_WORKLOADS
+    from mpmd.bench.servers import MPMD_MPMS
+    p = argparse.ArgumentParser(prog="mpmd bench", description=(
+        "Benchmark mpmd's MPMs against nginx, Apache httpd, gunicorn and uvicorn on "
+        "127.0.0.1 and write results.json, report.md and PNG charts."))
+    p.add_argument("--quick", action="store_true",
+                   help="short runs (1 s, 1 round, 200 idle connections); < 2 minutes")
+    p.add_argument("--out", default="bench-results", help="output directory")
+    p.add_argument("--mpm", type=_csv, default=list(MPMD_MPMS),
+                   help="mpmd MPMs to run, comma separated, or 'none' (default: all)")
+    p.add_argument("--peers", type=_csv, default=list(PEERS),
+                   help="peer servers, comma separated, or 'none' (default: all found)")
+    p.add_argument("--workloads", type=_csv, default=None,
+                   help=f"comma separated subset of {','.join(ALL_WORKLOADS)}")
+    p.add_argument("--app", default=None, help="WSGI app pkg.mod:callable for wsgi-hello")
+    p.add_argument("--connections", type=int, default=64, help="wrk connections (-c)")
+    p.add_argument("--duration", type=float, default=None, help="seconds per wrk run")
+    p.add_argument("--repeat", type=int, default=None, help="interleaved rounds (default 3)")
+    p.add_argument("--idle", type=int, default=None, help="idle connections (default 2000)")
+    p.add_argument("--keepalive", choices=("both", "on", "off"), default="both")
+    p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    return p
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from mpmd.bench.lab import ALL_WORKLOADS, QUICK_WORKLOADS, Options
+    from mpmd.bench.servers import TARGETS
+    unknown = [w for w in (args.workloads or []) if w not in ALL_WORKLOADS]
+    unknown += [t for t in args.peers if t not in TARGETS]
+    unknown += [m for m in args.mpm if f"mpmd-{m}" not in TARGETS]
+    if unknown:
+        raise SystemExit(f"mpmd bench: unknown name(s): {', '.join(unknown)}")
+    quick = args.quick
+    modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.keepalive]
+    return Options(
+        targets=[f"mpmd-{m}" for m in args.mpm] + list(args.peers),
+        workloads=list(args.workloads or (QUICK_WORKLOADS if quick else ALL_WORKLOADS)),
+        connections=args.connections,
+        duration_s=args.duration or (1.0 if quick else 5.0),
+        repeat=args.repeat or (1 if quick else 3),
+        idle_connections=args.idle or (200 if quick else 2000),
+        idle_steps=2 if quick else 4,
+        keep_alive_modes=modes)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(opts: Any, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mpmd.bench import apps, lab
+    from mpmd.bench.configs import Sizing
+    root = Path(tempfile.mkdtemp(prefix="mpmd-bench-"))
+    os.chmod(root, 0o755)  # Apache/nginx children may run as another user when we are root
+    try:
+        apps.write_static(root / "htdocs")
+        apps.write_apps(root / "apps", args.app)
+        columns = (TextColumn("{task.description:<48}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task("starting", total=lab.plan_steps(opts))
+            res = lab.run_lab(root, root / "htdocs", root / "apps", opts, Sizing(),
+                              lambda what: progress.update(task, advance=1, description=what))
+        return res.to_dict()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def write_outputs(data: dict[str, Any], out: Path, charts: bool = True) -> list[str]:
+    """results.json, charts, report.md into out; returns chart file names."""
+    from mpmd.bench import report
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(data, indent=1, default=str))
+    names: list[str] = []
+    if charts:
+        from mpmd.bench.charts import write_charts
+        names = write_charts(data, out)
+    (out / "report.md").write_text(report.render_markdown(data, names))
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``mpmd bench``; see build_parser() for the options."""
+    from mpmd.bench.wrk import INSTALL_HINT, find_wrk
+    args = build_parser().parse_args(argv)
+    if find_wrk() is None:
+        print(f"mpmd bench: {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    opts = _options(args)
+    out = Path(args.out)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        data = _run(opts, args, out)
+    except KeyboardInterrupt:
+        print("mpmd bench: interrupted; all servers stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    write_outputs(data, out, charts=not args.no_charts)
+    print(f"mpmd bench: wrote {out / 'report.md'} and {out / 'results.json'}")
+    return 0

@@ -56,7 +56,7 @@ BODY = b"ok\\n"
 
 def application(environ, start_response):
     if environ.get("PATH_INFO", "").endswith("/crash"):
-        os._exit(3)
+        os._exit(1)  # not 3/4: gunicorn reads those as boot/app-load errors and halts
     time.sleep(0.005)  # keep requests in flight so a crash has neighbours to take down
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(BODY)))])

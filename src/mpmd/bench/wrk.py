@@ -54,7 +54,7 @@ class WrkResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["p99_s"] = self.p99_s
+        d["p99_s"] = self.p99_s if self.requests else None  # wrk prints 0us with no requests
         d["socket_errors"] = self.socket_errors
         return d
 

@@ -1,0 +1,153 @@
+"""PNG charts from the aggregated results (matplotlib, Agg backend, no display needed).
+
+Rule 1: one function per chart in ``CHARTS``; each takes (data, cells) and returns a figure
+or None when it has nothing to plot, so a partial run still yields the charts it can.
+Rule 2: bars are medians, error bars span min-max -- the same numbers as report.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from mpmd.bench.report import MIB, Cells, aggregate, idle_per_conn, targets_in
+from mpmd.bench.stats import Summary, speedup_pct
+
+
+def _plt() -> Any:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _bars(ax: Any, labels: list[str], series: dict[str, list[Summary | None]],
+          scale: float = 1.0) -> None:
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        xs = [x + i * width for x in range(len(labels))]
+        med = [v.median * scale if v else 0 for v in values]
+        err = [[(v.median - v.low) * scale if v else 0 for v in values],
+               [(v.high - v.median) * scale if v else 0 for v in values]]
+        ax.bar(xs, med, width, yerr=err, label=name, capsize=2)
+    ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))])
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    ax.legend(fontsize=8)
+
+
+def chart_rps(data: dict[str, Any], cells: Cells) -> Any:
+    plt = _plt()
+    workloads = [w for w in ("static-1k", "static-1m", "wsgi-hello", "asgi-hello")
+                 if targets_in(data, w)]
+    if not workloads:
+        return None
+    fig, axes = plt.subplots(1, len(workloads), figsize=(5 * len(workloads), 4.5), squeeze=False)
+    for ax, w in zip(axes[0], workloads):
+        ts = targets_in(data, w)
+        _bars(ax, ts, {f"keep-alive {m}": [getattr(cells.get((w, t, ka)), "rps", None)
+                                           for t in ts]
+                       for m, ka in (("on", True), ("off", False))})
+        ax.set_title(w)
+        ax.set_ylabel("requests/s (median, min–max)")
+    fig.tight_layout()
+    return fig
+
+
+def chart_keepalive(data: dict[str, Any], cells: Cells) -> Any:
+    plt = _plt()
+    ts = targets_in(data, "static-1k")
+    vals = [speedup_pct(getattr(cells.get(("static-1k", t, True)), "rps", None) and
+                        cells[("static-1k", t, True)].rps.median,
+                        getattr(cells.get(("static-1k", t, False)), "rps", None) and
+                        cells[("static-1k", t, False)].rps.median) for t in ts]
+    if not any(v is not None for v in vals):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(ts, [v or 0 for v in vals])
+    ax.axhline(50, linestyle="--", color="grey", label="claimed +50%")
+    ax.set_ylabel("keep-alive on vs off, static 1 KiB (%)")
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def chart_p99(data: dict[str, Any], cells: Cells) -> Any:
+    plt = _plt()
+    ts = targets_in(data, "static-1k")
+    if not ts:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    _bars(ax, ts, {f"keep-alive {m}": [getattr(cells.get(("static-1k", t, ka)), "p99_s", None)
+                                       for t in ts]
+                   for m, ka in (("on", True), ("off", False))}, scale=1000)
+    ax.set_ylabel("p99 latency, static 1 KiB (ms)")
+    fig.tight_layout()
+    return fig
+
+
+def chart_idle(data: dict[str, Any], cells: Cells) -> Any:
+    plt = _plt()
+    ts = [t for t in targets_in(data, "idle") if cells.get(("idle", t, True))]
+    if not ts:
+        return None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for t in ts:
+        curve = cells[("idle", t, True)].extra.get("curve") or []
+        xs = [p.get("held", p["idle"]) or 0 for p in curve]
+        a1.plot(xs, [(p["pss_bytes"] or 0) / MIB for p in curve], marker="o", label=t)
+        a2.plot(xs, [p["processes"] or 0 for p in curve], marker="o", label=f"{t} processes")
+        a2.plot(xs, [p["threads"] or 0 for p in curve], marker="x", linestyle=":",
+                label=f"{t} threads")
+    a1.set_xlabel("idle keep-alive connections held")
+    a1.set_ylabel("PSS of the process tree (MiB)")
+    a2.set_xlabel("idle keep-alive connections held")
+    a2.set_ylabel("processes / threads")
+    a1.legend(fontsize=7)
+    a2.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def chart_faults(data: dict[str, Any], cells: Cells) -> Any:
+    plt = _plt()
+    ts = targets_in(data, "faults")
+    if not ts:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    _bars(ax, ts, {f"keep-alive {m}": [cells.get(("faults", t, ka)).extra.get("failed_per_crash")
+                                       if cells.get(("faults", t, ka)) else None for t in ts]
+                   for m, ka in (("on", True), ("off", False))})
+    ax.set_ylabel("failed normal requests per crash")
+    fig.tight_layout()
+    return fig
+
+
+CHARTS: dict[str, Callable[[dict[str, Any], Cells], Any]] = {
+    "rps.png": chart_rps,
+    "keepalive_speedup.png": chart_keepalive,
+    "p99_latency.png": chart_p99,
+    "idle_connections.png": chart_idle,
+    "faults.png": chart_faults,
+}
+
+
+def write_charts(data: dict[str, Any], out: Path) -> list[str]:
+    """Write every chart that has data; returns the file names written."""
+    cells = aggregate(data)
+    plt = _plt()
+    written = []
+    for name, fn in CHARTS.items():
+        fig = fn(data, cells)
+        if fig is None:
+            continue
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+def per_conn_kib(cells: Cells, target: str) -> float | None:
+    c = cells.get(("idle", target, True))
+    v = idle_per_conn(c) if c else None
+    return None if v is None else v / 1024
