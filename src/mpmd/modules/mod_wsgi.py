@@ -392,7 +392,7 @@ def _quiet_close(result: Any) -> None:
 def _server_error() -> Response:
     try:
         from mpmd.core.errors import error_response
-        return error_response(500, None)
+        return error_response(500)
     except Exception:
         body = (b"<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n"
                 b"<title>500 Internal Server Error</title>\n</head><body>\n<h1>Internal Server Error</h1>\n"

@@ -1,0 +1,542 @@
+"""mod_asgi: ASGI 3 applications (http + lifespan) on every MPM.
+
+Configuration (server or virtual-host context):
+  ASGIApp /path package.module:app       (WSGIPythonPath applies here too)
+
+Interface with the MPMs (the "asgi-app" handler; its ``kind`` is set per process in child_init):
+
+* nginx MPM -- ``kind == "async"``: ``response = await handler(ctx)`` on the worker's loop.
+  - Request body: if ``ctx.body`` has ``async def aread(size) -> bytes`` it is awaited (``b""`` =
+    end of body; raising ``ConnectionError`` = the client went away); otherwise ``ctx.body.read(size)``
+    is called and must not block (a body the MPM has already buffered).
+  - The handler returns once the app sent ``http.response.start`` (or at once with a 500 if the app
+    failed before that).  ``response.body`` is an async iterator of bytes: the MPM writes each chunk
+    and asks for the next only when the transport can take more (backpressure reaches ``send()``).
+  - Client gone: the MPM calls ``response.on_close()`` (always, once, also after a normal end);
+    the app's ``receive()`` then returns ``http.disconnect`` and later ``send()`` calls are dropped.
+    If the client leaves before the handler returned, cancel the handler's task: the app task is
+    cancelled with it.
+  - Lifespan startup runs on that loop before the first request; child_exit runs the shutdown with
+    ``loop.run_until_complete`` if the loop is no longer running, else schedules it.
+* prefork / worker / event -- ``kind == "blocking"`` (the fallback, chosen over refusing the config):
+  each process runs ONE event-loop thread ("asgi-loop") where lifespan and every request's app
+  coroutine run; the request's own thread waits on a queue and serves the app's body reads
+  (``ctx.body.read``) and writes (the Response body is a generator it feeds from the queue).  So app
+  state bound to the loop (pools, clients) made at startup works, as under uvicorn.
+
+Rule 1: receive() gives ``http.request`` messages with ``more_body`` until the body is done, then
+        blocks until the response is over or the client is gone, then ``http.disconnect``.
+Rule 2: headers are sent with ``http.response.start``; a body without Content-Length is chunked
+        by the driver.  ``send()`` with ``more_body`` False ends the body; the app may go on running.
+Rule 3: an exception before ``http.response.start`` -> 500 + traceback in the ErrorLog (MPMD0802);
+        after it the body iterator raises and the MPM drops the connection (MPMD0803).
+Rule 4: lifespan: ``lifespan.startup`` once per worker process; an app that raises on the lifespan
+        scope does not support it and is served anyway (uvicorn's "auto"); ``startup.failed`` is
+        logged (MPMD0804) and the app answers 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import traceback
+from typing import Any, AsyncIterator, Callable, ClassVar, Iterator
+
+from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.core.exchange import Response
+from mpmd.core.modules import Module
+from mpmd.modules.mod_wsgi import _app_spec, _log, _server_error, add_python_path, flatten, load_object
+
+HANDLER_NAME = "asgi-app"
+READ_SIZE = 65536
+ASYNC_MPMS = frozenset({"nginx"})          # MPMs that await "async" handlers on their own loop
+STARTUP_TIMEOUT_S = 60.0
+SHUTDOWN_TIMEOUT_S = 10.0
+
+DIRECTIVES = [
+    Directive("ASGIApp", args=Args.TAKE2, context=Ctx.SERVER | Ctx.VHOST, value=_app_spec,
+              default=[], field="asgi_app", merge=Merge.APPEND, owner="asgi_module",
+              syntax="ASGIApp URL-path package.module:app",
+              doc="Serve an ASGI 3 application under a URL path (lifespan once per worker process)."),
+]
+
+
+def build_scope(ctx: Any, mount: str, state: dict[str, Any] | None) -> dict[str, Any]:
+    """The ASGI http scope: ``path`` is the whole decoded path, ``root_path`` the mount."""
+    req = ctx.request
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": req.http_version,
+        "method": req.method,
+        "scheme": ctx.conn.scheme,
+        "path": ctx.uri_path,
+        "raw_path": req.path,
+        "query_string": req.query,
+        "root_path": mount,
+        "headers": list(req.headers),
+        "client": tuple(ctx.conn.client_addr),
+        "server": tuple(ctx.conn.server_addr),
+    }
+    if state is not None:
+        scope["state"] = dict(state)
+    return scope
+
+
+def _head(message: dict[str, Any]) -> tuple[int, list[tuple[str, str]]]:
+    headers = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
+               for k, v in message.get("headers", ())]
+    return int(message["status"]), headers
+
+
+class Lifespan:
+    """The lifespan protocol for one app in one process (Rule 4)."""
+
+    def __init__(self, app: Any, log: Any, what: str) -> None:
+        self.app = app
+        self.log = log
+        self.what = what
+        self.state: dict[str, Any] = {}
+        self.supported = True
+        self.failed = False
+        self._inbox: asyncio.Queue[dict[str, Any]] | None = None
+        self._events: dict[str, asyncio.Future[Any]] = {}
+        self._task: asyncio.Task[Any] | None = None
+
+    async def startup(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._inbox = asyncio.Queue()
+        self._events = {k: loop.create_future() for k in ("startup", "shutdown")}
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
+        self._task = asyncio.ensure_future(self._run(scope))
+        await self._inbox.put({"type": "lifespan.startup"})
+        await self._events["startup"]
+
+    async def _run(self, scope: dict[str, Any]) -> None:
+        try:
+            await self.app(scope, self._receive, self._send)
+        except BaseException as exc:
+            if not self._events["startup"].done():
+                self.supported = False          # no lifespan support: serve anyway
+            elif not isinstance(exc, asyncio.CancelledError):
+                _log(self.log, "error", "MPMD0804", f"lifespan of {self.what} raised:\n{traceback.format_exc().rstrip()}")
+        finally:
+            for fut in self._events.values():
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _receive(self) -> dict[str, Any]:
+        assert self._inbox is not None
+        return await self._inbox.get()
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        phase = "startup" if ".startup." in kind else "shutdown"
+        if kind.endswith(".failed"):
+            if phase == "startup":
+                self.failed = True
+            _log(self.log, "error", "MPMD0804",
+                 f"lifespan {phase} of {self.what} failed: {message.get('message', '')}")
+        fut = self._events[phase]
+        if not fut.done():
+            fut.set_result(None)
+
+    async def shutdown(self) -> None:
+        if self._task is None or self._task.done() or self._inbox is None:
+            return
+        await self._inbox.put({"type": "lifespan.shutdown"})
+        try:
+            await asyncio.wait_for(asyncio.shield(self._events["shutdown"]), SHUTDOWN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            self._task.cancel()
+
+
+class ASGIApplication:
+    """One mount: the app, its lifespan and the per-request cycle for both MPM families."""
+
+    def __init__(self, mount: str, spec: str) -> None:
+        self.mount = mount
+        self.spec = spec
+        self.app: Any = None
+        self.log: Any = None
+        self.lifespan: Lifespan | None = None
+        self._started: asyncio.Future[Any] | None = None
+
+    def load(self) -> Any:
+        if self.app is None:
+            self.app = load_object(self.spec)
+        return self.app
+
+    # -- nginx: awaited on the MPM's loop --------------------------------------------------
+    async def ensure_started(self) -> None:
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            self.lifespan = Lifespan(self.load(), self.log, self.spec)
+            try:
+                await asyncio.wait_for(self.lifespan.startup(), STARTUP_TIMEOUT_S)
+            finally:
+                self._started.set_result(None)
+        await self._started
+
+    async def run_async(self, ctx: Any) -> Response:
+        try:
+            await self.ensure_started()
+        except Exception:
+            return self._fail(ctx, "MPMD0802")
+        if self.lifespan is not None and self.lifespan.failed:
+            return _server_error()
+        cycle = AsyncCycle(ctx)
+        state = self.lifespan.state if self.lifespan and self.lifespan.supported else None
+        task = asyncio.ensure_future(self.app(build_scope(ctx, self.mount, state), cycle.receive, cycle.send))
+        cycle.task = task
+        try:
+            await asyncio.wait([task, cycle.started], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not cycle.started.done():
+            return self._finished_early(ctx, task)
+        status, headers = cycle.started.result()
+        return Response(status, headers, cycle.body(self, ctx), on_close=cycle.close)
+
+    def _finished_early(self, ctx: Any, task: asyncio.Future[Any]) -> Response:
+        exc = task.exception()
+        if exc is not None:
+            return self._fail(ctx, "MPMD0802", exc)
+        _log(self.log, "error", "MPMD0805", f"ASGI app {self.spec} returned without a response")
+        return _server_error()
+
+    def _fail(self, ctx: Any, msg_id: str, exc: BaseException | None = None) -> Response:
+        tb = "".join(traceback.format_exception(exc)) if exc is not None else traceback.format_exc()
+        where = f"{ctx.request.method} {ctx.request.target.decode('latin-1')}"
+        _log(self.log, "error", msg_id, f"exception in ASGI application {self.spec} ({where}):\n{tb.rstrip()}")
+        return _server_error()
+
+
+class AsyncCycle:
+    """receive/send of one request on the MPM's loop (nginx)."""
+
+    def __init__(self, ctx: Any) -> None:
+        loop = asyncio.get_running_loop()
+        self.ctx = ctx
+        self.started: asyncio.Future[Any] = loop.create_future()
+        self.gone: asyncio.Future[Any] = loop.create_future()
+        self.chunks: asyncio.Queue[tuple[bytes, bool]] = asyncio.Queue(maxsize=1)
+        self.body_done = False
+        self.task: asyncio.Future[Any] | None = None
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.body_done:
+            try:
+                aread = getattr(self.ctx.body, "aread", None)
+                data = await aread(READ_SIZE) if aread else self.ctx.body.read(READ_SIZE)
+            except ConnectionError:
+                self.close()
+                return {"type": "http.disconnect"}
+            self.body_done = not data
+            if data or self.body_done:
+                return {"type": "http.request", "body": data, "more_body": not self.body_done}
+        await self.gone
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.gone.done():
+            return
+        kind = message["type"]
+        if kind == "http.response.start":
+            if not self.started.done():
+                self.started.set_result(_head(message))
+        elif kind == "http.response.body":
+            await self.chunks.put((bytes(message.get("body", b"")), bool(message.get("more_body", False))))
+
+    async def body(self, app: ASGIApplication, ctx: Any) -> AsyncIterator[bytes]:
+        while True:
+            get = asyncio.ensure_future(self.chunks.get())
+            assert self.task is not None
+            await asyncio.wait([get, self.task], return_when=asyncio.FIRST_COMPLETED)
+            if not get.done():
+                get.cancel()
+                if self.task.exception() is not None:
+                    app._fail(ctx, "MPMD0803", self.task.exception())
+                    raise RuntimeError("ASGI application failed while sending its body")
+                return                      # app returned without finishing the body
+            data, more = get.result()
+            if data:
+                yield data
+            if not more:
+                self.close()
+                return
+
+    def close(self) -> None:
+        if not self.gone.done():
+            self.gone.set_result(None)
+        while not self.chunks.empty():       # wake a send() blocked on the full queue
+            self.chunks.get_nowait()
+
+
+# -- blocking MPMs: one loop thread per process -----------------------------------------------
+
+class LoopThread:
+    """The per-process "asgi-loop" thread of the blocking fallback."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="asgi-loop", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def call(self, coro: Any, timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5.0)
+
+
+class BlockingCycle:
+    """One request on the blocking MPMs: the app runs on the loop thread, I/O on the caller's."""
+
+    def __init__(self, ctx: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.ctx = ctx
+        self.loop = loop
+        self.inbox: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+        self.gone = False
+        self.body_done = False
+        self.gone_fut: asyncio.Future[Any] | None = None
+        self.error: BaseException | None = None
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.body_done and not self.gone:
+            fut = self.loop.create_future()
+            self.inbox.put(("read", None, fut))
+            data = await fut
+            if data is None:
+                return {"type": "http.disconnect"}
+            self.body_done = not data
+            return {"type": "http.request", "body": data, "more_body": not self.body_done}
+        if self.gone_fut is None:
+            self.gone_fut = self.loop.create_future()
+        if self.gone:
+            self.gone_fut.done() or self.gone_fut.set_result(None)
+        await self.gone_fut
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.gone:
+            return
+        fut = self.loop.create_future()
+        self.inbox.put(("send", message, fut))
+        await fut                             # resolved once the driver took the chunk
+
+    def _resolve(self, fut: Any, value: Any) -> None:
+        def done() -> None:
+            if not fut.done():
+                fut.set_result(value)
+        self.loop.call_soon_threadsafe(done)
+
+    def serve_read(self, fut: Any) -> None:
+        try:
+            data = self.ctx.body.read(READ_SIZE)
+        except Exception as exc:            # LimitRequestBody etc.: the app sees a disconnect
+            self.error = exc
+            data = None
+        self._resolve(fut, data)
+
+    def wait_start(self) -> tuple[str, Any]:
+        """Serve reads until the app starts the response ("start", head) or ends ("done", exc)."""
+        while True:
+            kind, message, fut = self.inbox.get()
+            if kind == "read":
+                self.serve_read(fut)
+            elif kind == "done":
+                return "done", message
+            elif message["type"] == "http.response.start":
+                self._resolve(fut, None)
+                return "start", _head(message)
+            else:
+                self._resolve(fut, None)      # body before start: a protocol error, drop it
+
+    def body(self, on_error: Callable[[BaseException], None]) -> Iterator[bytes]:
+        pending = None
+        try:
+            while True:
+                kind, message, fut = self.inbox.get()
+                if kind == "read":
+                    self.serve_read(fut)
+                    continue
+                if kind == "done":
+                    if message is not None:
+                        on_error(message)
+                        raise RuntimeError("ASGI application failed while sending its body")
+                    return
+                data = bytes(message.get("body", b""))
+                pending = fut
+                if data:
+                    yield data
+                pending = None
+                self._resolve(fut, None)
+                if not message.get("more_body", False):
+                    return
+        finally:
+            if pending is not None:
+                self._resolve(pending, None)
+            self.close()
+
+    def close(self) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        while not self.inbox.empty():         # unblock an app waiting on a read or a send
+            _, _, fut = self.inbox.get_nowait()
+            if fut is not None:
+                self._resolve(fut, None)
+
+        def wake() -> None:
+            if self.gone_fut is not None and not self.gone_fut.done():
+                self.gone_fut.set_result(None)
+        self.loop.call_soon_threadsafe(wake)
+
+
+class ASGIHandler:
+    """The "asgi-app" handler: async on nginx, blocking (loop thread) elsewhere."""
+
+    def __init__(self, module: "ASGIModule") -> None:
+        self.module = module
+        self.kind = "blocking"
+
+    def __call__(self, ctx: Any) -> Any:
+        app: ASGIApplication = ctx.notes["asgi.app"]
+        if self.kind == "async":
+            return app.run_async(ctx)
+        return self.module.run_blocking(app, ctx)
+
+
+class ASGIModule(Module):
+    name: ClassVar[str] = "asgi_module"
+    aliases: ClassVar[tuple[str, ...]] = ("mod_asgi.c", "mod_asgi")
+    DIRECTIVES: ClassVar[list[Directive]] = DIRECTIVES
+    builtin: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.handler = ASGIHandler(self)
+        self.handlers = {HANDLER_NAME: self.handler}
+        self.mounts: list[ASGIApplication] | None = None
+        self.loop_thread: LoopThread | None = None
+        self.log: Any = None
+
+    def _mounts(self, server: Any) -> list[ASGIApplication]:
+        if self.mounts is None:
+            mounts = [ASGIApplication(url, spec) for url, spec in flatten(getattr(server, "asgi_app", []))]
+            mounts.sort(key=lambda m: len(m.mount), reverse=True)
+            self.mounts = mounts
+        return self.mounts
+
+    def translate_name(self, ctx: Any) -> bool | None:
+        path = ctx.uri_path
+        for m in self.mounts if self.mounts is not None else self._mounts(ctx.server):
+            mount = m.mount
+            if path.startswith(mount) and (len(path) == len(mount) or path[len(mount)] == "/"):
+                ctx.handler = HANDLER_NAME
+                ctx.notes["asgi.app"] = m
+                return True
+        return None
+
+    def child_init(self, server: Any, mpm: Any) -> None:
+        """Import the apps; on a blocking MPM start the loop thread and run lifespan startup."""
+        mounts = self._mounts(server)
+        if not mounts:
+            return
+        self.log = getattr(mpm, "log", None)
+        add_python_path(server)
+        for m in mounts:
+            m.log = self.log
+            try:
+                m.load()
+            except Exception:
+                _log(self.log, "error", "MPMD0801", f"failed to load ASGI application {m.spec}:\n{traceback.format_exc().rstrip()}")
+        self.handler.kind = "async" if getattr(mpm, "name", "") in ASYNC_MPMS else "blocking"
+        if self.handler.kind == "blocking":
+            self.loop_thread = LoopThread()
+            for m in mounts:
+                if m.app is not None:
+                    self.loop_thread.call(self._start(m), STARTUP_TIMEOUT_S + 1)
+
+    async def _start(self, m: ASGIApplication) -> None:
+        try:
+            await m.ensure_started()
+        except Exception:
+            _log(self.log, "error", "MPMD0804", f"lifespan startup of {m.spec} raised:\n{traceback.format_exc().rstrip()}")
+
+    def child_exit(self, server: Any, mpm: Any) -> None:
+        """Lifespan shutdown, once per process, on the loop the startup ran on."""
+        for m in self.mounts or ():
+            if m.lifespan is None:
+                continue
+            coro = m.lifespan.shutdown()
+            if self.loop_thread is not None:
+                try:
+                    self.loop_thread.call(coro, SHUTDOWN_TIMEOUT_S + 1)
+                except Exception:
+                    pass
+            else:
+                _run_on_owner_loop(m, coro)
+        if self.loop_thread is not None:
+            self.loop_thread.stop()
+            self.loop_thread = None
+
+    def run_blocking(self, m: ASGIApplication, ctx: Any) -> Response:
+        if self.loop_thread is None:
+            self.loop_thread = LoopThread()
+        loop = self.loop_thread.loop
+        cycle = BlockingCycle(ctx, loop)
+
+        async def run() -> None:
+            exc: BaseException | None = None
+            try:
+                await m.ensure_started()
+                if m.lifespan is not None and m.lifespan.failed:
+                    raise RuntimeError(f"lifespan startup of {m.spec} failed")
+                state = m.lifespan.state if m.lifespan and m.lifespan.supported else None
+                await m.app(build_scope(ctx, m.mount, state), cycle.receive, cycle.send)
+            except Exception as e:
+                exc = e
+            cycle.inbox.put(("done", exc, None))
+
+        asyncio.run_coroutine_threadsafe(run(), loop)
+        kind, value = cycle.wait_start()
+        if cycle.error is not None:
+            cycle.close()
+            raise cycle.error
+        if kind == "done":
+            cycle.close()
+            return m._finished_early(ctx, _Done(value))
+        status, headers = value
+        return Response(status, headers, cycle.body(lambda e: m._fail(ctx, "MPMD0803", e)),
+                        on_close=cycle.close)
+
+
+class _Done:
+    """A finished-task look-alike for ``_finished_early`` on the blocking path."""
+
+    def __init__(self, exc: BaseException | None) -> None:
+        self._exc = exc
+
+    def exception(self) -> BaseException | None:
+        return self._exc
+
+
+def _run_on_owner_loop(m: ASGIApplication, coro: Any) -> None:
+    loop = m._started.get_loop() if m._started is not None else None
+    if loop is None or loop.is_closed():
+        coro.close()
+    elif loop.is_running():
+        loop.create_task(coro)
+    else:
+        loop.run_until_complete(coro)
+
+
+__all__ = ["ASGIModule", "ASGIApplication", "build_scope", "HANDLER_NAME"]

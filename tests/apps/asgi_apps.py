@@ -1,0 +1,62 @@
+"""Raw ASGI 3 applications for mod_asgi tests (mount with ASGIApp /x tests.apps.asgi_apps:NAME)."""
+
+import json
+
+EVENTS = []
+
+
+async def echo(scope, receive, send):
+    """Lifespan-aware echo: answers the scope (JSON) and the body it received."""
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            EVENTS.append(msg["type"])
+            if msg["type"] == "lifespan.startup":
+                scope["state"]["started"] = True
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = b""
+    while True:
+        msg = await receive()
+        body += msg.get("body", b"")
+        if not msg.get("more_body"):
+            break
+    info = {k: scope[k] for k in ("method", "path", "root_path", "http_version", "scheme")}
+    info["query_string"] = scope["query_string"].decode()
+    info["headers"] = [[k.decode(), v.decode()] for k, v in scope["headers"]]
+    info["state"] = scope.get("state", {})
+    info["body"] = body.decode("latin-1")
+    out = json.dumps(info).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
+    await send({"type": "http.response.body", "body": out})
+
+
+async def stream(scope, receive, send):
+    """No lifespan support (raises on it); streams ?n chunks without Content-Length."""
+    assert scope["type"] == "http"
+    qs = scope["query_string"].decode()
+    n = int(qs[2:]) if qs.startswith("n=") else 5
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    for i in range(n):
+        await send({"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def error(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return
+    raise RuntimeError("boom from the ASGI error app")
+
+
+async def disconnect(scope, receive, send):
+    """Sends a response, then waits for http.disconnect and records it."""
+    if scope["type"] != "http":
+        return
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"bye"})
+    msg = await receive()
+    EVENTS.append(msg["type"])
