@@ -1,0 +1,105 @@
+"""Pure process-management helpers: maintenance decisions, exit decoding, timeout queues."""
+
+import os
+import signal
+
+import pytest
+
+from mpmd.mpm.common import MAX_SPAWN_RATE, SlotView, decode_exit, maintain, reap, fork_child
+from mpmd.mpm.timeouts import TimeoutQueue
+
+
+def views(pids_idle, total):
+    out = [SlotView(i, pid, idle) for i, (pid, idle) in enumerate(pids_idle)]
+    out += [SlotView(i, 0, 0) for i in range(len(out), total)]
+    return out
+
+
+def test_enough_idle_does_nothing_and_resets_rate():
+    d = maintain(views([(1, 1)] * 6, 10), min_idle=5, max_idle=10, max_daemons=10, spawn_rate=8)
+    assert d.spawn == () and not d.kill_one and d.next_rate == 1
+
+
+def test_too_many_idle_retires_one():
+    d = maintain(views([(1, 1)] * 12, 20), min_idle=5, max_idle=10, max_daemons=20, spawn_rate=4)
+    assert d.kill_one and d.spawn == () and d.next_rate == 1
+
+
+def test_spawn_rate_doubles_up_to_32():
+    rates = []
+    rate = 1
+    for _ in range(8):
+        d = maintain(views([(1, 0)] * 2, 200), min_idle=150, max_idle=160, max_daemons=200,
+                     spawn_rate=rate)
+        rates.append(len(d.spawn))
+        rate = d.next_rate
+    assert rates == [1, 2, 4, 8, 16, 32, 32, 32]
+    assert rate == MAX_SPAWN_RATE
+
+
+def test_busy_message_from_rate_8():
+    assert not maintain(views([], 50), min_idle=5, max_idle=10, max_daemons=50, spawn_rate=4).seems_busy
+    assert maintain(views([], 50), min_idle=5, max_idle=10, max_daemons=50, spawn_rate=8).seems_busy
+
+
+def test_spawn_uses_free_slots_only_below_max_daemons():
+    d = maintain(views([(1, 0), (0, 0), (1, 0)], 4), min_idle=5, max_idle=10, max_daemons=4,
+                 spawn_rate=4)
+    assert d.spawn == (1, 3)
+
+
+def test_full_reports_reached_max():
+    d = maintain(views([(1, 0)] * 4, 4), min_idle=2, max_idle=3, max_daemons=4, spawn_rate=2)
+    assert d.reached_max and d.spawn == () and d.next_rate == 1
+
+
+def test_quiescing_processes_do_not_count_as_idle():
+    slots = [SlotView(0, 5, 1, quiescing=True), SlotView(1, 0, 0)]
+    d = maintain(slots, min_idle=1, max_idle=2, max_daemons=2, spawn_rate=1)
+    assert d.spawn == (1,)
+
+
+def test_decode_exit_code_and_signal():
+    pid = fork_child(lambda: 3)
+    _, status = os.waitpid(pid, 0)
+    info = decode_exit(status)
+    assert (info.code, info.signo) == (3, None) and "exit status 3" in info.describe()
+    pid = os.fork()
+    if pid == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    info = decode_exit(status)
+    assert info.signo == signal.SIGKILL and "SIGKILL" in info.describe()
+
+
+def test_reap_collects_without_blocking():
+    pid = fork_child(lambda: 0)
+    deadline_hits = []
+    for _ in range(500):
+        dead = reap()
+        if dead:
+            deadline_hits = dead
+            break
+        os.sched_yield()
+        import time
+        time.sleep(0.01)
+    assert deadline_hits and deadline_hits[0][0] == pid and deadline_hits[0][1].clean
+
+
+def test_timeout_queue_expires_from_head_and_skips_removed():
+    q: TimeoutQueue[str] = TimeoutQueue(5.0)
+    q.append("a", 0.0)
+    q.append("b", 1.0)
+    q.append("c", 2.0)
+    q.remove("b")
+    assert q.next_deadline() == 5.0
+    assert q.expire(6.5) == ["a"]
+    assert q.expire(7.0) == ["c"] and len(q) == 0
+
+
+def test_timeout_queue_reappend_moves_item():
+    q: TimeoutQueue[str] = TimeoutQueue(5.0)
+    q.append("a", 0.0)
+    q.append("a", 3.0)
+    assert q.expire(6.0) == []
+    assert q.expire(8.0) == ["a"]

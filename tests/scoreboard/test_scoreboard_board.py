@@ -1,0 +1,74 @@
+"""Scoreboard: layout sizes, one-writer records, snapshot shape, truncation marker."""
+
+from mpmd.scoreboard import layout
+from mpmd.scoreboard.board import Scoreboard
+from mpmd.scoreboard.layout import STATUS_LETTERS, Status
+
+
+def test_every_status_has_a_letter_and_letters_are_apaches():
+    assert set(STATUS_LETTERS) == set(Status)
+    assert "".join(STATUS_LETTERS[s] for s in Status) == ".S_RWKLDCGI"
+
+
+def test_segment_size_adds_up():
+    board = Scoreboard(3, 2)
+    assert board.size == layout.GLOBAL.size + 3 * layout.PROCESS.size + 6 * layout.WORKER.size
+    assert len(board.mm) == board.size
+
+
+def test_fresh_board_is_all_dead():
+    snap = Scoreboard(2, 2).snapshot()
+    assert all(w.status is Status.DEAD for row in snap.workers for w in row)
+    assert all(p.pid == 0 for p in snap.processes)
+
+
+def test_worker_slot_writes_only_its_record():
+    board = Scoreboard(2, 2)
+    ws = board.worker(1, 0)
+    ws.reset(4242)
+    ws.set_status(Status.BUSY_WRITE)
+    ws.start_request(b"127.0.0.1", b"GET / HTTP/1.1", b"localhost")
+    ws.finish_request(100, 12.5)
+    ws.finish_request(50, 13.0)
+    snap = board.snapshot()
+    rec = snap.workers[1][0]
+    assert (rec.status, rec.pid, rec.access_count, rec.bytes_served, rec.last_used) == \
+        (Status.BUSY_WRITE, 4242, 2, 150, 13.0)
+    assert (rec.client, rec.request, rec.vhost, rec.letter) == ("127.0.0.1", "GET / HTTP/1.1", "localhost", "W")
+    others = [w for s, row in enumerate(snap.workers) for t, w in enumerate(row) if (s, t) != (1, 0)]
+    assert all(w.status is Status.DEAD and w.pid == 0 for w in others)
+
+
+def test_long_request_line_is_cut_with_a_marker():
+    board = Scoreboard(1, 1)
+    board.worker(0).start_request(b"c" * 100, b"GET /" + b"x" * 500, b"")
+    rec = board.snapshot().workers[0][0]
+    assert len(rec.request) == layout.REQUEST_BYTES and rec.request.endswith("...")
+    assert len(rec.client) == layout.CLIENT_BYTES
+
+
+def test_process_records_and_clear():
+    board = Scoreboard(2, 2)
+    board.set_process(1, 99, 3, quiescing=True)
+    board.set_status(1, 1, Status.READY)
+    assert board.process(1).pid == 99 and board.process(1).quiescing
+    board.clear_process(1)
+    assert board.process(1).pid == 0
+    assert board.statuses(1) == [Status.DEAD, Status.DEAD]
+
+
+def test_shared_after_fork():
+    import os
+    board = Scoreboard(1, 1)
+    pid = os.fork()
+    if pid == 0:
+        board.worker(0).set_status(Status.BUSY_KEEPALIVE)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert board.status(0) == Status.BUSY_KEEPALIVE
+
+
+def test_generation():
+    board = Scoreboard(1, 1)
+    board.set_generation(7)
+    assert board.generation == 7 and board.snapshot().generation == 7
