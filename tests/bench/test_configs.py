@@ -1,0 +1,68 @@
+"""Config rendering: the same knobs everywhere, and configs the real peers accept."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from mpmd.bench import configs
+from mpmd.bench.configs import Paths, Sizing
+
+
+@pytest.fixture
+def paths(tmp_path):
+    for d in ("work", "htdocs", "apps"):
+        (tmp_path / d).mkdir()
+    os.chmod(tmp_path, 0o755)
+    return Paths(tmp_path / "work", tmp_path / "htdocs", tmp_path / "apps")
+
+
+@pytest.mark.parametrize("mpm,directive", [("prefork", "MaxSpareServers"),
+                                           ("worker", "ThreadsPerChild"),
+                                           ("event", "ThreadsPerChild"),
+                                           ("nginx", "WorkerConnections")])
+def test_mpmd_config_loads_one_mpm_with_its_block(paths, mpm, directive):
+    text = configs.render_mpmd(mpm, "static-1k", paths, Sizing())
+    assert f"LoadModule mpm_{mpm}_module modules/mod_mpm_{mpm}.so" in text
+    assert f"<IfModule mpm_{mpm}_module>" in text and directive in text
+    assert "Listen 127.0.0.1:0" in text
+    assert "KeepAliveTimeout 30" in text and "MaxKeepAliveRequests 1000" in text
+    assert "WSGIScriptAlias" not in text
+
+
+def test_mpmd_app_workloads_mount_their_app(paths):
+    wsgi = configs.render_mpmd("worker", "wsgi-hello", paths, Sizing())
+    assert f'WSGIScriptAlias /app "{paths.appdir / "hello_wsgi.py"}"' in wsgi
+    assert "faulty_wsgi.py" in configs.render_mpmd("prefork", "faults", paths, Sizing())
+    assert "ASGIApp /asgi hello_asgi:app" in configs.render_mpmd("nginx", "asgi-hello", paths,
+                                                                 Sizing())
+
+
+def test_peers_share_the_keepalive_knobs(paths):
+    s = Sizing(keep_alive_timeout_s=7, max_keep_alive_requests=55)
+    nginx = configs.render_nginx(paths, s, 8080)
+    apache = configs.render_apache("event", paths, s, 8080)
+    assert "keepalive_timeout 7s;" in nginx and "keepalive_requests 55;" in nginx
+    assert "KeepAliveTimeout 7" in apache and "MaxKeepAliveRequests 55" in apache
+    assert "--keep-alive" in configs.gunicorn_argv("gthread", "m:a", paths, s, 1)
+    assert configs.uvicorn_argv("m:app", paths, s, 1)[-3:] == ["--timeout-keep-alive", "7",
+                                                               "m:app"]
+
+
+@pytest.mark.skipif(not shutil.which("nginx"), reason="nginx not installed")
+def test_nginx_accepts_its_config(paths):
+    (paths.workdir / "nginx.conf").write_text(configs.render_nginx(paths, Sizing(), 18080))
+    proc = subprocess.run(["nginx", "-t", "-c", str(paths.workdir / "nginx.conf"), "-p",
+                           str(paths.workdir)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.skipif(not shutil.which("apache2"), reason="apache2 not installed")
+@pytest.mark.parametrize("mpm", ["prefork", "worker", "event"])
+def test_apache_accepts_its_config(paths, mpm):
+    conf = paths.workdir / "apache2.conf"
+    conf.write_text(configs.render_apache(mpm, paths, Sizing(), 18080))
+    proc = subprocess.run(["apache2", "-t", "-d", str(paths.workdir), "-f", str(conf)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,71 @@
+"""PSS and process/thread counts on a real small process tree."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mpmd.bench.procs import parent_of, process_tree, raise_nofile_limit, tree_usage
+
+# A parent with two children; one child runs 3 extra threads. Prints "ready" when all exist.
+TREE = r"""
+import subprocess, sys, threading, time
+kids = [subprocess.Popen([sys.executable, "-c", CHILD]) for _ in range(2)]
+kid_threads = [threading.Event() for _ in range(3)]
+for e in kid_threads:
+    threading.Thread(target=e.wait, daemon=True).start()
+print("ready", flush=True)
+sys.stdin.read()
+for k in kids:
+    k.kill()
+"""
+CHILD = "import time; time.sleep(60)"
+
+
+@pytest.fixture
+def tree():
+    code = f"CHILD = {CHILD!r}\n" + TREE
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    yield proc
+    proc.stdin.close()
+    proc.wait(timeout=10)
+
+
+def _wait_for(predicate, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met before the deadline")
+
+
+def test_tree_is_root_and_its_children(tree):
+    pids = _wait_for(lambda: len(process_tree(tree.pid)) == 3 and process_tree(tree.pid))
+    assert pids[0] == tree.pid
+    assert all(parent_of(p) == tree.pid for p in pids[1:])
+
+
+def test_usage_sums_pss_processes_and_threads(tree):
+    usage = _wait_for(lambda: (u := tree_usage(tree.pid)).processes == 3 and u)
+    assert usage.threads >= 3 + 1 + 2   # parent: main + 3 waiters; each child: 1
+    assert usage.pss_bytes > 0
+    from mpmd.bench.procs import pss_bytes
+    assert usage.pss_bytes >= pss_bytes(tree.pid)
+
+
+def test_vanished_process_counts_nothing():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert tree_usage(proc.pid).processes == 0
+    assert process_tree(proc.pid) == []
+
+
+def test_raise_nofile_limit_reaches_the_hard_limit():
+    import resource
+    soft, hard = raise_nofile_limit()
+    assert soft == hard or hard == resource.RLIM_INFINITY

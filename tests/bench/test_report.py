@@ -1,0 +1,66 @@
+"""Aggregation, tables and claims from synthetic results (no servers)."""
+
+from mpmd.bench.lab import plan_steps, rotated, Options
+from mpmd.bench.report import aggregate, idle_per_conn, render_markdown
+
+
+def _sample(target, workload, ka, rnd, rps, **extra):
+    return {"target": target, "workload": workload, "keep_alive": ka, "round": rnd,
+            "rps": rps, "p99_s": 0.002, "socket_errors": 0, "non_2xx_3xx": 0,
+            "usage": {"pss_bytes": 10 << 20, "processes": 2, "threads": 2}, **extra}
+
+
+def _data():
+    samples = []
+    for rnd, (n_on, n_off, p_on, p_off) in enumerate([(100, 60, 50, 20), (110, 70, 40, 30),
+                                                      (90, 65, 45, 25)]):
+        samples += [_sample("nginx", "static-1k", True, rnd, n_on),
+                    _sample("nginx", "static-1k", False, rnd, n_off),
+                    _sample("mpmd-prefork", "static-1k", True, rnd, p_on),
+                    _sample("mpmd-prefork", "static-1k", False, rnd, p_off)]
+    curve = [{"idle": 0, "pss_bytes": 8 << 20, "processes": 2, "threads": 2},
+             {"idle": 100, "held": 100, "pss_bytes": (8 << 20) + 100 * 1024, "processes": 2,
+              "threads": 2}]
+    samples.append(_sample("nginx", "idle", True, 0, 95.0, curve=curve, held=100,
+                           idle_target=100))
+    samples.append({"target": "mpmd-prefork", "workload": "static-1m", "keep_alive": True,
+                    "round": 0, "error": "server died before the run"})
+    return {"options": {"targets": ["mpmd-prefork", "nginx"], "connections": 64, "threads": 1,
+                        "duration_s": 1.0, "repeat": 3,
+                        "workloads": ["static-1k", "static-1m", "idle", "faults"]},
+            "samples": samples,
+            "unavailable": {"mpmd-worker": {"static-1k": "mpmd-worker exited with 1: boom"}}}
+
+
+def test_aggregate_takes_medians_per_cell():
+    cells = aggregate(_data())
+    assert cells[("static-1k", "nginx", True)].rps.median == 100
+    assert cells[("static-1k", "mpmd-prefork", False)].rps.low == 20
+    assert cells[("static-1m", "mpmd-prefork", True)].failed_runs == ["server died before the run"]
+
+
+def test_idle_cost_per_connection():
+    cells = aggregate(_data())
+    assert idle_per_conn(cells[("idle", "nginx", True)]) == 1024
+
+
+def test_report_has_ratios_claims_and_unavailable_reasons():
+    md = render_markdown(_data(), ["rps.png"])
+    assert "| mpmd-prefork | 45 (40–50) | 0.45 | 25 (20–30) | 0.38 | +80% |" in md
+    assert "nginx +54%" in md          # keep-alive claim: 100 / 65
+    assert "mpmd-worker / static-1k: unavailable: mpmd-worker exited with 1: boom" in md
+    assert "server died before the run" in md
+    assert "Not measured: no fault-mix run succeeded." in md
+    assert "![rps.png](rps.png)" in md
+
+
+def test_interleaving_rotates_the_order_each_round():
+    assert [rotated(["a", "b", "c"], k) for k in range(3)] == [
+        ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]]
+    assert rotated([], 3) == []
+
+
+def test_plan_counts_only_targets_that_serve_the_workload():
+    opts = Options(targets=["nginx", "gunicorn-sync"], workloads=["static-1k", "faults", "idle"],
+                   repeat=3)
+    assert plan_steps(opts) == 3 * 2 + 3 * 2 + 3 * 1

@@ -1,0 +1,58 @@
+"""`mpmd bench --quick` end to end, restricted to a fast subset (marker: bench_smoke).
+
+Real servers on 127.0.0.1; asserts only that the lab produces its outputs, records what
+could not run, and leaves no server process behind. No speed assertions.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import mpmd.bench
+
+pytestmark = [pytest.mark.bench_smoke, pytest.mark.timeout(120),
+              pytest.mark.skipif(not (shutil.which("wrk") and shutil.which("nginx")),
+                                 reason="needs wrk and nginx")]
+
+
+def _lab_processes() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"mpmd-bench-" in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_quick_static_against_nginx_and_mpmd_prefork(tmp_path):
+    out = tmp_path / "out"
+    rc = mpmd.bench.main(["--quick", "--mpm", "prefork", "--peers", "nginx",
+                          "--workloads", "static-1k", "--out", str(out)])
+    assert rc == 0
+    data = json.loads((out / "results.json").read_text())
+    nginx = [s for s in data["samples"] if s["target"] == "nginx"]
+    assert {s["keep_alive"] for s in nginx} == {True, False}
+    assert all(s["rps"] > 0 and s["requests"] > 0 for s in nginx)
+    ran = any(s["target"] == "mpmd-prefork" for s in data["samples"])
+    assert ran or "static-1k" in data["unavailable"]["mpmd-prefork"]
+    report = (out / "report.md").read_text()
+    assert "## Static file, 1 KiB" in report and "| nginx |" in report
+    assert (out / "rps.png").stat().st_size > 0
+    assert _lab_processes() == []
+
+
+def test_unknown_names_are_rejected(tmp_path):
+    with pytest.raises(SystemExit):
+        mpmd.bench.main(["--peers", "lighttpd", "--out", str(tmp_path)])
+
+
+def test_missing_wrk_is_explained(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert mpmd.bench.main(["--quick", "--out", str(tmp_path)]) == 2
+    assert "apt-get install wrk" in capsys.readouterr().err
