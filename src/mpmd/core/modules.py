@@ -13,6 +13,8 @@ Request phases (httpd's order), run by ``mpmd.core.request.process``:
   handlers: dict[str, Handler]                  handler name -> callable (SetHandler picks)
   log_transaction(ctx, response, bytes_sent) -> None
 Process hooks:
+  post_config(server)                            in the master, after the config is loaded and
+                                                 before children fork (WSGIPreload On); per generation
   child_init(server, mpm) / child_exit(server, mpm)
 Any hook a module does not define is skipped.
 """
@@ -25,7 +27,7 @@ from mpmd.config.directives import Directive
 
 REQUEST_HOOKS = ("post_read_request", "translate_name", "map_to_storage",
                  "access_checker", "fixups", "log_transaction")
-PROCESS_HOOKS = ("child_init", "child_exit")
+PROCESS_HOOKS = ("post_config", "child_init", "child_exit")
 
 
 class Module:
