@@ -1,0 +1,426 @@
+"""The server side of one HTTP/1.1 connection, sans I/O, on llhttp (httptools).
+
+Theory of operation: ``receive_data`` feeds bytes to ``httptools.HttpRequestParser``; its
+callbacks turn what it finds into events on a FIFO queue; ``next_event`` pops them.  llhttp
+parses ahead (a pipelined burst yields all its requests in one feed), so the queue may hold
+the events of several requests; the consumer still sees them one cycle at a time.
+
+Rule 1: events come out as ``Request [Data...] EndOfMessage`` per request; after
+        ``EndOfMessage`` the connection yields ``PAUSED`` until ``start_next_cycle()``.
+Rule 2: an error is queued *after* the events that preceded it, so earlier pipelined
+        requests are answered before the ``ProtocolError`` is raised; once raised it is
+        raised again on every later call, and nothing more is parsed (RFC 9112 9.6: the
+        stream cannot be resynchronised after a framing error).
+Rule 3: after a request that does not keep the connection alive, bytes that follow it are
+        ignored and the next cycle yields ``ConnectionClosed`` (RFC 9112 9.6).
+Rule 4: llhttp owns the syntax (strict mode: no bare LF, no bare CR, no obs-fold, no NUL,
+        CL+TE rejected, CL digits and overflow checked).  This module adds what llhttp does
+        not: the limits, Host rules (RFC 9112 3.2), version policy (1.x only, 1.2+ answered as
+        1.1, RFC 9110 6.2), Transfer-Encoding policy and absolute-form targets.
+Rule 5: the only leniency turned on is ``lenient_version`` so that HTTP/1.2 parses; the
+        version is then checked here (505 for any major other than 1).
+
+Methods: llhttp accepts a fixed list (RFC 9110, WebDAV, and a few more); any other method
+is answered 501 (Apache's answer to an unknown method).  CONNECT is answered 405: this is
+an origin server, not a proxy.  A websocket/h2c ``Upgrade`` on a request without a body is
+served as a plain request; with a body it is rejected (llhttp would skip the body).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import NoReturn, Union
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
+
+from mpmd.http.errors import ProtocolError
+from mpmd.http.events import (
+    NEED_DATA,
+    PAUSED,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    Request,
+)
+from mpmd.http.limits import DEFAULT_LIMITS, Limits
+
+_Queued = Union[Request, Data, EndOfMessage, ProtocolError]
+_EOM = EndOfMessage()
+
+# Methods as str, so the hot path does not decode the common ones.
+_METHODS = {m.encode(): m for m in (
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+    "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH",
+)}
+
+# llhttp's version string -> ours; anything else is decided in _version().
+_VERSIONS = {"1.1": "1.1", "1.0": "1.0"}
+
+# Characters allowed in a Host value / authority: RFC 3986 reg-name, IP-literal, port.
+_HOST_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+               b"-._~!$&'()*+,;=%:[]")
+
+# llhttp's error text -> the answer it deserves; anything else is a 400.
+_LLHTTP_ERRORS: dict[str, tuple[int, str]] = {
+    "Invalid method encountered": (501, "method not implemented"),
+    "Request has invalid `Transfer-Encoding`": (501, "transfer coding not implemented"),
+    "Pause on PRI/Upgrade": (505, "HTTP/2 is not supported"),
+}
+
+# Why the parse stopped at end of stream, by the parser's position.
+_EOF_REASONS = ("", "connection closed in the request head", "connection closed in the body")
+
+IDLE, HEAD, BODY = 0, 1, 2
+
+
+class Connection:
+    """One client connection's HTTP/1.1 request stream.  See the module docstring."""
+
+    __slots__ = (
+        "limits", "_parser", "_events", "_paused", "_closing", "_dead", "_eof",
+        "_phase", "_progress", "_stall", "_head_bytes", "_url", "_headers", "_section",
+        "_host", "_hosts", "_cl", "_te", "_expect", "_chunked", "_body_seen", "_error",
+        "_keep_alive",
+    )
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._parser = HttpRequestParser(self)
+        self._parser.set_dangerous_leniencies(lenient_version=True)
+        self._events: deque[_Queued] = deque()
+        self._paused = False          # EndOfMessage handed out; waiting for start_next_cycle
+        self._closing = False         # a request without keep-alive was parsed (Rule 3)
+        self._dead = False            # parsing stopped (error queued or closing)
+        self._eof = False
+        self._phase = IDLE            # where the *parser* is: IDLE, HEAD or BODY
+        self._progress = False        # a head callback fired during the current feed
+        self._stall = 0               # bytes fed with no head callback (one unfinished line)
+        self._head_bytes = 0
+        self._error: ProtocolError | None = None
+        self._keep_alive = True
+        self._reset_message()
+
+    def _reset_message(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._section = 0
+        self._host: bytes | None = None
+        self._hosts = 0
+        self._cl: bytes | None = None
+        self._te: list[bytes] = []
+        self._expect: bytes | None = None
+        self._chunked = False
+        self._body_seen = 0
+
+    # -- the public API -------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the peer; ``b""`` means the peer closed its side."""
+        if not data:
+            self._eof = True
+            return
+        if self._dead:
+            return
+        self._progress = False
+        self._feed(data)
+        if self._phase == HEAD and not self._dead:
+            self._head_bytes += len(data)
+            self._stall = 0 if self._progress else self._stall + len(data)
+            if self._stall > self.limits.stall_bytes:
+                self._fail(ProtocolError(400, "request header field exceeds LimitRequestFieldSize"))
+
+    def next_event(self) -> Event:
+        """The next event; raises ``ProtocolError`` for a request that must be refused."""
+        if self._paused:
+            return PAUSED
+        events = self._events
+        if events:
+            event = events.popleft()
+            if event is _EOM:
+                self._paused = True
+            elif type(event) is ProtocolError:
+                events.appendleft(event)
+                raise event
+            return event  # type: ignore[return-value]
+        return self._when_empty()
+
+    def start_next_cycle(self) -> None:
+        """Begin the next request/response cycle after the response has been sent."""
+        if not self._paused:
+            raise RuntimeError("start_next_cycle() before the request's EndOfMessage")
+        self._paused = False
+
+    def has_buffered_request(self) -> bool:
+        """True when the next request (or its error) is already parsed and queued."""
+        events = self._events
+        if not events:
+            return False
+        if self._paused:
+            return True
+        return any(type(e) is not Data and e is not _EOM for e in events)
+
+    @property
+    def partial_request(self) -> bool:
+        """True when the peer has sent part of a request head (Timeout, not KeepAliveTimeout)."""
+        return self._phase == HEAD
+
+    @property
+    def bytes_buffered(self) -> int:
+        """Bytes received but not yet handed out: an unfinished head (upper bound) + body data."""
+        pending = self._head_bytes if self._phase == HEAD else 0
+        return pending + sum(len(e.data) for e in self._events if type(e) is Data)
+
+    @property
+    def closing(self) -> bool:
+        """True once no further request will be read from this connection."""
+        return self._closing or self._dead or self._eof
+
+    # -- feeding llhttp -------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        while True:
+            try:
+                self._parser.feed_data(data)
+                return
+            except HttpParserUpgrade as exc:
+                # Only plain requests get here (CONNECT and upgrades with a body were
+                # refused in on_headers_complete): go on parsing what follows.
+                data = data[exc.args[0]:]
+                if not data or self._dead:
+                    return
+            except HttpParserError as exc:
+                if not self._closing:
+                    self._fail(self._error or _from_llhttp(exc))
+                self._dead = True
+                return
+
+    def _fail(self, error: ProtocolError) -> None:
+        if not self._dead:
+            self._events.append(error)
+            self._dead = True
+
+    def _reject(self, status: int, reason: str) -> NoReturn:
+        """Stop parsing from inside a callback; ``_feed`` queues the error."""
+        self._error = ProtocolError(status, reason)
+        raise self._error
+
+    def _when_empty(self) -> Event:
+        if self._closing:
+            return ConnectionClosed()
+        if self._eof:
+            if self._phase == IDLE:
+                return ConnectionClosed()
+            self._fail(ProtocolError(400, _EOF_REASONS[self._phase]))
+            return self.next_event()
+        return NEED_DATA
+
+    # -- llhttp callbacks (called by httptools; hot path) ---------------------------
+
+    def on_message_begin(self) -> None:
+        self._phase = HEAD
+        self._progress = True
+        self._head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._progress = True
+        if self._url:
+            url = self._url + url
+        elif url[:1] == b"*" and self._parser.get_method() == b"PRI":
+            self._reject(505, "HTTP/2 connection preface on an HTTP/1.1 port")
+        if len(url) > self.limits.request_line:
+            self._reject(414, "request-target exceeds LimitRequestLine")
+        self._url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._progress = True
+        size = len(name) + len(value) + 2
+        if size > self.limits.field_size:
+            self._reject(400, "request header field exceeds LimitRequestFieldSize")
+        self._section += size
+        if len(self._headers) >= self.limits.fields:
+            self._reject(400, "number of request header fields exceeds LimitRequestFields")
+        if self._phase == BODY:
+            self._headers.append((b"", b""))   # a trailer: counted, not kept
+            return
+        lname = name.lower()
+        value = value.rstrip(b" \t")
+        self._headers.append((lname, value))
+        if lname in _WATCHED:
+            _WATCHED[lname](self, value)
+
+    def on_headers_complete(self) -> None:
+        self._progress = True
+        limit = self.limits.header_section
+        if limit is not None and self._section > limit:
+            self._reject(431, "request header section too large")
+        request = _build(self)
+        self._keep_alive = request.keep_alive
+        self._phase = BODY
+        self._stall = 0
+        self._headers = []
+        self._events.append(request)
+
+    def on_body(self, body: bytes) -> None:
+        if self._chunked:
+            self._body_seen += len(body)
+            limit = self.limits.body
+            if limit and self._body_seen > limit:
+                self._reject(413, "chunked request body exceeds LimitRequestBody")
+        self._events.append(Data(body))
+
+    def on_message_complete(self) -> None:
+        self._events.append(_EOM)
+        self._phase = IDLE
+        if not self._keep_alive:
+            self._closing = True
+            self._dead = True
+        self._reset_message()
+
+
+# -- header bookkeeping, by lower-cased name --------------------------------------
+
+def _saw_host(conn: Connection, value: bytes) -> None:
+    conn._hosts += 1
+    conn._host = value
+
+
+def _saw_cl(conn: Connection, value: bytes) -> None:
+    conn._cl = value
+
+
+def _saw_te(conn: Connection, value: bytes) -> None:
+    conn._te.append(value)
+
+
+def _saw_expect(conn: Connection, value: bytes) -> None:
+    conn._expect = value
+
+
+_WATCHED = {
+    b"host": _saw_host,
+    b"content-length": _saw_cl,
+    b"transfer-encoding": _saw_te,
+    b"expect": _saw_expect,
+}
+
+
+# -- building the Request (once per request, in on_headers_complete) ---------------
+
+def _build(conn: Connection) -> Request:
+    parser = conn._parser
+    raw_method = parser.get_method()
+    method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+    if method == "CONNECT":
+        conn._reject(405, "CONNECT is not supported by an origin server")
+    version = _version(conn, parser.get_http_version())
+    headers = conn._headers
+    path, query, authority = _split_target(conn, conn._url, method)
+    if authority is not None:
+        headers = _with_host(headers, authority)   # RFC 9112 3.2.2: the target wins
+    _check_host(conn, version, authority)
+    content_length, chunked = _framing(conn, version)
+    keep_alive = parser.should_keep_alive() and not (chunked and version == "1.0")
+    if parser.should_upgrade() and (chunked or content_length):
+        conn._reject(400, "Upgrade request with a body")
+    return Request(
+        method=method, target=conn._url, path=path, query=query, http_version=version,
+        headers=tuple(headers), keep_alive=keep_alive,
+        expect_continue=_expect_continue(conn, version),
+        content_length=content_length, chunked=chunked,
+    )
+
+
+def _version(conn: Connection, llhttp_version: str) -> str:
+    """1.0 and 1.1 as is; 1.2+ answered as 1.1 (RFC 9110 6.2); other majors get 505."""
+    version = _VERSIONS.get(llhttp_version)
+    if version is not None:
+        return version
+    if llhttp_version.startswith("1."):
+        return "1.1"
+    conn._reject(505, f"HTTP/{llhttp_version} not supported")
+
+
+def _split_target(conn: Connection, url: bytes, method: str) -> tuple[bytes, bytes, bytes | None]:
+    """(path, query, authority) of the request-target (RFC 9112 3.2)."""
+    if url[:1] == b"/":
+        authority = None
+    elif url == b"*" and method == "OPTIONS":
+        return b"*", b"", None
+    else:
+        authority, url = _absolute_form(conn, url)
+    if b"#" in url:
+        url = url[:url.index(b"#")]
+    path, sep, query = url.partition(b"?")
+    return path, query, authority
+
+
+def _absolute_form(conn: Connection, url: bytes) -> tuple[bytes, bytes]:
+    scheme, sep, rest = url.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        conn._reject(400, "request-target must be origin-form or an http(s) absolute URI")
+    end = len(rest)
+    for stop in (b"/", b"?", b"#"):
+        index = rest.find(stop)
+        if 0 <= index < end:
+            end = index
+    authority, path = rest[:end], rest[end:]
+    if not authority or authority.translate(None, _HOST_CHARS):
+        conn._reject(400, "invalid authority in absolute-form request-target")
+    if not path.startswith(b"/"):
+        path = b"/" + path
+    return authority, path
+
+
+def _with_host(headers: list[tuple[bytes, bytes]], authority: bytes) -> list[tuple[bytes, bytes]]:
+    kept = [(k, v) for k, v in headers if k != b"host"]
+    kept.append((b"host", authority))
+    return kept
+
+
+def _check_host(conn: Connection, version: str, authority: bytes | None) -> None:
+    """RFC 9112 3.2: exactly one Host on HTTP/1.1, with a valid value."""
+    if conn._hosts > 1:
+        conn._reject(400, "more than one Host header field")
+    host = conn._host
+    if host is None:
+        if version == "1.1" and authority is None:
+            conn._reject(400, "HTTP/1.1 request without Host")
+        return
+    if host.translate(None, _HOST_CHARS):
+        conn._reject(400, "invalid Host header value")
+
+
+def _framing(conn: Connection, version: str) -> tuple[int | None, bool]:
+    """(content_length, chunked); llhttp already refused CL+TE and malformed CL."""
+    if conn._te:
+        codings = [c.strip().lower() for c in b",".join(conn._te).split(b",")]
+        if any(c != b"chunked" for c in codings):
+            conn._reject(501, "transfer coding other than chunked")
+        if len(codings) != 1:
+            conn._reject(400, "chunked applied more than once")
+        conn._chunked = True
+        return None, True
+    if conn._cl is None:
+        return None, False
+    length = int(conn._cl)
+    limit = conn.limits.body
+    if limit and length > limit:
+        conn._reject(413, "Content-Length exceeds LimitRequestBody")
+    return length, False
+
+
+def _expect_continue(conn: Connection, version: str) -> bool:
+    """RFC 9110 10.1.1: only 100-continue is known; others get Apache's 417."""
+    expect = conn._expect
+    if expect is None:
+        return False
+    if expect.lower() != b"100-continue":
+        conn._reject(417, "unsupported expectation")
+    return version == "1.1"
+
+
+def _from_llhttp(exc: HttpParserError) -> ProtocolError:
+    text = str(exc)
+    status, reason = _LLHTTP_ERRORS.get(text, (400, text))
+    return ProtocolError(status, reason)
