@@ -62,34 +62,21 @@ class _NullSlot:
     def finish_request(self, nbytes: int, now: float) -> None: ...
 
 
-def make_connection(cfg: Any) -> Any:
+LIMIT_FIELDS = {"request_line": "limit_request_line", "field_size": "limit_request_field_size",
+                "fields": "limit_request_fields", "body": "limit_request_body"}
+
+
+def make_limits(cfg: Any) -> Any:
+    """The core's ``Limits`` from the LimitRequest* directives (defaults where unset)."""
+    from mpmd.http.limits import Limits
+    values = {name: setting(cfg, src, None) for name, src in LIMIT_FIELDS.items()}
+    return Limits(**{k: int(v) for k, v in values.items() if v is not None})
+
+
+def make_connection(cfg: Any, limits: Any = None) -> Any:
     """A fresh sans-I/O ``Connection`` with the configured Limit* values."""
-    from mpmd.http import connection as http_conn
-    limits_cls = getattr(http_conn, "Limits", None)
-    if limits_cls is None:
-        return http_conn.Connection()
-    if hasattr(limits_cls, "from_config"):
-        return http_conn.Connection(limits_cls.from_config(cfg))
-    return http_conn.Connection(limits_cls(**_limit_kwargs(cfg, limits_cls)))
-
-
-def _limit_kwargs(cfg: Any, limits_cls: Any) -> dict[str, Any]:
-    import dataclasses
-    names = {f.name for f in dataclasses.fields(limits_cls)} if dataclasses.is_dataclass(limits_cls) else set()
-    wanted = {"request_line": "limit_request_line", "field_size": "limit_request_field_size",
-              "fields": "limit_request_fields", "body": "limit_request_body",
-              "limit_request_line": "limit_request_line",
-              "limit_request_field_size": "limit_request_field_size",
-              "limit_request_fields": "limit_request_fields",
-              "limit_request_body": "limit_request_body",
-              "max_request_line": "limit_request_line", "max_field_size": "limit_request_field_size",
-              "max_fields": "limit_request_fields", "max_body": "limit_request_body"}
-    out: dict[str, Any] = {}
-    for name in names:
-        src = wanted.get(name)
-        if src is not None and getattr(cfg, src, None) is not None:
-            out[name] = getattr(cfg, src)
-    return out
+    from mpmd.http.connection import Connection
+    return Connection(limits if limits is not None else make_limits(cfg))
 
 
 class BodyReader:
@@ -203,6 +190,7 @@ class ConnectionDriver:
         self.limit_body = int(setting(cfg, "limit_request_body", 0) or 0)
         self.process, self.log_request = _pipeline()
         self.finalize = _finalize()
+        self.limits = make_limits(cfg)
         self._rcv_timeout = -1.0
         self.buf = bytearray(RECV_BYTES)
         self.view = memoryview(self.buf)
@@ -250,9 +238,10 @@ class ConnectionDriver:
                          first: Request | None = None, requests_served: int = 0) -> None:
         """Serve every request on ``sock`` then close it (optionally starting from a parsed head)."""
         self.conn_count += 1
+        self.slot.set_status(Status.BUSY_READ)     # busy from accept on, as httpd counts it
         try:
             self._prepare_socket(sock)
-            conn = conn if conn is not None else make_connection(self.cfg)
+            conn = conn if conn is not None else make_connection(self.cfg, self.limits)
             info = ConnInfo(client_addr=_addr(addr), server_addr=_addr(sock.getsockname()),
                             conn_id=self.conn_count, requests_served=requests_served)
             self._loop(sock, conn, info, first)

@@ -1,0 +1,131 @@
+"""The process model: start-up, SIGTERM, child replacement, spare-server maintenance, recycling.
+
+These tests target prefork's pool of single-connection children (Min/MaxSpareServers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+import pytest
+
+from tests.support.confbuilder import ConfBuilder
+from tests.support.harness import wait_for
+from tests.support.rawclient import RawConn, get, request_once
+
+
+@pytest.fixture
+def pconf(tmp_path) -> ConfBuilder:
+    builder = ConfBuilder(tmp_path, mpm="prefork")
+    builder.htdocs.mkdir(parents=True, exist_ok=True)
+    (builder.htdocs / "index.html").write_bytes(b"<h1>hello</h1>\n")
+    return builder
+
+
+def test_start_servers_children_and_ready_file(pconf, make_server):
+    server = make_server(pconf.set("StartServers", 3).set("MinSpareServers", 1).set("MaxSpareServers", 5))
+    assert server.ready["mpm"] == "prefork" and server.ready["pid"] == server.proc.pid
+    assert server.port > 0
+    wait_for(lambda: len(server.children()) == 3, message="3 children")
+    assert request_once(server.port, get("/index.html")).status == 200
+
+
+def test_sigterm_stops_everything_and_removes_pidfile(pconf, make_server):
+    server = make_server(pconf.set("StartServers", 2))
+    assert pconf.pid_file.read_text().strip() == str(server.pid)
+    kids = wait_for(lambda: server.children(), message="children")
+    assert server.stop() == 0, server.diagnostics()
+    assert not pconf.pid_file.exists()
+    for pid in kids:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+
+
+def test_sigkilled_child_is_replaced_and_logged(pconf, make_server):
+    server = make_server(pconf.set("StartServers", 2).set("MinSpareServers", 2).set("MaxSpareServers", 4))
+    kids = wait_for(lambda: (k := server.children()) and len(k) == 2 and k, message="2 children")
+    victim = kids[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: victim not in server.children() and len(server.children()) >= 2,
+             timeout=15, message="a replacement child")
+    wait_for(lambda: "SIGKILL" in server.error_log_text(), message="the death in the error log")
+    assert "MPMD0103" in server.error_log_text()
+    assert request_once(server.port, get("/index.html")).status == 200
+
+
+def test_pool_grows_under_slow_clients_and_shrinks_back(pconf, make_server):
+    pconf.set("StartServers", 1).set("MinSpareServers", 1).set("MaxSpareServers", 2)
+    pconf.set("MaxRequestWorkers", 20).set("Timeout", 60).set("KeepAliveTimeout", 60)
+    server = make_server(pconf)
+    held: list[socket.socket] = []
+    try:
+        for _ in range(6):       # each idle connection holds one child
+            held.append(socket.create_connection(("127.0.0.1", server.port)))
+        wait_for(lambda: len(server.children()) >= 7, timeout=20, message="the pool to grow to 7")
+    finally:
+        for s in held:
+            s.close()
+    wait_for(lambda: len(server.children()) <= 2, timeout=30, message="the pool to shrink to MaxSpareServers")
+    assert request_once(server.port, get("/index.html")).status == 200
+
+
+def test_reaching_max_request_workers_is_logged(pconf, make_server):
+    pconf.set("StartServers", 1).set("MinSpareServers", 1).set("MaxSpareServers", 2)
+    pconf.set("MaxRequestWorkers", 2).set("Timeout", 60)
+    server = make_server(pconf)
+    held = []
+    try:
+        for _ in range(3):
+            held.append(socket.create_connection(("127.0.0.1", server.port)))
+        wait_for(lambda: "reached MaxRequestWorkers setting" in server.error_log_text(), timeout=20,
+                 message="the MaxRequestWorkers message")
+        assert len(server.children()) <= 2
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_max_connections_per_child_recycles(pconf, make_server):
+    pconf.set("StartServers", 1).set("MinSpareServers", 1).set("MaxSpareServers", 2)
+    pconf.set("MaxConnectionsPerChild", 2).set("KeepAlive", "Off")
+    server = make_server(pconf)
+    first = wait_for(lambda: server.children(), message="a child")
+    for _ in range(4):
+        assert request_once(server.port, get("/index.html")).status == 200
+    wait_for(lambda: not set(first) & set(server.children()), timeout=15,
+             message="the first child to retire")
+    wait_for(lambda: server.children(), message="a replacement child")
+    assert request_once(server.port, get("/index.html")).status == 200
+
+
+def test_ipv6_listener(pconf, make_server):
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    server = make_server(pconf.listen("[::1]:0"))
+    assert server.ready["listeners"][0][0] == "::1"
+    with RawConn(server.port, host="::1") as c:
+        c.send(get("/index.html"))
+        assert c.read_response().status == 200
+
+
+def test_graceful_restart_replaces_children_and_keeps_serving(pconf, make_server):
+    server = make_server(pconf.set("StartServers", 2).set("MinSpareServers", 1).set("MaxSpareServers", 4))
+    old = set(wait_for(lambda: server.children(), message="children"))
+    port = server.port
+    server.signal(signal.SIGUSR1)
+    server.wait_ready(generation=1)
+    wait_for(lambda: not old & set(server.children()), timeout=15, message="old children gone")
+    assert server.port == port
+    assert request_once(port, get("/index.html")).status == 200
+
+
+def test_hup_restart(pconf, make_server):
+    server = make_server(pconf.set("StartServers", 2))
+    old = set(wait_for(lambda: server.children(), message="children"))
+    server.signal(signal.SIGHUP)
+    server.wait_ready(generation=1)
+    assert not old & set(server.children())
+    assert request_once(server.port, get("/index.html")).status == 200
