@@ -1,0 +1,29 @@
+"""mod_status end to end: /server-status and ?auto against the real scoreboard."""
+
+import httpx
+
+from tests.integration.wsgi_support import wsgi_conf
+from tests.support.harness import wait_for
+
+
+def auto(srv):
+    text = httpx.get(srv.url + "/server-status?auto", timeout=20).text
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+
+
+def test_server_status(conf, make_server):
+    conf.add("ExtendedStatus On")
+    conf.add("<Location /server-status>\n    SetHandler server-status\n</Location>")
+    srv = make_server(wsgi_conf(conf))
+    for _ in range(5):
+        assert httpx.get(srv.url + "/hello", timeout=20).status_code == 200
+    fields = wait_for(lambda: (f := auto(srv)) and int(f["Total Accesses"]) >= 5 and f, 10,
+                      message="Total Accesses to count the requests")
+    for name in ("Total kBytes", "Uptime", "BusyWorkers", "IdleWorkers", "ConnsTotal",
+                 "ConnsAsyncKeepAlive", "ConnsAsyncWriting", "ConnsAsyncClosing", "Scoreboard"):
+        assert name in fields, fields
+    assert int(fields["BusyWorkers"]) >= 1           # the worker answering this request
+    assert set(fields["Scoreboard"]) <= set("_SRWKDCLGI.")
+    page = httpx.get(srv.url + "/server-status", timeout=20)
+    assert page.status_code == 200 and "Server Status for" in page.text
+    assert "GET /server-status HTTP/1.1" in page.text      # ExtendedStatus On: request lines
