@@ -1,0 +1,232 @@
+"""The request pipeline: one request through the module hooks, in httpd's order.
+
+Theory: ``prepare(ctx)`` decodes the Request-URI once, then runs post_read_request,
+translate_name (with core's DocumentRoot mapping as the last resort, httpd's
+``ap_core_translate``), map_to_storage (the per-directory config), access_checker and fixups,
+and returns the handler named by ``ctx.handler`` / ``SetHandler`` (default
+"default-handler"), or a ``Response`` when a phase already answered.  ``process(ctx)`` runs
+the handler too; ``log()`` runs log_transaction once the answer is sent.
+
+Rule 1: the URI is decoded exactly once (``decode_path``): an encoded "/" or NUL is 404 (httpd
+        ``AllowEncodedSlashes Off``), a bad escape or a backslash 400, "//" is merged and
+        dot-segments are resolved (RFC 3986 5.2.4) *after* decoding, so "%2e%2e" is "..";
+        a path that climbs above "/" is 400.  Non-UTF-8 bytes survive as surrogate escapes
+        (``os.fsdecode`` style), so they reach the file system unchanged.
+Rule 2: a phase that returns a ``Response`` ends the request; a handler that raises becomes a
+        500 (logged with MPMD0301), never a dropped connection.
+Rule 3: ``internal_redirect`` re-runs translate..handler for a new URI (DirectoryIndex), at
+        most ``MAX_REDIRECTS`` times, as httpd's ``ap_internal_redirect``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import sys
+import traceback
+from typing import Any
+
+from mpmd.core.exchange import RequestContext, Response
+
+DEFAULT_HANDLER = "default-handler"
+MAX_REDIRECTS = 10
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+# Bytes that force the slow decoding path; a plain "/a/b.html" skips all of it.
+_SLOW_MARKS = (b"%", b"//", b"/.", b"\\", b"\x00")
+
+
+class BadPath(Exception):
+    """A Request-URI path that cannot name a resource; ``status`` is the answer."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def error(status: int, ctx: RequestContext | None = None,
+          headers: list[tuple[str, str]] | None = None) -> Response:
+    """An error answer through core/errors.py (engineer B), plus extra headers (Allow...)."""
+    try:
+        from mpmd.core.errors import error_response
+        resp: Response = error_response(status, ctx)
+    except ImportError:
+        body = f"<!DOCTYPE html>\n<html><head><title>{status}</title></head>" \
+               f"<body><h1>{status}</h1></body></html>\n".encode()
+        resp = Response(status, [("Content-Type", "text/html; charset=iso-8859-1")], body)
+    if headers:
+        resp.headers.extend(headers)
+    return resp
+
+
+def _unescape(raw: bytes) -> bytes:
+    """%-decode ``raw``; %2F and %00 -> 404, a malformed escape -> 400 (httpd ap_unescape_url)."""
+    parts = raw.split(b"%")
+    out = [parts[0]]
+    for part in parts[1:]:
+        if len(part) < 2 or part[0] not in _HEX or part[1] not in _HEX:
+            raise BadPath(400)
+        byte = int(part[:2], 16)
+        if byte in (0x2F, 0x00):
+            raise BadPath(404)
+        out.append(bytes((byte,)))
+        out.append(part[2:])
+    return b"".join(out)
+
+
+def normalize(path: str) -> str:
+    """Merge "//", resolve "." and ".." (RFC 3986 5.2.4); climbing above "/" -> 400."""
+    segments = path.split("/")
+    trailing = segments[-1] in ("", ".", "..")
+    out: list[str] = []
+    for seg in segments:
+        if seg == "..":
+            if not out:
+                raise BadPath(400)
+            out.pop()
+        elif seg and seg != ".":
+            out.append(seg)
+    if not out:
+        return "/"
+    return "/" + "/".join(out) + ("/" if trailing else "")
+
+
+def decode_path(raw: bytes) -> str:
+    """The raw request path -> the decoded, normalized ``uri_path`` (Rule 1)."""
+    if not raw.startswith(b"/"):
+        raise BadPath(400)
+    if not any(mark in raw for mark in _SLOW_MARKS):
+        try:
+            return raw.decode("ascii")
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "surrogateescape")
+    if b"%" in raw:
+        raw = _unescape(raw)
+    if b"\\" in raw or b"\x00" in raw:
+        raise BadPath(400)
+    return normalize(raw.decode("utf-8", "surrogateescape"))
+
+
+def _hooks(ctx: RequestContext) -> Any:
+    return ctx.server.hooks
+
+
+def core_translate(ctx: RequestContext) -> None:
+    """httpd ``ap_core_translate``: DocumentRoot + uri_path, when no module claimed the URL."""
+    root = getattr(ctx.server, "document_root", None) or "/var/www/html"
+    root = root.rstrip("/") or "/"
+    ctx.notes["root"] = root
+    ctx.filename = root + ctx.uri_path if root != "/" else ctx.uri_path
+
+
+def _translate_and_check(ctx: RequestContext) -> Response | None:
+    """translate_name .. fixups: every phase after the URI is known (Rule 2)."""
+    hooks = _hooks(ctx)
+    for fn in hooks.by_hook["translate_name"]:
+        done = fn(ctx)
+        if isinstance(done, Response):
+            return done
+        if done:
+            break
+    else:
+        core_translate(ctx)
+    ctx.dir_config = ctx.server.dir_config(ctx.filename, ctx.uri_path)
+    resp = hooks.run_first("map_to_storage", ctx)
+    if resp is None:
+        resp = hooks.run_first("access_checker", ctx)
+    if resp is not None:
+        return resp
+    hooks.run("fixups", ctx)
+    return None
+
+
+def _pick_handler(ctx: RequestContext) -> Any:
+    name = ctx.handler or getattr(ctx.dir_config, "set_handler", None) or DEFAULT_HANDLER
+    if isinstance(name, str) and name.lower() == "none":
+        name = DEFAULT_HANDLER
+    ctx.handler = name
+    handler = _hooks(ctx).handlers.get(name)
+    if handler is None:
+        _log_error(ctx, "MPMD0302", f"handler \"{name}\" not found for: {ctx.filename}")
+        return error(500, ctx)
+    return handler
+
+
+def prepare(ctx: RequestContext) -> Any:
+    """Every phase up to the handler; returns the Handler to run, or a final Response."""
+    request = ctx.request
+    if request.path == b"*" or request.target == b"*":
+        if request.method == "OPTIONS":
+            return Response(200, [("Allow", "GET, HEAD, POST, OPTIONS"), ("Content-Length", "0")])
+        return error(400, ctx)
+    try:
+        ctx.uri_path = decode_path(request.path or b"/")
+    except BadPath as exc:
+        return error(exc.status, ctx)
+    resp = _hooks(ctx).run_first("post_read_request", ctx)
+    if resp is None:
+        resp = _translate_and_check(ctx)
+    if resp is not None:
+        return resp
+    return _pick_handler(ctx)
+
+
+def run_handler(ctx: RequestContext, handler: Any) -> Response:
+    """Call an inline/blocking handler; exceptions and a missing answer become 500."""
+    try:
+        resp = handler(ctx)
+    except Exception:
+        _log_error(ctx, "MPMD0301", "handler failed: " + traceback.format_exc().rstrip())
+        return error(500, ctx)
+    if resp is None:
+        _log_error(ctx, "MPMD0303", f"handler {ctx.handler!r} returned no response")
+        return error(500, ctx)
+    return resp
+
+
+def process(ctx: RequestContext) -> Response:
+    """prepare + run the handler inline (prefork/worker/event threads)."""
+    handler = prepare(ctx)
+    if isinstance(handler, Response):
+        return handler
+    return run_handler(ctx, handler)
+
+
+def internal_redirect(ctx: RequestContext, uri_path: str) -> Response:
+    """Serve ``uri_path`` instead (Rule 3): translate .. handler run again."""
+    count = ctx.notes.get("redirects", 0) + 1
+    if count > MAX_REDIRECTS:
+        _log_error(ctx, "MPMD0304", "too many internal redirects for " + uri_path)
+        return error(500, ctx)
+    ctx.notes["redirects"] = count
+    ctx.uri_path = uri_path
+    ctx.filename = None
+    ctx.handler = None
+    ctx.path_info = ""
+    resp = _translate_and_check(ctx)
+    if resp is not None:
+        return resp
+    handler = _pick_handler(ctx)
+    if isinstance(handler, Response):
+        return handler
+    return run_handler(ctx, handler)
+
+
+def log(ctx: RequestContext, response: Response, bytes_sent: int) -> None:
+    """log_transaction for every module (access logs); never raises."""
+    try:
+        _hooks(ctx).run("log_transaction", ctx, response, bytes_sent)
+    except Exception:
+        _log_error(ctx, "MPMD0305", "log_transaction failed: " + traceback.format_exc().rstrip())
+
+
+def _log_error(ctx: RequestContext, msg_id: str, text: str) -> None:
+    errlog = getattr(ctx.server, "error_log_obj", None) or getattr(ctx.server, "errorlog", None)
+    if errlog is not None and hasattr(errlog, "error"):
+        errlog.error(msg_id, text)
+    else:
+        sys.stderr.write(f"{msg_id}: {text}\n")
+
+
+def join_under(root: str, rest: str) -> str:
+    """``root`` + a normalized URL remainder, never above ``root`` (for Alias targets)."""
+    joined = posixpath.normpath(root.rstrip("/") + "/" + rest.lstrip("/"))
+    return joined + ("/" if rest.endswith("/") and not joined.endswith("/") else "")

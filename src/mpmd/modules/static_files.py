@@ -1,0 +1,262 @@
+"""The "default-handler": GET/HEAD of files under DocumentRoot or an Alias target.
+
+Theory: one ``os.stat`` per request.  The answer's fixed headers (Content-Type, Content-Length,
+Last-Modified, ETag, Accept-Ranges) and, for files up to ``SMALL_FILE_BYTES``, the bytes
+themselves are kept in a bounded per-process ``FileCache`` keyed by path and validated by
+(mtime_ns, size, inode) plus the per-dir config and type they were built with; a request with
+no conditional or Range header then costs a dict lookup and a ``Response``.
+
+Rule 1: methods other than GET/HEAD get 405 with ``Allow`` (OPTIONS 200), as nginx does.
+Rule 2: the file must not be reached through a symlink unless Options FollowSymLinks (httpd's
+        directory walk); without it, the real path must equal root + the URL remainder, so no
+        symlink component and no escape from the root (``notes["root"]``) is possible.
+Rule 3: directories go to the "httpd/unix-directory" handler (mod_dir: slash redirect,
+        DirectoryIndex, autoindex); without mod_dir they are 403.
+Rule 4: ETag follows FileETag (default MTime Size): ``"<size hex>-<mtime µs hex>"`` as httpd.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from email.utils import formatdate
+from typing import Any
+
+from mpmd.core.exchange import FileBody, MultipartBody, RequestContext, Response
+from mpmd.core.request import error
+from mpmd.modules import conditional, ranges
+
+SMALL_FILE_BYTES = 64 * 1024
+CACHE_MAX_ENTRIES = 2048
+CACHE_MAX_BYTES = 32 * 1024 * 1024
+DIRECTORY_HANDLER = "httpd/unix-directory"
+ALLOW = "GET, HEAD, OPTIONS"
+DEFAULT_FILE_ETAG = frozenset({"MTime", "Size"})
+# FileETag component -> its hex part, in httpd's order (inode, size, mtime).
+ETAG_PARTS = (("inode", lambda st: st.st_ino),
+              ("size", lambda st: st.st_size),
+              ("mtime", lambda st: st.st_mtime_ns // 1000))
+
+
+def _etag_components(dc: Any) -> frozenset[str]:
+    value = getattr(dc, "file_etag", None)
+    if value is None:
+        return frozenset(s.lower() for s in DEFAULT_FILE_ETAG)
+    if isinstance(value, str):
+        value = value.split()
+    names = frozenset(str(v).lower() for v in value)
+    if "all" in names:
+        return frozenset({"inode", "mtime", "size"})
+    return names - {"none"}
+
+
+def make_etag(st: os.stat_result, components: frozenset[str]) -> str | None:
+    """Rule 4; None when FileETag None."""
+    parts = [f"{fn(st):x}" for name, fn in ETAG_PARTS if name in components]
+    return f'"{"-".join(parts)}"' if parts else None
+
+
+class Entry:
+    """What is known about one file version: validators, fixed headers, maybe its bytes."""
+
+    __slots__ = ("key", "dc", "ctype", "etag", "mtime", "size", "headers", "data")
+
+    def __init__(self, key: tuple[int, int, int], dc: Any, ctype: str | None,
+                 st: os.stat_result) -> None:
+        self.key, self.dc, self.ctype = key, dc, ctype
+        self.etag = make_etag(st, _etag_components(dc))
+        self.mtime = int(st.st_mtime)
+        self.size = st.st_size
+        headers = [("Content-Type", ctype)] if ctype else []
+        headers.append(("Last-Modified", formatdate(self.mtime, usegmt=True)))
+        if self.etag:
+            headers.append(("ETag", self.etag))
+        headers.append(("Accept-Ranges", "bytes"))
+        self.headers = headers                       # without Content-Length
+        self.data: bytes | None = None
+
+    def validators(self) -> list[tuple[str, str]]:
+        """Headers a 304 repeats (RFC 9110 15.4.5)."""
+        return [h for h in self.headers if h[0] in ("ETag", "Last-Modified")]
+
+
+class FileCache:
+    """Bounded path -> Entry map; oldest entries go first when full."""
+
+    def __init__(self, max_entries: int = CACHE_MAX_ENTRIES, max_bytes: int = CACHE_MAX_BYTES) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.max_entries, self.max_bytes, self.bytes = max_entries, max_bytes, 0
+
+    def get(self, path: str, st: os.stat_result, dc: Any, ctype: str | None) -> Entry:
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        entry = self.entries.get(path)
+        if entry is not None and entry.key == key and entry.dc is dc and entry.ctype == ctype:
+            return entry
+        if entry is not None:
+            self._drop(path)
+        entry = Entry(key, dc, ctype, st)
+        if st.st_size <= SMALL_FILE_BYTES:
+            entry.data = self._read(path, st.st_size)
+            if entry.data is not None:
+                self._add(path, entry)
+        return entry
+
+    @staticmethod
+    def _read(path: str, size: int) -> bytes | None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(size + 1)
+        except OSError:
+            return None
+        return data if len(data) == size else None      # changed while reading: don't keep it
+
+    def _add(self, path: str, entry: Entry) -> None:
+        while self.entries and (len(self.entries) >= self.max_entries
+                                or self.bytes + entry.size > self.max_bytes):
+            self._drop(next(iter(self.entries)))
+        self.entries[path] = entry
+        self.bytes += entry.size
+
+    def _drop(self, path: str) -> None:
+        old = self.entries.pop(path, None)
+        if old is not None:
+            self.bytes -= old.size
+
+
+def symlinks_allowed(ctx: RequestContext) -> bool:
+    options = getattr(ctx.dir_config, "options", None)
+    return options is None or "FollowSymLinks" in options
+
+
+def path_is_plain(root: str, filename: str) -> bool:
+    """Rule 2: no symlink between ``root`` and ``filename`` and no escape from ``root``."""
+    real_root = os.path.realpath(root)
+    if not (filename == root or filename.startswith(root.rstrip("/") + "/")):
+        return False
+    rest = filename[len(root.rstrip("/")):].rstrip("/")
+    return os.path.realpath(filename) == real_root.rstrip("/") + rest if rest else True
+
+
+def _stat(filename: str) -> os.stat_result | int:
+    try:
+        return os.stat(filename)
+    except (FileNotFoundError, NotADirectoryError):
+        return 404
+    except PermissionError:
+        return 403
+    except (OSError, ValueError):
+        return 404
+
+
+def method_not_allowed(ctx: RequestContext) -> Response:
+    """Rule 1."""
+    if ctx.request.method == "OPTIONS":
+        return Response(200, [("Allow", ALLOW), ("Content-Length", "0")])
+    return error(405, ctx, [("Allow", ALLOW)])
+
+
+class StaticHandler:
+    """The handler object registered as "default-handler"."""
+
+    kind = "inline"
+
+    def __init__(self) -> None:
+        self.cache = FileCache()
+
+    def __call__(self, ctx: RequestContext) -> Response:
+        if ctx.request.method not in ("GET", "HEAD"):
+            return method_not_allowed(ctx)
+        filename = ctx.filename
+        if not filename:
+            return error(404, ctx)
+        st = _stat(filename)
+        if isinstance(st, int):
+            return error(st, ctx)
+        if not symlinks_allowed(ctx) and not path_is_plain(ctx.notes.get("root", "/"), filename):
+            return error(403, ctx)
+        if stat_mod.S_ISDIR(st.st_mode):
+            return self._directory(ctx, st)
+        if not stat_mod.S_ISREG(st.st_mode):
+            return error(403, ctx)
+        entry = self.cache.get(filename, st, ctx.dir_config, ctx.notes.get("content_type"))
+        return serve_entry(ctx, filename, entry)
+
+    @staticmethod
+    def _directory(ctx: RequestContext, st: os.stat_result) -> Response:
+        handler = ctx.server.hooks.handlers.get(DIRECTORY_HANDLER)
+        if handler is None:
+            return error(403, ctx)
+        ctx.notes["stat"] = st
+        return handler(ctx)
+
+
+def _open_region(filename: str, entry: Entry, start: int, length: int) -> Any:
+    if entry.data is not None:
+        return entry.data[start:start + length]
+    return FileBody(open(filename, "rb"), start, length)
+
+
+def serve_entry(ctx: RequestContext, filename: str, entry: Entry) -> Response:
+    """200/206/304/412/416 for a regular file."""
+    req = ctx.request
+    head = req.method == "HEAD"
+    if not any(name in conditional.CONDITIONAL_HEADERS for name, _ in req.headers):
+        return _full(filename, entry, head)
+    hdrs = {name: value for name, value in reversed(req.headers)}
+    status = conditional.evaluate(hdrs, req.method, entry.etag, entry.mtime)
+    if status == 304:
+        return Response(304, entry.validators())
+    if status is not None:
+        return error(status, ctx)
+    rng = hdrs.get(b"range")
+    if rng is None or not conditional.if_range_ok(hdrs.get(b"if-range"), entry.etag, entry.mtime):
+        return _full(filename, entry, head)
+    parsed = ranges.parse_range(rng.decode("latin-1"), entry.size)
+    if parsed is None:
+        return _full(filename, entry, head)
+    if parsed == ranges.UNSATISFIABLE:
+        return error(416, ctx, [("Content-Range", f"bytes */{entry.size}")])
+    if len(parsed) == 1:
+        return _single(filename, entry, parsed[0], head)
+    return _multi(filename, entry, parsed, head)
+
+
+def _full(filename: str, entry: Entry, head: bool) -> Response:
+    headers = entry.headers + [("Content-Length", str(entry.size))]
+    if head:
+        return Response(200, headers, b"")
+    if entry.data is not None:
+        return Response(200, headers, entry.data)
+    try:
+        return Response(200, headers, FileBody(open(filename, "rb"), 0, entry.size))
+    except OSError:
+        return Response(403, [("Content-Length", "0")])
+
+
+def _single(filename: str, entry: Entry, rng: tuple[int, int], head: bool) -> Response:
+    start, end = rng
+    length = end - start + 1
+    headers = entry.headers + [("Content-Range", ranges.content_range(start, end, entry.size)),
+                               ("Content-Length", str(length))]
+    body = b"" if head else _open_region(filename, entry, start, length)
+    return Response(206, headers, body)
+
+
+def _multi(filename: str, entry: Entry, parsed: list[tuple[int, int]], head: bool) -> Response:
+    boundary, parts, tail = ranges.multipart_parts(parsed, entry.size, entry.ctype)
+    total = sum(len(h) + e - s + 1 for h, s, e in parts) + len(tail)
+    headers = [h for h in entry.headers if h[0] != "Content-Type"]
+    headers += [("Content-Type", f"multipart/byteranges; boundary={boundary}"),
+                ("Content-Length", str(total))]
+    if head:
+        return Response(206, headers, b"")
+    shared = None if entry.data is not None else open(filename, "rb")
+    body: list[bytes | FileBody] = []
+    for part_head, start, end in parts:
+        body.append(part_head)
+        if shared is None:
+            body.append(entry.data[start:end + 1])       # type: ignore[index]
+        else:
+            body.append(FileBody(shared, start, end - start + 1))
+    body.append(tail)
+    return Response(206, headers, MultipartBody(body))
