@@ -1,0 +1,78 @@
+"""Cross-directive checks, run after loading; ``mpmd -t`` prints what they find.
+
+Rule 1: a check is a function ``(cfg) -> list[Problem]`` in ``CHECKS``; it never raises and
+        never changes the config except to clamp a value the way httpd does, saying so.
+Rule 2: MPM-specific checks belong to the MPM class (``check_config(cfg)``, httpd's
+        prefork_check_config); module checks to the module (an optional ``check_config``).
+Rule 3: level "error" problems stop the server (the loader raises them as ConfigError);
+        "warn" and "notice" are printed by -t and logged at start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any, Callable
+
+from mpmd.config.model import Problem
+
+
+def no_listen(cfg: Any) -> list[Problem]:
+    if cfg.listen:
+        return []
+    return [Problem("warn", "MPMD0001", "no Listen directive: the server would not listen on any socket")]
+
+
+def duplicate_listen(cfg: Any) -> list[Problem]:
+    counts = Counter((a.host, a.port) for a in cfg.listen if a.port != 0)
+    return [Problem("error", "MPMD0002", f"Cannot define multiple Listeners on the same IP:port ({h}:{p})")
+            for (h, p), n in counts.items() if n > 1]
+
+
+def document_root_exists(cfg: Any) -> list[Problem]:
+    root = cfg.document_root
+    if root and not os.path.isdir(root):
+        return [Problem("warn", "MPMD0003", f"Warning: DocumentRoot [{root}] does not exist")]
+    return []
+
+
+def log_dirs_exist(cfg: Any) -> list[Problem]:
+    out = []
+    for field_name, label in (("pid_file", "PidFile"), ("error_log", "ErrorLog")):
+        value = getattr(cfg, field_name, None)
+        if value and os.path.isabs(value) and not os.path.isdir(os.path.dirname(value)):
+            out.append(Problem("warn", "MPMD0004", f"{label} directory {os.path.dirname(value)} does not exist"))
+    return out
+
+
+def mpm_checks(cfg: Any) -> list[Problem]:
+    return _delegate(cfg.mpm_class, cfg, f"mpm_{cfg.mpm_name}_module")
+
+
+def module_checks(cfg: Any) -> list[Problem]:
+    out: list[Problem] = []
+    for module in cfg.modules:
+        out += _delegate(module, cfg, getattr(module, "name", "") or type(module).__name__)
+    return out
+
+
+def _delegate(owner: Any, cfg: Any, label: str) -> list[Problem]:
+    fn = getattr(owner, "check_config", None)
+    if fn is None:
+        return []
+    try:
+        return list(fn(cfg) or [])
+    except Exception as exc:          # a module's bug must not hide the other checks
+        return [Problem("warn", "MPMD0005", f"{label}: check_config failed: {type(exc).__name__}: {exc}")]
+
+
+CHECKS: list[Callable[[Any], list[Problem]]] = [
+    no_listen, duplicate_listen, document_root_exists, log_dirs_exist, mpm_checks, module_checks,
+]
+
+
+def run(cfg: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    for check in CHECKS:
+        problems += check(cfg)
+    return problems

@@ -1,0 +1,347 @@
+"""Loader: parse tree + directive tables -> ServerConfig.  The sole author of config errors.
+
+Order of work (httpd ap_read_config, then ap_process_config_tree):
+  1. read the -C lines, the file and the -c lines; read-time directives run now
+     (Define, Include, IfModule, IfDefine, ServerRoot, LoadModule: config/parser.py);
+  2. instantiate the built-in modules, the LoadModule'd ones and pick the MPM;
+  3. walk the tree with every loaded table: look each name up case-insensitively, check
+     context and argument count, convert, resolve paths against ServerRoot, record an Op;
+  4. replay the ops over the defaults (config/model.py) and run the cross checks.
+
+Rule 1: an unknown name is "Invalid command" -- including directives of modules that are
+        not loaded (e.g. prefork's StartServers while event is loaded).
+Rule 2: exactly one MPM may be loaded; a second one is an error naming both lines.
+Rule 3: a module or MPM whose class cannot be imported yet contributes no directives; a
+        built-in one is reported as a warning (MPMD0010), never a crash.
+Rule 4: every error is a ConfigError(message, file, line, directive) in httpd's words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from typing import Any, Iterable
+
+from mpmd.config import check
+from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.model import ConfigError, Op, Problem, Section, ServerConfig, apply_ops
+from mpmd.config.parser import Node, ReadState, parse_file, parse_text
+from mpmd.core import core_directives
+
+__all__ = ["ConfigError", "load_config", "Registry", "canonical_module_name"]
+
+ARITY_TEXT: dict[Args, str] = {
+    Args.NO_ARGS: "takes no arguments",
+    Args.TAKE1: "takes one argument",
+    Args.TAKE2: "takes two arguments",
+    Args.TAKE12: "takes one or two arguments",
+    Args.TAKE13: "takes one, two or three arguments",
+    Args.TAKE23: "takes two or three arguments",
+    Args.TAKE123: "takes one, two or three arguments",
+    Args.FLAG: "must be On or Off",
+    Args.ITERATE: "requires at least one argument",
+    Args.RAW_ARGS: "takes any number of arguments",
+}
+
+SCOPE_TEXT: dict[Ctx, str] = {
+    Ctx.VHOST: "cannot occur within <VirtualHost> section",
+    Ctx.DIRECTORY: "cannot occur within <Directory/Location/Files> section",
+    Ctx.FILES: "cannot occur within <Directory/Location/Files> section",
+    Ctx.LOCATION: "cannot occur within <Directory/Location/Files> section",
+    Ctx.SERVER: "not allowed here",
+}
+
+INVALID = "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration"
+
+
+def canonical_module_name(name: str) -> str:
+    """``mime_module``, ``mod_mime.c``, ``mod_mime`` and ``mod_mime.so`` -> ``mime``."""
+    name = name.strip().lower()
+    for suffix in (".c", ".so"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    name = name.rsplit("/", 1)[-1]
+    if name.startswith("mod_"):
+        name = name[4:]
+    if name.endswith("_module"):
+        name = name[: -len("_module")]
+    return name
+
+
+class Registry:
+    """Built-in modules and MPMs, as the loader sees them (from core/core_directives.py)."""
+
+    def __init__(self) -> None:
+        self.core = core_directives.DIRECTIVES
+        self.builtins = core_directives.builtin_modules()
+        self.mpm_modules, self.default_mpm, self._load_mpm = core_directives.mpm_registry()
+
+    def load_object(self, spec: str) -> Any:
+        return core_directives.load_object(spec)
+
+    def mpm_class(self, name: str) -> Any:
+        """The MPM class, or None while it cannot be imported (Rule 3)."""
+        try:
+            return self._load_mpm(name)
+        except (ImportError, AttributeError, KeyError):
+            return None
+
+
+class _Modules:
+    """LoadModule bookkeeping during the read (Rule 2)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.mpm: tuple[str, str] | None = None          # (LoadModule name, "file:line")
+        self.user: list[tuple[str, Any]] = []           # (name, Module instance)
+        self.mentioned: set[str] = set()                # built-ins named by LoadModule
+
+    def mpm_name(self) -> str:
+        return self.registry.mpm_modules[self.mpm[0]] if self.mpm else self.registry.default_mpm
+
+    def present(self, name: str) -> bool:
+        want = canonical_module_name(name)
+        names = [*self.registry.builtins, *(n for n, _ in self.user), f"mpm_{self.mpm_name()}_module"]
+        if want in {canonical_module_name(n) for n in names}:
+            return True
+        if want in (self.mpm_name(), f"mpm_{self.mpm_name()}"):
+            return True                  # <IfModule prefork.c>
+        return any(want in {canonical_module_name(a) for a in getattr(m, "aliases", ())} for _, m in self.user)
+
+    def load(self, node: Node) -> None:
+        name, spec = node.args
+        if name in self.registry.builtins:
+            self.mentioned.add(name)
+        elif name in self.registry.mpm_modules:
+            self._load_mpm(name, node)
+        elif ":" in spec and not spec.endswith(".so"):
+            self._load_user(name, spec, node)
+        else:
+            raise ConfigError(f"Cannot load {spec} into server: mpmd has no module named {name}",
+                              node.file, node.line, node.name)
+
+    def _load_mpm(self, name: str, node: Node) -> None:
+        where = f"line {node.line} of {node.file}"
+        if self.mpm is not None and self.mpm[0] != name:
+            raise ConfigError(f"More than one MPM loaded: {self.mpm[0]} ({self.mpm[1]}) and {name} ({where})",
+                              node.file, node.line, node.name)
+        self.mpm = (name, where)
+
+    def _load_user(self, name: str, spec: str, node: Node) -> None:
+        if any(n == name for n, _ in self.user):
+            return                       # httpd: "module x is already loaded, skipping"
+        try:
+            obj = self.registry.load_object(spec)
+            module = obj() if isinstance(obj, type) else obj
+        except Exception as exc:          # any import-time failure of the user's code
+            raise ConfigError(f"Cannot load {spec} into server: {type(exc).__name__}: {exc}",
+                              node.file, node.line, node.name) from None
+        if not getattr(module, "name", ""):
+            try:
+                module.name = name
+            except AttributeError:
+                pass
+        self.user.append((name, module))
+
+
+def _parse_defines(defines: Any) -> dict[str, str]:
+    if isinstance(defines, dict):
+        return {str(k): str(v) for k, v in defines.items()}
+    out: dict[str, str] = {}
+    for item in defines or ():
+        name, _, value = str(item).partition("=")
+        out[name] = value
+    return out
+
+
+def _default_root(path: str | None) -> str:
+    return os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+
+
+def load_config(path: str | None = None, *, text: str | None = None, defines: Any = (),
+                pre: Iterable[str] = (), post: Iterable[str] = (),
+                server_root: str | None = None) -> ServerConfig:
+    """Read and check a configuration; raises ConfigError (see the module docstring)."""
+    registry = Registry()
+    mods = _Modules(registry)
+    state = ReadState(defines=_parse_defines(defines), server_root=server_root or _default_root(path),
+                      module_present=mods.present, load_module=mods.load)
+    nodes = _read(path, text, list(pre), list(post), state)
+    builtins, problems = _instantiate_builtins(registry)
+    modules = builtins + [m for _, m in mods.user]
+    mpm_name = mods.mpm_name()
+    mpm_class = registry.mpm_class(mpm_name)
+    index = _index(registry.core, modules, mpm_name, mpm_class, problems)
+    walker = _Walker(index, state.server_root, problems)
+    walker.walk(nodes, Ctx.SERVER, None)
+    cfg = _build(walker, index, state, path, mods, mpm_name, mpm_class, modules)
+    cfg.problems = problems + check.run(cfg)
+    _raise_errors(cfg.problems)
+    return cfg
+
+
+def _read(path: str | None, text: str | None, pre: list[str], post: list[str],
+          state: ReadState) -> list[Node]:
+    nodes: list[Node] = []
+    if pre:
+        nodes += parse_text("\n".join(pre), "(-C)", state)
+    if text is not None:
+        nodes += parse_text(text, path or "(text)", state)
+    elif path is not None:
+        nodes += parse_file(os.path.abspath(path), state)
+    if post:
+        nodes += parse_text("\n".join(post), "(-c)", state)
+    return nodes
+
+
+def _instantiate_builtins(registry: Registry) -> tuple[list[Any], list[Problem]]:
+    modules: list[Any] = []
+    problems: list[Problem] = []
+    for name, spec in registry.builtins.items():
+        try:
+            obj = registry.load_object(spec)
+            modules.append(obj() if isinstance(obj, type) else obj)
+        except (ImportError, AttributeError) as exc:
+            problems.append(Problem("warn", "MPMD0010", f"built-in module {name} is not available: {exc}"))
+    return modules, problems
+
+
+def _index(core: list[Directive], modules: list[Any], mpm_name: str, mpm_class: Any,
+           problems: list[Problem]) -> dict[str, Directive]:
+    """Lower-case name (and alias) -> Directive, with ``owner`` set (Rule 1)."""
+    owners: list[tuple[str, list[Directive]]] = [("core", core)]
+    owners += [(getattr(m, "name", "") or type(m).__name__, list(getattr(m, "DIRECTIVES", []) or []))
+               for m in modules]
+    owners.append((f"mpm_{mpm_name}_module", list(getattr(mpm_class, "DIRECTIVES", []) or [])))
+    index: dict[str, Directive] = {}
+    for owner, table in owners:
+        for d in table:
+            if d.owner == "core" and owner != "core":
+                d = dataclasses.replace(d, owner=owner)
+            for key in (d.name, *d.aliases):
+                if key.lower() in index:
+                    problems.append(Problem("warn", "MPMD0012", f"{key} is declared by both "
+                                            f"{index[key.lower()].owner} and {owner}; using {index[key.lower()].owner}'s"))
+                    continue
+                index[key.lower()] = d
+    return index
+
+
+def _raise_errors(problems: list[Problem]) -> None:
+    for p in problems:
+        if p.level == "error":
+            raise ConfigError(p.text)
+
+
+class _Walker:
+    """Step 3: the tree -> server ops and sections (nginx ngx_conf_handler)."""
+
+    def __init__(self, index: dict[str, Directive], server_root: str, problems: list[Problem]) -> None:
+        self.index = index
+        self.server_root = server_root
+        self.problems = problems
+        self.server_ops: list[Op] = []
+        self.sections: list[Section] = []
+
+    def walk(self, nodes: list[Node], scope: Ctx, section: Section | None) -> None:
+        for node in nodes:
+            if node.is_section:
+                self._section(node, scope, section)
+            else:
+                op = self._directive(node, scope)
+                (section.ops if section is not None else self.server_ops).append(op)
+
+    def _lookup(self, node: Node) -> Directive:
+        key = f"<{node.name}>" if node.is_section else node.name
+        d = self.index.get(key.lower())
+        if d is None or bool(d.extra.get("section")) != node.is_section:
+            shown = f"<{node.name}" if node.is_section else node.name
+            raise ConfigError(INVALID.format(shown), node.file, node.line, node.name)
+        return d
+
+    def _directive(self, node: Node, scope: Ctx) -> Op:
+        d = self._lookup(node)
+        if not d.context & scope:
+            self._fail(node, f"{node.name} {SCOPE_TEXT[scope]}")
+        n = len(node.args)
+        if n < d.args.min or (d.args.max is not None and n > d.args.max):
+            hint = f", {d.doc}" if d.doc and d.args is not Args.FLAG else ""
+            self._fail(node, f"{d.name} {ARITY_TEXT[d.args]}{hint}")
+        if node.name.lower() != d.name.lower():
+            self.problems.append(Problem("notice", "MPMD0011",
+                                         f"{node.name} (line {node.line} of {node.file}) is deprecated; use {d.name}"))
+        try:
+            value = d.value(node.args)
+        except ValueError as exc:
+            self._fail(node, f"{d.name}: {exc}")
+        return Op(d, self._resolve(d, value), node.file, node.line)
+
+    def _resolve(self, d: Directive, value: Any) -> Any:
+        conv = d.value
+        if getattr(conv, "kind", "") == "path" and isinstance(value, str) and conv.is_path(value):
+            return os.path.normpath(os.path.join(self.server_root, value))
+        return value
+
+    def _fail(self, node: Node, message: str) -> None:
+        raise ConfigError(message, node.file, node.line, node.name)
+
+    def _section(self, node: Node, scope: Ctx, parent: Section | None) -> None:
+        d = self._lookup(node)
+        if not d.context & scope:
+            self._fail(node, f"<{node.name}> not allowed here")
+        kind, arg, regex = self._section_target(node, d)
+        section = Section(kind, arg, node.file, node.line, regex, parent=parent)
+        (parent.sections if parent is not None else self.sections).append(section)
+        self.walk(node.children or [], d.extra["inner"], section)
+
+    def _section_target(self, node: Node, d: Directive) -> tuple[str, str, re.Pattern[str] | None]:
+        kind: str = d.extra["section"]
+        args = list(node.args)
+        if args and args[0] == "~" and kind in ("Directory", "Files", "Location"):
+            kind, args = kind + "Match", args[1:]
+        if kind == "VirtualHost":
+            if not args:
+                self._fail(node, "<VirtualHost> directive requires additional arguments")
+            return kind, " ".join(args), None
+        if len(args) != 1:
+            self._fail(node, f"<{node.name}> takes one argument, {d.doc}")
+        if kind.endswith("Match"):
+            try:
+                return kind, args[0], re.compile(args[0])
+            except re.error:
+                self._fail(node, "Regular expression could not be compiled.")
+        arg = args[0]
+        if kind == "Directory" and arg != "/":
+            arg = os.path.normpath(os.path.join(self.server_root, arg))
+        return kind, arg, None
+
+
+def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path: str | None,
+           mods: _Modules, mpm_name: str, mpm_class: Any, modules: list[Any]) -> ServerConfig:
+    from mpmd.core.modules import HookTable
+    tables = {id(d): d for d in index.values() if d.field}
+    server_defaults = {d.field: _default(d, walker) for d in tables.values() if not d.per_dir}
+    dir_defaults = {d.field: _default(d, walker) for d in tables.values() if d.per_dir}
+    server_ops = [op for op in walker.server_ops if op.directive.field]
+    values = apply_ops(server_defaults, [op for op in server_ops if not op.directive.per_dir])
+    dir_values = apply_ops(dir_defaults, [op for op in server_ops if op.directive.per_dir])
+    values["server_root"] = state.server_root
+    where = {op.directive.field: f"{op.file}:{op.line}" for op in server_ops}
+    where["server_root"] = state.server_root_where
+    loaded = [("core_module", "static"), *((n, "static") for n in mods.registry.builtins if n != "core_module"),
+              (f"mpm_{mpm_name}_module", "shared" if mods.mpm else "static"),
+              *((n, "shared") for n, _ in mods.user)]
+    return ServerConfig(values=values, where=where, dir_defaults=dir_values, sections=walker.sections,
+                        server_root=state.server_root,
+                        config_file=os.path.abspath(path) if path else None, defines=dict(state.defines),
+                        mpm_name=mpm_name, mpm_class=mpm_class, modules=modules,
+                        hooks=HookTable(modules), loaded=loaded)
+
+
+def _default(d: Directive, walker: _Walker) -> Any:
+    """A table default, with relative paths resolved like configured ones."""
+    value = d.default
+    if isinstance(value, list):
+        return list(value)
+    return walker._resolve(d, value) if value is not None else None

@@ -1,0 +1,269 @@
+"""The configuration model: what the loader builds and the rest of the server reads.
+
+Theory: the loader records every directive line as an ``Op`` (directive, converted value,
+file, line) in the scope it appeared in: the server itself or a ``Section``
+(<Directory>, <Files>, <Location>, <VirtualHost>, ...).  Values are computed by replaying
+ops over the table defaults (nginx's conf merge, in order):
+
+Rule 1: a REPLACE directive's last line wins; an APPEND directive accumulates a list; a
+        directive with ``extra["combine"]`` (Options, FileETag) folds each line into the
+        inherited value.
+Rule 2: per-directory directives at server level make the server's default ``DirConfig``;
+        ``ServerConfig.dir_config(filename, uri_path)`` replays, over it, the <Directory>
+        sections whose path contains ``filename`` (shortest first), then <DirectoryMatch>,
+        then <Files>/<FilesMatch> on the base name, then <Location>/<LocationMatch> on the
+        URL path (httpd's directory_walk, file_walk, location_walk), and caches the result.
+Rule 3: models are read-only after loading; every attribute has a value (defaults filled).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddr:
+    host: str                 # "*" = every address; IPv6 without brackets
+    port: int                 # 0 = kernel picks (tests)
+    proto: str | None = None  # "http" / "https" as written after the address
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A cross-check finding printed by ``-t`` (httpd logs these at startup)."""
+
+    level: str      # "warn" | "notice" | "error"
+    id: str         # stable message id, MPMDnnnn
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.id}: {self.text}"
+
+
+class ConfigError(Exception):
+    """A configuration error, worded as httpd words it; ``str()`` is what -t prints."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None,
+                 directive: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.directive = directive
+
+    def __str__(self) -> str:
+        if self.file is None:
+            return self.message
+        return f"Syntax error on line {self.line} of {self.file}:\n{self.message}"
+
+
+@dataclass(slots=True)
+class Op:
+    """One directive line, converted: replayed over defaults to compute values."""
+
+    directive: Any            # mpmd.config.directives.Directive
+    value: Any
+    file: str
+    line: int
+
+
+def apply_ops(values: dict[str, Any], ops: Iterable[Op]) -> dict[str, Any]:
+    """Replay ``ops`` over ``values`` (modified in place and returned); see Rule 1."""
+    for op in ops:
+        d = op.directive
+        combine = d.extra.get("combine")
+        if combine is not None:
+            values[d.field] = combine(values.get(d.field, d.default), op.value)
+        elif d.merge.value == "append":
+            values[d.field] = [*(values.get(d.field) or ()), op.value]
+        else:
+            values[d.field] = op.value
+    return values
+
+
+@dataclass(slots=True)
+class Section:
+    """A container: ``kind`` is "Directory", "Files", "VirtualHost" ..., ``arg`` as written."""
+
+    kind: str
+    arg: str
+    file: str
+    line: int
+    regex: re.Pattern[str] | None = None
+    ops: list[Op] = field(default_factory=list)
+    sections: list["Section"] = field(default_factory=list)
+    parent: "Section | None" = None
+
+    def matches_directory(self, filename: str) -> bool:
+        """<Directory /a/b> applies to /a/b and everything under it (wildcards per component)."""
+        if self.regex is not None:
+            return self.regex.search(filename) is not None
+        want = [p for p in self.arg.rstrip("/").split("/")]
+        have = filename.split("/")
+        if len(have) < len(want):
+            return False
+        return all(fnmatch.fnmatchcase(h, w) for h, w in zip(have, want))
+
+    def matches_file(self, basename: str) -> bool:
+        if self.regex is not None:
+            return self.regex.search(basename) is not None
+        return fnmatch.fnmatchcase(basename, self.arg)
+
+    def matches_location(self, uri_path: str) -> bool:
+        if self.regex is not None:
+            return self.regex.search(uri_path) is not None
+        loc = self.arg
+        if any(c in loc for c in "*?["):
+            return fnmatch.fnmatchcase(uri_path, loc) or fnmatch.fnmatchcase(uri_path, loc.rstrip("/") + "/*")
+        if loc.endswith("/") and loc != "/":
+            return uri_path.startswith(loc)
+        return uri_path == loc or uri_path.startswith(loc.rstrip("/") + "/")
+
+    def depth(self) -> int:
+        return len([p for p in self.arg.split("/") if p])
+
+
+class DirConfig:
+    """Merged per-directory values; attributes are the directives' fields (read-only)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"DirConfig has no field {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("DirConfig is read-only")
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._values.get(name, default)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        return f"DirConfig({self._values!r})"
+
+
+DIR_CACHE_SIZE = 1024
+
+# (section kind, phase): Directory sections first, then Files, then Location (httpd walks).
+PHASE_OF_KIND: dict[str, int] = {
+    "Directory": 0, "DirectoryMatch": 1, "Files": 2, "FilesMatch": 2,
+    "Location": 3, "LocationMatch": 3,
+}
+
+
+class ServerConfig:
+    """The loaded configuration of the main server (see the module docstring).
+
+    Attributes: every server directive's field; per-directory fields read the server's
+    default DirConfig.  Plus ``listen``, ``mpm_name``, ``mpm_class``, ``modules``, ``hooks``,
+    ``problems``, ``config_file``, ``defines``, ``server_root``, ``sections``.
+    """
+
+    def __init__(self, *, values: dict[str, Any], where: dict[str, str], dir_defaults: dict[str, Any],
+                 sections: list[Section], server_root: str, config_file: str | None,
+                 defines: dict[str, str], mpm_name: str, mpm_class: Any, modules: list[Any],
+                 hooks: Any, loaded: list[tuple[str, str]]) -> None:
+        self._values = values
+        self._where = where
+        self.default_dir = DirConfig(dir_defaults)
+        self.sections = sections
+        self.server_root = server_root
+        self.config_file = config_file
+        self.defines = defines
+        self.mpm_name = mpm_name
+        self.mpm_class = mpm_class
+        self.modules = modules
+        self.hooks = hooks
+        self.loaded = loaded              # [(module name, "static"|"shared")] for -M
+        self.problems: list[Problem] = []
+        self._dir_cache: dict[tuple[str | None, str | None], DirConfig] = {}
+        self._walk = _walk_order(sections)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        values = self.__dict__.get("_values", {})
+        if name in values:
+            return values[name]
+        default_dir = self.__dict__.get("default_dir")
+        if default_dir is not None and name in default_dir._values:
+            return default_dir._values[name]
+        raise AttributeError(f"ServerConfig has no field {name!r}")
+
+    @property
+    def listen(self) -> list[ListenAddr]:
+        return list(self._values.get("listen") or [])
+
+    def where(self, field_name: str) -> str:
+        """``file:line`` of the line that set ``field_name`` ("default" if none did)."""
+        return self._where.get(field_name, "default")
+
+    def values(self) -> dict[str, Any]:
+        return {**self.default_dir.as_dict(), **self._values}
+
+    def dir_config(self, filename: str | None, uri_path: str | None = None) -> DirConfig:
+        key = (filename, uri_path)
+        cached = self._dir_cache.get(key)
+        if cached is not None:
+            return cached
+        merged = self._merge(filename, uri_path)
+        if len(self._dir_cache) >= DIR_CACHE_SIZE:
+            self._dir_cache.pop(next(iter(self._dir_cache)))
+        self._dir_cache[key] = merged
+        return merged
+
+    def _merge(self, filename: str | None, uri_path: str | None) -> DirConfig:
+        values = self.default_dir.as_dict()
+        applied: set[int] = set()
+        for phase, sections in self._walk:
+            for section in sections:
+                if _applies(section, phase, filename, uri_path, applied):
+                    applied.add(id(section))
+                    apply_ops(values, section.ops)
+        return DirConfig(values)
+
+
+def _walk_order(sections: list[Section]) -> list[tuple[int, list[Section]]]:
+    """Sections grouped by phase; <Directory> sorted by depth, shortest first (stable)."""
+    phases: dict[int, list[Section]] = {0: [], 1: [], 2: [], 3: []}
+    for section in _flatten(sections):
+        phase = PHASE_OF_KIND.get(section.kind)
+        if phase is not None and (section.parent is None or section.parent.kind != "VirtualHost"):
+            phases[phase].append(section)
+    phases[0].sort(key=Section.depth)
+    return sorted(phases.items())
+
+
+def _flatten(sections: list[Section]) -> list[Section]:
+    out: list[Section] = []
+    for section in sections:
+        out.append(section)
+        out.extend(_flatten(section.sections))
+    return out
+
+
+def _applies(section: Section, phase: int, filename: str | None, uri_path: str | None,
+             applied: set[int]) -> bool:
+    if section.parent is not None and id(section.parent) not in applied:
+        return False          # <Files> inside a <Directory> that did not match
+    if phase <= 1:
+        return filename is not None and section.matches_directory(filename)
+    if phase == 2:
+        return filename is not None and section.matches_file(os.path.basename(filename))
+    return uri_path is not None and section.matches_location(uri_path)

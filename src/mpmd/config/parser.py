@@ -1,0 +1,272 @@
+"""httpd.conf parsing: logical lines -> a tree of ``Node``s, running read-time directives.
+
+Like httpd's ap_build_config, some directives take effect *while* the file is read, in
+order, because they change what is read next:
+
+Rule 1: ``Define``/``UnDefine`` change the variables; ``${NAME}`` in any later line is
+        replaced by its value (then by the environment's); an undefined name is an error.
+Rule 2: ``<IfDefine [!]NAME>`` and ``<IfModule [!]name>`` keep or drop their body at
+        once; a dropped body is only scanned for its matching close (httpd
+        ap_soak_end_container), so directives in it are never checked.
+Rule 3: ``Include``/``IncludeOptional`` splice in files (globs and directories relative
+        to ServerRoot, sorted); ``ServerRoot`` and ``LoadModule`` run at read time so that
+        later Includes and IfModules see them.  Sections may not span files.
+Rule 4: every other line becomes a ``Node`` with its file and line; the loader checks it
+        against the directive tables once every module is loaded.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from mpmd.config.lexer import LexError, Line, Token, logical_lines, tokenize
+from mpmd.config.model import ConfigError
+
+MAX_INCLUDE_DEPTH = 128          # httpd AP_MAX_INCLUDE_DIR_DEPTH
+VAR_RE = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(slots=True)
+class Node:
+    name: str                       # as written ("KeepAlive"; "Directory" for <Directory>)
+    args: list[str]
+    file: str
+    line: int
+    children: list["Node"] | None = None     # None: a directive; a list: a section
+
+    @property
+    def is_section(self) -> bool:
+        return self.children is not None
+
+
+@dataclass
+class ReadState:
+    """What read-time directives change; shared by every file of one load."""
+
+    defines: dict[str, str]
+    server_root: str
+    server_root_where: str = "default"
+    module_present: Callable[[str], bool] = lambda name: False
+    load_module: Callable[[Node], None] = lambda node: None
+    files: list[str] = field(default_factory=list)
+    depth: int = 0
+
+
+class _Cursor:
+    def __init__(self, lines: Iterator[Line]) -> None:
+        self._lines = lines
+
+    def next(self) -> Line | None:
+        return next(self._lines, None)
+
+
+def parse_text(text: str, file: str, state: ReadState) -> list[Node]:
+    """Parse one file's text; returns its top-level nodes."""
+    state.files.append(file)
+    return _block(_Cursor(logical_lines(text, file)), state, None)
+
+
+def parse_file(path: str, state: ReadState) -> list[Node]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(f"Could not open configuration file {path}: {exc.strerror}") from None
+    return parse_text(text, path, state)
+
+
+def _block(cur: _Cursor, state: ReadState, opener: Node | None) -> list[Node]:
+    """Nodes up to the close of ``opener`` (or end of file when ``opener`` is None)."""
+    nodes: list[Node] = []
+    while (line := cur.next()) is not None:
+        token = _token(line, state)
+        if token.kind == "close":
+            _check_close(token, line, opener)
+            return nodes
+        if token.kind == "open":
+            nodes.extend(_open(token, line, cur, state))
+            continue
+        handler = READ_TIME.get(token.name.lower())
+        node = Node(token.name, token.args, line.file, line.line)
+        if handler is None:
+            nodes.append(node)
+        else:
+            nodes.extend(handler(node, state, opener))
+    if opener is not None:
+        raise ConfigError(f"<{opener.name}> was not closed.", opener.file, opener.line, opener.name)
+    return nodes
+
+
+def _token(line: Line, state: ReadState) -> Token:
+    try:
+        return tokenize(substitute(line, state.defines))
+    except LexError as exc:
+        raise ConfigError(str(exc), line.file, line.line) from None
+
+
+def substitute(line: Line, defines: dict[str, str]) -> str:
+    """Replace ``${NAME}`` by a Define'd value, else the environment's (Rule 1)."""
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name in defines:
+            return defines[name]
+        if name in os.environ:
+            return os.environ[name]
+        raise ConfigError(f"Config variable ${{{name}}} is not defined", line.file, line.line)
+    return VAR_RE.sub(repl, line.text) if "${" in line.text else line.text
+
+
+def _check_close(token: Token, line: Line, opener: Node | None) -> None:
+    if opener is None:
+        raise ConfigError(f"</{token.name}> without matching <{token.name}> section",
+                          line.file, line.line, token.name)
+    if token.name.lower() != opener.name.lower():
+        raise ConfigError(f"Expected </{opener.name}> but saw </{token.name}>",
+                          line.file, line.line, token.name)
+
+
+def _open(token: Token, line: Line, cur: _Cursor, state: ReadState) -> list[Node]:
+    node = Node(token.name, token.args, line.file, line.line, [])
+    test = CONDITIONALS.get(token.name.lower())
+    if test is None:
+        node.children = _block(cur, state, node)
+        return [node]
+    if len(token.args) != 1:
+        raise ConfigError(f"<{token.name}> takes exactly one argument",
+                          line.file, line.line, token.name)
+    arg = token.args[0]
+    negate = arg.startswith("!")
+    if test(state, arg.lstrip("!")) != negate:
+        return _block(cur, state, node)
+    _soak(cur, node)
+    return []
+
+
+def _soak(cur: _Cursor, opener: Node) -> None:
+    """Skip to the matching close of ``opener``, counting only same-named sections (Rule 2)."""
+    depth = 1
+    name = opener.name.lower()
+    opening = re.compile(rf"<{re.escape(name)}[\s>]", re.I)
+    while (line := cur.next()) is not None:
+        text = line.text.lower()
+        if opening.match(text):
+            depth += 1
+        elif text.startswith(f"</{name}") and text[len(name) + 2:].strip() == ">":
+            depth -= 1
+            if depth == 0:
+                return
+    raise ConfigError(f"<{opener.name}> was not closed.", opener.file, opener.line, opener.name)
+
+
+def _if_define(state: ReadState, name: str) -> bool:
+    return name in state.defines
+
+
+def _if_module(state: ReadState, name: str) -> bool:
+    return state.module_present(name)
+
+
+CONDITIONALS: dict[str, Callable[[ReadState, str], bool]] = {
+    "ifdefine": _if_define,
+    "ifmodule": _if_module,
+}
+
+
+# --- read-time directives ---------------------------------------------------------------
+
+def _nargs(node: Node, lo: int, hi: int, what: str) -> None:
+    if not lo <= len(node.args) <= hi:
+        raise ConfigError(f"{node.name} {what}", node.file, node.line, node.name)
+
+
+def _top_level_only(node: Node, opener: Node | None) -> None:
+    if opener is not None:
+        raise ConfigError(f"{node.name} cannot occur within <{opener.name}> section",
+                          node.file, node.line, node.name)
+
+
+def _define(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
+    _nargs(node, 1, 2, "takes one or two arguments, Define a variable, optionally to a value.")
+    name = node.args[0]
+    if ":" in name:
+        raise ConfigError(f"Variable name must not contain ':': {name}", node.file, node.line, node.name)
+    state.defines[name] = node.args[1] if len(node.args) > 1 else ""
+    return []
+
+
+def _undefine(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
+    _nargs(node, 1, 1, "takes one argument, Undefine the existence of a variable.")
+    state.defines.pop(node.args[0], None)
+    return []
+
+
+def _server_root(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
+    _nargs(node, 1, 1, "takes one argument, Common directory of server-related files (logs, confs, etc.)")
+    _top_level_only(node, opener)
+    root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(node.file)), node.args[0])
+                            if os.path.isfile(node.file) else os.path.abspath(node.args[0]))
+    if not os.path.isdir(root):
+        raise ConfigError("ServerRoot must be a valid directory", node.file, node.line, node.name)
+    state.server_root = root
+    state.server_root_where = f"{node.file}:{node.line}"
+    return []
+
+
+def _load_module(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
+    _nargs(node, 2, 2, "takes two arguments, a module name and the name of a shared object file to load it from")
+    _top_level_only(node, opener)
+    state.load_module(node)
+    return []
+
+
+def _include(node: Node, state: ReadState, opener: Node | None, optional: bool = False) -> list[Node]:
+    _nargs(node, 1, 1, "takes one argument, Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file")
+    if state.depth >= MAX_INCLUDE_DEPTH:
+        raise ConfigError(f"Exceeded the maximum include directory nesting level of {MAX_INCLUDE_DEPTH}",
+                          node.file, node.line, node.name)
+    files = _include_files(node, state.server_root, optional)
+    nodes: list[Node] = []
+    state.depth += 1
+    try:
+        for path in files:
+            nodes.extend(parse_file(path, state))
+    finally:
+        state.depth -= 1
+    return nodes
+
+
+def _include_optional(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
+    return _include(node, state, opener, optional=True)
+
+
+def _include_files(node: Node, server_root: str, optional: bool) -> list[str]:
+    pattern = os.path.join(server_root, node.args[0])
+    if glob.has_magic(pattern):
+        found = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        if not found and not optional:
+            raise ConfigError(f"No matches for the wildcard '{os.path.basename(pattern)}' in "
+                              f"'{os.path.dirname(pattern)}', failing", node.file, node.line, node.name)
+        return found
+    if os.path.isdir(pattern):
+        return sorted(os.path.join(pattern, p) for p in os.listdir(pattern)
+                      if os.path.isfile(os.path.join(pattern, p)))
+    if not os.path.exists(pattern):
+        if optional:
+            return []
+        raise ConfigError(f"Could not open configuration file {pattern}: No such file or directory",
+                          node.file, node.line, node.name)
+    return [pattern]
+
+
+READ_TIME: dict[str, Callable[[Node, ReadState, Node | None], list[Node]]] = {
+    "define": _define,
+    "undefine": _undefine,
+    "serverroot": _server_root,
+    "loadmodule": _load_module,
+    "include": _include,
+    "includeoptional": _include_optional,
+}

@@ -1,0 +1,153 @@
+"""Core's directive table (httpd core.c core_cmds + the shared LISTEN_COMMANDS).
+
+Rule 1: each directive is declared here once; MPMs and modules do not re-declare the
+        shared ones (Listen, ListenBacklog, MaxConnectionsPerChild, GracefulShutdownTimeout).
+Rule 2: entries with ``extra["read_time"]`` run while the file is read (config/parser.py);
+        entries with ``extra["section"]`` are containers whose body has context ``inner``.
+Rule 3: per-directory entries (context includes DIR) are stored in DirConfig and merged
+        by ``ServerConfig.dir_config``; set at server level they are the defaults.
+Also: the registries the loader needs (built-in modules, MPMs), so that mpmd.config itself
+never imports mpmd.modules or mpmd.mpm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpmd.config import values as v
+from mpmd.config.directives import Args, Ctx, Directive, Merge
+
+SERVER = Ctx.SERVER
+SRV = Ctx.SERVER | Ctx.VHOST
+ANY = Ctx.ANY
+GiB = 1024 ** 3
+
+OPTIONS = v.word_set("Options", ["Indexes", "Includes", "IncludesNOEXEC", "FollowSymLinks",
+                                 "SymLinksIfOwnerMatch", "ExecCGI", "MultiViews"],
+                     ["Indexes", "Includes", "FollowSymLinks", "SymLinksIfOwnerMatch", "ExecCGI"])
+FILE_ETAG = v.word_set("FileETag components", ["INode", "MTime", "Size", "Digest"],
+                       ["INode", "MTime", "Size"])
+COMBINE_SET = {"combine": v.apply_set_change}
+
+
+def _d(name: str, args: Args, context: Ctx, value: Any, default: Any, doc: str,
+       field: str | None = None, **kw: Any) -> Directive:
+    return Directive(name, args, context, value, default, field or _snake(name), doc, **kw)
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, c in enumerate(name):
+        if c.isupper() and i and (not name[i - 1].isupper() or
+                                  (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
+
+
+def _section(name: str, context: Ctx, inner: Ctx, doc: str, regex: bool = False) -> Directive:
+    return Directive(f"<{name}>", Args.TAKE1 if name != "VirtualHost" else Args.ITERATE, context,
+                     v.words, None, "", doc, syntax=f"<{name} {'regex' if regex else 'arg'}> ... </{name}>",
+                     extra={"section": name, "inner": inner, "regex": regex})
+
+
+def _read_time(name: str, args: Args, context: Ctx, doc: str, syntax: str) -> Directive:
+    return Directive(name, args, context, v.words, None, "", doc, syntax=syntax,
+                     extra={"read_time": True})
+
+
+DIRECTIVES: list[Directive] = [
+    # read-time (config/parser.py)
+    _read_time("ServerRoot", Args.TAKE1, SERVER, "Common directory of server-related files (logs, confs, etc.); "
+               "relative Include and path directives are resolved against it.", "ServerRoot directory"),
+    _read_time("Define", Args.TAKE12, ANY, "Define a variable, optionally to a value; use it as ${NAME}.",
+               "Define NAME [value]"),
+    _read_time("UnDefine", Args.TAKE1, ANY, "Undefine the existence of a variable.", "UnDefine NAME"),
+    _read_time("Include", Args.TAKE1, ANY, "Include config files (wildcards allowed); fails if nothing matches.",
+               "Include file-path|directory-path|wildcard"),
+    _read_time("IncludeOptional", Args.TAKE1, ANY, "Include config files; silently ignores no match.",
+               "IncludeOptional file-path|directory-path|wildcard"),
+    _read_time("LoadModule", Args.TAKE2, SERVER, "Load a module: an MPM or built-in by its httpd name "
+               "(the .so path is ignored), or a Python module as package.module:attr.",
+               "LoadModule module_name modules/mod_x.so|package.module:attr"),
+    _read_time("<IfModule>", Args.TAKE1, ANY, "Keep the body only if the module is (or, with !, is not) loaded.",
+               "<IfModule [!]module> ... </IfModule>"),
+    _read_time("<IfDefine>", Args.TAKE1, ANY, "Keep the body only if NAME is (or, with !, is not) defined.",
+               "<IfDefine [!]NAME> ... </IfDefine>"),
+    # sections
+    _section("VirtualHost", SERVER, Ctx.VHOST, "Directives that apply to one virtual host (parsed and stored)."),
+    _section("Directory", SRV, Ctx.DIRECTORY, "Directives that apply to a directory and its subdirectories."),
+    _section("DirectoryMatch", SRV, Ctx.DIRECTORY, "Like <Directory>, matching a regular expression.", True),
+    _section("Files", SRV | Ctx.DIRECTORY, Ctx.FILES, "Directives that apply to files whose base name matches a glob."),
+    _section("FilesMatch", SRV | Ctx.DIRECTORY, Ctx.FILES, "Like <Files>, matching a regular expression.", True),
+    _section("Location", SRV, Ctx.LOCATION, "Directives that apply to URL paths under a prefix."),
+    _section("LocationMatch", SRV, Ctx.LOCATION, "Like <Location>, matching a regular expression.", True),
+    # listening (httpd LISTEN_COMMANDS, shared by every MPM)
+    _d("Listen", Args.TAKE12, SERVER, v.listen_addr, [], "An address and port to listen on (repeatable).",
+       merge=Merge.APPEND, syntax="Listen [host:]port [protocol]"),
+    _d("ListenBacklog", Args.TAKE1, SERVER, v.int_range(1, 65535), 511, "Length of the pending connections queue."),
+    _d("MaxConnectionsPerChild", Args.TAKE1, SERVER, v.int_range(0, 2 ** 31 - 1), 0,
+       "Connections a child serves before it exits (0 = no limit).", aliases=("MaxRequestsPerChild",)),
+    _d("GracefulShutdownTimeout", Args.TAKE1, SERVER, v.duration, 0.0,
+       "Seconds a graceful stop waits for requests in progress (0 = no limit)."),
+    # server identity, processes and files
+    _d("ServerName", Args.TAKE1, SRV, v.string, None, "Host name (and port) the server uses to identify itself."),
+    _d("ServerAdmin", Args.TAKE1, SRV, v.string, None, "E-mail address shown in server-generated pages."),
+    _d("ServerAlias", Args.ITERATE, Ctx.VHOST, v.words, None, "Other host names of a virtual host."),
+    _d("DocumentRoot", Args.TAKE1, SRV, v.path, "htdocs", "Directory that URL paths are mapped to."),
+    _d("PidFile", Args.TAKE1, SERVER, v.path, "logs/mpmd.pid", "File the master writes its process id to."),
+    _d("ErrorLog", Args.TAKE1, SRV, v.path, "stderr", "Where the error log goes: a path, or stderr."),
+    _d("LogLevel", Args.ITERATE, SRV, v.joined, "warn", "Verbosity of the error log (emerg..debug, trace1..8)."),
+    _d("User", Args.TAKE1, SERVER, v.string, None, "User the children run as (when started as root)."),
+    _d("Group", Args.TAKE1, SERVER, v.string, None, "Group the children run as (when started as root)."),
+    _d("Mutex", Args.ITERATE, SERVER, v.words, None, "Accepted for compatibility; mpmd chooses its own locks."),
+    _d("AcceptFilter", Args.TAKE2, SERVER, v.words, None, "Accepted for compatibility (protocol, filter)."),
+    _d("HostnameLookups", Args.TAKE1, ANY, v.choice("On", "Off", "Double"), "Off",
+       "Accepted; client host names are never looked up."),
+    _d("UseCanonicalName", Args.TAKE1, ANY, v.choice("On", "Off", "DNS"), "Off",
+       "Accepted; how self-referential URLs are built."),
+    _d("ServerTokens", Args.TAKE1, SERVER, v.choice("Full", "OS", "Minimal", "Minor", "Major", "Prod"), "Full",
+       "How much the Server header tells (Prod = product name only)."),
+    _d("ServerSignature", Args.TAKE1, ANY, v.choice("On", "Off", "EMail"), "Off",
+       "Footer on server-generated pages."),
+    # connections
+    _d("Timeout", Args.TAKE1, SRV, v.duration, 60.0, "Seconds to wait for a client to send or receive data."),
+    _d("KeepAlive", Args.FLAG, SRV, v.flag, True, "Allow persistent connections."),
+    _d("KeepAliveTimeout", Args.TAKE1, SRV, v.duration, 5.0,
+       "Seconds (or 300ms) to wait for the next request on a persistent connection."),
+    _d("MaxKeepAliveRequests", Args.TAKE1, SRV, v.int_range(0, 2 ** 31 - 1), 100,
+       "Requests served on one persistent connection (0 = unlimited)."),
+    # request limits
+    _d("LimitRequestLine", Args.TAKE1, SRV, v.int_range(1, 65536), 8190, "Longest request line, in bytes."),
+    _d("LimitRequestFieldSize", Args.TAKE1, SRV, v.int_range(1, 65536), 8190, "Longest request header field, in bytes."),
+    _d("LimitRequestFields", Args.TAKE1, SRV, v.int_range(0, 32767), 100,
+       "Most request header fields (0 = unlimited)."),
+    _d("LimitRequestBody", Args.TAKE1, ANY, v.size, GiB, "Largest request body, in bytes (0 = unlimited)."),
+    # per directory
+    _d("Options", Args.ITERATE, ANY, OPTIONS, frozenset({"FollowSymLinks"}),
+       "Features enabled in a directory; +X/-Y edit the inherited set.", extra=COMBINE_SET,
+       syntax="Options [+|-]option [[+|-]option] ..."),
+    _d("AllowOverride", Args.ITERATE, Ctx.DIRECTORY, v.words, ["None"],
+       "Which directives .htaccess files may set (stored; .htaccess is not read)."),
+    _d("SetHandler", Args.TAKE1, ANY, v.string, None, "Handler for every file in the section (e.g. server-status)."),
+    _d("EnableSendfile", Args.FLAG, ANY, v.flag, False, "Send static files with sendfile(2)."),
+    _d("FileETag", Args.ITERATE, ANY, FILE_ETAG, frozenset({"MTime", "Size"}),
+       "File attributes used to build the ETag of static files.", field="file_etag", extra=COMBINE_SET),
+]
+
+
+def builtin_modules() -> dict[str, str]:
+    """Built-in module name -> "package.module:Class" (always loaded)."""
+    from mpmd.modules import BUILTIN_MODULES
+    return dict(BUILTIN_MODULES)
+
+
+def load_object(spec: str) -> Any:
+    from mpmd.modules import load_module_class
+    return load_module_class(spec)
+
+
+def mpm_registry() -> tuple[dict[str, str], str, Any]:
+    """(LoadModule name -> MPM name, default MPM, load_mpm_class)."""
+    from mpmd.mpm import DEFAULT_MPM, MPM_MODULES, load_mpm_class
+    return dict(MPM_MODULES), DEFAULT_MPM, load_mpm_class
