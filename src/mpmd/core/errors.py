@@ -1,0 +1,104 @@
+"""Error answers: the short HTML page httpd sends for a status, and ProtocolError -> Response.
+
+Rule 1: one table (``MESSAGES``) holds the sentence shown for each status; the page layout is
+        one template, shaped like httpd's (HTML 2.0 doctype, title "404 Not Found", h1, p,
+        optional <address> signature), in ISO-8859-1 as httpd labels it.
+Rule 2: anything interpolated into the page is HTML-escaped.
+Rule 3: a ProtocolError always closes the connection (the framing is in doubt).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from mpmd.core.exchange import Response
+from mpmd.core.respond import server_tokens_header
+from mpmd.http.errors import ProtocolError
+from mpmd.http.writers import reason_phrase
+
+CONTENT_TYPE = "text/html; charset=iso-8859-1"
+
+MESSAGES: dict[int, str] = {
+    400: "Your browser sent a request that this server could not understand.",
+    401: "This server could not verify that you are authorized to access the document "
+         "requested.",
+    403: "You don't have permission to access this resource.",
+    404: "The requested URL was not found on this server.",
+    405: "The requested method is not allowed for this URL.",
+    408: "Server timeout waiting for the HTTP request from the client.",
+    411: "A request of the requested method requires a valid Content-length.",
+    412: "The precondition on the request for this URL evaluated to false.",
+    413: "The requested resource does not allow request data with this method, or the "
+         "amount of data provided in the request exceeds the capacity limit.",
+    414: "The requested URL's length exceeds the capacity limit for this server.",
+    416: "None of the range-specifier values in the Range request-header field overlap "
+         "the current extent of the selected resource.",
+    417: "The expectation given in the Expect request-header field could not be met by "
+         "this server.",
+    431: "The request header fields are too large for this server.",
+    500: "The server encountered an internal error or misconfiguration and was unable to "
+         "complete your request.",
+    501: "The server does not support the action requested by the browser.",
+    503: "The server is temporarily unable to service your request due to maintenance "
+         "downtime or capacity problems. Please try again later.",
+    505: "The server does not support the HTTP protocol version used in the request.",
+}
+
+_PAGE = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n'
+         "<html><head>\n<title>{status} {title}</title>\n</head><body>\n"
+         "<h1>{title}</h1>\n<p>{message}</p>\n{extra}{signature}</body></html>\n")
+
+# Methods an origin server of static files and applications allows (405's Allow field).
+ALLOW = "GET, HEAD, POST, OPTIONS"
+
+
+def error_page(status: int, reason: str = "", signature: str = "") -> bytes:
+    """The HTML body for ``status``; ``reason`` is an extra detail line, ``signature``
+    the <address> text (ServerSignature)."""
+    title = reason_phrase(status) or "Error"
+    message = MESSAGES.get(status, f"The server answered {status} {title}.")
+    extra = f"<p>{escape(reason)}</p>\n" if reason else ""
+    sig = f"<hr>\n<address>{escape(signature)}</address>\n" if signature else ""
+    return _PAGE.format(status=status, title=escape(title), message=escape(message),
+                        extra=extra, signature=sig).encode("latin-1", "replace")
+
+
+def error_response(status: int, ctx: Any = None, *, reason: str = "", signature: str = "",
+                   close: bool = False) -> Response:
+    """A Response carrying httpd's short error page for ``status``.
+
+    ``ctx`` (a RequestContext, optional) supplies the ServerSignature line when
+    ``signature`` is not given.
+    """
+    if not signature and ctx is not None:
+        signature = _signature(ctx)
+    headers = [("Content-Type", CONTENT_TYPE)]
+    if status == 405:
+        headers.append(("Allow", ALLOW))
+    return Response(status, headers, error_page(status, reason, signature),
+                    close_connection=close)
+
+
+def response_for(exc: ProtocolError) -> Response:
+    """The answer to a ProtocolError; always closes the connection (Rule 3)."""
+    return error_response(exc.status, close=True)
+
+
+def _signature(ctx: Any) -> str:
+    """ServerSignature On/EMail -> "mpmd/0.1.0 (...) Server at HOST Port N"."""
+    server = getattr(ctx, "server", None)
+    mode = str(getattr(getattr(ctx, "dir_config", None), "server_signature", None)
+               or getattr(server, "server_signature", "Off") or "Off").lower()
+    if mode not in ("on", "email"):
+        return ""
+    tokens = str(getattr(server, "server_tokens", "Full") or "Full")
+    try:
+        software = server_tokens_header(tokens)
+    except ValueError:
+        software = server_tokens_header("Full")
+    host = ctx.host()
+    if host and not host.endswith("]"):
+        host = host.rsplit(":", 1)[0]
+    port = ctx.conn.server_addr[1] if getattr(ctx, "conn", None) else 0
+    return f"{software} Server at {host} Port {port}"

@@ -1,0 +1,189 @@
+"""Finalize a handler's ``Response`` into the response head and the framing decision.
+
+Theory: handlers return a ``Response`` (core/exchange.py) and never think about framing;
+``finalize`` adds the fields the server owns (Date, Server, Content-Length or
+Transfer-Encoding, Connection) and decides whether the connection survives.  The driver then
+writes the body as ``plan.chunked`` says (or, through the 2-tuple API, by looking for
+``Transfer-Encoding: chunked`` in the head).
+
+Rule 1: no body is ever sent for HEAD, 1xx, 204 or 304 (RFC 9110 6.4.1).  HEAD keeps the
+        Content-Length that GET would have had (RFC 9110 9.3.2); 1xx and 204 never carry
+        one (RFC 9110 8.6); 304 keeps one only if the handler set it.
+Rule 2: a body whose length is known (bytes, FileBody, MultipartBody, or a handler-set
+        Content-Length) is sent with Content-Length; an iterable of unknown length is
+        chunked on HTTP/1.1 and close-delimited on HTTP/1.0 (RFC 9112 6.3, 7).
+Rule 3: keep-alive needs all of: the driver allows it, the client asked for it (RFC 9112
+        9.3, ``Request.keep_alive``), the handler did not ask to close, and the framing is
+        self-delimiting.  HTTP/1.0 keep-alive is echoed with ``Connection: keep-alive``.
+Rule 4: the fields the server owns are dropped from the handler's headers and rebuilt, so a
+        WSGI app cannot send two Content-Lengths or a stray Transfer-Encoding.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from typing import Any
+
+from mpmd import SERVER_SOFTWARE, __version__
+from mpmd.core.clock import Clock
+from mpmd.core.exchange import FileBody, MultipartBody, Response
+from mpmd.http.events import Request
+from mpmd.http.writers import render_head
+
+# Fields ``finalize`` owns (Rule 4), lower-cased.  Content-Length is read, then rebuilt.
+_OWNED = frozenset({"date", "server", "connection", "keep-alive", "transfer-encoding",
+                    "content-length"})
+
+
+# -- ServerTokens (httpd core: ap_set_version) -------------------------------------------
+
+def _tokens_table() -> dict[str, str]:
+    major, minor = __version__.split(".")[:2]
+    python = f"Python/{platform.python_version()}"
+    system = platform.system() or "Unix"
+    return {
+        "prod": SERVER_SOFTWARE,
+        "major": f"{SERVER_SOFTWARE}/{major}",
+        "minor": f"{SERVER_SOFTWARE}/{major}.{minor}",
+        "minimal": f"{SERVER_SOFTWARE}/{__version__}",
+        "os": f"{SERVER_SOFTWARE}/{__version__} ({system})",
+        "full": f"{SERVER_SOFTWARE}/{__version__} ({python})",
+    }
+
+
+_TOKENS = _tokens_table()
+
+
+def server_tokens_header(tokens: str = "Full") -> str:
+    """The Server field for a ServerTokens value (Full|OS|Minimal|Minor|Major|Prod)."""
+    try:
+        return _TOKENS[tokens.lower()]
+    except KeyError:
+        raise ValueError(f"ServerTokens must be one of Full, OS, Minimal, Minor, Major, Prod; "
+                         f"not {tokens!r}") from None
+
+
+# -- the cached HTTP date ------------------------------------------------------------------
+
+class HttpDate(Clock):
+    """``HttpDate()(now)`` -> ``b"Sun, 06 Nov 1994 08:49:37 GMT"``; rebuilt once a second.
+
+    The clock is injected: callers pass the ``time.time()`` they already read.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, now: float) -> bytes:
+        return self.http_date(now)
+
+
+_DATE = HttpDate()
+
+
+# -- finalize ------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Plan:
+    """What the driver must do with the body after writing ``head``."""
+
+    head: bytes
+    keep_alive: bool
+    send_body: bool      # False for HEAD, 1xx, 204, 304
+    chunked: bool        # frame an iterable body with writers.chunk / LAST_CHUNK
+
+
+def finalize(request: Any, response: Response, keep_alive_allowed: bool = True, *,
+             server_header: str | None = None, date: bytes | None = None) -> tuple[bytes, bool]:
+    """(head bytes, keep_alive) for ``response`` to ``request`` (a Request, a RequestContext
+    or None when the request could not be parsed).  See the module rules."""
+    plan = finalize_plan(request, response, keep_alive_allowed,
+                         server_header=server_header, date=date)
+    return plan.head, plan.keep_alive
+
+
+def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = True, *,
+                  server_header: str | None = None, date: bytes | None = None) -> Plan:
+    """Like ``finalize`` but also returns the body plan (send_body, chunked)."""
+    req, server = _unwrap(request)
+    status = response.status
+    method = req.method if req is not None else "GET"
+    version = req.http_version if req is not None else "1.1"
+    send_body = method != "HEAD" and status >= 200 and status not in (204, 304)
+
+    headers, app_length, app_close = _own_headers(response.headers)
+    length, chunked = _framing(response, status, version, app_length, send_body)
+    keep_alive = (keep_alive_allowed and req is not None and req.keep_alive
+                  and not response.close_connection and not app_close
+                  and (length is not None or chunked or not send_body))
+
+    fields = [("Date", (date if date is not None else _DATE.http_date()).decode("latin-1")),
+              ("Server", server_header if server_header is not None else _server_of(server))]
+    fields += headers
+    if length is not None:
+        fields.append(("Content-Length", str(length)))
+    elif chunked and send_body:
+        fields.append(("Transfer-Encoding", "chunked"))
+    if not keep_alive:
+        fields.append(("Connection", "close"))
+    elif version == "1.0":
+        fields.append(("Connection", "keep-alive"))
+    return Plan(render_head(status, fields), keep_alive, send_body, chunked and send_body)
+
+
+def _unwrap(request: Any) -> tuple[Request | None, Any]:
+    """(Request, server config) from a Request, a RequestContext or None."""
+    if request is None or isinstance(request, Request):
+        return request, None
+    return request.request, getattr(request, "server", None)
+
+
+def _server_of(server: Any) -> str:
+    tokens = getattr(server, "server_tokens", None) if server is not None else None
+    if not isinstance(tokens, str):
+        return _TOKENS["full"]
+    return _TOKENS.get(tokens.lower(), _TOKENS["full"])
+
+
+def _own_headers(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], int | None, bool]:
+    """(handler headers minus the owned ones, its Content-Length, it asked to close)."""
+    kept: list[tuple[str, str]] = []
+    length: int | None = None
+    close = False
+    for name, value in headers:
+        lname = name.lower()
+        if lname not in _OWNED:
+            kept.append((name, value))
+        elif lname == "content-length":
+            length = _parse_length(value)
+        elif lname == "connection":
+            close = "close" in value.lower()
+    return kept, length, close
+
+
+def _parse_length(value: str) -> int | None:
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
+def _framing(response: Response, status: int, version: str, app_length: int | None,
+             send_body: bool) -> tuple[int | None, bool]:
+    """(Content-Length to send or None, chunked) per Rules 1 and 2."""
+    if status < 200 or status == 204:
+        return None, False
+    if status == 304 or (not send_body and app_length is not None):
+        return app_length, False      # HEAD: what GET would have said, if the handler knows
+    known = _known_length(response.body)
+    if known is not None:
+        return known, False
+    if app_length is not None:
+        return app_length, False
+    return None, version != "1.0"
+
+
+def _known_length(body: Any) -> int | None:
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return len(body)
+    if isinstance(body, (FileBody, MultipartBody)):
+        return body.length
+    return None
