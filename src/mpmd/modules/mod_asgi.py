@@ -46,7 +46,7 @@ from typing import Any, AsyncIterator, Callable, ClassVar, Iterator
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import Response
 from mpmd.core.modules import Module
-from mpmd.modules.mod_wsgi import _app_spec, _log, _server_error, add_python_path, flatten, load_object
+from mpmd.modules.mod_wsgi import AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
 
 HANDLER_NAME = "asgi-app"
 READ_SIZE = 65536
@@ -259,7 +259,7 @@ class AsyncCycle:
                 get.cancel()
                 if self.task.exception() is not None:
                     app._fail(ctx, "MPMD0803", self.task.exception())
-                    raise RuntimeError("ASGI application failed while sending its body")
+                    raise AppBodyError("ASGI application failed while sending its body")
                 return                      # app returned without finishing the body
             data, more = get.result()
             if data:
@@ -371,7 +371,7 @@ class BlockingCycle:
                 if kind == "done":
                     if message is not None:
                         on_error(message)
-                        raise RuntimeError("ASGI application failed while sending its body")
+                        raise AppBodyError("ASGI application failed while sending its body")
                     return
                 data = bytes(message.get("body", b""))
                 pending = fut

@@ -24,8 +24,8 @@ Rule 4: the result's ``close()`` is called exactly once, through ``Response.on_c
         the body was sent, cut short or never sent (HEAD).
 Rule 5: an exception before the headers are taken gives a 500 and a traceback in the ErrorLog
         (MPMD0702); the process keeps serving.  After that the body generator logs (MPMD0703)
-        and re-raises, and the driver drops the connection (a client must not take a cut
-        response for a whole one).
+        and raises ``AppBodyError`` (an OSError), and the driver drops the connection (a client
+        must not take a cut response for a whole one).
 Rule 6: more body than the app's Content-Length is cut at the declared length.
 """
 
@@ -52,6 +52,14 @@ SERVER_CTX = Ctx.SERVER | Ctx.VHOST
 # Response headers a WSGI app must not set (PEP 3333 "hop-by-hop"); the server owns framing.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "te", "trailers", "transfer-encoding", "upgrade"})
+
+
+class AppBodyError(ConnectionAbortedError):
+    """The application failed after its headers were sent (Rule 5).
+
+    An OSError on purpose: every driver already ends the connection on one, without sending
+    the final chunk, so the client sees a cut response, never a complete-looking one.
+    """
 
 
 # -- directive converters (Rule 1 of config/directives.py: args in, value or ValueError out) ----
@@ -372,9 +380,9 @@ class WSGIApplication:
                     yield chunk
         except GeneratorExit:
             raise
-        except Exception:
+        except Exception as exc:
             self._log_exc("MPMD0703", environ)
-            raise
+            raise AppBodyError(f"WSGI application {self.what} failed in its body") from exc
 
     def _log_exc(self, msg_id: str, environ: dict[str, Any]) -> None:
         where = environ.get("REQUEST_METHOD", "") + " " + environ.get("REQUEST_URI", "")
