@@ -83,7 +83,7 @@ class BodyReader:
     """wsgi.input over the connection's Data events (Rule 5)."""
 
     __slots__ = ("_driver", "_sock", "_conn", "_request", "_buf", "_done", "_seen", "_limit",
-                 "continue_sent")
+                 "continue_sent", "error")
 
     def __init__(self, driver: "ConnectionDriver", sock: socket.socket, conn: Any,
                  request: Request) -> None:
@@ -92,10 +92,11 @@ class BodyReader:
         self._conn = conn
         self._request = request
         self._buf = bytearray()
-        self._done = not request.has_body
+        self._done = False                # until EndOfMessage is seen, even without a body
         self._seen = 0
         self._limit = driver.limit_body
         self.continue_sent = False
+        self.error: ProtocolError | None = None   # kept: the pipeline may turn it into a 500
 
     @property
     def done(self) -> bool:
@@ -105,14 +106,20 @@ class BodyReader:
         """One more Data chunk into the buffer; False at the end of the body."""
         if self._done:
             return False
-        if self._request.expect_continue and not self.continue_sent:
+        if self._request.expect_continue and not self.continue_sent and self._request.has_body:
             self.continue_sent = True
             self._sock.sendall(CONTINUE)
-        event = self._driver.next_event(self._sock, self._conn, started=True)
+        try:
+            event = self._driver.next_event(self._sock, self._conn, started=True)
+            if isinstance(event, Data):
+                self._seen += len(event.data)
+                if self._limit and self._seen > self._limit:
+                    raise ProtocolError(413, "request body larger than LimitRequestBody")
+        except ProtocolError as exc:
+            self.error = exc
+            self._done = True
+            raise
         if isinstance(event, Data):
-            self._seen += len(event.data)
-            if self._limit and self._seen > self._limit:
-                raise ProtocolError(413, "request body larger than LimitRequestBody")
             self._buf += event.data
             return True
         self._done = True
@@ -223,7 +230,7 @@ class ConnectionDriver:
             try:
                 n = sock.recv_into(self.buf)
             except _TIMEOUT_ERRORS:
-                if started:
+                if started or conn.partial_request:
                     raise ProtocolError(408, "request timed out") from None
                 raise _Closed() from None
             except OSError:
@@ -325,7 +332,9 @@ class ConnectionDriver:
         try:
             resp = self.process(ctx)
         except ProtocolError as exc:              # body limit hit while the app read
-            resp = _error_for(exc, ctx)
+            body.error = exc
+        if body.error is not None:                # answer with the body's error, not a 500
+            resp = _error_for(body.error, ctx)
             resp.close_connection = True
         keep_ok = self._keep_alive_allowed(request, info, body, resp)
         slot.set_status(Status.BUSY_WRITE)
@@ -334,7 +343,7 @@ class ConnectionDriver:
         if keep and not body.done:
             try:
                 body.discard()
-            except ProtocolError:
+            except (ProtocolError, _Closed):
                 keep = False
         slot.set_status(Status.BUSY_LOG)
         self.log_request(ctx, resp, nbytes)
@@ -347,7 +356,8 @@ class ConnectionDriver:
             return False
         if self.max_keep_alive and info.requests_served + 1 >= self.max_keep_alive:
             return False
-        if request.expect_continue and not body.continue_sent and not body.done:
+        if request.expect_continue and request.has_body and not body.continue_sent \
+                and not body.done:
             return False                  # the client holds its body back: cannot reuse
         return True
 
