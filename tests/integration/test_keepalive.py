@@ -93,7 +93,7 @@ def test_connection_without_bytes_closed_silently(conf, make_server):
 def test_malformed_request_is_400_then_close(conf, make_server):
     server = make_server(conf)
     with RawConn(server.port) as c:
-        c.send(b"GARBAGE\x00\x01 nonsense\r\n\r\n")
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n")
         resp = c.read_response()
         assert resp.status == 400, server.diagnostics()
         assert c.is_closed()

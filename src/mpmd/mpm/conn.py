@@ -41,7 +41,6 @@ FILE_CHUNK = 1 << 18
 LINGER_S = 2.0
 LINGER_READS = 32
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-NO_BODY_STATUS = frozenset({204, 304})
 _TIMEOUT_ERRORS = (BlockingIOError, TimeoutError, socket.timeout)
 
 
@@ -165,8 +164,8 @@ def _pipeline() -> tuple[Callable[..., Any], Callable[..., Any]]:
 
 
 def _finalize() -> Callable[..., Any]:
-    from mpmd.core.respond import finalize
-    return finalize
+    from mpmd.core.respond import finalize_plan
+    return finalize_plan
 
 
 def _error_for(exc: ProtocolError, ctx: Any) -> Response:
@@ -298,7 +297,7 @@ class ConnectionDriver:
         resp = _error_for(exc, None)
         resp.close_connection = True
         try:
-            head, _ = self.finalize(None, resp, False)
+            head = self.finalize(None, resp, False).head
             body = resp.body if isinstance(resp.body, bytes) else b""
             sock.sendall(head + body)
         except (OSError, TypeError, AttributeError):
@@ -338,8 +337,9 @@ class ConnectionDriver:
             resp.close_connection = True
         keep_ok = self._keep_alive_allowed(request, info, body, resp)
         slot.set_status(Status.BUSY_WRITE)
-        head, keep = self.finalize(ctx, resp, keep_ok)
-        nbytes = self.write_response(sock, ctx, head, resp)
+        plan = self.finalize(ctx, resp, keep_ok)
+        keep = plan.keep_alive
+        nbytes = self.write_response(sock, ctx, plan.head, resp, plan.send_body, plan.chunked)
         if keep and not body.done:
             try:
                 body.discard()
@@ -362,11 +362,12 @@ class ConnectionDriver:
         return True
 
     # -- writing ------------------------------------------------------------------------------
-    def write_response(self, sock: socket.socket, ctx: Any, head: bytes, resp: Response) -> int:
-        """Write head + body; the number of body bytes sent (for the access log)."""
+    def write_response(self, sock: socket.socket, ctx: Any, head: bytes, resp: Response,
+                       send_body: bool = True, chunked: bool = False) -> int:
+        """Write head + body as finalize planned; body bytes sent (for the access log)."""
         body = resp.body
         try:
-            if ctx.request.method == "HEAD" or resp.status in NO_BODY_STATUS:
+            if not send_body:
                 sock.sendall(head)
                 return 0
             if isinstance(body, (bytes, bytearray, memoryview)):
@@ -374,6 +375,8 @@ class ConnectionDriver:
                 if len(body) >= RECV_BYTES:
                     sock.sendall(body)
                 return len(body)
+            if chunked:
+                return self._write_iterable(sock, ctx, head, body, True)
             writer = _BODY_WRITERS.get(type(body), ConnectionDriver._write_iterable)
             return writer(self, sock, ctx, head, body)
         finally:
@@ -415,8 +418,8 @@ class ConnectionDriver:
                 sent += len(part)
         return sent
 
-    def _write_iterable(self, sock: socket.socket, ctx: Any, head: bytes, body: Iterable[bytes]) -> int:
-        chunked = _is_chunked(head)
+    def _write_iterable(self, sock: socket.socket, ctx: Any, head: bytes, body: Iterable[bytes],
+                        chunked: bool = False) -> int:
         sock.sendall(head)
         sent = 0
         for chunk in body:
@@ -433,10 +436,6 @@ _BODY_WRITERS: dict[type, Callable[..., int]] = {
     FileBody: ConnectionDriver._write_file,
     MultipartBody: ConnectionDriver._write_multipart,
 }
-
-
-def _is_chunked(head: bytes) -> bool:
-    return b"\r\ntransfer-encoding: chunked\r\n" in head.lower()
 
 
 def _close_body(resp: Response) -> None:
