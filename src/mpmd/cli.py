@@ -1,0 +1,161 @@
+"""The ``mpmd`` command line, with httpd's flags.
+
+  mpmd [-f FILE] [-d ROOT] [-D NAME]... [-C DIRECTIVE]... [-c DIRECTIVE]...
+       [-t | -V | -v | -M | -L | -k ACTION] [-X] [--ready-file PATH] [package.module:app]
+
+Rule 1: without ``-f`` the embedded config (src/mpmd/conf/embedded.conf) is used; the CLI
+        defines ``MPMD_DEMO`` (the bundled demo directory) and ``MPMD_RUNDIR`` (a temp dir)
+        for it.  Config errors print httpd's message and exit 1; the server does not start.
+Rule 2: ``-t`` prints the cross-check warnings, then "Syntax OK" (on stderr, as httpd).
+Rule 3: stay light: nothing here imports the MPMs or the HTTP core; running the server
+        (``mpmd.core.master.serve``) and ``-k`` (``mpmd.core.signals.send_action``) are
+        imported only when used, so ``mpmd -t`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import mpmd
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+EMBEDDED_CONF = PACKAGE_DIR / "conf" / "embedded.conf"
+DEMO_DIR = PACKAGE_DIR / "demo"
+K_ACTIONS = ("start", "stop", "restart", "graceful", "graceful-stop")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mpmd", description="A web server with Apache's MPMs, configured like httpd.")
+    p.add_argument("-f", dest="config_file", metavar="FILE", help="configuration file (default: the embedded demo)")
+    p.add_argument("-d", dest="server_root", metavar="ROOT", help="initial ServerRoot")
+    p.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME", help="define NAME for <IfDefine>")
+    p.add_argument("-C", dest="pre", action="append", default=[], metavar="DIRECTIVE",
+                   help="process DIRECTIVE before reading the config file")
+    p.add_argument("-c", dest="post", action="append", default=[], metavar="DIRECTIVE",
+                   help="process DIRECTIVE after reading the config file")
+    p.add_argument("-t", dest="test", action="store_true", help="check the configuration and exit")
+    p.add_argument("-V", dest="version_full", action="store_true", help="show version and build settings")
+    p.add_argument("-v", dest="version", action="store_true", help="show version")
+    p.add_argument("-M", dest="list_modules", action="store_true", help="list loaded modules")
+    p.add_argument("-L", dest="list_directives", action="store_true", help="list directives")
+    p.add_argument("-X", dest="single_process", action="store_true", help="debug: one process, foreground")
+    p.add_argument("-k", dest="action", choices=K_ACTIONS, help="signal a running server")
+    p.add_argument("--ready-file", dest="ready_file", metavar="PATH",
+                   help="write the bound addresses and pid here once listening (tests)")
+    p.add_argument("app", nargs="?", help="package.module:app to serve with the embedded config")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    opts = build_parser().parse_args(argv)
+    opts.embedded = opts.config_file is None
+    opts.config_file = os.path.abspath(opts.config_file) if opts.config_file else str(EMBEDDED_CONF)
+    if opts.embedded:
+        opts.defines = [f"MPMD_DEMO={DEMO_DIR}", f"MPMD_RUNDIR={tempfile.gettempdir()}", *opts.defines]
+    opts.foreground = True
+    opts.load_config = lambda: load(opts)
+    return opts
+
+
+def load(opts: argparse.Namespace) -> Any:
+    from mpmd.config.loader import load_config
+    return load_config(opts.config_file, defines=opts.defines, pre=opts.pre, post=opts.post,
+                       server_root=opts.server_root)
+
+
+def version_text() -> str:
+    return f"Server version: {mpmd.SERVER_SOFTWARE}/{mpmd.__version__}"
+
+
+def full_version_text(cfg: Any, opts: argparse.Namespace) -> str:
+    import httptools
+    mpm = cfg.mpm_class
+    threaded = bool(getattr(mpm, "threaded", False))
+    forked = bool(getattr(mpm, "forked", True))
+    return "\n".join([
+        version_text(),
+        f"Server built:   Python {platform.python_version()} ({platform.python_implementation()})",
+        f"Server MPM:     {cfg.mpm_name}",
+        f"  threaded:     {'yes' if threaded else 'no'}",
+        f"    forked:     {'yes (variable process count)' if forked else 'no'}",
+        f"Architecture:   {platform.machine()}",
+        f"Python version: {platform.python_version()}",
+        f"httptools version: {getattr(httptools, '__version__', 'unknown')}",
+        f" -D HTTPD_ROOT=\"{cfg.server_root}\"",
+        f" -D SERVER_CONFIG_FILE=\"{opts.config_file}\"",
+        f"SERVER_CONFIG_FILE={opts.config_file}",
+    ]) + "\n"
+
+
+def modules_text(cfg: Any) -> str:
+    return "Loaded Modules:\n" + "".join(f" {name} ({kind})\n" for name, kind in cfg.loaded)
+
+
+def do_test(cfg: Any, opts: argparse.Namespace) -> int:
+    for problem in cfg.problems:
+        print(str(problem), file=sys.stderr)
+    print("Syntax OK", file=sys.stderr)
+    return 0
+
+
+def do_version(cfg: Any, opts: argparse.Namespace) -> int:
+    sys.stdout.write(full_version_text(cfg, opts))
+    return 0
+
+
+def do_modules(cfg: Any, opts: argparse.Namespace) -> int:
+    sys.stdout.write(modules_text(cfg))
+    return 0
+
+
+def do_action(cfg: Any, opts: argparse.Namespace) -> int:
+    if opts.action == "start":
+        return do_serve(cfg, opts)
+    from mpmd.core.signals import send_action
+    return int(send_action(cfg, opts.action))
+
+
+def do_serve(cfg: Any, opts: argparse.Namespace) -> int:
+    from mpmd.core.master import serve
+    return int(serve(cfg, opts) or 0)
+
+
+# (option attribute, what to do with the loaded config), first set one wins; else serve.
+COMMANDS: tuple[tuple[str, Callable[[Any, argparse.Namespace], int]], ...] = (
+    ("test", do_test),
+    ("version_full", do_version),
+    ("list_modules", do_modules),
+    ("action", do_action),
+)
+
+
+def list_directives() -> int:
+    from mpmd.config.docs import collect, render_list
+    groups, _ = collect()
+    sys.stdout.write(render_list(groups))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    if opts.version:
+        print(version_text())
+        return 0
+    if opts.list_directives:
+        return list_directives()
+    from mpmd.config.model import ConfigError
+    try:
+        cfg = load(opts)
+    except ConfigError as exc:
+        print(f"mpmd: {exc}" if exc.file is None else str(exc), file=sys.stderr)
+        return 1
+    for attr, command in COMMANDS:
+        if getattr(opts, attr):
+            return command(cfg, opts)
+    return do_serve(cfg, opts)
