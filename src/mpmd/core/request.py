@@ -53,7 +53,8 @@ def error(status: int, ctx: RequestContext | None = None,
                f"<body><h1>{status}</h1></body></html>\n".encode()
         resp = Response(status, [("Content-Type", "text/html; charset=iso-8859-1")], body)
     if headers:
-        resp.headers.extend(headers)
+        names = {name.lower() for name, _ in headers}
+        resp.headers = [h for h in resp.headers if h[0].lower() not in names] + list(headers)
     return resp
 
 
@@ -219,7 +220,7 @@ def log(ctx: RequestContext, response: Response, bytes_sent: int) -> None:
 
 
 def _log_error(ctx: RequestContext, msg_id: str, text: str) -> None:
-    errlog = getattr(ctx.server, "error_log_obj", None) or getattr(ctx.server, "errorlog", None)
+    errlog = getattr(ctx.mpm, "log", None)
     if errlog is not None and hasattr(errlog, "error"):
         errlog.error(msg_id, text)
     else:

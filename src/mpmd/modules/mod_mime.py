@@ -62,6 +62,12 @@ def add_charset_value(args: list[str]) -> tuple[str, tuple[str, ...]]:
     return args[0], tuple(a.lower().lstrip(".") for a in args[1:])
 
 
+def charset_value(args: list[str]) -> str | bool:
+    """AddDefaultCharset On|Off|charset (On = iso-8859-1, as httpd)."""
+    word = args[0]
+    return {"on": True, "off": False}.get(word.lower(), word)
+
+
 def _pairs(value: Any) -> list[tuple[str, tuple[str, ...]]]:
     return [p for p in (value or ()) if isinstance(p, tuple)]
 
@@ -119,6 +125,10 @@ class MimeModule(Module):
         Directive("AddCharset", Args.RAW_ARGS, Ctx.ANY, add_charset_value, [], "add_charset",
                   "Add a charset to the Content-Type of files with these extensions.",
                   merge=Merge.APPEND, syntax="AddCharset charset extension [extension] ...",
+                  owner="mime_module"),
+        Directive("AddDefaultCharset", Args.TAKE1, Ctx.ANY, charset_value, False,
+                  "add_default_charset", "Charset added to text/plain and text/html answers "
+                  "(On = iso-8859-1, Off = none).", syntax="AddDefaultCharset On|Off|charset",
                   owner="mime_module"),
         Directive("ForceType", Args.TAKE1, Ctx.DIR, v.string, None, "force_type",
                   "Serve every matching file with this media type.",
