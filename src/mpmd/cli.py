@@ -3,9 +3,9 @@
   mpmd [-f FILE] [-d ROOT] [-D NAME]... [-C DIRECTIVE]... [-c DIRECTIVE]...
        [-t | -V | -v | -M | -L | -k ACTION] [-X] [--ready-file PATH] [package.module:app]
 
-Rule 1: without ``-f`` the embedded config (src/mpmd/conf/embedded.conf) is used; the CLI
-        defines ``MPMD_DEMO`` (the bundled demo directory) and ``MPMD_RUNDIR`` (a temp dir)
-        for it.  Config errors print httpd's message and exit 1; the server does not start.
+Rule 1: without ``-f`` the embedded config (src/mpmd/conf/embedded.conf) is used, and the
+        CLI defines ``MPMD_DEMO`` (the bundled demo directory) for it; ``MPMD_RUNDIR`` (the
+        temp dir, for PidFile) is always defined.  Config errors print httpd's message and exit 1; the server does not start.
 Rule 2: ``-t`` prints the cross-check warnings, then "Syntax OK" (on stderr, as httpd).
 Rule 3: stay light: nothing here imports the MPMs or the HTTP core; running the server
         (``mpmd.core.master.serve``) and ``-k`` (``mpmd.core.signals.send_action``) are
@@ -56,8 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opts = build_parser().parse_args(argv)
     opts.embedded = opts.config_file is None
     opts.config_file = os.path.abspath(opts.config_file) if opts.config_file else str(EMBEDDED_CONF)
-    if opts.embedded:
-        opts.defines = [f"MPMD_DEMO={DEMO_DIR}", f"MPMD_RUNDIR={tempfile.gettempdir()}", *opts.defines]
+    builtin = [f"MPMD_RUNDIR={tempfile.gettempdir()}"] + ([f"MPMD_DEMO={DEMO_DIR}"] if opts.embedded else [])
+    opts.defines = [*builtin, *opts.defines]
     opts.foreground = True
     opts.load_config = lambda: load(opts)
     return opts
