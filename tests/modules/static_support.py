@@ -53,18 +53,23 @@ def get(cfg: Any, target: bytes | str, method: str = "GET", headers: dict[str, s
     return pipeline.process(context(cfg, method, target, headers, client))
 
 
+def _region(part: bytes | FileBody) -> bytes:
+    if isinstance(part, bytes):
+        return part
+    part.file.seek(part.offset)
+    return part.file.read(part.length)
+
+
 def body_bytes(resp: Response) -> bytes:
-    """The bytes a driver would send for ``resp`` (reads FileBody regions, closes files)."""
+    """The bytes a driver would send for ``resp``; files are closed afterwards, as the driver does
+    (multipart parts may share one file object)."""
     body = resp.body
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, FileBody):
-        body.file.seek(body.offset)
-        data = body.file.read(body.length)
+    if isinstance(body, (bytes, FileBody)):
+        data = _region(body)
+    elif isinstance(body, MultipartBody):
+        data = b"".join(_region(p) for p in body.parts)
+    else:
+        return b"".join(body)
+    if hasattr(body, "close"):
         body.close()
-        return data
-    if isinstance(body, MultipartBody):
-        out = b"".join(body_bytes(Response(0, [], p)) for p in body.parts)
-        body.close()
-        return out
-    return b"".join(body)
+    return data

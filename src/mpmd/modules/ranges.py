@@ -33,12 +33,11 @@ def _spec(text: str, size: int) -> tuple[int, int] | None:
             return None
         return max(0, size - n), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         raise ValueError(text)
     if start >= size:
         return None
-    return start, min(end, size - 1)
+    return start, min(int(last), size - 1) if last else size - 1
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
