@@ -1,0 +1,179 @@
+"""mpmd.core.respond: finalize tables, ServerTokens, the cached date."""
+
+from __future__ import annotations
+
+import platform
+
+import pytest
+
+from mpmd.core.exchange import ConnInfo, FileBody, MultipartBody, RequestContext, Response
+from mpmd.core.respond import (HttpDate, finalize, finalize_plan, server_tokens_header)
+from mpmd.http.events import Request
+
+DATE = b"Sun, 06 Nov 1994 08:49:37 GMT"
+
+
+def req(method: str = "GET", version: str = "1.1", keep_alive: bool = True) -> Request:
+    return Request(method=method, target=b"/", path=b"/", query=b"", http_version=version,
+                   headers=((b"host", b"h"),), keep_alive=keep_alive, expect_continue=False,
+                   content_length=None, chunked=False)
+
+
+def fields(head: bytes) -> dict[str, str]:
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[-2:] == ["", ""]
+    out: dict[str, str] = {}
+    for line in lines[1:-2]:
+        name, _, value = line.partition(": ")
+        assert name.lower() not in out, f"duplicate {name}"
+        out[name.lower()] = value
+    return out
+
+
+def run(request: Request | None, response: Response, allowed: bool = True) -> tuple[str, dict[str, str], bool]:
+    head, keep = finalize(request, response, keep_alive_allowed=allowed, server_header="mpmd",
+                          date=DATE)
+    return head.split(b"\r\n", 1)[0].decode(), fields(head), keep
+
+
+class _File:
+    def fileno(self) -> int:
+        return -1
+
+    def read(self, n: int = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
+
+
+# (request, response, allowed) -> (status line, expected fields subset, absent fields, keep)
+CASES = [
+    ("bytes body, 1.1", req(), Response(200, [("Content-Type", "text/plain")], b"hello"), True,
+     "HTTP/1.1 200 OK", {"content-length": "5", "date": DATE.decode(), "server": "mpmd"},
+     ["connection", "transfer-encoding"], True),
+    ("driver forbids keep-alive", req(), Response(200, [], b"x"), False,
+     "HTTP/1.1 200 OK", {"connection": "close", "content-length": "1"}, [], False),
+    ("client asked close", req(keep_alive=False), Response(200, [], b"x"), True,
+     "HTTP/1.1 200 OK", {"connection": "close"}, [], False),
+    ("handler asked close", req(), Response(200, [], b"x", close_connection=True), True,
+     "HTTP/1.1 200 OK", {"connection": "close"}, [], False),
+    ("handler Connection: close header", req(), Response(200, [("Connection", "close")], b""), True,
+     "HTTP/1.1 200 OK", {"connection": "close", "content-length": "0"}, [], False),
+    ("1.0 keep-alive echo", req(version="1.0"), Response(200, [], b"x"), True,
+     "HTTP/1.1 200 OK", {"connection": "keep-alive", "content-length": "1"}, [], True),
+    ("iterable on 1.1 is chunked", req(), Response(200, [], iter([b"a"])), True,
+     "HTTP/1.1 200 OK", {"transfer-encoding": "chunked"}, ["content-length", "connection"], True),
+    ("iterable on 1.0 is close-delimited", req(version="1.0"), Response(200, [], iter([b"a"])), True,
+     "HTTP/1.1 200 OK", {"connection": "close"}, ["content-length", "transfer-encoding"], False),
+    ("iterable with handler length", req(), Response(200, [("Content-Length", "3")], iter([b"abc"])),
+     True, "HTTP/1.1 200 OK", {"content-length": "3"}, ["transfer-encoding"], True),
+    ("HEAD keeps GET's length", req("HEAD"), Response(200, [], b"hello"), True,
+     "HTTP/1.1 200 OK", {"content-length": "5"}, ["transfer-encoding"], True),
+    ("HEAD with handler length and empty body", req("HEAD"),
+     Response(200, [("Content-Length", "1234")], b""), True,
+     "HTTP/1.1 200 OK", {"content-length": "1234"}, [], True),
+    ("HEAD with iterable: no framing fields", req("HEAD"), Response(200, [], iter([b"a"])), True,
+     "HTTP/1.1 200 OK", {}, ["content-length", "transfer-encoding", "connection"], True),
+    ("204 has no length", req(), Response(204, [("Content-Length", "5")], b""), True,
+     "HTTP/1.1 204 No Content", {}, ["content-length", "transfer-encoding"], True),
+    ("304 keeps only a handler length", req(), Response(304, [], b""), True,
+     "HTTP/1.1 304 Not Modified", {}, ["content-length", "transfer-encoding"], True),
+    ("304 with handler length", req(), Response(304, [("Content-Length", "9")], b""), True,
+     "HTTP/1.1 304 Not Modified", {"content-length": "9"}, [], True),
+    ("no request (parse error)", None, Response(400, [], b"bad"), True,
+     "HTTP/1.1 400 Bad Request", {"connection": "close", "content-length": "3"}, [], False),
+    ("file body", req(), Response(200, [], FileBody(_File(), 10, 42)), True,
+     "HTTP/1.1 200 OK", {"content-length": "42"}, [], True),
+    ("multipart body", req(), Response(206, [], MultipartBody([b"ab", FileBody(_File(), 0, 5)])),
+     True, "HTTP/1.1 206 Partial Content", {"content-length": "7"}, [], True),
+    ("owned fields are replaced", req(),
+     Response(200, [("Date", "x"), ("Server", "evil"), ("Transfer-Encoding", "gzip"),
+                    ("content-length", "99"), ("Keep-Alive", "timeout=1")], b"ab"), True,
+     "HTTP/1.1 200 OK", {"content-length": "2", "server": "mpmd", "date": DATE.decode()},
+     ["transfer-encoding", "keep-alive"], True),
+]
+
+
+@pytest.mark.parametrize("request_,response,allowed,line,present,absent,keep", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_finalize(request_: Request | None, response: Response, allowed: bool, line: str,
+                  present: dict[str, str], absent: list[str], keep: bool) -> None:
+    status_line, got, keep_alive = run(request_, response, allowed)
+    assert status_line == line
+    for name, value in present.items():
+        assert got.get(name) == value, (name, got)
+    for name in absent:
+        assert name not in got, (name, got)
+    assert keep_alive is keep
+
+
+def test_handler_headers_keep_their_order_and_spelling() -> None:
+    head, _ = finalize(req(), Response(200, [("X-B", "2"), ("Content-Type", "t"), ("x-a", "1")], b""),
+                       True, server_header="s", date=DATE)
+    assert b"X-B: 2\r\nContent-Type: t\r\nx-a: 1\r\n" in head
+    assert head.startswith(b"HTTP/1.1 200 OK\r\nDate: ")
+
+
+@pytest.mark.parametrize("response,send_body,chunked", [
+    (Response(200, [], iter([b"a"])), True, True),
+    (Response(200, [], b"a"), True, False),
+    (Response(204, [], b""), False, False),
+    (Response(101, [], b""), False, False),
+])
+def test_plan(response: Response, send_body: bool, chunked: bool) -> None:
+    plan = finalize_plan(req(), response, True, server_header="s", date=DATE)
+    assert (plan.send_body, plan.chunked) == (send_body, chunked)
+    assert plan.head.startswith(b"HTTP/1.1 ")
+
+
+def test_head_plan_sends_no_body() -> None:
+    plan = finalize_plan(req("HEAD"), Response(200, [], iter([b"a"])), True, server_header="s",
+                         date=DATE)
+    assert (plan.send_body, plan.chunked, plan.keep_alive) == (False, False, True)
+
+
+def test_context_is_accepted_and_server_tokens_come_from_config() -> None:
+    class Cfg:
+        server_tokens = "Prod"
+    ctx = RequestContext(request=req(), conn=ConnInfo(("1.2.3.4", 1), ("127.0.0.1", 80)),
+                         server=Cfg())
+    head, keep = finalize(ctx, Response(200, [], b""), True)
+    assert fields(head)["server"] == "mpmd"
+    assert keep
+
+
+def test_positional_call_as_drivers_use_it() -> None:
+    head, keep = finalize(None, Response(400, [], b""), False)
+    assert keep is False
+    assert b"\r\nDate: " in head and b"\r\nServer: mpmd/" in head
+
+
+PY = platform.python_version()
+
+
+@pytest.mark.parametrize("tokens,value", [
+    ("Prod", "mpmd"),
+    ("prod", "mpmd"),
+    ("Major", "mpmd/0"),
+    ("Minor", "mpmd/0.1"),
+    ("Minimal", "mpmd/0.1.0"),
+    ("OS", f"mpmd/0.1.0 ({platform.system()})"),
+    ("Full", f"mpmd/0.1.0 (Python/{PY})"),
+])
+def test_server_tokens(tokens: str, value: str) -> None:
+    assert server_tokens_header(tokens) == value
+
+
+def test_server_tokens_unknown() -> None:
+    with pytest.raises(ValueError):
+        server_tokens_header("Everything")
+
+
+def test_http_date_is_cached_per_second() -> None:
+    date = HttpDate()
+    first = date(784111777.0)
+    assert first == DATE
+    assert date(784111777.9) is first
+    later = date(784111778.2)
+    assert later == b"Sun, 06 Nov 1994 08:49:38 GMT"
