@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.directives import Ctx, Directive
 from mpmd.config.values import render
 from mpmd.core import core_directives
 
@@ -53,7 +53,7 @@ def context_text(ctx: Ctx) -> str:
 def syntax_text(d: Directive) -> str:
     if d.syntax:
         return d.syntax
-    if d.args is Args.FLAG:
+    if getattr(d.value, "kind", "") == "flag":
         return f"{d.name} On|Off"
     return f"{d.name} {getattr(d.value, 'describe', 'value')}"
 

@@ -39,7 +39,6 @@ ARITY_TEXT: dict[Args, str] = {
     Args.TAKE13: "takes one, two or three arguments",
     Args.TAKE23: "takes two or three arguments",
     Args.TAKE123: "takes one, two or three arguments",
-    Args.FLAG: "must be On or Off",
     Args.ITERATE: "requires at least one argument",
     Args.RAW_ARGS: "takes any number of arguments",
 }
@@ -228,6 +227,14 @@ def _index(core: list[Directive], modules: list[Any], mpm_name: str, mpm_class: 
     return index
 
 
+def _arity_text(d: Directive) -> str:
+    """httpd's wording; FLAG shares TAKE1's (min, max), so the converter tells them apart."""
+    if getattr(d.value, "kind", "") == "flag":
+        return f"{d.name} must be On or Off"
+    hint = f", {d.doc}" if d.doc else ""
+    return f"{d.name} {ARITY_TEXT.get(d.args, 'takes a different number of arguments')}{hint}"
+
+
 def _raise_errors(problems: list[Problem]) -> None:
     for p in problems:
         if p.level == "error":
@@ -266,8 +273,7 @@ class _Walker:
             self._fail(node, f"{node.name} {SCOPE_TEXT[scope]}")
         n = len(node.args)
         if n < d.args.min or (d.args.max is not None and n > d.args.max):
-            hint = f", {d.doc}" if d.doc and d.args is not Args.FLAG else ""
-            self._fail(node, f"{d.name} {ARITY_TEXT[d.args]}{hint}")
+            self._fail(node, _arity_text(d))
         if node.name.lower() != d.name.lower():
             self.problems.append(Problem("notice", "MPMD0011",
                                          f"{node.name} (line {node.line} of {node.file}) is deprecated; use {d.name}"))
