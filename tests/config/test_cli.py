@@ -1,0 +1,105 @@
+"""The mpmd command line, run as a real subprocess (python -m mpmd)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def mpmd(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "mpmd", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=60)
+
+
+def write(tmp_path, text, name="httpd.conf"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_t_ok(tmp_path):
+    (tmp_path / "htdocs").mkdir()
+    conf = write(tmp_path, "Listen 127.0.0.1:0\nDocumentRoot htdocs\nPidFile mpmd.pid\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().endswith("Syntax OK")
+
+
+def test_t_prints_warnings_first(tmp_path):
+    conf = write(tmp_path, "Listen 127.0.0.1:0\nDocumentRoot missing\nPidFile mpmd.pid\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 0
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1] == "Syntax OK"
+    assert any("MPMD0003" in line and "DocumentRoot" in line for line in lines[:-1])
+
+
+def test_t_error_names_file_and_line(tmp_path):
+    conf = write(tmp_path, "Listen 127.0.0.1:0\n# comment\nKeepAlve On\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 1
+    assert f"Syntax error on line 3 of {conf}:" in r.stderr
+    assert "Invalid command 'KeepAlve'" in r.stderr
+    assert "Syntax OK" not in r.stderr
+
+
+def test_error_without_t_also_exits_1(tmp_path):
+    conf = write(tmp_path, "Listen 127.0.0.1:0\nKeepAliveTimeout 1 2\n")
+    r = mpmd("-f", str(conf))
+    assert r.returncode == 1 and "Syntax error on line 2" in r.stderr
+
+
+def test_missing_file(tmp_path):
+    r = mpmd("-t", "-f", str(tmp_path / "nope.conf"))
+    assert r.returncode == 1 and "Could not open configuration file" in r.stderr
+
+
+def test_V_reports_mpm_and_config_file(tmp_path):
+    conf = write(tmp_path, "LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\nListen 127.0.0.1:0\n")
+    r = mpmd("-V", "-f", str(conf))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "Server version: mpmd/0.1.0" in out
+    assert "Server MPM:     prefork" in out
+    assert "threaded:     no" in out and "forked:     yes" in out
+    assert "Python version:" in out and "httptools version:" in out
+    assert f"SERVER_CONFIG_FILE={conf}" in out
+
+
+def test_D_selects_ifdefine_block(tmp_path):
+    conf = write(tmp_path, "Listen 127.0.0.1:0\n<IfDefine BROKEN>\nNoSuchThing\n</IfDefine>\n")
+    assert mpmd("-t", "-f", str(conf)).returncode == 0
+    r = mpmd("-t", "-D", "BROKEN", "-f", str(conf))
+    assert r.returncode == 1 and "Invalid command 'NoSuchThing'" in r.stderr
+
+
+def test_C_and_c(tmp_path):
+    conf = write(tmp_path, "Listen 127.0.0.1:0\n<IfDefine FROM_C>\nBogus\n</IfDefine>\n")
+    r = mpmd("-t", "-C", "Define FROM_C", "-f", str(conf))
+    assert r.returncode == 1 and "Invalid command 'Bogus'" in r.stderr
+    r = mpmd("-t", "-c", "KeepAliveTimeout never", "-f", str(conf))
+    assert r.returncode == 1 and "Syntax error on line 1 of (-c):" in r.stderr
+
+
+def test_M_lists_modules(tmp_path):
+    conf = write(tmp_path, "Listen 127.0.0.1:0\n")
+    r = mpmd("-M", "-f", str(conf))
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[0] == "Loaded Modules:"
+    assert " core_module (static)" in r.stdout.splitlines()
+
+
+def test_L_lists_directives():
+    r = mpmd("-L")
+    assert r.returncode == 0 and "KeepAliveTimeout (core)" in r.stdout
+
+
+def test_embedded_config_and_shipped_conf_pass_t():
+    root = Path(__file__).resolve().parents[2]
+    r = mpmd("-t")
+    assert r.returncode == 0, r.stderr
+    r = mpmd("-t", "-f", str(root / "conf" / "httpd.conf"))
+    assert r.returncode == 0, r.stderr
