@@ -47,6 +47,7 @@ from mpmd.http.limits import DEFAULT_LIMITS, Limits
 
 _Queued = Union[Request, Data, EndOfMessage, ProtocolError]
 _EOM = EndOfMessage()
+_TRAILER = (b"", b"")
 
 # Methods as str, so the hot path does not decode the common ones.
 _METHODS = {m.encode(): m for m in (
@@ -81,11 +82,13 @@ class Connection:
         "limits", "_parser", "_events", "_paused", "_closing", "_dead", "_eof",
         "_phase", "_progress", "_stall", "_head_bytes", "_url", "_headers", "_section",
         "_host", "_hosts", "_cl", "_te", "_expect", "_chunked", "_body_seen", "_error",
-        "_keep_alive",
+        "_keep_alive", "_max_field", "_max_fields",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
+        self._max_field = limits.field_size
+        self._max_fields = limits.fields
         self._parser = HttpRequestParser(self)
         self._parser.set_dangerous_leniencies(lenient_version=True)
         self._events: deque[_Queued] = deque()
@@ -234,20 +237,25 @@ class Connection:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._progress = True
+        headers = self._headers
         size = len(name) + len(value) + 2
-        if size > self.limits.field_size:
-            self._reject(400, "request header field exceeds LimitRequestFieldSize")
+        if size > self._max_field or len(headers) >= self._max_fields:
+            self._field_limit(size)
         self._section += size
-        if len(self._headers) >= self.limits.fields:
-            self._reject(400, "number of request header fields exceeds LimitRequestFields")
         if self._phase == BODY:
-            self._headers.append((b"", b""))   # a trailer: counted, not kept
+            headers.append(_TRAILER)     # a trailer: counted, not kept
             return
         lname = name.lower()
         value = value.rstrip(b" \t")
-        self._headers.append((lname, value))
-        if lname in _WATCHED:
-            _WATCHED[lname](self, value)
+        headers.append((lname, value))
+        watch = _WATCHED.get(lname)
+        if watch is not None:
+            watch(self, value)
+
+    def _field_limit(self, size: int) -> NoReturn:
+        if size > self._max_field:
+            self._reject(400, "request header field exceeds LimitRequestFieldSize")
+        self._reject(400, "number of request header fields exceeds LimitRequestFields")
 
     def on_headers_complete(self) -> None:
         self._progress = True
@@ -319,14 +327,17 @@ def _build(conn: Connection) -> Request:
     if authority is not None:
         headers = _with_host(headers, authority)   # RFC 9112 3.2.2: the target wins
     _check_host(conn, version, authority)
-    content_length, chunked = _framing(conn, version)
+    if conn._te or conn._cl is not None:
+        content_length, chunked = _framing(conn, version)
+    else:
+        content_length, chunked = None, False
     keep_alive = parser.should_keep_alive() and not (chunked and version == "1.0")
     if parser.should_upgrade() and (chunked or content_length):
         conn._reject(400, "Upgrade request with a body")
     return Request(
         method=method, target=conn._url, path=path, query=query, http_version=version,
         headers=tuple(headers), keep_alive=keep_alive,
-        expect_continue=_expect_continue(conn, version),
+        expect_continue=conn._expect is not None and _expect_continue(conn, version),
         content_length=content_length, chunked=chunked,
     )
 
