@@ -33,6 +33,7 @@ M_RELOAD_FAILED = "MPMD0004"
 M_RESTARTING = "MPMD0005"
 M_MPM_FAILED = "MPMD0006"
 M_CHECK = "MPMD0007"
+M_POST_CONFIG = "MPMD0008"
 
 
 def write_ready_file(path: str, pid: int, lsts: list[Any], mpm: str, generation: int) -> None:
@@ -112,8 +113,22 @@ class Master:
                 self.signals.restore()
         return code
 
+    def post_config(self) -> bool:
+        """Run the modules' post_config hooks in the master, before forking (e.g. WSGIPreload)."""
+        hooks = getattr(self.cfg, "hooks", None)
+        if hooks is None or "post_config" not in getattr(hooks, "by_hook", {}):
+            return True
+        try:
+            hooks.run("post_config", self.cfg)
+        except Exception as exc:  # noqa: BLE001 - a module failing at start-up stops the server
+            self.log.emerg(M_POST_CONFIG, f"post_config failed: {exc!r}")
+            return False
+        return True
+
     def loop(self, single: bool) -> int:
         while True:
+            if not self.post_config():
+                return 1
             runtime = Runtime(log=self.log, signals=self.signals, generation=self.generation,
                               single_process=single, on_ready=self.ready, retained=self.retained)
             mpm = self.mpm_cls(self.cfg, self.listeners, self.scoreboard, runtime)
