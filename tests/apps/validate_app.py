@@ -4,8 +4,10 @@ from wsgiref.validate import validator
 
 
 def _inner(environ, start_response):
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    data = environ["wsgi.input"].read(length)     # validate insists on read(size)
+    if environ.get("CONTENT_LENGTH"):
+        data = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))  # validate wants read(size)
+    else:
+        data = environ["wsgi.input"].read(-1)      # chunked: wsgi.input_terminated allows EOF reads
     environ["wsgi.errors"].write("validate app saw %d bytes\n" % len(data))
     environ["wsgi.errors"].flush()
     start_response("200 OK", [("Content-Type", "text/plain")])
