@@ -34,7 +34,7 @@ def test_t_prints_warnings_first(tmp_path):
     assert r.returncode == 0
     lines = r.stderr.strip().splitlines()
     assert lines[-1] == "Syntax OK"
-    assert any("MPMD0003" in line and "DocumentRoot" in line for line in lines[:-1])
+    assert any("MPMD0503" in line and "DocumentRoot" in line for line in lines[:-1])
 
 
 def test_t_error_names_file_and_line(tmp_path):

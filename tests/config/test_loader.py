@@ -261,7 +261,7 @@ def test_virtualhost_parsed_and_stored():
 def test_alias_spelling_is_accepted_with_a_notice():
     cfg = load("Listen 80\nMaxRequestsPerChild 5\n")
     assert cfg.max_connections_per_child == 5
-    assert any(p.id == "MPMD0011" for p in cfg.problems)
+    assert any(p.id == "MPMD0511" for p in cfg.problems)
 
 
 def test_mpm_directives_invalid_when_mpm_not_loaded():

@@ -6,6 +6,7 @@ Rule 2: MPM-specific checks belong to the MPM class (``check_config(cfg)``, http
         prefork_check_config); module checks to the module (an optional ``check_config``).
 Rule 3: level "error" problems stop the server (the loader raises them as ConfigError);
         "warn" and "notice" are printed by -t and logged at start.
+Message ids: config owns MPMD05nn (loader: 0510-0519; checks: 0501-0509).
 """
 
 from __future__ import annotations
@@ -20,19 +21,19 @@ from mpmd.config.model import Problem
 def no_listen(cfg: Any) -> list[Problem]:
     if cfg.listen:
         return []
-    return [Problem("warn", "MPMD0001", "no Listen directive: the server would not listen on any socket")]
+    return [Problem("warn", "MPMD0501", "no Listen directive: the server would not listen on any socket")]
 
 
 def duplicate_listen(cfg: Any) -> list[Problem]:
     counts = Counter((a.host, a.port) for a in cfg.listen if a.port != 0)
-    return [Problem("error", "MPMD0002", f"Cannot define multiple Listeners on the same IP:port ({h}:{p})")
+    return [Problem("error", "MPMD0502", f"Cannot define multiple Listeners on the same IP:port ({h}:{p})")
             for (h, p), n in counts.items() if n > 1]
 
 
 def document_root_exists(cfg: Any) -> list[Problem]:
     root = cfg.document_root
     if root and not os.path.isdir(root):
-        return [Problem("warn", "MPMD0003", f"Warning: DocumentRoot [{root}] does not exist")]
+        return [Problem("warn", "MPMD0503", f"Warning: DocumentRoot [{root}] does not exist")]
     return []
 
 
@@ -41,7 +42,7 @@ def log_dirs_exist(cfg: Any) -> list[Problem]:
     for field_name, label in (("pid_file", "PidFile"), ("error_log", "ErrorLog")):
         value = getattr(cfg, field_name, None)
         if value and os.path.isabs(value) and not os.path.isdir(os.path.dirname(value)):
-            out.append(Problem("warn", "MPMD0004", f"{label} directory {os.path.dirname(value)} does not exist"))
+            out.append(Problem("warn", "MPMD0504", f"{label} directory {os.path.dirname(value)} does not exist"))
     return out
 
 
@@ -63,7 +64,7 @@ def _delegate(owner: Any, cfg: Any, label: str) -> list[Problem]:
     try:
         return list(fn(cfg) or [])
     except Exception as exc:          # a module's bug must not hide the other checks
-        return [Problem("warn", "MPMD0005", f"{label}: check_config failed: {type(exc).__name__}: {exc}")]
+        return [Problem("warn", "MPMD0505", f"{label}: check_config failed: {type(exc).__name__}: {exc}")]
 
 
 CHECKS: list[Callable[[Any], list[Problem]]] = [

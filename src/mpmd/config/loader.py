@@ -12,8 +12,11 @@ Rule 1: an unknown name is "Invalid command" -- including directives of modules 
         not loaded (e.g. prefork's StartServers while event is loaded).
 Rule 2: exactly one MPM may be loaded; a second one is an error naming both lines.
 Rule 3: a module or MPM whose class cannot be imported yet contributes no directives; a
-        built-in one is reported as a warning (MPMD0010), never a crash.
+        built-in one is reported as a warning (MPMD0510), never a crash.
 Rule 4: every error is a ConfigError(message, file, line, directive) in httpd's words.
+Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
+        resolved against ServerRoot; a relative ServerRoot against the directory of the file
+        that sets it; the default ServerRoot is the config file's directory (or ``-d``).
 """
 
 from __future__ import annotations
@@ -202,7 +205,7 @@ def _instantiate_builtins(registry: Registry) -> tuple[list[Any], list[Problem]]
             obj = registry.load_object(spec)
             modules.append(obj() if isinstance(obj, type) else obj)
         except (ImportError, AttributeError) as exc:
-            problems.append(Problem("warn", "MPMD0010", f"built-in module {name} is not available: {exc}"))
+            problems.append(Problem("warn", "MPMD0510", f"built-in module {name} is not available: {exc}"))
     return modules, problems
 
 
@@ -220,7 +223,7 @@ def _index(core: list[Directive], modules: list[Any], mpm_name: str, mpm_class: 
                 d = dataclasses.replace(d, owner=owner)
             for key in (d.name, *d.aliases):
                 if key.lower() in index:
-                    problems.append(Problem("warn", "MPMD0012", f"{key} is declared by both "
+                    problems.append(Problem("warn", "MPMD0512", f"{key} is declared by both "
                                             f"{index[key.lower()].owner} and {owner}; using {index[key.lower()].owner}'s"))
                     continue
                 index[key.lower()] = d
@@ -275,7 +278,7 @@ class _Walker:
         if n < d.args.min or (d.args.max is not None and n > d.args.max):
             self._fail(node, _arity_text(d))
         if node.name.lower() != d.name.lower():
-            self.problems.append(Problem("notice", "MPMD0011",
+            self.problems.append(Problem("notice", "MPMD0511",
                                          f"{node.name} (line {node.line} of {node.file}) is deprecated; use {d.name}"))
         try:
             value = d.value(node.args)
