@@ -30,8 +30,6 @@ from mpmd.core.exchange import RequestContext, Response
 DEFAULT_HANDLER = "default-handler"
 MAX_REDIRECTS = 10
 _HEX = frozenset(b"0123456789abcdefABCDEF")
-# Bytes that force the slow decoding path; a plain "/a/b.html" skips all of it.
-_SLOW_MARKS = (b"%", b"//", b"/.", b"\\", b"\x00")
 
 
 class BadPath(Exception):
@@ -94,7 +92,8 @@ def decode_path(raw: bytes) -> str:
     """The raw request path -> the decoded, normalized ``uri_path`` (Rule 1)."""
     if not raw.startswith(b"/"):
         raise BadPath(400)
-    if not any(mark in raw for mark in _SLOW_MARKS):
+    # A plain "/a/b.html" skips the slow path: no escape, "//", dot-segment, "\\" or NUL.
+    if not (b"%" in raw or b"//" in raw or b"/." in raw or b"\\" in raw or b"\x00" in raw):
         try:
             return raw.decode("ascii")
         except UnicodeDecodeError:
@@ -110,10 +109,19 @@ def _hooks(ctx: RequestContext) -> Any:
     return ctx.server.hooks
 
 
+_roots: dict[int, tuple[Any, str]] = {}      # id(server) -> (server, DocumentRoot without "/")
+
+
 def core_translate(ctx: RequestContext) -> None:
     """httpd ``ap_core_translate``: DocumentRoot + uri_path, when no module claimed the URL."""
-    root = getattr(ctx.server, "document_root", None) or "/var/www/html"
-    root = root.rstrip("/") or "/"
+    server = ctx.server
+    root = _roots.get(id(server))
+    if root is None or root[0] is not server:
+        docroot = getattr(server, "document_root", None) or "/var/www/html"
+        if len(_roots) > 8:
+            _roots.clear()
+        root = _roots[id(server)] = (server, docroot.rstrip("/") or "/")
+    root = root[1]
     ctx.notes["root"] = root
     ctx.filename = root + ctx.uri_path if root != "/" else ctx.uri_path
 

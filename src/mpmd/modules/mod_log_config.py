@@ -157,6 +157,12 @@ def format_line(parts: list[Field | str], ctx: RequestContext, resp: Response,
     return "".join(p if isinstance(p, str) else p(ctx, resp, nbytes, now) for p in parts) + "\n"
 
 
+def template(parts: list[Field | str]) -> tuple[str, list[Field]]:
+    """Literals folded into a %-template, so a line is one ``template % values``."""
+    text = "".join(p.replace("%", "%%") if isinstance(p, str) else "%s" for p in parts) + "\n"
+    return text, [p for p in parts if not isinstance(p, str)]
+
+
 def log_format_value(args: list[str]) -> tuple[str, str | None]:
     compile_format(args[0])                      # validate now: errors carry file:line
     return args[0], (args[1] if len(args) > 1 else None)
@@ -173,6 +179,7 @@ class LogFile:
 
     def __init__(self, path: str, parts: list[Field | str], condition: str | None) -> None:
         self.path, self.parts = path, parts
+        self.template, self.fields = template(parts)
         self.env_name, self.env_negate = None, False
         if condition and condition.startswith("env="):
             name = condition[4:]
@@ -186,8 +193,9 @@ class LogFile:
         return present != self.env_negate
 
     def write(self, ctx: RequestContext, resp: Response, nbytes: int, now: float) -> None:
-        if self.wanted(ctx):
-            os.write(self.fd, format_line(self.parts, ctx, resp, nbytes, now).encode("utf-8", "replace"))
+        if self.env_name is None or self.wanted(ctx):
+            line = self.template % tuple([f(ctx, resp, nbytes, now) for f in self.fields])
+            os.write(self.fd, line.encode("utf-8", "replace"))
 
     def close(self) -> None:
         try:
