@@ -43,12 +43,12 @@ LEGEND: dict[str, str] = {
 IDLE_LETTERS = frozenset("_")
 NEITHER_LETTERS = frozenset(".SI")
 GRACEFUL_LETTERS = frozenset("G")
-# ?auto fields read from process records (Rule 4): output name -> attribute name
-CONN_FIELDS: dict[str, str] = {
-    "ConnsTotal": "conns_total",
-    "ConnsAsyncWriting": "conns_async_writing",
-    "ConnsAsyncKeepAlive": "conns_async_keepalive",
-    "ConnsAsyncClosing": "conns_async_closing",
+# ?auto fields read from process records (Rule 4): output name -> attribute names, first found wins
+CONN_FIELDS: dict[str, tuple[str, ...]] = {
+    "ConnsTotal": ("conns_total", "connections"),
+    "ConnsAsyncWriting": ("conns_async_writing", "async_writing"),
+    "ConnsAsyncKeepAlive": ("conns_async_keepalive", "conns_async_keep_alive", "async_keepalive"),
+    "ConnsAsyncClosing": ("conns_async_closing", "async_closing"),
 }
 
 
@@ -115,8 +115,8 @@ def aggregate(snap: Any, now: float) -> Summary:
         if proc.pid:
             s.processes += 1
             s.stopping += int(bool(proc.quiescing))
-            for out, attr in CONN_FIELDS.items():
-                s.conns[out] += int(getattr(proc, attr, 0) or 0)
+            for out, attrs in CONN_FIELDS.items():
+                s.conns[out] += _first_attr(proc, attrs)
         for thread, w in enumerate(workers):
             letter = w.letter
             letters.append(letter)
@@ -128,6 +128,14 @@ def aggregate(snap: Any, now: float) -> Summary:
                                         w.last_used, w.client, w.request, w.vhost))
     s.scoreboard = "".join(letters)
     return s
+
+
+def _first_attr(record: Any, names: tuple[str, ...]) -> int:
+    for name in names:
+        value = getattr(record, name, None)
+        if value is not None:
+            return int(value)
+    return 0
 
 
 def _count(s: Summary, letter: str) -> None:
