@@ -151,3 +151,38 @@ def test_fastapi_on_blocking_fallback():
         assert json.loads(drain_sync(resp)) == {"got": {"a": 1}}
     finally:
         module.child_exit(server, None)
+
+
+def test_async_client_gone_mid_stream_unblocks_app():
+    module, server = module_for("tests.apps.asgi_apps:stream", "nginx")
+
+    async def main():
+        ctx, coro = request(module, server, path="/a", query=b"n=1000")
+        resp = await coro
+        it = resp.body.__aiter__()
+        first = await it.__anext__()
+        resp.on_close()                         # the client went away
+        await it.aclose()
+        for _ in range(500):                    # the app task ends: its later sends are dropped
+            if len(asyncio.all_tasks()) == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert len(asyncio.all_tasks()) == 1
+        return first
+
+    assert asyncio.run(asyncio.wait_for(main(), 10)) == b"chunk 0\n"
+
+
+def test_blocking_client_gone_mid_stream_unblocks_app():
+    module, server = module_for("tests.apps.asgi_apps:stream", "worker")
+    try:
+        _, resp = request(module, server, path="/a", query=b"n=1000")
+        body = iter(resp.body)
+        assert next(body) == b"chunk 0\n"
+        body.close()
+        resp.on_close()
+        # the loop thread is free again: another request completes
+        _, resp = request(module, server, path="/a", query=b"n=2")
+        assert drain_sync(resp) == b"chunk 0\nchunk 1\n"
+    finally:
+        module.child_exit(server, None)
