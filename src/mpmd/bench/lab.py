@@ -137,11 +137,13 @@ def _idle_sample(server: Server, opts: Options) -> dict[str, Any]:
              for i in range(opts.idle_steps)]
     curve = [{"idle": 0, **procs.tree_usage(server.pid).to_dict()}]
     with clients.IdleHolder(server.port, "/1k.bin") as holder:
+        before = 0
         for n in steps:
             held = holder.grow_to(n, deadline_s=3.0 + n / 500)
             curve.append({"idle": n, "held": held, **procs.tree_usage(server.pid).to_dict()})
-            if held < n:
-                break  # the server is full (prefork at MaxRequestWorkers); more would only wait
+            if held == before:
+                break  # no progress: the server is full; further steps would only wait
+            before = held
         sample = _wrk_sample(server, opts, keep_alive=True)
         sample.update(curve=curve, held=len(holder.held), idle_target=opts.idle_connections,
                       idle_failed=holder.failed)
