@@ -4,7 +4,10 @@ Rule 1: every ``Listen`` address is bound once; children inherit the sockets, an
         restart keeps them (so no connection is refused during a restart).
 Rule 2: port 0 asks the kernel for a port; ``Listener.port`` is the real one, which the master
         reports in the ready file.
-Rule 3: listening sockets are non-blocking: an MPM waits with select/poll, then accept() may
+Rule 3: ``AcceptFilter http data`` (httpd's default on Linux) sets TCP_DEFER_ACCEPT: the kernel
+        completes accept() only once the client has sent data, so connections that never send a
+        byte cost no child or thread of prefork/worker/event.
+Rule 4: listening sockets are non-blocking: an MPM waits with select/poll, then accept() may
         lose the race to another child and get EAGAIN, which just means "wait again".
 """
 
@@ -37,7 +40,10 @@ def _host_port(addr: Any) -> tuple[str, int]:
     return ("" if host in ("*", "") else host), int(port)
 
 
-def bind_one(host: str, port: int, backlog: int) -> Listener:
+DEFER_ACCEPT_S = 30    # as httpd: how long the kernel holds a silent connection back
+
+
+def bind_one(host: str, port: int, backlog: int, defer_accept: bool = False) -> Listener:
     """Bind and listen on one address; IPv6 literals are bound IPv6-only."""
     infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
                                socket.AI_PASSIVE)
@@ -50,6 +56,8 @@ def bind_one(host: str, port: int, backlog: int) -> Listener:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
+        if defer_accept and hasattr(socket, "TCP_DEFER_ACCEPT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, DEFER_ACCEPT_S)
         sock.listen(backlog)
         sock.setblocking(False)
         sock.set_inheritable(True)
@@ -60,13 +68,13 @@ def bind_one(host: str, port: int, backlog: int) -> Listener:
     return Listener(sock, real[0], real[1])
 
 
-def bind_all(addrs: Iterable[Any], backlog: int = 511) -> list[Listener]:
+def bind_all(addrs: Iterable[Any], backlog: int = 511, defer_accept: bool = False) -> list[Listener]:
     """Bind each Listen address; on any failure close what was bound and re-raise."""
     bound: list[Listener] = []
     try:
         for addr in addrs:
             host, port = _host_port(addr)
-            bound.append(bind_one(host, port, backlog))
+            bound.append(bind_one(host, port, backlog, defer_accept))
     except OSError:
         close_all(bound)
         raise

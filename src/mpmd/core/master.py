@@ -74,8 +74,9 @@ class Master:
 
     def setup(self) -> int:
         try:
-            self.listeners = listeners_mod.bind_all(self.cfg.listen,
-                                                    int(getattr(self.cfg, "listen_backlog", 511) or 511))
+            self.listeners = listeners_mod.bind_all(
+                self.cfg.listen, int(getattr(self.cfg, "listen_backlog", 511) or 511),
+                defer_accept=_defers_accept(self.cfg))
         except OSError as exc:
             self.log.emerg(M_BIND, f"could not bind to address: {exc}; no listening sockets "
                            "available, shutting down")
@@ -157,3 +158,9 @@ def serve(cfg: Any, opts: Any) -> int:
     if code:
         return code
     return master.run()
+
+
+def _defers_accept(cfg: Any) -> bool:
+    """``AcceptFilter http data`` (the default) -> TCP_DEFER_ACCEPT on the listeners."""
+    words = getattr(cfg, "accept_filter", None) or ["http", "data"]
+    return str(words[-1]).lower() in ("data", "dataready", "httpready")
