@@ -84,7 +84,8 @@ def test_stalled_request_gets_408(conf, make_server):
 
 
 def test_connection_without_bytes_closed_silently(conf, make_server):
-    server = make_server(conf.set("Timeout", 1))
+    # AcceptFilter none: the server accepts at once (no TCP_DEFER_ACCEPT), so Timeout applies.
+    server = make_server(conf.set("Timeout", 1).add("AcceptFilter http none"))
     with RawConn(server.port) as c:
         assert c.is_closed(timeout=10)
         assert c.buf == b""
