@@ -31,26 +31,29 @@ class Ctx(IntFlag):
 
 
 class Args(Enum):
-    """Argument shapes, as httpd's TAKE1/FLAG/ITERATE... ``(min, max)``; max None = unbounded."""
+    """Argument shapes, as httpd's TAKE1/FLAG/ITERATE...: ``(name, min, max)``; max None = unbounded.
 
-    NO_ARGS = (0, 0)
-    TAKE1 = (1, 1)
-    TAKE2 = (2, 2)
-    TAKE12 = (1, 2)
-    TAKE13 = (1, 3)
-    TAKE23 = (2, 3)
-    TAKE123 = (1, 3)
-    FLAG = (1, 1)      # On|Off
-    ITERATE = (1, None)  # one or more, each converted
-    RAW_ARGS = (0, None)
+    The name keeps each member distinct (FLAG and TAKE1 share their counts).
+    """
+
+    NO_ARGS = ("NO_ARGS", 0, 0)
+    TAKE1 = ("TAKE1", 1, 1)
+    TAKE2 = ("TAKE2", 2, 2)
+    TAKE12 = ("TAKE12", 1, 2)
+    TAKE13 = ("TAKE13", 1, 3)
+    TAKE23 = ("TAKE23", 2, 3)
+    TAKE123 = ("TAKE123", 1, 3)
+    FLAG = ("FLAG", 1, 1)          # On|Off
+    ITERATE = ("ITERATE", 1, None)  # one or more, each converted
+    RAW_ARGS = ("RAW_ARGS", 0, None)
 
     @property
     def min(self) -> int:
-        return self.value[0]
+        return self.value[1]
 
     @property
     def max(self) -> int | None:
-        return self.value[1]
+        return self.value[2]
 
 
 class Merge(Enum):

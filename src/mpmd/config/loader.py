@@ -231,8 +231,8 @@ def _index(core: list[Directive], modules: list[Any], mpm_name: str, mpm_class: 
 
 
 def _arity_text(d: Directive) -> str:
-    """httpd's wording; FLAG shares TAKE1's (min, max), so the converter tells them apart."""
-    if getattr(d.value, "kind", "") == "flag":
+    """httpd's wording for a wrong argument count."""
+    if d.args is Args.FLAG or getattr(d.value, "kind", "") == "flag":
         return f"{d.name} must be On or Off"
     hint = f", {d.doc}" if d.doc else ""
     return f"{d.name} {ARITY_TEXT.get(d.args, 'takes a different number of arguments')}{hint}"
