@@ -143,7 +143,11 @@ def list_directives() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    opts = parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["bench"]:          # `mpmd bench ...`: the comparison lab, its own options
+        from mpmd.bench import main as bench_main
+        return bench_main(args[1:])
+    opts = parse_args(args)
     if opts.version:
         print(version_text())
         return 0
