@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opts.config_file = os.path.abspath(opts.config_file) if opts.config_file else str(EMBEDDED_CONF)
     builtin = [f"MPMD_RUNDIR={tempfile.gettempdir()}"] + ([f"MPMD_DEMO={DEMO_DIR}"] if opts.embedded else [])
     opts.defines = [*builtin, *opts.defines]
+    if opts.app:
+        # gunicorn-style shortcut: mount the app at / and import it from the current directory.
+        opts.post = [*opts.post, f'WSGIPythonPath "{os.getcwd()}"', f"WSGIApp / {opts.app}"]
     opts.foreground = True
     opts.load_config = lambda: load(opts)
     return opts
