@@ -16,6 +16,7 @@ Rule 4: the master never serves requests; ``ForkingMPM.run()`` is only the super
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import select
 import signal
@@ -83,7 +84,12 @@ def reap() -> list[tuple[int, ExitInfo]]:
 
 
 def fork_child(child_main: Callable[[], int]) -> int:
-    """Fork; the child runs ``child_main`` and ``os._exit``s with its result (never returns)."""
+    """Fork; the child runs ``child_main`` and ``os._exit``s with its result (never returns).
+
+    ``gc.freeze()`` first moves every object the master made into the permanent generation, so
+    the collector in the children never touches (and copies) those shared pages.
+    """
+    gc.freeze()
     pid = os.fork()
     if pid:
         return pid
