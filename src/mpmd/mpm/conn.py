@@ -293,6 +293,11 @@ class ConnectionDriver:
 
     def _send_error(self, sock: socket.socket, exc: ProtocolError, info: ConnInfo) -> None:
         """Answer a protocol error and close with a lingering close (Rule 3)."""
+        if self.answer_error(sock, exc):
+            self._linger(sock)
+
+    def answer_error(self, sock: socket.socket, exc: ProtocolError) -> bool:
+        """Write the error response for ``exc`` (no linger); False when the write failed."""
         self.slot.set_status(Status.BUSY_WRITE)
         resp = _error_for(exc, None)
         resp.close_connection = True
@@ -301,8 +306,39 @@ class ConnectionDriver:
             body = resp.body if isinstance(resp.body, bytes) else b""
             sock.sendall(head + body)
         except (OSError, TypeError, AttributeError):
-            return
-        self._linger(sock)
+            return False
+        return True
+
+    def serve_ready(self, sock: socket.socket, conn: Any, request: Request | None,
+                    info: ConnInfo, error: ProtocolError | None = None) -> bool:
+        """Event MPM workers: serve ``request`` and every request already buffered behind it.
+
+        The socket (blocking, SO_SNDTIMEO already set) was handed over by another thread, and
+        it goes back to that thread afterwards: True = it may wait for another request (the
+        caller parks it), False = it must be closed (the caller does the lingering close).
+        ``error`` answers a protocol error found while the head was read.
+        """
+        self._rcv_timeout = -1.0                  # another socket than the last one
+        try:
+            while error is None and request is not None:
+                keep = self.serve_request(sock, conn, request, info)
+                info.requests_served += 1
+                if not keep:
+                    return False
+                conn.start_next_cycle()
+                if not conn.has_buffered_request():
+                    return not conn.closing
+                try:
+                    event = conn.next_event()
+                except ProtocolError as exc:
+                    error = exc
+                    break
+                request = event if isinstance(event, Request) else None
+        except (_Closed, OSError):
+            return False
+        if error is not None:
+            self.answer_error(sock, error)
+        return False
 
     def _linger(self, sock: socket.socket) -> None:
         """shutdown(SHUT_WR), then read and drop for up to LINGER_S (httpd lingering_close)."""

@@ -50,6 +50,15 @@ class TimeoutQueue(Generic[T]):
                 out.append(item)
         return out
 
+    def pop_oldest(self) -> T | None:
+        """The oldest live item, removed from the queue (None when empty)."""
+        self._skip_stale()
+        if not self._fifo:
+            return None
+        item = self._fifo.popleft()[1]
+        del self._live[item]
+        return item
+
     def _skip_stale(self) -> None:
         while self._fifo and self._live.get(self._fifo[0][1]) != self._fifo[0][0]:
             self._fifo.popleft()

@@ -26,6 +26,11 @@ class ProcessRecord:
     pid: int
     generation: int
     quiescing: bool
+    conns_total: int = 0               # ConnsTotal (event MPM; 0 for the others)
+    conns_async_keepalive: int = 0     # ConnsAsyncKeepAlive
+    conns_async_writing: int = 0       # ConnsAsyncWriting
+    conns_async_closing: int = 0       # ConnsAsyncClosing
+    accepting: bool = True             # the child polls the listeners (event's connection limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,7 @@ class Scoreboard:
         self.thread_limit = thread_limit
         self.size = layout.segment_size(server_limit, thread_limit)
         self.mm = shm.create(self.size)
+        self.conns_mm = shm.create(layout.CONNS.size * server_limit)   # ProcessConns, one per slot
         layout.GLOBAL.pack_into(self.mm, 0, layout.MAGIC, server_limit, thread_limit, 0, time.time())
 
     # -- Global (master only) ---------------------------------------------------------------
@@ -130,8 +136,20 @@ class Scoreboard:
     def clear_process(self, slot: int) -> None:
         """The process in ``slot`` is gone: free the slot and mark its workers dead."""
         self.set_process(slot, 0, 0, False)
+        self.set_conns(slot, 0, 0, 0, 0, True)
         for thread in range(self.thread_limit):
             self.mm[self._woff(slot, thread)] = Status.DEAD
+
+    # -- ProcessConns (written by that process's listener thread only) -----------------------
+    def set_conns(self, slot: int, total: int, keepalive: int, writing: int, closing: int,
+                  accepting: bool = True) -> None:
+        layout.CONNS.pack_into(self.conns_mm, layout.CONNS.size * slot, total, keepalive, writing,
+                               closing, layout.CONNS_ACCEPTING if accepting else 0)
+
+    def conns(self, slot: int) -> tuple[int, int, int, int, bool]:
+        """(total, keepalive, writing, closing, accepting) of the process in ``slot``."""
+        total, ka, wr, cl, flags = layout.CONNS.unpack_from(self.conns_mm, layout.CONNS.size * slot)
+        return total, ka, wr, cl, bool(flags & layout.CONNS_ACCEPTING)
 
     # -- Worker records -----------------------------------------------------------------------
     def _woff(self, slot: int, thread: int) -> int:
@@ -159,7 +177,7 @@ class Scoreboard:
         data = bytes(self.mm)
         n = self.server_limit if slots is None else min(slots, self.server_limit)
         _, sl, tl, gen, restart = layout.GLOBAL.unpack_from(data, 0)
-        procs = [ProcessRecord(*self._proc(data, s)) for s in range(n)]
+        procs = [ProcessRecord(*self._proc(data, s), *self.conns(s)) for s in range(n)]
         workers = [[self._wrec(data, s, t) for t in range(tl)] for s in range(n)]
         return Snapshot(sl, tl, gen, restart, procs, workers)
 

@@ -66,6 +66,13 @@ assert W_VHOST + VHOST_BYTES == WORKER.size == 288, WORKER.size
 assert PROCESS.size == 12 and GLOBAL.size == 24
 
 
+# ProcessConns: per-process connection counters of the async MPMs (httpd process_score
+# connections/keep_alive/write_completion/lingering_close) plus a flags word; written only by the
+# child's listener thread.  Kept in a second mapping (board.py) so the main layout is unchanged.
+CONNS = struct.Struct("<IIIII")
+CONNS_ACCEPTING = 1          # flags bit: the child polls its listening sockets
+
+
 def segment_size(server_limit: int, thread_limit: int) -> int:
     """Total bytes of a segment for these limits (httpd ap_calc_scoreboard_size)."""
     return GLOBAL.size + PROCESS.size * server_limit + WORKER.size * server_limit * thread_limit

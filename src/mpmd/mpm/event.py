@@ -1,0 +1,469 @@
+"""event: worker's processes x threads, with idle connections parked in the listener (httpd mpm_event).
+
+Theory: the child's main thread is the *listener*.  It owns an epoll set holding the listening
+sockets and every connection that waits between requests, reads request heads itself
+(non-blocking, MSG_DONTWAIT on an otherwise blocking socket) and feeds them to the connection's
+sans-I/O ``Connection``.  Only when a whole ``Request`` is parsed does a worker thread get the
+connection; the worker serves it (blocking, with Timeout) plus any pipelined request already
+buffered, and hands it back.  The listener then parks it (keep-alive) or does the lingering close.
+
+Rule 1: timer queues (``TimeoutQueue``): a new connection or a partial head has Timeout, an idle
+        keep-alive connection KeepAliveTimeout, a lingering close LINGER_S.  A partial head that
+        times out is answered 408; an idle connection is closed silently.
+Rule 2: a connection fd is armed EPOLLONESHOT: one readiness event, then the listener decides
+        (re-arm, hand to a worker, close).  Only the listener touches epoll and closes sockets.
+Rule 3: the child stops polling its listeners while its connections exceed
+        ThreadsPerChild + AsyncRequestWorkerFactor x idle workers (httpd connections_above_limit),
+        so another child takes new clients.  When every live child is over its limit, it accepts
+        anyway and closes its oldest idle keep-alive connection for each one it takes (as nginx
+        reuses idle connections), so a new client is always answered.
+Rule 4: an idle keep-alive connection keeps no parser: ``Connection`` is dropped when nothing is
+        buffered and made again when bytes arrive (this is what keeps idle connections cheap).
+Rule 5: ConnsTotal / ConnsAsyncKeepAlive / ConnsAsyncWriting / ConnsAsyncClosing are written to
+        the scoreboard's ProcessConns record by the listener only.  Responses are written by the
+        workers (no write completion in the listener), so ConnsAsyncWriting stays 0.
+Rule 6: graceful: stop accepting, close idle connections, wait for the busy ones to come back,
+        then exit.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import select
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.core.exchange import ConnInfo
+from mpmd.http.errors import ProtocolError
+from mpmd.http.events import NEED_DATA, Request
+from mpmd.mpm.base import setting
+from mpmd.mpm.conn import make_connection, make_limits
+from mpmd.mpm.threaded import DIRECTIVES as THREADED_DIRECTIVES
+from mpmd.mpm.threaded import ThreadedMPM
+from mpmd.mpm.threaded import settings as threaded_settings
+from mpmd.mpm.timeouts import TimeoutQueue
+from mpmd.scoreboard.layout import Status
+
+RECV_BYTES = 65536
+LINGER_S = 2.0
+MAX_EVENTS = 512
+LIMIT_CHECK_S = 0.25           # how often an over-limit child looks at the other children
+EPOLL_IN = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
+
+# connection states (what the listener is waiting for)
+READ_HEAD, KEEPALIVE, BUSY, LINGER = range(4)
+
+
+def _factor(args: list[str]) -> float:
+    try:
+        value = float(args[0])
+    except (ValueError, IndexError):
+        raise ValueError("must be a number greater than 0") from None
+    if value <= 0:
+        raise ValueError("must be a number greater than 0")
+    return value
+
+
+DIRECTIVES = [*THREADED_DIRECTIVES, Directive(
+    "AsyncRequestWorkerFactor", Args.TAKE1, Ctx.SERVER, _factor, 2.0,
+    "async_request_worker_factor", "Limits the connections per child to ThreadsPerChild + "
+    "factor x idle workers.", syntax="AsyncRequestWorkerFactor factor")]
+
+
+def _timeval(seconds: float) -> bytes:
+    return struct.pack("ll", int(seconds), int((seconds - int(seconds)) * 1_000_000))
+
+
+class EventConn:
+    """One client connection as the listener knows it (kept small: Rule 4)."""
+
+    __slots__ = ("sock", "fd", "addr", "conn", "info", "state", "error", "request")
+
+    def __init__(self, sock: socket.socket, addr: Any) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.addr = addr
+        self.conn: Any = None
+        self.info: ConnInfo | None = None
+        self.state = READ_HEAD
+        self.error: ProtocolError | None = None       # answer this instead of a request
+        self.request: Request | None = None           # parsed, waiting for a worker
+
+
+class Event(ThreadedMPM):
+    name = "event"
+    DIRECTIVES = DIRECTIVES
+    is_async = True
+
+    # -- child setup ----------------------------------------------------------------------------
+    def serve_child(self, slot: int) -> None:
+        self.factor = float(setting(self.cfg, "async_request_worker_factor", 2.0))
+        self.timeout_s = float(setting(self.cfg, "timeout", 60))
+        self.snd_timeo = _timeval(self.timeout_s)
+        self.limits = make_limits(self.cfg)
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.done: collections.deque[tuple[EventConn, bool]] = collections.deque()
+        self.idle_lock = threading.Lock()
+        self.idle_workers = 0
+        self.pending: collections.deque[EventConn] = collections.deque()   # ready, no idle worker
+        self.conns: dict[int, EventConn] = {}
+        self.head_q: TimeoutQueue[EventConn] = TimeoutQueue(self.timeout_s)
+        self.ka_q: TimeoutQueue[EventConn] = TimeoutQueue(
+            float(setting(self.cfg, "keep_alive_timeout", 5)))
+        self.linger_q: TimeoutQueue[EventConn] = TimeoutQueue(LINGER_S)
+        self.buf = bytearray(RECV_BYTES)
+        self.view = memoryview(self.buf)
+        self.ep = select.epoll()
+        self.accepted = 0
+        self.accepting = False
+        self.published: tuple[int, ...] = ()
+        self.next_limit_check = 0.0
+        threads = self.start_threads(self._worker_main)
+        try:
+            self._setup_poll()
+            self._loop()
+        finally:
+            for _ in threads:
+                self.jobs.put(None)
+            for th in threads:
+                th.join(timeout=self.timeout_s)
+            self.scoreboard.set_conns(slot, 0, 0, 0, 0, False)
+
+    def _setup_poll(self) -> None:
+        self.listen_fds = {lst.sock.fileno(): lst.sock for lst in self.listeners}
+        self.ep.register(self.wake_r, select.EPOLLIN)
+        self.pod_fd = -1
+        if not self.runtime.single_process:
+            self.pod_fd = self.pod.r
+            self.ep.register(self.pod_fd, select.EPOLLIN)
+        self._set_accepting(True)
+
+    def _set_accepting(self, on: bool) -> None:
+        if on == self.accepting:
+            return
+        self.accepting = on
+        for fd in self.listen_fds:
+            if on:
+                self.ep.register(fd, select.EPOLLIN)
+            else:
+                self.ep.unregister(fd)
+
+    # -- the listener loop ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            if self.graceful:
+                self._begin_graceful()
+                if not self.conns:
+                    return
+            now = time.monotonic()
+            try:
+                events = self.ep.poll(self._poll_timeout(now), MAX_EVENTS)
+            except InterruptedError:
+                events = []
+            for fd, mask in events:
+                self._dispatch_fd(fd, mask)
+            self._take_back()
+            now = time.monotonic()
+            self._expire(now)
+            self._feed_workers()
+            self._check_limit(now)
+            self._publish()
+
+    def _poll_timeout(self, now: float) -> float:
+        deadlines = [d for d in (self.head_q.next_deadline(), self.ka_q.next_deadline(),
+                                 self.linger_q.next_deadline()) if d is not None]
+        wait = min(deadlines) - now if deadlines else 1.0
+        if not self.accepting and not self.graceful:
+            wait = min(wait, LIMIT_CHECK_S)
+        return max(0.0, min(wait, 1.0))
+
+    def _dispatch_fd(self, fd: int, mask: int) -> None:
+        if fd in self.listen_fds:
+            self._accept(self.listen_fds[fd])
+        elif fd == self.wake_r:
+            try:
+                while os.read(self.wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        elif fd == self.pod_fd:
+            if self.pod.check():
+                self.graceful = True
+        else:
+            ec = self.conns.get(fd)
+            if ec is not None:
+                self._readable(ec)
+
+    # -- accepting (Rule 3) ---------------------------------------------------------------------
+    def _accept(self, lsock: socket.socket) -> None:
+        for _ in range(64):
+            if self.graceful:
+                return
+            try:
+                sock, addr = lsock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError:
+                return
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.snd_timeo)
+            except OSError:
+                sock.close()
+                continue
+            ec = EventConn(sock, addr)
+            self.conns[ec.fd] = ec
+            self.head_q.append(ec, time.monotonic())
+            self.ep.register(ec.fd, EPOLL_IN)
+            self.accepted += 1
+            limit = self.max_conns_per_child
+            if limit and self.accepted >= limit:
+                self.graceful = True
+            if self._over_limit():
+                if not self._all_over_limit():
+                    self._set_accepting(False)
+                    return
+                self._evict_oldest()
+
+    def _over_limit(self) -> bool:
+        """httpd connections_above_limit: lingering connections do not count."""
+        active = len(self.conns) - len(self.linger_q)
+        return active > self.settings.threads_per_child + self.factor * self.idle_workers
+
+    def _all_over_limit(self) -> bool:
+        """True when no other live child of this generation is accepting (Rule 3)."""
+        gen = self.runtime.generation
+        for slot in range(self.settings.max_daemons):
+            if slot == self.slot:
+                continue
+            proc = self.scoreboard.process(slot)
+            if proc.pid and not proc.quiescing and proc.generation == gen \
+                    and self.scoreboard.conns(slot)[4]:
+                return False
+        return True
+
+    def _evict_oldest(self) -> None:
+        """Close idle keep-alive connections, oldest first, until under the limit again."""
+        while self._over_limit():
+            victim = self.ka_q.pop_oldest()
+            if victim is None:
+                return
+            self._close(victim)
+
+    def _check_limit(self, now: float) -> None:
+        """Start accepting again once under the limit, or once every child is over it."""
+        if self.accepting or self.graceful or now < self.next_limit_check:
+            return
+        self.next_limit_check = now + LIMIT_CHECK_S
+        if not self._over_limit():
+            self._set_accepting(True)
+        elif self._all_over_limit() and len(self.ka_q):
+            self._set_accepting(True)
+
+    # -- reading request heads --------------------------------------------------------------
+    def _readable(self, ec: EventConn) -> None:
+        if ec.state == LINGER:
+            self._linger_read(ec)
+            return
+        try:
+            n = ec.sock.recv_into(self.buf, RECV_BYTES, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            self._rearm(ec)
+            return
+        except OSError:
+            self._close(ec)
+            return
+        if not n:
+            self._eof(ec)
+            return
+        if ec.conn is None:
+            ec.conn = make_connection(self.cfg, self.limits)
+        ec.conn.receive_data(bytes(self.view[:n]))
+        self._advance(ec)
+
+    def _eof(self, ec: EventConn) -> None:
+        if ec.conn is not None and ec.conn.partial_request:
+            ec.conn.receive_data(b"")
+            self._advance(ec)         # the core queues a 400 for the cut head
+        else:
+            self._close(ec)
+
+    def _advance(self, ec: EventConn) -> None:
+        """A Request (or an error) goes to a worker; otherwise wait for more bytes."""
+        try:
+            event = ec.conn.next_event()
+        except ProtocolError as exc:
+            ec.error = exc
+            self._ready(ec)
+            return
+        if isinstance(event, Request):
+            self._ready(ec, event)
+        elif event is NEED_DATA:
+            self._wait_head(ec)
+        else:
+            self._close(ec)
+
+    def _wait_head(self, ec: EventConn) -> None:
+        if ec.state == KEEPALIVE and ec.conn is not None and ec.conn.partial_request:
+            self.ka_q.remove(ec)
+            ec.state = READ_HEAD
+            self.head_q.append(ec, time.monotonic())
+        self._rearm(ec)
+
+    def _rearm(self, ec: EventConn) -> None:
+        try:
+            self.ep.modify(ec.fd, EPOLL_IN)
+        except OSError:
+            self._close(ec)
+
+    def _ready(self, ec: EventConn, request: Request | None = None) -> None:
+        self.head_q.remove(ec)
+        self.ka_q.remove(ec)
+        ec.state = BUSY
+        ec.request = request
+        ec.info = ec.info or _conn_info(ec)
+        self.pending.append(ec)
+
+    def _feed_workers(self) -> None:
+        """Hand ready connections to idle workers, oldest first."""
+        while self.pending:
+            with self.idle_lock:
+                if self.idle_workers <= 0:
+                    return
+                self.idle_workers -= 1
+            ec = self.pending.popleft()
+            self.jobs.put(ec)
+
+    # -- connections coming back from workers -----------------------------------------------
+    def give_back(self, ec: EventConn, keep: bool) -> None:
+        """Called by a worker thread: the connection returns to the listener."""
+        self.done.append((ec, keep))
+        self.wake()
+
+    def _take_back(self) -> None:
+        now = time.monotonic()
+        while self.done:
+            ec, keep = self.done.popleft()
+            if keep and not self.graceful:
+                self._park(ec, now)
+            else:
+                self._start_linger(ec, now)
+
+    def _park(self, ec: EventConn, now: float) -> None:
+        conn = ec.conn
+        if conn is not None and conn.has_buffered_request():
+            self._advance(ec)
+            return
+        if conn is not None and not conn.partial_request and not conn.bytes_buffered:
+            ec.conn = None                                  # Rule 4
+        if conn is not None and conn.partial_request:
+            ec.state = READ_HEAD
+            self.head_q.append(ec, now)
+        else:
+            ec.state = KEEPALIVE
+            self.ka_q.append(ec, now)
+        self._rearm(ec)
+
+    # -- lingering close (Rule 1) ------------------------------------------------------------
+    def _start_linger(self, ec: EventConn, now: float) -> None:
+        self.head_q.remove(ec)
+        self.ka_q.remove(ec)
+        try:
+            ec.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(ec)
+            return
+        ec.state = LINGER
+        ec.conn = None
+        self.linger_q.append(ec, now)
+        self._rearm(ec)
+
+    def _linger_read(self, ec: EventConn) -> None:
+        try:
+            n = ec.sock.recv_into(self.buf, RECV_BYTES, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            self._rearm(ec)
+            return
+        except OSError:
+            n = 0
+        if n:
+            self._rearm(ec)
+        else:
+            self._close(ec)
+
+    def _close(self, ec: EventConn) -> None:
+        self.head_q.remove(ec)
+        self.ka_q.remove(ec)
+        self.linger_q.remove(ec)
+        if self.conns.get(ec.fd) is ec:
+            del self.conns[ec.fd]
+        try:
+            ec.sock.close()                 # closing the fd also drops it from epoll
+        except OSError:
+            pass
+
+    def _expire(self, now: float) -> None:
+        for ec in self.ka_q.expire(now):
+            self._close(ec)
+        for ec in self.linger_q.expire(now):
+            self._close(ec)
+        for ec in self.head_q.expire(now):
+            if ec.conn is not None and ec.conn.partial_request:
+                ec.error = ProtocolError(408, "request timed out")
+                self._ready(ec)
+            else:
+                self._close(ec)
+
+    # -- graceful (Rule 6) and counters (Rule 5) ------------------------------------------------
+    def _begin_graceful(self) -> None:
+        self._set_accepting(False)
+        for ec in list(self.conns.values()):
+            if ec.state == KEEPALIVE or (ec.state == READ_HEAD and
+                                         (ec.conn is None or not ec.conn.partial_request)):
+                self._close(ec)
+
+    def _publish(self) -> None:
+        counts = (len(self.conns), len(self.ka_q), 0, len(self.linger_q), int(self.accepting))
+        if counts != self.published:
+            self.published = counts
+            self.scoreboard.set_conns(self.slot, *counts[:4], bool(counts[4]))
+
+    # -- workers ----------------------------------------------------------------------------------
+    def _worker_main(self, thread: int) -> None:
+        driver = self.make_driver(thread)
+        slot = driver.slot
+        while True:
+            slot.set_status(Status.READY)
+            with self.idle_lock:
+                self.idle_workers += 1
+            self.wake()
+            job = self.jobs.get()
+            if job is None:
+                return
+            ec, keep = job, False
+            try:
+                keep = driver.serve_ready(ec.sock, ec.conn, ec.request, ec.info, ec.error)
+            finally:
+                ec.error = ec.request = None
+                self.give_back(ec, keep)
+
+
+def _conn_info(ec: EventConn) -> ConnInfo:
+    try:
+        server = ec.sock.getsockname()
+    except OSError:
+        server = ("", 0)
+    addr = ec.addr if isinstance(ec.addr, tuple) else (str(ec.addr), 0)
+    return ConnInfo(client_addr=(str(addr[0]), int(addr[1])),
+                    server_addr=(str(server[0]), int(server[1])), conn_id=ec.fd, requests_served=0)
+
+
+def settings(cfg: Any) -> tuple[Any, list[Any]]:
+    """The threaded clamps (event has no others beyond AsyncRequestWorkerFactor > 0)."""
+    return threaded_settings(cfg)
