@@ -1,0 +1,40 @@
+"""event's pure parts: the timer queue's oldest-first eviction and the connection limit."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from mpmd.mpm.event import Event
+from mpmd.mpm.threaded import settings
+from mpmd.mpm.timeouts import TimeoutQueue
+
+
+def test_pop_oldest_skips_removed_entries():
+    q: TimeoutQueue[str] = TimeoutQueue(5.0)
+    for i, name in enumerate("abc"):
+        q.append(name, float(i))
+    q.remove("a")
+    assert q.pop_oldest() == "b"
+    assert len(q) == 1 and "b" not in q
+    assert q.pop_oldest() == "c"
+    assert q.pop_oldest() is None
+
+
+def _limit_view(conns: int, lingering: int, idle: int, tpc: int = 4, factor: float = 2.0):
+    ev = Event.__new__(Event)
+    ev.settings, _ = settings(SimpleNamespace(threads_per_child=tpc, max_request_workers=tpc))
+    ev.factor = factor
+    ev.idle_workers = idle
+    ev.conns = dict.fromkeys(range(conns))
+    ev.linger_q = TimeoutQueue(1.0)
+    for i in range(lingering):
+        ev.linger_q.append(i, 0.0)
+    return ev
+
+
+def test_connections_above_limit_as_httpd():
+    # ThreadsPerChild 4 + 2 x 4 idle = 12 connections allowed
+    assert not _limit_view(12, 0, 4)._over_limit()
+    assert _limit_view(13, 0, 4)._over_limit()
+    assert not _limit_view(13, 1, 4)._over_limit()       # lingering closes do not count
+    assert _limit_view(5, 0, 0)._over_limit()            # no idle worker: ThreadsPerChild only
