@@ -1,0 +1,288 @@
+"""One worker process's event loop: accept, the connection cap, the timer sweep, the scoreboard.
+
+Theory: ``LoopWorker.serve()`` builds a loop (uvloop when importable, else asyncio's default),
+watches the listening sockets with ``add_reader`` and accepts itself, so it can stop and
+resume accepting (Rule 2 of the package).  Every accepted socket becomes an ``HttpProtocol``
+through ``connect_accepted_socket``.  Connections sit in one of three ordered dicts:
+
+  ``fresh``      accepted, no byte of a request yet (deadline: Timeout);
+  ``keepalive``  between requests (deadline: KeepAliveTimeout);
+  ``busy``       reading a request, running a handler, writing, or lingering.
+
+Rule 1: time is read once per sweep (``self.now``); deadlines have one-second resolution, as
+        nginx's cached time, and no request arms a timer of its own.
+Rule 2: ``fresh`` and ``keepalive`` are FIFO: all of one dict share a timeout, so the sweep
+        expires from the head and eviction at the cap takes the oldest first.
+Rule 3: only ``busy`` connections are scanned in full, and only those in a timed phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+from mpmd.mpm.base import setting
+from mpmd.mpm.common import child_setup
+from mpmd.mpm.conn import make_limits
+from mpmd.scoreboard.layout import Status
+
+ACCEPT_BATCH = 64          # accept() calls per readable event (nginx multi_accept, bounded)
+SWEEP_S = 1.0
+GRACE_POLL_S = 0.05
+
+M_LOOP = "MPMD0610"
+M_REUSEPORT = "MPMD0611"
+M_ACCEPT = "MPMD0612"
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop on Linux; plain asyncio elsewhere or when it is missing."""
+    try:
+        import uvloop
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.new_event_loop()
+
+
+def share_port(listeners: list[Any]) -> None:
+    """Master, before fork: let children bind SO_REUSEPORT twins of the listeners."""
+    for lst in listeners:
+        try:
+            lst.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        except (OSError, AttributeError):
+            pass
+
+
+def reuseport_twin(lst: Any, backlog: int) -> socket.socket | None:
+    """A child's own socket on the listener's address (package Rule 3); None if refused."""
+    sock = socket.socket(lst.sock.family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if lst.sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(lst.sock.getsockname()[:2])
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+class LoopWorker:
+    """Everything one worker process owns (one instance per child)."""
+
+    def __init__(self, mpm: Any, slot: int) -> None:
+        from mpmd.mpm.nginx.protocol import RequestRunner
+        self.mpm = mpm
+        self.cfg = mpm.cfg
+        self.log = mpm.log
+        self.slot_no = slot
+        self.settings = mpm.settings
+        self.timeout_s = float(setting(self.cfg, "timeout", 60))
+        self.keep_alive = bool(setting(self.cfg, "keep_alive", True))
+        self.keep_alive_timeout_s = float(setting(self.cfg, "keep_alive_timeout", 5))
+        self.max_keep_alive = int(setting(self.cfg, "max_keep_alive_requests", 100) or 0)
+        self.limit_body = int(setting(self.cfg, "limit_request_body", 0) or 0)
+        self.max_conns = int(setting(self.cfg, "max_connections_per_child", 0) or 0)
+        self.limits = make_limits(self.cfg)
+        self.fresh: dict[Any, None] = {}
+        self.keepalive: dict[Any, None] = {}
+        self.busy: dict[Any, None] = {}
+        self.nconns = 0
+        self.accepted = 0
+        self.stopping = False
+        self.accepting = False
+        self.now = time.monotonic()
+        self.sockets: list[socket.socket] = []
+        self.own: list[socket.socket] = []
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.ws: Any = None
+        self.runner = RequestRunner(self)
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def serve(self) -> None:
+        self.loop = loop = new_loop()
+        asyncio.set_event_loop(loop)
+        self.ws = self.mpm.scoreboard.worker(self.slot_no, 0)
+        self.ws.reset(os.getpid(), Status.STARTING)
+        child_setup(self.mpm)
+        self._open_sockets()
+        if not self.mpm.runtime.single_process:
+            for signo in (signal.SIGUSR1, signal.SIGWINCH):
+                loop.add_signal_handler(signo, self.graceful)
+        self.ws.set_status(Status.READY)
+        self.resume_accept()
+        loop.call_later(SWEEP_S, self._sweep)
+        self.done = loop.create_future()
+        try:
+            loop.run_until_complete(self.done)
+        finally:
+            self._shutdown()
+
+    def _open_sockets(self) -> None:
+        self.sockets = [lst.sock for lst in self.mpm.listeners]
+        if not self.settings.reuse_port:
+            return
+        backlog = int(setting(self.cfg, "listen_backlog", 511) or 511)
+        for lst in self.mpm.listeners:
+            twin = reuseport_twin(lst, backlog)
+            if twin is None:
+                self.log.warn(M_REUSEPORT, f"ReusePort: could not bind a twin of "
+                              f"{lst.host}:{lst.port}; sharing the master's socket", "nginx")
+                continue
+            self.own.append(twin)
+        self.sockets = self.own + self.sockets
+
+    def _shutdown(self) -> None:
+        self.ws.set_status(Status.GRACEFUL if self.stopping else Status.DEAD)
+        hooks = getattr(self.cfg, "hooks", None)
+        if hooks is not None:
+            try:
+                hooks.run("child_exit", self.cfg, self.mpm)
+            except Exception:  # noqa: BLE001 - exiting anyway
+                pass
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        for sock in self.own:
+            sock.close()
+
+    def graceful(self) -> None:
+        """Package Rule 5: no new connections, idle ones closed, busy ones finish."""
+        if self.stopping:
+            return
+        self.stopping = True
+        self.ws.set_status(Status.GRACEFUL)
+        self.pause_accept()
+        for sock in self.own:
+            sock.close()
+        self.own = []
+        for proto in list(self.fresh) + list(self.keepalive):
+            proto.close()
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if self.stopping and self.nconns == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    # -- the thread pool for blocking handlers ---------------------------------------------------
+    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self.pool is None:
+            self.pool = concurrent.futures.ThreadPoolExecutor(
+                self.settings.threads, thread_name_prefix="mpmd-blocking")
+        return self.pool
+
+    # -- accepting ----------------------------------------------------------------------------
+    def resume_accept(self) -> None:
+        if self.accepting or self.stopping:
+            return
+        self.accepting = True
+        for sock in self.sockets:
+            self.loop.add_reader(sock.fileno(), self._on_acceptable, sock)
+
+    def pause_accept(self) -> None:
+        if not self.accepting:
+            return
+        self.accepting = False
+        for sock in self.sockets:
+            try:
+                self.loop.remove_reader(sock.fileno())
+            except (ValueError, OSError):
+                pass
+
+    def _on_acceptable(self, lsock: socket.socket) -> None:
+        for _ in range(ACCEPT_BATCH):
+            if self.nconns >= self.settings.connections and not self.evict_one():
+                self.pause_accept()
+                return
+            try:
+                sock, _addr = lsock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:           # EMFILE and friends: back off until a close
+                self.log.error(M_ACCEPT, f"accept failed: {exc}", "nginx")
+                self.pause_accept()
+                return
+            self._adopt(sock)
+            if self.max_conns and self.accepted >= self.max_conns:
+                self.graceful()
+                return
+
+    def _adopt(self, sock: socket.socket) -> None:
+        from mpmd.mpm.nginx.protocol import HttpProtocol
+        self.accepted += 1
+        self.nconns += 1
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        proto = HttpProtocol(self)
+        self.loop.create_task(self._connect(sock, proto))
+
+    async def _connect(self, sock: socket.socket, proto: Any) -> None:
+        try:
+            await self.loop.connect_accepted_socket(lambda: proto, sock)
+        except Exception:  # noqa: BLE001 - the peer vanished before the transport existed
+            sock.close()
+            self.forget(proto)
+
+    def evict_one(self) -> bool:
+        """Close the oldest idle connection to make room (package Rule 2)."""
+        for idle in (self.keepalive, self.fresh):
+            if idle:
+                proto = next(iter(idle))
+                proto.close()
+                return True
+        return False
+
+    # -- connection bookkeeping (called by HttpProtocol) ------------------------------------------
+    def forget(self, proto: Any) -> None:
+        """A connection is gone: drop it everywhere, maybe accept again."""
+        self.fresh.pop(proto, None)
+        self.keepalive.pop(proto, None)
+        self.busy.pop(proto, None)
+        self.nconns -= 1
+        if not self.accepting and not self.stopping and self.nconns < self.settings.connections:
+            self.resume_accept()
+        self._maybe_done()
+
+    # -- the timer sweep (Rule 1..3) -------------------------------------------------------------
+    def _sweep(self) -> None:
+        self.now = now = time.monotonic()
+        for idle in (self.fresh, self.keepalive):
+            while idle:
+                proto = next(iter(idle))
+                if proto.deadline > now:
+                    break
+                del idle[proto]
+                proto.close()
+        for proto in [p for p in self.busy if p.timed and p.deadline <= now]:
+            proto.on_timeout()
+        self._publish()
+        self.loop.call_later(SWEEP_S, self._sweep)
+
+    def _publish(self) -> None:
+        """Scoreboard: the process's status letter and connection counters (package Rule 4)."""
+        writing = sum(1 for p in self.busy if p.phase_writing)
+        closing = sum(1 for p in self.busy if p.lingering)
+        if self.stopping:
+            status = Status.GRACEFUL
+        elif len(self.busy) > closing:
+            status = Status.BUSY_WRITE
+        elif self.keepalive:
+            status = Status.BUSY_KEEPALIVE
+        else:
+            status = Status.READY
+        self.ws.set_status(status)
+        set_conns = getattr(self.mpm.scoreboard, "set_conns", None)
+        if set_conns is not None:
+            set_conns(self.slot_no, self.nconns, len(self.keepalive), writing, closing,
+                      self.accepting)

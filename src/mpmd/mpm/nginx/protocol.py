@@ -1,0 +1,405 @@
+"""HttpProtocol: one connection on the loop; RequestRunner: one request through the pipeline.
+
+Theory: bytes from ``data_received`` go into the shared sans-I/O ``Connection``; each
+``Request`` event is prepared by the pipeline (``core.request.prepare``) and its handler run
+where its ``kind`` says: "inline" on the loop, "blocking" in the process's thread pool, "async"
+awaited on the loop.  ``core.respond.finalize_plan`` makes the head; a ``bytes`` body leaves in
+the same ``transport.write`` as the head, anything else is streamed by ``writer.py``.
+
+Rule 1: one request at a time per connection: the core holds pipelined requests (PAUSED)
+        until ``start_next_cycle``; while busy, more than ``PIPELINE_BYTES`` of unparsed input
+        pauses reading.
+Rule 2: phases and timeouts (httpd semantics, swept by ``loop.py``): a fresh connection waits
+        Timeout for its first request, an idle keep-alive one KeepAliveTimeout; reading a head
+        or body and every write progress get Timeout; a head that stalls gets 408, a write that
+        stalls is aborted; an idle connection that expires is closed silently.
+Rule 3: a response that ends the connection is followed by a lingering close: shutdown the
+        write side, drop what the client still sends, close on its EOF or after ``LINGER_S``.
+Rule 4: the client leaving cancels an async handler's task and ends the body iterator; the
+        Response's ``on_close`` (WSGI close(), ASGI http.disconnect) always runs exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from mpmd.core.exchange import ConnInfo, EmptyBody, RequestContext, Response
+from mpmd.http.connection import Connection
+from mpmd.http.errors import ProtocolError
+from mpmd.http.events import NEED_DATA, PAUSED, Data, EndOfMessage, Request
+from mpmd.mpm.conn import _addr, _close_body, _error_for, _request_line
+from mpmd.mpm.nginx.body import BodyChannel, ClientGone
+
+PIPELINE_BYTES = 1 << 16
+LINGER_S = 2.0
+_EMPTY = EmptyBody()
+
+
+class RequestRunner:
+    """The per-process pipeline entry points (looked up once, not per request)."""
+
+    def __init__(self, worker: Any) -> None:
+        from mpmd.core import request as pipeline
+        from mpmd.core.respond import finalize_plan
+        self.w = worker
+        self.prepare = pipeline.prepare
+        self.run_handler = pipeline.run_handler
+        self.log = pipeline.log
+        self.log_error = pipeline._log_error
+        self.error = pipeline.error
+        self.finalize = finalize_plan
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
+                 "lingering", "closed", "busy", "body", "task", "served", "paused_write",
+                 "drain", "read_paused", "keep", "ctx", "kind")
+
+    def __init__(self, worker: Any) -> None:
+        self.w = worker
+        self.transport: Any = None
+        self.conn = Connection(worker.limits)
+        self.info: Any = None
+        self.deadline = worker.now + worker.timeout_s
+        self.timed = False              # busy phase the sweep may expire (Rule 2)
+        self.phase_writing = False
+        self.lingering = False
+        self.closed = False
+        self.busy = False               # a request is in flight
+        self.body: BodyChannel | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.served = 0
+        self.paused_write = False
+        self.drain: asyncio.Future[None] | None = None
+        self.read_paused = False
+        self.keep = False
+        self.ctx: Any = None
+        self.kind = "inline"
+
+    # -- asyncio callbacks --------------------------------------------------------------------
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.info = ConnInfo(_addr(transport.get_extra_info("peername")),
+                             _addr(transport.get_extra_info("sockname")),
+                             conn_id=self.w.accepted)
+        if self.closed:                      # evicted before the transport existed
+            transport.abort()
+            return
+        self.w.fresh[self] = None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self.closed and self.transport is None:
+            return
+        self.closed = True
+        self._wake_drain(ClientGone())
+        if self.body is not None and not self.body.done:
+            self.body.fail(ClientGone("client closed the connection"))
+        task = self.task
+        if task is not None and not task.done() and self.kind != "blocking":
+            task.cancel()                    # Rule 4 (a thread cannot be cancelled: see respond)
+        self.transport = None
+        self.w.forget(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
+        self.conn.receive_data(data)
+        if self.busy:
+            self.deadline = self.w.now + self.w.timeout_s
+            body = self.body
+            if body is not None and not body.done:
+                self.pump_body()
+            elif self.conn.bytes_buffered > PIPELINE_BYTES:
+                self.pause_reading()
+            return
+        self.advance()
+
+    def eof_received(self) -> bool:
+        if self.lingering:
+            return False                     # the transport closes itself
+        self.conn.receive_data(b"")
+        if self.busy:
+            if self.body is not None and not self.body.done:
+                self.pump_body()
+        else:
+            self.advance()
+        return True                          # keep the write side for an answer in flight
+
+    def pause_writing(self) -> None:
+        self.paused_write = True
+
+    def resume_writing(self) -> None:
+        self.paused_write = False
+        self.deadline = self.w.now + self.w.timeout_s
+        self._wake_drain(None)
+
+    # -- flow control helpers (also used by body.py / writer.py) --------------------------------
+    def pause_reading(self) -> None:
+        if not self.read_paused and self.transport is not None:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused and self.transport is not None:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def write_raw(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def _wake_drain(self, exc: BaseException | None) -> None:
+        drain, self.drain = self.drain, None
+        if drain is not None and not drain.done():
+            if exc is None:
+                drain.set_result(None)
+            else:
+                drain.set_exception(exc)
+
+    async def drained(self) -> None:
+        """Wait until the transport takes more (pause_writing/resume_writing backpressure)."""
+        if self.closed:
+            raise ClientGone()
+        if self.paused_write:
+            self.drain = self.w.loop.create_future()
+            await self.drain
+
+    # -- moving between the worker's dicts ------------------------------------------------------
+    def _to_busy(self, timed: bool) -> None:
+        w = self.w
+        w.keepalive.pop(self, None)
+        w.fresh.pop(self, None)
+        w.busy[self] = None
+        self.timed = timed
+        self.deadline = w.now + w.timeout_s
+
+    def _to_keepalive(self) -> None:
+        w = self.w
+        w.busy.pop(self, None)
+        w.keepalive[self] = None
+        self.timed = False
+        self.deadline = w.now + w.keep_alive_timeout_s
+
+    # -- reading requests -----------------------------------------------------------------------
+    def advance(self) -> None:
+        """Parse and serve what is buffered until the core needs more data (Rule 1)."""
+        conn = self.conn
+        while not self.busy and not self.closed:
+            try:
+                event = conn.next_event()
+            except ProtocolError as exc:
+                self.fail(exc)
+                return
+            if type(event) is Request:
+                self.start(event)
+                continue
+            if event is NEED_DATA:
+                if conn.partial_request and not self.timed:
+                    self._to_busy(True)
+                return
+            if event is PAUSED:
+                return
+            self.close()                     # ConnectionClosed: EOF between requests
+            return
+
+    def pump_body(self) -> None:
+        """Move Data/EndOfMessage events into the body channel."""
+        conn, body = self.conn, self.body
+        assert body is not None
+        while not body.done:
+            try:
+                event = conn.next_event()
+            except ProtocolError as exc:
+                body.fail(exc)
+                return
+            if type(event) is Data:
+                body.feed(event.data)
+            elif type(event) is EndOfMessage:
+                body.finish()
+            elif event is NEED_DATA:
+                return
+            else:
+                body.fail(ClientGone("connection closed in the body"))
+
+    def start(self, request: Request) -> None:
+        """A new request: build its context and run its handler where its kind says."""
+        w = self.w
+        self._to_busy(False)
+        self.busy = True
+        if request.has_body:
+            self.body = body = BodyChannel(self, request, w.limit_body)
+            self.timed = True
+            self.pump_body()
+        else:
+            self.conn.next_event()           # the EndOfMessage right behind the head
+            self.body = None
+            body = _EMPTY
+        now = time.time()
+        ws = w.ws
+        ws.start_request(self.info.client_addr[0].encode("latin-1", "replace"),
+                         _request_line(request), request.header(b"host") or b"")
+        self.ctx = ctx = RequestContext(request=request, conn=self.info, server=w.cfg, body=body,
+                                        mpm=w.mpm, start_time=now)
+        runner = w.runner
+        try:
+            handler = runner.prepare(ctx)
+        except Exception as exc:  # noqa: BLE001 - a phase that raises is a 500 (request.py Rule 2)
+            runner.log_error(ctx, "MPMD0301", f"request phase failed: {exc!r}")
+            handler = runner.error(500, ctx)
+        if type(handler) is Response:
+            self.respond(handler)
+            return
+        self.kind = kind = getattr(handler, "kind", "inline")
+        if kind == "inline":
+            self.respond(runner.run_handler(ctx, handler))
+        elif kind == "blocking":
+            self.task = w.loop.create_task(self._run_blocking(ctx, handler))
+        else:
+            self.task = w.loop.create_task(self._run_async(ctx, handler))
+
+    async def _run_blocking(self, ctx: Any, handler: Any) -> None:
+        runner = self.w.runner
+        resp = await self.w.loop.run_in_executor(self.w.executor(), runner.run_handler, ctx,
+                                                 handler)
+        self.respond(resp)
+
+    async def _run_async(self, ctx: Any, handler: Any) -> None:
+        runner = self.w.runner
+        try:
+            resp = await handler(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an app failure is a 500
+            runner.log_error(ctx, "MPMD0301", f"handler failed: {exc!r}")
+            resp = runner.error(500, ctx)
+        if resp is None:
+            resp = runner.error(500, ctx)
+        self.respond(resp)
+
+    # -- answering ------------------------------------------------------------------------------
+    def _keep_allowed(self, resp: Response) -> bool:
+        w = self.w
+        if not w.keep_alive or resp.close_connection or w.stopping:
+            return False
+        if w.max_keep_alive and self.served + 1 >= w.max_keep_alive:
+            return False
+        body = self.body
+        if body is not None and body.expect_continue and not body.continue_sent and not body.done:
+            return False                     # the client holds its body back
+        return True
+
+    def respond(self, resp: Response) -> None:
+        """Finalize and write ``resp`` (one write for a bytes body)."""
+        ctx = self.ctx
+        body = self.body
+        if self.closed:
+            from mpmd.mpm.nginx.writer import drop_body
+            drop_body(self, resp)
+            return
+        if body is not None and isinstance(body.error, ProtocolError):
+            resp = _error_for(body.error, ctx)
+            resp.close_connection = True
+        plan = self.w.runner.finalize(ctx, resp, self._keep_allowed(resp))
+        self.keep = plan.keep_alive
+        content = resp.body
+        if not plan.send_body:
+            self.transport.write(plan.head)
+            _close_body(resp)
+            self.finish(resp, 0)
+        elif type(content) is bytes:
+            self.transport.write(plan.head + content)
+            if resp.on_close is not None:
+                _close_body(resp)
+            self.finish(resp, len(content))
+        else:
+            from mpmd.mpm.nginx.writer import write_body
+            self.phase_writing = self.timed = True
+            self.deadline = self.w.now + self.w.timeout_s
+            self.task = self.w.loop.create_task(write_body(self, ctx, plan, resp))
+
+    def finish(self, resp: Response, nbytes: int) -> None:
+        """The answer is out: log it, then keep the connection or close it."""
+        w = self.w
+        w.runner.log(self.ctx, resp, nbytes)
+        w.ws.finish_request(nbytes, time.time())
+        self.served += 1
+        self.phase_writing = False
+        self.ctx = None
+        self.task = None
+        if self.closed:
+            return
+        if not self.keep or self.conn.closing and not self.conn.has_buffered_request():
+            self.linger_close()
+            return
+        body = self.body
+        if body is not None and not body.done:
+            body.discard(self.next_cycle)    # body.py Rule 4
+            return
+        self.next_cycle()
+
+    def next_cycle(self) -> None:
+        self.conn.start_next_cycle()
+        self.busy = False
+        self.body = None
+        self.kind = "inline"
+        self._to_keepalive()
+        self.resume_reading()
+        self.advance()
+
+    def fail(self, exc: ProtocolError) -> None:
+        """A request the core refused: answer its status and close (Rule 3)."""
+        self._to_busy(True)
+        self.busy = True
+        resp = _error_for(exc, None)
+        resp.close_connection = True
+        plan = self.w.runner.finalize(None, resp, False)
+        content = resp.body if isinstance(resp.body, bytes) else b""
+        self.transport.write(plan.head + content)
+        self.linger_close()
+
+    # -- closing --------------------------------------------------------------------------------
+    def linger_close(self) -> None:
+        if self.closed or self.transport is None:
+            return
+        self.lingering = self.timed = True
+        self._to_busy(True)
+        self.deadline = self.w.now + LINGER_S
+        transport = self.transport
+        self.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
+    def close(self) -> None:
+        """Close now (idle expiry, eviction, graceful stop)."""
+        w = self.w
+        w.fresh.pop(self, None)
+        w.keepalive.pop(self, None)
+        if self.transport is not None:
+            self.transport.close()
+        else:
+            self.closed = True
+
+    def on_timeout(self) -> None:
+        """Rule 2: the sweep found this busy connection past its deadline."""
+        body = self.body
+        if self.lingering or self.phase_writing or self.transport is None:
+            self.abort()
+        elif self.busy and body is not None and not body.done:
+            if body.discarding:
+                self.abort()
+            else:
+                body.fail(ProtocolError(408, "request body timed out"))
+                self.timed = False
+        elif not self.busy and self.conn.partial_request:
+            self.fail(ProtocolError(408, "request timed out"))
+        elif not self.busy:
+            self.abort()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
