@@ -96,6 +96,7 @@ class LoopWorker:
         self.keepalive: dict[Any, None] = {}
         self.busy: dict[Any, None] = {}
         self.nconns = 0
+        self.inflight = 0                 # requests between start and finish (scoreboard)
         self.accepted = 0
         self.stopping = False
         self.accepting = False
@@ -275,10 +276,8 @@ class LoopWorker:
         closing = sum(1 for p in self.busy if p.lingering)
         if self.stopping:
             status = Status.GRACEFUL
-        elif len(self.busy) > closing:
+        elif self.inflight:
             status = Status.BUSY_WRITE
-        elif self.keepalive:
-            status = Status.BUSY_KEEPALIVE
         else:
             status = Status.READY
         self.ws.set_status(status)

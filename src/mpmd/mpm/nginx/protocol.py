@@ -31,7 +31,9 @@ from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, PAUSED, Data, EndOfMessage, Request
 from mpmd.mpm.conn import _addr, _close_body, _error_for, _request_line
 from mpmd.mpm.nginx.body import BodyChannel, ClientGone
+from mpmd.scoreboard.layout import Status
 
+BUSY_WRITE, READY, GRACEFUL = Status.BUSY_WRITE, Status.READY, Status.GRACEFUL
 PIPELINE_BYTES = 1 << 16
 LINGER_S = 2.0
 _EMPTY = EmptyBody()
@@ -238,6 +240,8 @@ class HttpProtocol(asyncio.Protocol):
             body = _EMPTY
         now = time.time()
         ws = w.ws
+        w.inflight += 1
+        ws.set_status(BUSY_WRITE)
         ws.start_request(self.info.client_addr[0].encode("latin-1", "replace"),
                          _request_line(request), request.header(b"host") or b"")
         self.ctx = ctx = RequestContext(request=request, conn=self.info, server=w.cfg, body=body,
@@ -324,6 +328,9 @@ class HttpProtocol(asyncio.Protocol):
         w = self.w
         w.runner.log(self.ctx, resp, nbytes)
         w.ws.finish_request(nbytes, time.time())
+        w.inflight -= 1
+        if not w.inflight:
+            w.ws.set_status(GRACEFUL if w.stopping else READY)
         self.served += 1
         self.phase_writing = False
         self.ctx = None
