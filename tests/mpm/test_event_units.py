@@ -38,3 +38,9 @@ def test_connections_above_limit_as_httpd():
     assert _limit_view(13, 0, 4)._over_limit()
     assert not _limit_view(13, 1, 4)._over_limit()       # lingering closes do not count
     assert _limit_view(5, 0, 0)._over_limit()            # no idle worker: ThreadsPerChild only
+
+
+def test_eviction_cap_is_the_limit_with_every_worker_idle():
+    # 4 + 2 x 4 = 12, whatever the momentary idle count
+    assert not _limit_view(12, 0, 0)._over_cap()
+    assert _limit_view(13, 0, 4)._over_cap()

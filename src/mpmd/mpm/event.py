@@ -15,8 +15,10 @@ Rule 2: a connection fd is armed EPOLLONESHOT: one readiness event, then the lis
 Rule 3: the child stops polling its listeners while its connections exceed
         ThreadsPerChild + AsyncRequestWorkerFactor x idle workers (httpd connections_above_limit),
         so another child takes new clients.  When every live child is over its limit, it accepts
-        anyway and closes its oldest idle keep-alive connection for each one it takes (as nginx
-        reuses idle connections), so a new client is always answered.
+        anyway, and once it holds more than ThreadsPerChild x (1 + factor) connections (the limit
+        with every worker idle, so a momentary burst evicts nothing) it closes its oldest idle
+        keep-alive connection for each one it takes (as nginx reuses idle connections), so a
+        new client is always answered.
 Rule 4: an idle keep-alive connection keeps no parser: ``Connection`` is dropped when nothing is
         buffered and made again when bytes arrive (this is what keeps idle connections cheap).
 Rule 5: ConnsTotal / ConnsAsyncKeepAlive / ConnsAsyncWriting / ConnsAsyncClosing are written to
@@ -229,7 +231,8 @@ class Event(ThreadedMPM):
                 if not self._all_over_limit():
                     self._set_accepting(False)
                     return
-                self._evict_oldest()
+                if self._over_cap() and self._others_full():
+                    self._evict_oldest()
 
     def _over_limit(self) -> bool:
         """httpd connections_above_limit: lingering connections do not count."""
@@ -238,19 +241,33 @@ class Event(ThreadedMPM):
 
     def _all_over_limit(self) -> bool:
         """True when no other live child of this generation is accepting (Rule 3)."""
-        gen = self.runtime.generation
-        for slot in range(self.settings.max_daemons):
-            if slot == self.slot:
-                continue
-            proc = self.scoreboard.process(slot)
-            if proc.pid and not proc.quiescing and proc.generation == gen \
-                    and self.scoreboard.conns(slot)[4]:
+        return not any(self.scoreboard.conns(slot)[4] for slot in self._live_slots())
+
+    def _others_full(self) -> bool:
+        """Every other live child of this generation holds more than the cap (published counts)."""
+        cap = self.settings.threads_per_child * (1 + self.factor)
+        for slot in self._live_slots():
+            total, _, _, closing, _ = self.scoreboard.conns(slot)
+            if total - closing <= cap:
                 return False
         return True
 
+    def _live_slots(self) -> list[int]:
+        gen, out = self.runtime.generation, []
+        for slot in range(self.settings.max_daemons):
+            proc = self.scoreboard.process(slot)
+            if slot != self.slot and proc.pid and not proc.quiescing and proc.generation == gen:
+                out.append(slot)
+        return out
+
+    def _over_cap(self) -> bool:
+        """Over the limit even with every worker idle: the bound eviction restores (Rule 3)."""
+        active = len(self.conns) - len(self.linger_q)
+        return active > self.settings.threads_per_child * (1 + self.factor)
+
     def _evict_oldest(self) -> None:
-        """Close idle keep-alive connections, oldest first, until under the limit again."""
-        while self._over_limit():
+        """Close idle keep-alive connections, oldest first, until within the cap again."""
+        while self._over_cap():
             victim = self.ka_q.pop_oldest()
             if victim is None:
                 return
