@@ -69,3 +69,17 @@ def test_raise_nofile_limit_reaches_the_hard_limit():
     import resource
     soft, hard = raise_nofile_limit()
     assert soft == hard or hard == resource.RLIM_INFINITY
+
+
+def test_cpu_seconds_grow_with_work():
+    from mpmd.bench.procs import tree_cpu_seconds
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import sys\nx=0\nfor i in range(3_000_000): x+=i\n"
+                             "print('done', flush=True); sys.stdin.read()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "done"
+        assert tree_cpu_seconds(proc.pid) > 0
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)

@@ -15,6 +15,7 @@ and fault workloads start a fresh instance per round, because they change the se
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,11 +87,19 @@ def _targets_for(opts: Options, workload: str) -> list[Target]:
     return [TARGETS[t] for t in opts.targets if workload in TARGETS[t].workloads]
 
 
-def _wrk_sample(server: Server, opts: Options, keep_alive: bool) -> dict[str, Any]:
+def _wrk_sample(server: Server, opts: Options, keep_alive: bool,
+                others: tuple[Server, ...] = ()) -> dict[str, Any]:
+    """One wrk run plus what else used the machine meanwhile: the measured server's CPU
+    time, the CPU time of the other (idle) servers of the pool, and the load average."""
+    def cpu(servers: tuple[Server, ...]) -> float:
+        return sum(procs.tree_cpu_seconds(s.pid) for s in servers)
+    own0, others0 = cpu((server,)), cpu(others)
     result = wrk.run_wrk(server.url, threads=opts.threads, connections=opts.connections,
                          duration_s=opts.duration_s, keep_alive=keep_alive)
     sample = result.to_dict()
-    sample["usage"] = procs.tree_usage(server.pid).to_dict()
+    sample.update(usage=procs.tree_usage(server.pid).to_dict(),
+                  server_cpu_s=cpu((server,)) - own0, others_cpu_s=cpu(others) - others0,
+                  loadavg_1m=os.getloadavg()[0])
     return sample
 
 
@@ -109,8 +118,9 @@ def run_throughput(pool: ServerPool, opts: Options, workload: str, res: Results,
         for rnd in range(opts.repeat):
             for keep_alive in opts.keep_alive_modes:
                 for server in rotated(running, rnd):
+                    others = tuple(x for x in running if x is not server)
                     _record(res, server, workload, rnd, keep_alive,
-                            lambda s=server, ka=keep_alive: _wrk_sample(s, opts, ka))
+                            lambda s=server, ka=keep_alive, o=others: _wrk_sample(s, opts, ka, o))
                     tick(f"{workload}: {server.target.name} ka={'on' if keep_alive else 'off'}"
                          f" round {rnd + 1}")
     finally:

@@ -96,6 +96,21 @@ def tree_usage(root: int, proc: Path = PROC) -> TreeUsage:
     )
 
 
+def cpu_seconds(pid: int, proc: Path = PROC) -> float:
+    """utime + stime of one process (fields 14 and 15 of /proc/PID/stat), in seconds."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int, proc: Path = PROC) -> float:
+    """CPU time used so far by the live processes of root's tree."""
+    return sum(cpu_seconds(p, proc) for p in process_tree(root, proc))
+
+
 def raise_nofile_limit() -> tuple[int, int]:
     """Raise RLIMIT_NOFILE's soft limit to the hard limit; returns (soft, hard) after."""
     import resource

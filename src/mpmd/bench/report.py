@@ -63,6 +63,10 @@ def aggregate(data: dict[str, Any]) -> dict[tuple[str, str, bool], Cell]:
 def _extra(workload: str, good: list[dict[str, Any]]) -> dict[str, Any]:
     """Workload-specific summaries (idle curve, fault counts, process counts)."""
     out: dict[str, Any] = {
+        "cpu_us_per_req": summarize(s["server_cpu_s"] / s["requests"] * 1e6 for s in good
+                                    if s.get("server_cpu_s") is not None and s.get("requests")),
+        "others_cpu_s": summarize(s.get("others_cpu_s") for s in good),
+        "loadavg_1m": summarize(s.get("loadavg_1m") for s in good),
         "pss": summarize(s.get("usage", {}).get("pss_bytes") for s in good),
         "processes": summarize(s.get("usage", {}).get("processes") for s in good),
         "threads": summarize(s.get("usage", {}).get("threads") for s in good),
@@ -107,8 +111,9 @@ def throughput_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Ce
                      workload: str) -> str:
     base = BASELINES.get(workload, "nginx")
     rows = ["| server | req/s keep-alive on | ratio to " + base + " | req/s keep-alive off "
-            "| ratio to " + base + " | keep-alive speedup | p99 on (ms) | p99 off (ms) | errors |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "| ratio to " + base + " | keep-alive speedup | p99 on (ms) | p99 off (ms) | errors "
+            "| server CPU µs/req (on) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for t in targets_in(data, workload):
         on, off = cells.get((workload, t, True)), cells.get((workload, t, False))
         rows.append("| " + " | ".join([
@@ -121,6 +126,7 @@ def throughput_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Ce
             fmt_summary(on.p99_s if on else None, ".1f", 1000),
             fmt_summary(off.p99_s if off else None, ".1f", 1000),
             str((on.errors if on else 0) + (off.errors if off else 0)),
+            fmt_summary(on.extra.get("cpu_us_per_req") if on else None),
         ]) + " |")
     return "\n".join(rows)
 
@@ -291,12 +297,28 @@ def render_markdown(data: dict[str, Any], charts: list[str]) -> str:
         out += [{"idle": lambda: idle_table(data, cells),
                  "faults": lambda: fault_table(data, cells)}.get(
             w, lambda: throughput_table(data, cells, w))(), ""]
+    out += _conditions(data, cells)
     out += ["## The seed's claims, as measured", ""]
     for title, fn in CLAIMS:
         out += [f"**{title}.** {fn(data, cells)}", ""]
     out += _unavailable_section(data) + _failed_runs(cells)
     out += [f"![{c}]({c})" for c in charts]
     return "\n".join(out) + "\n"
+
+
+def _conditions(data: dict[str, Any], cells: Cells) -> list[str]:
+    """How busy the machine was: load average and CPU burnt by the idle servers."""
+    loads = summarize(s.get("loadavg_1m") for s in data["samples"])
+    others = summarize(s.get("others_cpu_s") for s in data["samples"])
+    if loads is None:
+        return []
+    dur = data["options"]["duration_s"]
+    return ["## Measurement conditions", "",
+            f"1-minute load average during the runs: median {loads.median:.1f} "
+            f"(min {loads.low:.1f}, max {loads.high:.1f}) on {data.get('environment', {}).get('cpus')} "
+            "CPUs (wrk and the server under test alone account for about 2). "
+            + (f"CPU used by the other, idle servers of the same workload during a {dur:.0f} s run: "
+               f"median {others.median:.2f} s, max {others.high:.2f} s." if others else ""), ""]
 
 
 def _unavailable_section(data: dict[str, Any]) -> list[str]:
