@@ -199,9 +199,10 @@ class LoopWorker:
                 pass
 
     def _on_acceptable(self, lsock: socket.socket) -> None:
+        cap = self.settings.connections
         for _ in range(ACCEPT_BATCH):
-            if self.nconns >= self.settings.connections and not self.evict_one():
-                self.pause_accept()
+            if self.nconns >= cap and not (self.keepalive or self.fresh):
+                self.pause_accept()              # nothing to give up: wait for a close
                 return
             try:
                 sock, _addr = lsock.accept()
@@ -211,6 +212,8 @@ class LoopWorker:
                 self.log.error(M_ACCEPT, f"accept failed: {exc}", "nginx")
                 self.pause_accept()
                 return
+            if self.nconns >= cap:
+                self.evict_one()
             self._adopt(sock)
             if self.max_conns and self.accepted >= self.max_conns:
                 self.graceful()
@@ -246,7 +249,10 @@ class LoopWorker:
 
     # -- connection bookkeeping (called by HttpProtocol) ------------------------------------------
     def forget(self, proto: Any) -> None:
-        """A connection is gone: drop it everywhere, maybe accept again."""
+        """A connection is gone or going (idempotent): drop it everywhere, maybe accept again."""
+        if proto.released:
+            return
+        proto.released = True
         self.fresh.pop(proto, None)
         self.keepalive.pop(proto, None)
         self.busy.pop(proto, None)

@@ -57,7 +57,7 @@ class RequestRunner:
 class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
-                 "drain", "read_paused", "keep", "ctx", "kind")
+                 "drain", "read_paused", "keep", "ctx", "kind", "released")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
@@ -79,6 +79,7 @@ class HttpProtocol(asyncio.Protocol):
         self.keep = False
         self.ctx: Any = None
         self.kind = "inline"
+        self.released = False           # LoopWorker.forget() has counted it out
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -381,10 +382,8 @@ class HttpProtocol(asyncio.Protocol):
             transport.close()
 
     def close(self) -> None:
-        """Close now (idle expiry, eviction, graceful stop)."""
-        w = self.w
-        w.fresh.pop(self, None)
-        w.keepalive.pop(self, None)
+        """Close now (idle expiry, eviction, graceful stop); it stops counting at once."""
+        self.w.forget(self)
         if self.transport is not None:
             self.transport.close()
         else:
