@@ -89,6 +89,7 @@ class LoopWorker:
         self.keep_alive = bool(setting(self.cfg, "keep_alive", True))
         self.keep_alive_timeout_s = float(setting(self.cfg, "keep_alive_timeout", 5))
         self.max_keep_alive = int(setting(self.cfg, "max_keep_alive_requests", 100) or 0)
+        self.extended_status = bool(setting(self.cfg, "extended_status", False))
         self.limit_body = int(setting(self.cfg, "limit_request_body", 0) or 0)
         self.max_conns = int(setting(self.cfg, "max_connections_per_child", 0) or 0)
         self.limits = make_limits(self.cfg)

@@ -243,8 +243,9 @@ class HttpProtocol(asyncio.Protocol):
         ws = w.ws
         w.inflight += 1
         ws.set_status(BUSY_WRITE)
-        ws.start_request(self.info.client_addr[0].encode("latin-1", "replace"),
-                         _request_line(request), request.header(b"host") or b"")
+        if w.extended_status:                # httpd records who/what only with ExtendedStatus
+            ws.start_request(self.info.client_addr[0].encode("latin-1", "replace"),
+                             _request_line(request), request.header(b"host") or b"")
         self.ctx = ctx = RequestContext(request=request, conn=self.info, server=w.cfg, body=body,
                                         mpm=w.mpm, start_time=now)
         runner = w.runner
@@ -327,8 +328,9 @@ class HttpProtocol(asyncio.Protocol):
     def finish(self, resp: Response, nbytes: int) -> None:
         """The answer is out: log it, then keep the connection or close it."""
         w = self.w
-        w.runner.log(self.ctx, resp, nbytes)
-        w.ws.finish_request(nbytes, time.time())
+        ctx = self.ctx
+        w.runner.log(ctx, resp, nbytes)
+        w.ws.finish_request(nbytes, ctx.start_time)
         w.inflight -= 1
         if not w.inflight:
             w.ws.set_status(GRACEFUL if w.stopping else READY)
