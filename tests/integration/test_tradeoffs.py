@@ -197,7 +197,8 @@ def busy_workers(port: int) -> int:
 @pytest.mark.parametrize("mpm", ["prefork", "worker", "event"])
 @pytest.mark.parametrize("how", ["os._exit", "SIGKILL"])
 def test_crash_blast_radius(tmp_path, make_server, mpm, how):
-    conf = wsgi(make_conf(tmp_path, mpm, Timeout=30))
+    spare = {"MinSpareServers": 4, "MaxSpareServers": 5} if mpm == "prefork" else {}
+    conf = wsgi(make_conf(tmp_path, mpm, Timeout=30, **spare))
     conf.add("<Location /server-status>\n    SetHandler server-status\n</Location>")
     server = make_server(conf)
     start = len(server.children())
@@ -247,16 +248,19 @@ def test_threaded_pool_grows_with_slow_clients_and_shrinks_back(tmp_path, make_s
     conf = make_conf(tmp_path, mpm, StartServers=1, ServerLimit=6, ThreadLimit=2,
                      ThreadsPerChild=2, MaxRequestWorkers=12, MinSpareThreads=1,
                      MaxSpareThreads=3, Timeout=60)
+    conf.add("<Location /server-status>\n    SetHandler server-status\n</Location>")
     server = make_server(conf)
     wait_for(lambda: len(server.children()) == 1, message="1 child")
     held = []
+
+    def settled() -> bool:         # every slow client holds a thread (+1: this status request)
+        return int(status_auto(server.port)["BusyWorkers"]) == len(held) + 1
     try:
         for _ in range(6):     # a head, then a body that never comes: a worker waits on it
             s = socket.create_connection(("127.0.0.1", server.port))
             s.sendall(b"GET /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
             held.append(s)
-            wait_for(lambda: len(server.children()) * 2 > len(held), timeout=20,
-                     message="a free worker thread for the next slow client")
+            wait_for(settled, timeout=20, message="a free worker thread for the next slow client")
         wait_for(lambda: len(server.children()) >= 4, timeout=20, message="growth to 4 children")
     finally:
         for s in held:

@@ -126,9 +126,10 @@ class Event(ThreadedMPM):
         self.accepting = False
         self.published: tuple[int, ...] = ()
         self.next_limit_check = 0.0
+        self._setup_poll()
+        self._publish()             # "accepting" is visible before any worker looks idle
         threads = self.start_threads(self._worker_main)
         try:
-            self._setup_poll()
             self._loop()
         finally:
             for _ in threads:
@@ -199,13 +200,16 @@ class Event(ThreadedMPM):
                 self.graceful = True
         else:
             ec = self.conns.get(fd)
-            if ec is not None:
+            if ec is not None and ec.state != BUSY:      # a worker owns a BUSY socket
                 self._readable(ec)
 
     # -- accepting (Rule 3) ---------------------------------------------------------------------
     def _accept(self, lsock: socket.socket) -> None:
         for _ in range(64):
             if self.graceful:
+                return
+            if self._should_pause():
+                self._set_accepting(False)      # leave it in the backlog for another child
                 return
             try:
                 sock, addr = lsock.accept()
@@ -222,17 +226,25 @@ class Event(ThreadedMPM):
             ec = EventConn(sock, addr)
             self.conns[ec.fd] = ec
             self.head_q.append(ec, time.monotonic())
-            self.ep.register(ec.fd, EPOLL_IN)
+            self.ep.register(ec.fd, select.EPOLLONESHOT)   # disarmed until _readable decides
             self.accepted += 1
             limit = self.max_conns_per_child
             if limit and self.accepted >= limit:
                 self.graceful = True
-            if self._over_limit():
-                if not self._all_over_limit():
-                    self._set_accepting(False)
-                    return
-                if self._over_cap() and self._others_full():
-                    self._evict_oldest()
+            if self._over_cap() and self._others_full():
+                self._evict_oldest()
+            self._readable(ec)      # AcceptFilter: the head is usually there already
+
+    def _free_workers(self) -> int:
+        """Idle workers not yet promised to a connection whose request is parsed."""
+        return self.idle_workers - len(self.pending)
+
+    def _should_pause(self) -> bool:
+        """No idle worker (httpd waits for an idler too), or over the connection limit while
+        another child still accepts: leave new connections to the others (Rule 3)."""
+        if self._free_workers() <= 0:
+            return True
+        return self._over_limit() and not self._all_over_limit()
 
     def _over_limit(self) -> bool:
         """httpd connections_above_limit: lingering connections do not count."""
@@ -275,13 +287,15 @@ class Event(ThreadedMPM):
 
     def _check_limit(self, now: float) -> None:
         """Start accepting again once under the limit, or once every child is over it."""
-        if self.accepting or self.graceful or now < self.next_limit_check:
+        if self.accepting or self.graceful:
             return
-        self.next_limit_check = now + LIMIT_CHECK_S
+        if self._free_workers() <= 0:
+            return
         if not self._over_limit():
             self._set_accepting(True)
-        elif self._all_over_limit() and len(self.ka_q):
-            self._set_accepting(True)
+        elif now >= self.next_limit_check:
+            self.next_limit_check = now + LIMIT_CHECK_S
+            self._set_accepting(self._all_over_limit())
 
     # -- reading request heads --------------------------------------------------------------
     def _readable(self, ec: EventConn) -> None:
