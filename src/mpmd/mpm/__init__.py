@@ -21,7 +21,7 @@ MPMS: dict[str, str] = {
 # LoadModule names -> MPM name ("mpm_prefork_module" -> "prefork")
 MPM_MODULES: dict[str, str] = {f"mpm_{name}_module": name for name in MPMS}
 
-DEFAULT_MPM = "prefork"
+DEFAULT_MPM = "event"          # as Apache httpd 2.4
 
 
 def load_mpm_class(name: str) -> Any:
