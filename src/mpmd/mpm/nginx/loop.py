@@ -9,8 +9,9 @@ through ``connect_accepted_socket``.  Connections sit in one of three ordered di
   ``keepalive``  between requests (deadline: KeepAliveTimeout);
   ``busy``       reading a request, running a handler, writing, or lingering.
 
-Rule 1: time is read once per sweep (``self.now``); deadlines have one-second resolution, as
-        nginx's cached time, and no request arms a timer of its own.
+Rule 1: deadlines are plain numbers on the loop's clock (``loop.time()``, the loop's cached
+        time under uvloop); one sweep a second expires them, so no request arms a timer of its
+        own and a timeout fires at most a second late, never early.
 Rule 2: ``fresh`` and ``keepalive`` are FIFO: all of one dict share a timeout, so the sweep
         expires from the head and eviction at the cap takes the oldest first.
 Rule 3: only ``busy`` connections are scanned in full, and only those in a timed phase.
@@ -101,7 +102,7 @@ class LoopWorker:
         self.accepted = 0
         self.stopping = False
         self.accepting = False
-        self.now = time.monotonic()
+        self.now = 0.0                    # loop.time() at the last sweep
         self.sockets: list[socket.socket] = []
         self.own: list[socket.socket] = []
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -264,7 +265,7 @@ class LoopWorker:
 
     # -- the timer sweep (Rule 1..3) -------------------------------------------------------------
     def _sweep(self) -> None:
-        self.now = now = time.monotonic()
+        self.now = now = self.loop.time()
         for idle in (self.fresh, self.keepalive):
             while idle:
                 proto = next(iter(idle))

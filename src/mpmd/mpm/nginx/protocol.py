@@ -57,14 +57,14 @@ class RequestRunner:
 class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
-                 "drain", "read_paused", "keep", "ctx", "kind", "released")
+                 "drain", "read_paused", "keep", "ctx", "kind", "released", "peer_eof")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
         self.transport: Any = None
         self.conn = Connection(worker.limits)
         self.info: Any = None
-        self.deadline = worker.now + worker.timeout_s
+        self.deadline = worker.loop.time() + worker.timeout_s
         self.timed = False              # busy phase the sweep may expire (Rule 2)
         self.phase_writing = False
         self.lingering = False
@@ -80,6 +80,7 @@ class HttpProtocol(asyncio.Protocol):
         self.ctx: Any = None
         self.kind = "inline"
         self.released = False           # LoopWorker.forget() has counted it out
+        self.peer_eof = False
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -110,7 +111,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.conn.receive_data(data)
         if self.busy:
-            self.deadline = self.w.now + self.w.timeout_s
+            self.deadline = self.w.loop.time() + self.w.timeout_s
             body = self.body
             if body is not None and not body.done:
                 self.pump_body()
@@ -122,6 +123,7 @@ class HttpProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.lingering:
             return False                     # the transport closes itself
+        self.peer_eof = True
         self.conn.receive_data(b"")
         if self.busy:
             if self.body is not None and not self.body.done:
@@ -135,7 +137,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused_write = False
-        self.deadline = self.w.now + self.w.timeout_s
+        self.deadline = self.w.loop.time() + self.w.timeout_s
         self._wake_drain(None)
 
     # -- flow control helpers (also used by body.py / writer.py) --------------------------------
@@ -176,14 +178,14 @@ class HttpProtocol(asyncio.Protocol):
         w.fresh.pop(self, None)
         w.busy[self] = None
         self.timed = timed
-        self.deadline = w.now + w.timeout_s
+        self.deadline = w.loop.time() + w.timeout_s
 
     def _to_keepalive(self) -> None:
         w = self.w
         w.busy.pop(self, None)
         w.keepalive[self] = None
         self.timed = False
-        self.deadline = w.now + w.keep_alive_timeout_s
+        self.deadline = w.loop.time() + w.keep_alive_timeout_s
 
     # -- reading requests -----------------------------------------------------------------------
     def advance(self) -> None:
@@ -322,7 +324,7 @@ class HttpProtocol(asyncio.Protocol):
         else:
             from mpmd.mpm.nginx.writer import write_body
             self.phase_writing = self.timed = True
-            self.deadline = self.w.now + self.w.timeout_s
+            self.deadline = self.w.loop.time() + self.w.timeout_s
             self.task = self.w.loop.create_task(write_body(self, ctx, plan, resp))
 
     def finish(self, resp: Response, nbytes: int) -> None:
@@ -375,10 +377,12 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.lingering = self.timed = True
         self._to_busy(True)
-        self.deadline = self.w.now + LINGER_S
+        self.deadline = self.w.loop.time() + LINGER_S
         transport = self.transport
         self.resume_reading()
-        if transport.can_write_eof():
+        if self.peer_eof:
+            transport.close()                # the client already sent EOF: nothing to drain
+        elif transport.can_write_eof():
             transport.write_eof()
         else:
             transport.close()
@@ -394,7 +398,9 @@ class HttpProtocol(asyncio.Protocol):
     def on_timeout(self) -> None:
         """Rule 2: the sweep found this busy connection past its deadline."""
         body = self.body
-        if self.lingering or self.phase_writing or self.transport is None:
+        if self.lingering and self.transport is not None:
+            self.transport.close()           # FIN was sent; a reset could destroy the answer
+        elif self.phase_writing or self.transport is None:
             self.abort()
         elif self.busy and body is not None and not body.done:
             if body.discarding:
