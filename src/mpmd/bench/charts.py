@@ -91,20 +91,21 @@ def chart_idle(data: dict[str, Any], cells: Cells) -> Any:
     ts = [t for t in targets_in(data, "idle") if cells.get(("idle", t, True))]
     if not ts:
         return None
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for t in ts:
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4.5))
+    colors = plt.get_cmap("tab10")
+    for i, t in enumerate(ts):
         curve = cells[("idle", t, True)].extra.get("curve") or []
         xs = [p.get("held", p["idle"]) or 0 for p in curve]
-        a1.plot(xs, [(p["pss_bytes"] or 0) / MIB for p in curve], marker="o", label=t)
-        a2.plot(xs, [p["processes"] or 0 for p in curve], marker="o", label=f"{t} processes")
-        a2.plot(xs, [p["threads"] or 0 for p in curve], marker="x", linestyle=":",
-                label=f"{t} threads")
-    a1.set_xlabel("idle keep-alive connections held")
-    a1.set_ylabel("PSS of the process tree (MiB)")
-    a2.set_xlabel("idle keep-alive connections held")
-    a2.set_ylabel("processes / threads")
+        style = {"marker": "o", "color": colors(i % 10), "label": t}
+        a1.plot(xs, [(p["pss_bytes"] or 0) / MIB for p in curve], **style)
+        a2.plot(xs, [p["processes"] or 0 for p in curve], **style)
+        a3.plot(xs, [p["threads"] or 0 for p in curve], **style)
+    for ax, label in ((a1, "PSS of the process tree (MiB)"), (a2, "processes"),
+                      (a3, "threads")):
+        ax.set_xlabel("idle keep-alive connections held")
+        ax.set_ylabel(label + ", log scale")
+        ax.set_yscale("log")
     a1.legend(fontsize=7)
-    a2.legend(fontsize=6)
     fig.tight_layout()
     return fig
 
