@@ -183,7 +183,10 @@ class HttpProtocol(asyncio.Protocol):
     def _to_keepalive(self) -> None:
         w = self.w
         w.busy.pop(self, None)
-        w.keepalive[self] = None
+        w.fresh.pop(self, None)
+        keepalive = w.keepalive
+        keepalive.pop(self, None)            # to the young end: the dict stays in deadline order
+        keepalive[self] = None
         self.timed = False
         self.deadline = w.loop.time() + w.keep_alive_timeout_s
 
@@ -231,11 +234,10 @@ class HttpProtocol(asyncio.Protocol):
     def start(self, request: Request) -> None:
         """A new request: build its context and run its handler where its kind says."""
         w = self.w
-        self._to_busy(False)
-        self.busy = True
+        self.busy = True                     # it joins w.busy only if it outlives this call
         if request.has_body:
             self.body = body = BodyChannel(self, request, w.limit_body)
-            self.timed = True
+            self._to_busy(True)
             self.pump_body()
         else:
             self.conn.next_event()           # the EndOfMessage right behind the head
@@ -262,7 +264,10 @@ class HttpProtocol(asyncio.Protocol):
         self.kind = kind = getattr(handler, "kind", "inline")
         if kind == "inline":
             self.respond(runner.run_handler(ctx, handler))
-        elif kind == "blocking":
+            return
+        if self.body is None:
+            self._to_busy(False)
+        if kind == "blocking":
             self.task = w.loop.create_task(self._run_blocking(ctx, handler))
         else:
             self.task = w.loop.create_task(self._run_async(ctx, handler))
@@ -323,8 +328,8 @@ class HttpProtocol(asyncio.Protocol):
             self.finish(resp, len(content))
         else:
             from mpmd.mpm.nginx.writer import write_body
-            self.phase_writing = self.timed = True
-            self.deadline = self.w.loop.time() + self.w.timeout_s
+            self._to_busy(True)
+            self.phase_writing = True
             self.task = self.w.loop.create_task(write_body(self, ctx, plan, resp))
 
     def finish(self, resp: Response, nbytes: int) -> None:
