@@ -24,7 +24,6 @@ import concurrent.futures
 import os
 import signal
 import socket
-import time
 from typing import Any
 
 from mpmd.mpm.base import setting
