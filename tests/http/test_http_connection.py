@@ -355,8 +355,8 @@ ERRORS = [
     # 501: unknown method / transfer coding
     (b"FOO / HTTP/1.1\r\n" + H + b"\r\n", 501),
     (b"get / HTTP/1.1\r\n" + H + b"\r\n", 501),
-    (b"G@T / HTTP/1.1\r\n" + H + b"\r\n", 501),
-    (b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 80\r\n", 501),
+    (b"G@T / HTTP/1.1\r\n" + H + b"\r\n", 400),   # "@" is not a token char: no request line (httpd: 400)
+    (b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 80\r\n", 400),
     (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n", 501),
     (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: xchunked\r\n\r\n", 501),
     # 505: versions other than 1.x
@@ -457,3 +457,23 @@ def test_bytes_buffered_counts_queued_body_and_partial_head() -> None:
     conn2 = Connection()
     conn2.receive_data(b"GET / HTTP/1.1\r\nHo")
     assert conn2.bytes_buffered > 0 and conn2.partial_request
+
+
+@pytest.mark.parametrize("data,status", [
+    (b"FROBNICATE /x HTTP/1.1\r\nHost: a\r\n\r\n", 501),    # a method we do not know
+    (b"THIS IS NOT HTTP\r\n\r\n", 400),                     # no request line at all
+    (b"\x01\x02\x03\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nJUNK JUNK\r\n\r\n", 400),   # pipelined after a good one
+])
+def test_unknown_method_501_but_garbage_400(data, status):
+    from mpmd.http.connection import Connection
+    from mpmd.http.errors import ProtocolError
+    from mpmd.http.limits import Limits
+    conn = Connection(Limits())
+    conn.receive_data(data)
+    with pytest.raises(ProtocolError) as info:
+        for _ in range(10):
+            event = conn.next_event()
+            if type(event).__name__ == "EndOfMessage":
+                conn.start_next_cycle()
+    assert info.value.status == status

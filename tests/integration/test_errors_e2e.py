@@ -73,9 +73,6 @@ def test_error_answer_closes_when_framing_in_doubt(case, econf, make_server):
     assert_error_then_close(server, data, statuses)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SERVER: http/connection.py maps llhttp's 'Invalid method encountered' to 501 even when the "
-    "request line is not 'method SP target SP version' at all; httpd and nginx answer 400"))
 @pytest.mark.parametrize("line", [b"THIS IS NOT HTTP", b"\x01\x02\x03"], ids=["words", "control-bytes"])
 def test_garbage_request_line_is_400(line, econf, make_server):
     server = make_server(econf)

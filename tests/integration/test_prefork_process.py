@@ -54,14 +54,21 @@ def test_sigkilled_child_is_replaced_and_logged(pconf, make_server):
     assert request_once(server.port, get("/index.html")).status == 200
 
 
+def slow_client(port: int) -> socket.socket:
+    """A client that sent part of a request (silent ones wait in the kernel: TCP_DEFER_ACCEPT)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET /index.html HTTP/1.1\r\n")
+    return sock
+
+
 def test_pool_grows_under_slow_clients_and_shrinks_back(pconf, make_server):
     pconf.set("StartServers", 1).set("MinSpareServers", 1).set("MaxSpareServers", 2)
     pconf.set("MaxRequestWorkers", 20).set("Timeout", 60).set("KeepAliveTimeout", 60)
     server = make_server(pconf)
     held: list[socket.socket] = []
     try:
-        for _ in range(6):       # each idle connection holds one child
-            held.append(socket.create_connection(("127.0.0.1", server.port)))
+        for _ in range(6):       # each slow client (half a request line) holds one child
+            held.append(slow_client(server.port))
         wait_for(lambda: len(server.children()) >= 7, timeout=20, message="the pool to grow to 7")
     finally:
         for s in held:
@@ -77,7 +84,7 @@ def test_reaching_max_request_workers_is_logged(pconf, make_server):
     held = []
     try:
         for _ in range(3):
-            held.append(socket.create_connection(("127.0.0.1", server.port)))
+            held.append(slow_client(server.port))
         wait_for(lambda: "reached MaxRequestWorkers setting" in server.error_log_text(), timeout=20,
                  message="the MaxRequestWorkers message")
         assert len(server.children()) <= 2

@@ -28,6 +28,7 @@ served as a plain request; with a body it is rejected (llhttp would skip the bod
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import NoReturn, Union
 
@@ -194,7 +195,7 @@ class Connection:
                     return
             except HttpParserError as exc:
                 if not self._closing:
-                    self._fail(self._error or _from_llhttp(exc))
+                    self._fail(self._error or _from_llhttp(exc, data))
                 self._dead = True
                 return
 
@@ -431,7 +432,26 @@ def _expect_continue(conn: Connection, version: str) -> bool:
     return version == "1.1"
 
 
-def _from_llhttp(exc: HttpParserError) -> ProtocolError:
+def _from_llhttp(exc: HttpParserError, data: bytes = b"") -> ProtocolError:
     text = str(exc)
     status, reason = _LLHTTP_ERRORS.get(text, (400, text))
+    if status == 501 and text == "Invalid method encountered" and not _looks_like_request_line(data):
+        # "THIS IS NOT HTTP": not an unknown method but no request line at all (httpd: 400).
+        return ProtocolError(400, "malformed request line")
     return ProtocolError(status, reason)
+
+
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ \x00-\x20\x7f]+ HTTP/\d\.\d\r?$")
+
+
+def _looks_like_request_line(data: bytes) -> bool:
+    """Error path only: is the failing request's first line "token SP target SP HTTP/x.y"?
+
+    The failing request is the last non-empty head in ``data`` (earlier pipelined requests
+    parsed fine); if its line has not fully arrived, it is judged on what is there.
+    """
+    heads = [h for h in data.split(b"\r\n\r\n") if h.strip()]
+    if not heads:
+        return False
+    line = heads[-1].lstrip(b"\r\n").split(b"\n", 1)[0]
+    return bool(_REQUEST_LINE.match(line))
