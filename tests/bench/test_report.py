@@ -64,3 +64,12 @@ def test_plan_counts_only_targets_that_serve_the_workload():
     opts = Options(targets=["nginx", "gunicorn-sync"], workloads=["static-1k", "faults", "idle"],
                    repeat=3)
     assert plan_steps(opts) == 3 * 2 + 3 * 2 + 3 * 1
+
+
+def test_charts_are_written_for_the_data_present(tmp_path):
+    from mpmd.bench.charts import write_charts
+    names = write_charts(_data(), tmp_path)
+    assert {"rps.png", "keepalive_speedup.png", "p99_latency.png",
+            "idle_connections.png"} <= set(names)
+    assert "faults.png" not in names          # no fault samples -> no empty chart
+    assert all((tmp_path / n).stat().st_size > 1000 for n in names)
