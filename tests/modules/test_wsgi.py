@@ -240,4 +240,3 @@ def test_directive_converters():
         mod_wsgi._app_spec(["/a", "nocolon"])
     with pytest.raises(ValueError):
         mod_wsgi._script_alias(["app", "x.py"])
-    assert mod_wsgi._flag(["On"]) is True

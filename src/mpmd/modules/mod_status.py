@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from mpmd.config.directives import Args, Ctx, Directive
 from mpmd.core.exchange import Response
 from mpmd.core.modules import Module
+from mpmd.config import values as config_values
 
 HANDLER_NAME = "server-status"
 
@@ -52,15 +53,8 @@ CONN_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _flag(args: list[str]) -> bool:
-    word = args[0].lower()
-    if word not in ("on", "off"):
-        raise ValueError("must be On or Off")
-    return word == "on"
-
-
 DIRECTIVES = [
-    Directive("ExtendedStatus", args=Args.FLAG, context=Ctx.SERVER, value=_flag, default=False,
+    Directive("ExtendedStatus", args=Args.FLAG, context=Ctx.SERVER, value=config_values.flag, default=False,
               field="extended_status", owner="status_module", syntax="ExtendedStatus On|Off",
               doc="Show each worker's client and request line on the server-status page."),
 ]

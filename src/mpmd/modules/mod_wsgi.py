@@ -45,6 +45,7 @@ from mpmd.core.exchange import FileBody, Response
 from mpmd.core.modules import Module
 from mpmd.modules import wsgi_environ
 from mpmd.modules.wsgi_input import ErrorStream, wsgi_input
+from mpmd.config import values as config_values
 
 HANDLER_NAME = "wsgi-script"
 SERVER_CTX = Ctx.SERVER | Ctx.VHOST
@@ -84,13 +85,6 @@ def _path_list(args: list[str]) -> list[str]:
     return [p for a in args for p in a.split(os.pathsep) if p]
 
 
-def _flag(args: list[str]) -> bool:
-    word = args[0].lower()
-    if word not in ("on", "off"):
-        raise ValueError("must be On or Off")
-    return word == "on"
-
-
 DIRECTIVES = [
     Directive("WSGIScriptAlias", args=Args.TAKE2, context=SERVER_CTX, value=_script_alias,
               default=[], field="wsgi_script_alias", merge=Merge.APPEND, owner="wsgi_module",
@@ -104,7 +98,7 @@ DIRECTIVES = [
               default=[], field="wsgi_python_path", merge=Merge.APPEND, owner="wsgi_module",
               syntax="WSGIPythonPath directory[:directory...]",
               doc="Directories added to sys.path before WSGI/ASGI applications are loaded."),
-    Directive("WSGIPreload", args=Args.FLAG, context=Ctx.SERVER, value=_flag,
+    Directive("WSGIPreload", args=Args.FLAG, context=Ctx.SERVER, value=config_values.flag,
               default=False, field="wsgi_preload", owner="wsgi_module",
               syntax="WSGIPreload On|Off",
               doc="Import WSGI applications in the master before forking children."),

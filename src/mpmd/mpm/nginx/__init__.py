@@ -36,6 +36,7 @@ from typing import Any
 from mpmd.config.directives import Args, Ctx, Directive
 from mpmd.mpm.base import Problem, Query, setting
 from mpmd.mpm.common import ForkingMPM
+from mpmd.config import values as config_values
 
 MAX_PROCESSES = 1024
 DEFAULT_CONNECTIONS = 16384
@@ -71,13 +72,6 @@ def _positive(lo: int, hi: int) -> Any:
     return convert
 
 
-def _flag(args: list[str]) -> bool:
-    word = args[0].lower()
-    if word not in ("on", "off"):
-        raise ValueError("must be On or Off")
-    return word == "on"
-
-
 DIRECTIVES = [
     Directive("WorkerProcesses", Args.TAKE1, Ctx.SERVER, _processes, 1, "worker_processes",
               "Number of event-loop processes; 'auto' = one per CPU (nginx worker_processes).",
@@ -87,7 +81,7 @@ DIRECTIVES = [
               "Maximum open connections per process; at the cap idle keep-alive connections are "
               "closed oldest first, then accepting pauses (nginx worker_connections).",
               syntax="WorkerConnections number"),
-    Directive("ReusePort", Args.FLAG, Ctx.SERVER, _flag, False, "reuse_port",
+    Directive("ReusePort", Args.FLAG, Ctx.SERVER, config_values.flag, False, "reuse_port",
               "Give each worker process its own SO_REUSEPORT listening socket (nginx reuseport).",
               syntax="ReusePort On|Off"),
     Directive("WorkerThreads", Args.TAKE1, Ctx.SERVER, _positive(1, 1024), DEFAULT_THREADS,
