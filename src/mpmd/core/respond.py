@@ -29,7 +29,7 @@ from mpmd import SERVER_SOFTWARE, __version__
 from mpmd.core.clock import Clock
 from mpmd.core.exchange import FileBody, MultipartBody, Response
 from mpmd.http.events import Request
-from mpmd.http.writers import render_head
+from mpmd.http.writers import CRLF, render_fields, status_line_bytes
 
 # Fields ``finalize`` owns (Rule 4), lower-cased.  Content-Length is read, then rebuilt.
 _OWNED = frozenset({"date", "server", "connection", "keep-alive", "transfer-encoding",
@@ -111,24 +111,27 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
     version = req.http_version if req is not None else "1.1"
     send_body = method != "HEAD" and status >= 200 and status not in (204, 304)
 
-    headers, app_length, app_close = _own_headers(response.headers)
+    block, app_length, app_close = _own_headers(response.headers)
     length, chunked = _framing(response, status, version, app_length, send_body)
     keep_alive = (keep_alive_allowed and req is not None and req.keep_alive
                   and not response.close_connection and not app_close
                   and (length is not None or chunked or not send_body))
 
-    fields = [("Date", (date if date is not None else _DATE.http_date()).decode("latin-1")),
-              ("Server", server_header if server_header is not None else _server_of(server))]
-    fields += headers
     if length is not None:
-        fields.append(("Content-Length", str(length)))
+        framing = b"Content-Length: %d\r\n" % length
     elif chunked and send_body:
-        fields.append(("Transfer-Encoding", "chunked"))
+        framing = b"Transfer-Encoding: chunked\r\n"
+    else:
+        framing = b""
     if not keep_alive:
-        fields.append(("Connection", "close"))
+        framing += b"Connection: close\r\n"
     elif version == "1.0":
-        fields.append(("Connection", "keep-alive"))
-    return Plan(render_head(status, fields), keep_alive, send_body, chunked and send_body)
+        framing += b"Connection: keep-alive\r\n"
+    head = b"".join((status_line_bytes(status),
+                     b"Date: ", date if date is not None else _DATE.http_date(),
+                     b"\r\nServer: ", _server_field(server, server_header),
+                     block, framing, CRLF))
+    return Plan(head, keep_alive, send_body, chunked and send_body)
 
 
 def _unwrap(request: Any) -> tuple[Request | None, Any]:
@@ -138,6 +141,22 @@ def _unwrap(request: Any) -> tuple[Request | None, Any]:
     return request.request, getattr(request, "server", None)
 
 
+# id(server) -> (server, b"<Server value>\r\n"): ServerTokens is read once per generation.
+_SERVER_FIELDS: dict[int, tuple[Any, bytes]] = {}
+
+
+def _server_field(server: Any, server_header: str | None) -> bytes:
+    """The Server value plus its CRLF, for an explicit value or the config's ServerTokens."""
+    if server_header is not None:
+        return render_fields([("Server", server_header)])[8:]
+    hit = _SERVER_FIELDS.get(id(server))
+    if hit is None or hit[0] is not server:
+        if len(_SERVER_FIELDS) > 8:
+            _SERVER_FIELDS.clear()
+        hit = _SERVER_FIELDS[id(server)] = (server, _server_of(server).encode("latin-1") + CRLF)
+    return hit[1]
+
+
 def _server_of(server: Any) -> str:
     tokens = getattr(server, "server_tokens", None) if server is not None else None
     if not isinstance(tokens, str):
@@ -145,8 +164,29 @@ def _server_of(server: Any) -> str:
     return _TOKENS.get(tokens.lower(), _TOKENS["full"])
 
 
-def _own_headers(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], int | None, bool]:
-    """(handler headers minus the owned ones, its Content-Length, it asked to close)."""
+# id(headers tuple) -> (the tuple, _own_headers result).  Handlers that answer from a cache
+# (static files) hand out the same immutable tuple each time, so its block is rendered once.
+_BLOCKS: dict[int, tuple[tuple[tuple[str, str], ...], tuple[bytes, int | None, bool]]] = {}
+BLOCK_CACHE_SIZE = 4096
+
+
+def _own_headers(headers: Any) -> tuple[bytes, int | None, bool]:
+    """(handler headers minus the owned ones, rendered; its Content-Length; it asked to close).
+
+    A tuple of headers is immutable, so its result is remembered by identity."""
+    if type(headers) is not tuple:
+        return _split_owned(headers)
+    hit = _BLOCKS.get(id(headers))
+    if hit is not None and hit[0] is headers:
+        return hit[1]
+    result = _split_owned(headers)
+    if len(_BLOCKS) >= BLOCK_CACHE_SIZE:
+        _BLOCKS.clear()
+    _BLOCKS[id(headers)] = (headers, result)
+    return result
+
+
+def _split_owned(headers: Any) -> tuple[bytes, int | None, bool]:
     kept: list[tuple[str, str]] = []
     length: int | None = None
     close = False
@@ -158,7 +198,7 @@ def _own_headers(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]],
             length = _parse_length(value)
         elif lname == "connection":
             close = "close" in value.lower()
-    return kept, length, close
+    return render_fields(kept), length, close
 
 
 def _parse_length(value: str) -> int | None:

@@ -40,6 +40,8 @@ _STATUS_LINES: dict[int, str] = {
     code: f"HTTP/1.1 {code} {reason}\r\n" for code, reason in REASONS.items()
 }
 
+_STATUS_BYTES: dict[int, bytes] = {code: line.encode("latin-1") for code, line in _STATUS_LINES.items()}
+
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 CRLF = b"\r\n"
@@ -59,14 +61,25 @@ def status_line(status: int) -> str:
     return line
 
 
-def render_head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
-    """Status line + header fields + the blank line, as latin-1 bytes."""
+def status_line_bytes(status: int) -> bytes:
+    """``status_line`` as bytes (a table lookup for every known code)."""
+    line = _STATUS_BYTES.get(status)
+    return line if line is not None else status_line(status).encode("latin-1")
+
+
+def render_fields(headers: Iterable[tuple[str, str]]) -> bytes:
+    """``b"Name: value\\r\\n"`` for each field (Rule 3), without the blank line."""
     lines = [f"{name}: {value}\r\n" for name, value in headers]
     block = "".join(lines)
     # Each line holds exactly one CR and one LF (its own); more means injected ones.
     if block.count("\n") != len(lines) or block.count("\r") != len(lines):
         raise ValueError("CR or LF in a response header name or value")
-    return (status_line(status) + block + "\r\n").encode("latin-1")
+    return block.encode("latin-1")
+
+
+def render_head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
+    """Status line + header fields + the blank line, as latin-1 bytes."""
+    return status_line_bytes(status) + render_fields(headers) + CRLF
 
 
 def chunk(data: bytes) -> bytes:

@@ -59,7 +59,7 @@ def make_etag(st: os.stat_result, components: frozenset[str]) -> str | None:
 class Entry:
     """What is known about one file version: validators, fixed headers, maybe its bytes."""
 
-    __slots__ = ("key", "dc", "ctype", "etag", "mtime", "size", "headers", "data")
+    __slots__ = ("key", "dc", "ctype", "etag", "mtime", "size", "headers", "full", "data")
 
     def __init__(self, key: tuple[int, int, int], dc: Any, ctype: str | None,
                  st: os.stat_result) -> None:
@@ -73,6 +73,8 @@ class Entry:
             headers.append(("ETag", self.etag))
         headers.append(("Accept-Ranges", "bytes"))
         self.headers = headers                       # without Content-Length
+        # The whole answer's fields, immutable: finalize renders them once (respond.py).
+        self.full = tuple(headers) + (("Content-Length", str(self.size)),)
         self.data: bytes | None = None
 
     def validators(self) -> list[tuple[str, str]]:
@@ -200,7 +202,11 @@ def serve_entry(ctx: RequestContext, filename: str, entry: Entry) -> Response:
     """200/206/304/412/416 for a regular file."""
     req = ctx.request
     head = req.method == "HEAD"
-    if not any(name in conditional.CONDITIONAL_HEADERS for name, _ in req.headers):
+    watched = conditional.CONDITIONAL_HEADERS
+    for name, _ in req.headers:
+        if name in watched:
+            break
+    else:                                            # the common case: a plain GET/HEAD
         return _full(filename, entry, head)
     hdrs = {name: value for name, value in reversed(req.headers)}
     status = conditional.evaluate(hdrs, req.method, entry.etag, entry.mtime)
@@ -222,7 +228,7 @@ def serve_entry(ctx: RequestContext, filename: str, entry: Entry) -> Response:
 
 
 def _full(filename: str, entry: Entry, head: bool) -> Response:
-    headers = entry.headers + [("Content-Length", str(entry.size))]
+    headers = entry.full
     if head:
         return Response(200, headers, b"")
     if entry.data is not None:
