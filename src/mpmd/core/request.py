@@ -105,10 +105,6 @@ def decode_path(raw: bytes) -> str:
     return normalize(raw.decode("utf-8", "surrogateescape"))
 
 
-def _hooks(ctx: RequestContext) -> Any:
-    return ctx.server.hooks
-
-
 _roots: dict[int, tuple[Any, str]] = {}      # id(server) -> (server, DocumentRoot without "/")
 
 
@@ -128,8 +124,8 @@ def core_translate(ctx: RequestContext) -> None:
 
 def _translate_and_check(ctx: RequestContext) -> Response | None:
     """translate_name .. fixups: every phase after the URI is known (Rule 2)."""
-    hooks = _hooks(ctx)
-    for fn in hooks.by_hook["translate_name"]:
+    by_hook = ctx.server.hooks.by_hook
+    for fn in by_hook["translate_name"]:
         done = fn(ctx)
         if isinstance(done, Response):
             return done
@@ -138,21 +134,22 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
     else:
         core_translate(ctx)
     ctx.dir_config = ctx.server.dir_config(ctx.filename, ctx.uri_path)
-    resp = hooks.run_first("map_to_storage", ctx)
-    if resp is None:
-        resp = hooks.run_first("access_checker", ctx)
-    if resp is not None:
-        return resp
-    hooks.run("fixups", ctx)
+    for hook in ("map_to_storage", "access_checker"):
+        for fn in by_hook[hook]:
+            resp = fn(ctx)
+            if resp is not None:
+                return resp
+    for fn in by_hook["fixups"]:
+        fn(ctx)
     return None
 
 
 def _pick_handler(ctx: RequestContext) -> Any:
     name = ctx.handler or getattr(ctx.dir_config, "set_handler", None) or DEFAULT_HANDLER
-    if isinstance(name, str) and name.lower() == "none":
+    if name is not DEFAULT_HANDLER and isinstance(name, str) and name.lower() == "none":
         name = DEFAULT_HANDLER
     ctx.handler = name
-    handler = _hooks(ctx).handlers.get(name)
+    handler = ctx.server.hooks.handlers.get(name)
     if handler is None:
         _log_error(ctx, "MPMD0302", f"handler \"{name}\" not found for: {ctx.filename}")
         return error(500, ctx)
@@ -162,17 +159,20 @@ def _pick_handler(ctx: RequestContext) -> Any:
 def prepare(ctx: RequestContext) -> Any:
     """Every phase up to the handler; returns the Handler to run, or a final Response."""
     request = ctx.request
-    if request.path == b"*" or request.target == b"*":
+    path = request.path
+    if path == b"*" or request.target == b"*":
         if request.method == "OPTIONS":
             return Response(200, [("Allow", "GET, HEAD, POST, OPTIONS"), ("Content-Length", "0")])
         return error(400, ctx)
     try:
-        ctx.uri_path = decode_path(request.path or b"/")
+        ctx.uri_path = decode_path(path or b"/")
     except BadPath as exc:
         return error(exc.status, ctx)
-    resp = _hooks(ctx).run_first("post_read_request", ctx)
-    if resp is None:
-        resp = _translate_and_check(ctx)
+    for fn in ctx.server.hooks.by_hook["post_read_request"]:
+        resp = fn(ctx)
+        if resp is not None:
+            return resp
+    resp = _translate_and_check(ctx)
     if resp is not None:
         return resp
     return _pick_handler(ctx)
@@ -222,7 +222,8 @@ def internal_redirect(ctx: RequestContext, uri_path: str) -> Response:
 def log(ctx: RequestContext, response: Response, bytes_sent: int) -> None:
     """log_transaction for every module (access logs); never raises."""
     try:
-        _hooks(ctx).run("log_transaction", ctx, response, bytes_sent)
+        for fn in ctx.server.hooks.by_hook["log_transaction"]:
+            fn(ctx, response, bytes_sent)
     except Exception:
         _log_error(ctx, "MPMD0305", "log_transaction failed: " + traceback.format_exc().rstrip())
 

@@ -111,19 +111,31 @@ class AliasModule(Module):
                   owner="alias_module"),
     ]
 
+    def __init__(self) -> None:
+        self._server: Any = None
+        self._rules: tuple[tuple[RedirectRule, ...], tuple[AliasRule, ...]] = ((), ())
+
+    def rules(self, server: Any) -> tuple[tuple[RedirectRule, ...], tuple[AliasRule, ...]]:
+        """(Redirect rules, Alias then AliasMatch rules) of ``server``, read once per generation."""
+        if server is not self._server:
+            redirects = tuple(getattr(server, "redirect", None) or ())
+            aliases = tuple(getattr(server, "alias", None) or ()) + \
+                tuple(getattr(server, "alias_match", None) or ())
+            self._server, self._rules = server, (redirects, aliases)
+        return self._rules
+
     def translate_name(self, ctx: RequestContext) -> bool | Response | None:
-        server = ctx.server
+        redirects, aliases = self.rules(ctx.server)
         uri = ctx.uri_path
-        for rule in getattr(server, "redirect", None) or ():
+        for rule in redirects:
             loc = rule.location(uri, ctx.request.query)
             if loc is not None:
                 headers = [("Location", loc)] if rule.target else []
                 return error(rule.status, ctx, headers)
-        for rules in (getattr(server, "alias", None), getattr(server, "alias_match", None)):
-            for rule in rules or ():
-                filename = rule.map(uri)
-                if filename is not None:
-                    ctx.filename = filename
-                    ctx.notes["root"] = rule.target if rule.regex is None else "/"
-                    return True
+        for rule in aliases:
+            filename = rule.map(uri)
+            if filename is not None:
+                ctx.filename = filename
+                ctx.notes["root"] = rule.target if rule.regex is None else "/"
+                return True
         return None
