@@ -188,17 +188,18 @@ class ASGIApplication:
             return _server_error()
         cycle = AsyncCycle(ctx)
         state = self.lifespan.state if self.lifespan and self.lifespan.supported else None
-        task = asyncio.ensure_future(self.app(build_scope(ctx, self.mount, state), cycle.receive, cycle.send))
-        cycle.task = task
+        cycle.run(self.app(build_scope(ctx, self.mount, state), cycle.receive, cycle.send))
         try:
-            await asyncio.wait([task, cycle.started], return_when=asyncio.FIRST_COMPLETED)
+            await cycle.started
         except asyncio.CancelledError:
-            task.cancel()
+            cycle.task.cancel()
             raise
-        if not cycle.started.done():
-            return self._finished_early(ctx, task)
-        status, headers = cycle.started.result()
-        return Response(status, headers, cycle.body(self, ctx), on_close=cycle.close)
+        if cycle.head is None:
+            return self._finished_early(ctx, cycle.task)
+        status, headers = cycle.head
+        whole = cycle.whole_body()
+        body = CompleteBody(whole) if whole is not None else cycle.body(self, ctx)
+        return Response(status, headers, body, on_close=cycle.close)
 
     def _finished_early(self, ctx: Any, task: asyncio.Future[Any]) -> Response:
         exc = task.exception()
@@ -214,17 +215,54 @@ class ASGIApplication:
         return _server_error()
 
 
+class CompleteBody:
+    """An async body whose bytes all arrived before the handler returned.
+
+    It iterates like any async body; ``complete`` lets the MPM write it together with the
+    head when the framing is not chunked (nginx MPM, protocol.py)."""
+
+    __slots__ = ("complete",)
+
+    def __init__(self, data: bytes) -> None:
+        self.complete = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self.complete:
+            yield self.complete
+
+
+def _wake(fut: asyncio.Future[Any] | None) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(None)
+
+
 class AsyncCycle:
-    """receive/send of one request on the MPM's loop (nginx)."""
+    """receive/send of one request on the MPM's loop (nginx).
+
+    The app runs in its own task.  ``started`` resolves at ``http.response.start`` or when the
+    app ends without one.  Body chunks are handed over one at a time (``chunk``): a second
+    ``send`` waits until the MPM took the first (backpressure), a final chunk never waits.
+    """
 
     def __init__(self, ctx: Any) -> None:
-        loop = asyncio.get_running_loop()
+        self.loop = loop = asyncio.get_running_loop()
         self.ctx = ctx
         self.started: asyncio.Future[Any] = loop.create_future()
+        self.head: tuple[int, list[tuple[str, str]]] | None = None
         self.gone: asyncio.Future[Any] = loop.create_future()
-        self.chunks: asyncio.Queue[tuple[bytes, bool]] = asyncio.Queue(maxsize=1)
+        self.chunk: tuple[bytes, bool] | None = None       # handed over, not taken yet
+        self.taken: asyncio.Future[Any] | None = None      # send() waits: a chunk is pending
+        self.ready: asyncio.Future[Any] | None = None      # body() waits: no chunk yet
         self.body_done = False
-        self.task: asyncio.Future[Any] | None = None
+        self.task: asyncio.Future[Any] = None  # type: ignore[assignment]
+
+    def run(self, coro: Any) -> None:
+        self.task = task = asyncio.ensure_future(coro)
+        task.add_done_callback(self._app_done)
+
+    def _app_done(self, task: asyncio.Future[Any]) -> None:
+        _wake(self.started)
+        _wake(self.ready)
 
     async def receive(self) -> dict[str, Any]:
         if not self.body_done:
@@ -245,23 +283,41 @@ class AsyncCycle:
             return
         kind = message["type"]
         if kind == "http.response.start":
-            if not self.started.done():
-                self.started.set_result(_head(message))
+            if self.head is None:
+                self.head = _head(message)
+                _wake(self.started)
         elif kind == "http.response.body":
-            await self.chunks.put((bytes(message.get("body", b"")), bool(message.get("more_body", False))))
+            while self.chunk is not None:
+                self.taken = self.loop.create_future()
+                await self.taken
+                if self.gone.done():
+                    return
+            self.chunk = (bytes(message.get("body", b"")), bool(message.get("more_body", False)))
+            _wake(self.ready)
+
+    def whole_body(self) -> bytes | None:
+        """The complete body, when the app has already sent all of it (one final chunk)."""
+        chunk = self.chunk
+        if chunk is None or chunk[1]:
+            return None
+        self.chunk = None
+        return chunk[0]
 
     async def body(self, app: ASGIApplication, ctx: Any) -> AsyncIterator[bytes]:
         while True:
-            get = asyncio.ensure_future(self.chunks.get())
-            assert self.task is not None
-            await asyncio.wait([get, self.task], return_when=asyncio.FIRST_COMPLETED)
-            if not get.done():
-                get.cancel()
-                if self.task.exception() is not None:
-                    app._fail(ctx, "MPMD0803", self.task.exception())
-                    raise AppBodyError("ASGI application failed while sending its body")
-                return                      # app returned without finishing the body
-            data, more = get.result()
+            chunk = self.chunk
+            if chunk is None:
+                if self.task.done():
+                    if self.task.exception() is not None:
+                        app._fail(ctx, "MPMD0803", self.task.exception())
+                        raise AppBodyError("ASGI application failed while sending its body")
+                    return                  # app returned without finishing the body
+                self.ready = self.loop.create_future()
+                await self.ready
+                continue
+            self.chunk = None
+            _wake(self.taken)
+            data, more = chunk
             if data:
                 yield data
             if not more:
@@ -269,10 +325,8 @@ class AsyncCycle:
                 return
 
     def close(self) -> None:
-        if not self.gone.done():
-            self.gone.set_result(None)
-        while not self.chunks.empty():       # wake a send() blocked on the full queue
-            self.chunks.get_nowait()
+        _wake(self.gone)
+        _wake(self.taken)                    # a send() waiting for room returns
 
 
 # -- blocking MPMs: one loop thread per process -----------------------------------------------

@@ -3,8 +3,9 @@
 Theory: bytes from ``data_received`` go into the shared sans-I/O ``Connection``; each
 ``Request`` event is prepared by the pipeline (``core.request.prepare``) and its handler run
 where its ``kind`` says: "inline" on the loop, "blocking" in the process's thread pool, "async"
-awaited on the loop.  ``core.respond.finalize_plan`` makes the head; a ``bytes`` body leaves in
-the same ``transport.write`` as the head, anything else is streamed by ``writer.py``.
+awaited on the loop.  ``core.respond.finalize_plan`` makes the head; a ``bytes`` body (or an
+async body whose ``complete`` bytes are all there, mod_asgi) leaves in the same
+``transport.write`` as the head, anything else is streamed by ``writer.py``.
 
 Rule 1: one request at a time per connection: the core holds pipelined requests (PAUSED)
         until ``start_next_cycle``; while busy, more than ``PIPELINE_BYTES`` of unparsed input
@@ -317,6 +318,8 @@ class HttpProtocol(asyncio.Protocol):
         plan = self.w.runner.finalize(ctx, resp, self._keep_allowed(resp))
         self.keep = plan.keep_alive
         content = resp.body
+        if type(content) is not bytes and not plan.chunked:
+            content = getattr(content, "complete", content)   # an async body already whole
         if not plan.send_body:
             self.transport.write(plan.head)
             _close_body(resp)
