@@ -21,6 +21,7 @@ Rule 3: ``internal_redirect`` re-runs translate..handler for a new URI (Director
 from __future__ import annotations
 
 import posixpath
+import re
 import sys
 import traceback
 from typing import Any
@@ -30,6 +31,7 @@ from mpmd.core.exchange import RequestContext, Response
 DEFAULT_HANDLER = "default-handler"
 MAX_REDIRECTS = 10
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_NEEDS_WORK = re.compile(rb"%|//|/\.|\\|\x00")     # what decode_path's slow path handles
 
 
 class BadPath(Exception):
@@ -93,7 +95,7 @@ def decode_path(raw: bytes) -> str:
     if not raw.startswith(b"/"):
         raise BadPath(400)
     # A plain "/a/b.html" skips the slow path: no escape, "//", dot-segment, "\\" or NUL.
-    if not (b"%" in raw or b"//" in raw or b"/." in raw or b"\\" in raw or b"\x00" in raw):
+    if _NEEDS_WORK.search(raw) is None:
         try:
             return raw.decode("ascii")
         except UnicodeDecodeError:

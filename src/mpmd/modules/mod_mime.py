@@ -24,6 +24,7 @@ from mpmd.core.modules import Module
 BUNDLED_TYPES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "conf", "mime.types")
 DEFAULT_CHARSET_TYPES = ("text/plain", "text/html")
 _MAX_DIR_TABLES = 256
+_MAX_MEMO = 4096            # file names whose type one DirTypes remembers
 
 
 def read_types(path: str) -> dict[str, str]:
@@ -84,7 +85,7 @@ def default_charset(dc: Any) -> str | None:
 class DirTypes:
     """The type and charset tables that apply under one per-dir config."""
 
-    __slots__ = ("dc", "types", "charsets", "force", "default_charset")
+    __slots__ = ("dc", "types", "charsets", "force", "default_charset", "memo")
 
     def __init__(self, dc: Any, base: dict[str, str]) -> None:
         self.dc = dc
@@ -94,9 +95,19 @@ class DirTypes:
         force = getattr(dc, "force_type", None)
         self.force = None if not force or str(force).lower() == "none" else str(force)
         self.default_charset = default_charset(dc)
+        self.memo: dict[str, str | None] = {}
 
     def content_type(self, filename: str) -> str | None:
-        """Rules 2 and 3."""
+        """Rules 2 and 3, remembered per file name (the tables never change)."""
+        memo = self.memo
+        ctype = memo.get(filename, memo)
+        if ctype is memo:
+            if len(memo) >= _MAX_MEMO:
+                memo.clear()
+            ctype = memo[filename] = self._content_type(filename)
+        return ctype  # type: ignore[return-value]
+
+    def _content_type(self, filename: str) -> str | None:
         exts = filename.rpartition("/")[2].lower().split(".")[1:]
         ctype = None
         charset = None
