@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Benchmark mpmd's MPMs against nginx, Apache httpd, gunicorn and uvicorn on "
         "127.0.0.1 and write results.json, report.md and PNG charts."))
     p.add_argument("--quick", action="store_true",
-                   help="short runs (1 s, 1 round, 200 idle connections); < 2 minutes")
+                   help="short runs (1 s, 1 round, 200 idle connections, no asgi-hello); < 2 minutes")
     p.add_argument("--out", default="bench-results", help="output directory")
     p.add_argument("--mpm", type=_csv, default=list(MPMD_MPMS),
                    help="mpmd MPMs to run, comma separated, or 'none' (default: all)")
