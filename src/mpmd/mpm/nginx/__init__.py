@@ -179,6 +179,13 @@ class Nginx(ForkingMPM):
         for slot in free[: max(0, self.settings.processes - current)]:
             self.spawn(slot)
 
+    def child_died(self, child: Any, info: Any) -> None:
+        """nginx's master respawns a dead worker at once (ngx_reap_children), not a second later:
+        with a fixed, small process count, every moment without a worker refuses service."""
+        super().child_died(child, info)
+        if not child.retiring and child.generation == self.runtime.generation:
+            self.perform_maintenance()
+
     def child_main(self, slot: int) -> int:
         from mpmd.mpm.nginx.loop import LoopWorker
         LoopWorker(self, slot).serve()
