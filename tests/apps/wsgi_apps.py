@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 import time
 
 
@@ -15,6 +16,19 @@ def sleepy(environ, start_response):
     qs = environ.get("QUERY_STRING", "")
     secs = float(qs[2:]) if qs.startswith("s=") else 0.5
     time.sleep(min(secs, 30.0))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"slept\n"]
+
+
+def sleepy_marked(environ, start_response):
+    """Like sleepy, but first drops a file "PID-THREAD" into ?d=DIR (who serves the request)."""
+    from urllib.parse import parse_qs
+    qs = parse_qs(environ.get("QUERY_STRING", ""))
+    marker_dir = qs.get("d", [""])[0]
+    if marker_dir:
+        with open(os.path.join(marker_dir, f"{os.getpid()}-{threading.get_ident()}"), "w"):
+            pass
+    time.sleep(min(float(qs.get("s", ["0.5"])[0]), 30.0))
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"slept\n"]
 

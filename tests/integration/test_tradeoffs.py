@@ -173,15 +173,19 @@ def wsgi(conf: ConfBuilder) -> ConfBuilder:
     conf.add(f'WSGIPythonPath "{REPO}"')
     conf.add("WSGIApp /sleepy tests.apps.wsgi_apps:sleepy")
     conf.add("WSGIApp /crash tests.apps.wsgi_apps:crasher")
+    conf.add("WSGIApp /sleepy-marked tests.apps.wsgi_apps:sleepy_marked")
     return conf
 
 
-def slow_requests(port: int, n: int, secs: float) -> tuple[list[threading.Thread], list[object]]:
+def slow_requests(port: int, n: int, secs: float,
+                  marker_dir: Path | None = None) -> tuple[list[threading.Thread], list[object]]:
+    """n requests to a sleeping app; with ``marker_dir`` each serving process leaves its pid there."""
     results: list[object] = [None] * n
+    path = f"/sleepy-marked?s={secs}&d={marker_dir}" if marker_dir else f"/sleepy?s={secs}"
 
     def one(i: int) -> None:
         try:
-            results[i] = request_once(port, get(f"/sleepy?s={secs}")).status
+            results[i] = request_once(port, get(path)).status
         except (OSError, ConnectionError) as exc:
             results[i] = exc
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
@@ -202,10 +206,13 @@ def test_crash_blast_radius(tmp_path, make_server, mpm, how):
     conf.add("<Location /server-status>\n    SetHandler server-status\n</Location>")
     server = make_server(conf)
     start = len(server.children())
-    threads, results = slow_requests(server.port, 3, 4.0)
+    markers = tmp_path / "serving"
+    markers.mkdir()
+    threads, results = slow_requests(server.port, 3, 4.0, markers)
     wait_for(lambda: busy_workers(server.port) >= 4, timeout=15, message="3 slow requests running")
+    wait_for(lambda: len(list(markers.iterdir())) >= 3, timeout=15, message="3 requests in the app")
     if how == "SIGKILL":
-        victim = _child_serving_sleepy(server, mpm)
+        victim = int(sorted(markers.iterdir())[0].name.split("-")[0])   # a process in the app
         os.kill(victim, signal.SIGKILL)
     else:
         with pytest.raises((ConnectionError, OSError)):
@@ -222,23 +229,6 @@ def test_crash_blast_radius(tmp_path, make_server, mpm, how):
     assert "MPMD0103" in server.error_log_text()
 
 
-def _child_serving_sleepy(server, mpm: str) -> int:
-    """A child with a busy worker (prefork: any busy child; threaded: the only child)."""
-    kids = server.children()
-    if mpm != "prefork":
-        return kids[0]
-    for pid in kids:                         # a prefork child blocked in the sleeping app
-        try:
-            wchan = Path(f"/proc/{pid}/wchan").read_text()
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        if "hrtimer" in wchan or "nanosleep" in wchan or "clock" in wchan:
-            return pid
-        if stat.split()[2] == "S" and "sk_wait" not in wchan and "poll" not in wchan \
-                and "select" not in wchan:
-            return pid
-    raise AssertionError("no child found in the sleeping app")
 
 
 # --- 4. growth and shrink within the spare bounds ----------------------------------------------------

@@ -134,10 +134,13 @@ class Section:
 class DirConfig:
     """Merged per-directory values; attributes are the directives' fields (read-only)."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "__dict__")
 
     def __init__(self, values: dict[str, Any]) -> None:
         object.__setattr__(self, "_values", dict(values))
+        # Fields also live in the instance dict, so reading one (a few per request) is a plain
+        # attribute lookup; __getattr__ is only reached for a name that is not a field.
+        self.__dict__.update(self._values)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -194,6 +197,12 @@ class ServerConfig:
         self.problems: list[Problem] = []
         self._dir_cache: dict[tuple[str | None, str | None], DirConfig] = {}
         self._walk = _walk_order(sections)
+        # Materialize the fields (per-dir defaults first, server values over them) as instance
+        # attributes: the hot path reads several per request, and __getattr__ is slow.
+        # The values never change after loading (a reload builds a new ServerConfig).
+        for name, value in {**dir_defaults, **values}.items():
+            if name not in self.__dict__ and not hasattr(type(self), name):
+                self.__dict__[name] = value
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -21,8 +21,11 @@ NEED_DATA = Sentinel.NEED_DATA
 PAUSED = Sentinel.PAUSED
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Request:
+    """A parsed request head.  Treat it as immutable: it is not frozen only because a frozen
+    dataclass costs twice as much to build, and one is built per request."""
+
     method: str                                   # "GET"
     target: bytes                                 # raw request-target, as sent
     path: bytes                                   # raw (still %-encoded) path part of target

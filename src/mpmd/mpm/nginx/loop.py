@@ -166,7 +166,10 @@ class LoopWorker:
         for sock in self.own:
             sock.close()
         self.own = []
-        for proto in list(self.fresh) + list(self.keepalive):
+        # Idle keep-alive connections are closed; fresh ones are not: they were accepted because
+        # their request had arrived (TCP_DEFER_ACCEPT), and closing them with unread bytes would
+        # reset a client that did nothing wrong.  They are served (then closed) or time out.
+        for proto in list(self.keepalive):
             proto.close()
         self._maybe_done()
 
