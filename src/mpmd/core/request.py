@@ -26,6 +26,7 @@ import sys
 import traceback
 from typing import Any
 
+from mpmd.core.errors import error_response
 from mpmd.core.exchange import RequestContext, Response
 
 DEFAULT_HANDLER = "default-handler"
@@ -44,14 +45,8 @@ class BadPath(Exception):
 
 def error(status: int, ctx: RequestContext | None = None,
           headers: list[tuple[str, str]] | None = None) -> Response:
-    """An error answer through core/errors.py (engineer B), plus extra headers (Allow...)."""
-    try:
-        from mpmd.core.errors import error_response
-        resp: Response = error_response(status, ctx)
-    except ImportError:
-        body = f"<!DOCTYPE html>\n<html><head><title>{status}</title></head>" \
-               f"<body><h1>{status}</h1></body></html>\n".encode()
-        resp = Response(status, [("Content-Type", "text/html; charset=iso-8859-1")], body)
+    """An error answer (core/errors.py), plus extra headers (Allow...)."""
+    resp: Response = error_response(status, ctx)
     if headers:
         names = {name.lower() for name, _ in headers}
         resp.headers = [h for h in resp.headers if h[0].lower() not in names] + list(headers)
