@@ -24,6 +24,7 @@ def test_server_status(conf, make_server):
         assert name in fields, fields
     assert int(fields["BusyWorkers"]) >= 1           # the worker answering this request
     assert set(fields["Scoreboard"]) <= set("_SRWKDCLGI.")
+    assert "W" in fields["Scoreboard"]               # the status request itself, as httpd shows it
     page = httpx.get(srv.url + "/server-status", timeout=20)
     assert page.status_code == 200 and "Server Status for" in page.text
     assert "GET /server-status HTTP/1.1" in page.text      # ExtendedStatus On: request lines

@@ -358,7 +358,9 @@ class ConnectionDriver:
         """Run one request through the pipeline and write the answer; True = keep the connection."""
         now = time.time()
         slot = self.slot
-        slot.set_status(Status.BUSY_READ)
+        # The head is read: httpd shows W from here on, handler included (the status page
+        # shows its own request as W).
+        slot.set_status(Status.BUSY_WRITE)
         slot.start_request(info.client_addr[0].encode("latin-1", "replace"),
                            _request_line(request), request.header(b"host") or b"")
         body = BodyReader(self, sock, conn, request)
@@ -372,7 +374,6 @@ class ConnectionDriver:
             resp = _error_for(body.error, ctx)
             resp.close_connection = True
         keep_ok = self._keep_alive_allowed(request, info, body, resp)
-        slot.set_status(Status.BUSY_WRITE)
         plan = self.finalize(ctx, resp, keep_ok)
         keep = plan.keep_alive
         nbytes = self.write_response(sock, ctx, plan.head, resp, plan.send_body, plan.chunked)
