@@ -47,6 +47,7 @@ from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import Response
 from mpmd.core.modules import Module
 from mpmd.modules.mod_wsgi import AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
+from mpmd.modules.mounts import find_mount
 
 HANDLER_NAME = "asgi-app"
 READ_SIZE = 65536
@@ -490,14 +491,13 @@ class ASGIModule(Module):
         return self.mounts
 
     def translate_name(self, ctx: Any) -> bool | None:
-        path = ctx.uri_path
-        for m in self.mounts if self.mounts is not None else self._mounts(ctx.server):
-            mount = m.mount
-            if path.startswith(mount) and (len(path) == len(mount) or path[len(mount)] == "/"):
-                ctx.handler = HANDLER_NAME
-                ctx.notes["asgi.app"] = m
-                return True
-        return None
+        m = find_mount(self.mounts if self.mounts is not None else self._mounts(ctx.server),
+                       ctx.uri_path)
+        if m is None:
+            return None
+        ctx.handler = HANDLER_NAME
+        ctx.notes["asgi.app"] = m
+        return True
 
     def child_init(self, server: Any, mpm: Any) -> None:
         """Import the apps; on a blocking MPM start the loop thread and run lifespan startup."""

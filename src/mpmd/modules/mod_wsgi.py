@@ -46,6 +46,7 @@ from mpmd.core.modules import Module
 from mpmd.modules import wsgi_environ
 from mpmd.modules.wsgi_input import ErrorStream, wsgi_input
 from mpmd.config import values as config_values
+from mpmd.modules.mounts import find_mount
 
 HANDLER_NAME = "wsgi-script"
 SERVER_CTX = Ctx.SERVER | Ctx.VHOST
@@ -477,14 +478,13 @@ class WSGIModule(Module):
                      f"failed to load WSGI application {m.what}:\n{traceback.format_exc().rstrip()}")
 
     def translate_name(self, ctx: Any) -> bool | None:
-        path = ctx.uri_path
-        for m in self.mounts if self.mounts is not None else self._mounts(ctx.server):
-            mount = m.mount
-            if path.startswith(mount) and (len(path) == len(mount) or path[len(mount)] == "/"):
-                ctx.handler = HANDLER_NAME
-                ctx.notes["wsgi.app"] = m
-                return True
-        return None
+        m = find_mount(self.mounts if self.mounts is not None else self._mounts(ctx.server),
+                       ctx.uri_path)
+        if m is None:
+            return None
+        ctx.handler = HANDLER_NAME
+        ctx.notes["wsgi.app"] = m
+        return True
 
 
 def _error_log(server: Any) -> Any:
