@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from tests.support.confbuilder import ConfBuilder
 
@@ -34,9 +34,8 @@ def wait_for(cond: Callable[[], object], timeout: float = 10.0, interval: float 
         time.sleep(interval)
 
 
-def group_pids(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``."""
-    pids = []
+def _live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, ppid, pgid) of every live (non-zombie) process, from /proc/PID/stat."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -45,24 +44,17 @@ def group_pids(pgid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            pids.append(int(entry))
-    return pids
+        if fields[0] != "Z":
+            yield int(entry), int(fields[1]), int(fields[2])
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live processes whose process group is ``pgid``."""
+    return [pid for pid, _, group in _live_processes() if group == pgid]
 
 
 def children_of(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
+    return [child for child, ppid, _ in _live_processes() if ppid == pid]
 
 
 class Server:

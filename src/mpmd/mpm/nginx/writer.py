@@ -206,25 +206,22 @@ async def write_async_iter(proto: Any, ctx: Any, body: Any, chunked: bool) -> in
 
 
 async def write_iter(proto: Any, ctx: Any, body: Any, chunked: bool) -> int:
-    sent = 0
+    """A sync iterable, pulled one chunk at a time (in the thread pool for blocking handlers)."""
+    return await write_async_iter(proto, ctx, _pull(proto, body), chunked)
+
+
+async def _pull(proto: Any, body: Any) -> Any:
     it = iter(body)
     in_pool = proto.kind == "blocking" and not isinstance(body, (list, tuple))
     loop = proto.w.loop
     while True:
-        await proto.drained()
         if in_pool:
             chunk = await loop.run_in_executor(proto.w.executor(), next, it, _END)
         else:
             chunk = next(it, _END)
         if chunk is _END:
-            break
-        if chunk:
-            proto.write_raw(_frame(bytes(chunk), chunked))
-            sent += len(chunk)
-    if chunked:
-        proto.write_raw(LAST_CHUNK)
-    await proto.drained()
-    return sent
+            return
+        yield chunk
 
 
 async def write_buffer(proto: Any, ctx: Any, body: Any, chunked: bool) -> int:
