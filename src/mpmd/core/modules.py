@@ -17,6 +17,13 @@ Process hooks:
                                                  before children fork (WSGIPreload On); per generation
   child_init(server, mpm) / child_exit(server, mpm)
 Any hook a module does not define is skipped.
+
+Route cache: the outcome of the phases before the handler (uri_path, filename, per-dir config,
+handler, notes) is remembered per (raw path, method) when every module that has one of those
+hooks sets ``route_pure = True``: its hooks decide from the path, the method and the config
+alone.  A pure module whose decision for one request depended on more (a client address, a
+header) calls ``volatile_route(ctx)`` and that outcome is not kept.  A user's module is
+impure unless it says otherwise, so loading one never changes its semantics.
 """
 
 from __future__ import annotations
@@ -25,8 +32,11 @@ from typing import Any, ClassVar
 
 from mpmd.config.directives import Directive
 
-REQUEST_HOOKS = ("post_read_request", "translate_name", "map_to_storage",
-                 "access_checker", "fixups", "log_transaction")
+ROUTE_HOOKS = ("post_read_request", "translate_name", "map_to_storage", "access_checker",
+               "fixups")
+REQUEST_HOOKS = ROUTE_HOOKS + ("log_transaction",)
+ROUTE_CACHE_SIZE = 4096
+VOLATILE = "route.volatile"                      # ctx.notes key: do not cache this outcome
 PROCESS_HOOKS = ("post_config", "child_init", "child_exit")
 
 
@@ -36,6 +46,7 @@ class Module:
     DIRECTIVES: ClassVar[list[Directive]] = []
     handlers: ClassVar[dict[str, Any]] = {}
     builtin: ClassVar[bool] = False              # loaded without a LoadModule line
+    route_pure: ClassVar[bool] = False           # see "Route cache" above
 
     def __repr__(self) -> str:
         return f"<module {self.name}>"
@@ -52,6 +63,10 @@ class HookTable:
         self.handlers: dict[str, Any] = {}
         for m in modules:
             self.handlers.update(getattr(m, "handlers", {}) or {})
+        pure = all(getattr(m, "route_pure", False) for m in modules
+                   if any(hasattr(m, hook) for hook in ROUTE_HOOKS))
+        # (raw path, method) -> RouteHit; None when some module's hooks are not pure.
+        self.routes: dict[tuple[bytes, str], Any] | None = {} if pure else None
 
     def run(self, hook: str, *args: Any) -> None:
         for fn in self.by_hook[hook]:
@@ -64,3 +79,8 @@ class HookTable:
             if result is not None:
                 return result
         return None
+
+
+def volatile_route(ctx: Any) -> None:
+    """This request's route depended on more than path and method: do not cache it."""
+    ctx.notes[VOLATILE] = True

@@ -16,6 +16,9 @@ Rule 2: a phase that returns a ``Response`` ends the request; a handler that rai
         500 (logged with MPMD0301), never a dropped connection.
 Rule 3: ``internal_redirect`` re-runs translate..handler for a new URI (DirectoryIndex), at
         most ``MAX_REDIRECTS`` times, as httpd's ``ap_internal_redirect``.
+Rule 4: when every module's phase hooks are route-pure (core/modules.py, "Route cache"), what
+        ``prepare`` found for a (raw path, method) is kept per process and generation, so a
+        repeated URL skips decoding and the phases; answers from a phase are never kept.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 from mpmd.core.errors import error_response
 from mpmd.core.exchange import RequestContext, Response
+from mpmd.core.modules import ROUTE_CACHE_SIZE, VOLATILE
 
 DEFAULT_HANDLER = "default-handler"
 MAX_REDIRECTS = 10
@@ -155,6 +159,27 @@ def _pick_handler(ctx: RequestContext) -> Any:
 
 def prepare(ctx: RequestContext) -> Any:
     """Every phase up to the handler; returns the Handler to run, or a final Response."""
+    request = ctx.request
+    routes = ctx.server.hooks.routes
+    if routes is None:
+        return _prepare(ctx)
+    key = (request.path, request.method)
+    hit = routes.get(key)
+    if hit is not None:                                  # Rule 4
+        (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config, ctx.handler, notes,
+         handler) = hit
+        ctx.notes = notes.copy()
+        return handler
+    handler = _prepare(ctx)
+    if type(handler) is not Response and VOLATILE not in ctx.notes:
+        if len(routes) >= ROUTE_CACHE_SIZE:
+            routes.clear()
+        routes[key] = (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config, ctx.handler,
+                       ctx.notes.copy(), handler)
+    return handler
+
+
+def _prepare(ctx: RequestContext) -> Any:
     request = ctx.request
     path = request.path
     if path == b"*" or request.target == b"*":

@@ -95,6 +95,7 @@ def redirect_value(args: list[str]) -> RedirectRule:
 
 class AliasModule(Module):
     name: ClassVar[str] = "alias_module"
+    route_pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = ("mod_alias.c",)
     builtin: ClassVar[bool] = True
     DIRECTIVES: ClassVar[list[Directive]] = [

@@ -472,6 +472,7 @@ class ASGIHandler:
 
 class ASGIModule(Module):
     name: ClassVar[str] = "asgi_module"
+    route_pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = ("mod_asgi.c", "mod_asgi")
     DIRECTIVES: ClassVar[list[Directive]] = DIRECTIVES
     builtin: ClassVar[bool] = True

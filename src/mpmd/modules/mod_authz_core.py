@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar
 
 from mpmd.config.directives import Args, Ctx, Directive
 from mpmd.core.exchange import RequestContext, Response
-from mpmd.core.modules import Module
+from mpmd.core.modules import Module, volatile_route
 from mpmd.core.request import error
 
 _LOCAL = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -62,6 +62,8 @@ def _parse_local(args: list[str]) -> Any:
         raise ValueError("'Require local' takes no arguments")
     return _LOCAL
 
+
+CLIENT_PROVIDERS = frozenset({"ip", "local"})      # decided by the client's address
 
 # provider -> (parse args, check(ctx, parsed) -> bool)
 PROVIDERS: dict[str, tuple[Callable[[list[str]], Any], Callable[[RequestContext, Any], bool]]] = {
@@ -111,6 +113,7 @@ def check(ctx: RequestContext, reqs: list[Requirement]) -> bool:
 
 class AuthzCoreModule(Module):
     name: ClassVar[str] = "authz_core_module"
+    route_pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = ("mod_authz_core.c", "authz_host_module", "mod_authz_host.c")
     builtin: ClassVar[bool] = True
     DIRECTIVES: ClassVar[list[Directive]] = [
@@ -122,6 +125,8 @@ class AuthzCoreModule(Module):
 
     def access_checker(self, ctx: RequestContext) -> Response | None:
         reqs = _requirements(ctx.dir_config)
+        if any(r.provider in CLIENT_PROVIDERS for r in reqs):
+            volatile_route(ctx)              # the answer depends on who asks
         if reqs and not check(ctx, reqs):
             return error(403, ctx)
         return None

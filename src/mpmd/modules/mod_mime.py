@@ -124,6 +124,7 @@ class DirTypes:
 
 class MimeModule(Module):
     name: ClassVar[str] = "mime_module"
+    route_pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = ("mod_mime.c",)
     builtin: ClassVar[bool] = True
     DIRECTIVES: ClassVar[list[Directive]] = [

@@ -431,6 +431,7 @@ class WSGIHandler:
 
 class WSGIModule(Module):
     name: ClassVar[str] = "wsgi_module"
+    route_pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = ("mod_wsgi.c", "mod_wsgi")
     DIRECTIVES: ClassVar[list[Directive]] = DIRECTIVES
     builtin: ClassVar[bool] = True
