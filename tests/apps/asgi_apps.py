@@ -60,3 +60,42 @@ async def disconnect(scope, receive, send):
     await send({"type": "http.response.body", "body": b"bye"})
     msg = await receive()
     EVENTS.append(msg["type"])
+
+
+async def head_first(scope, receive, send):
+    """Sends the head, then holds the body until the file named by the query string exists:
+    a server that kept the head back until the first body message would never answer."""
+    if scope["type"] != "http":
+        return
+    import asyncio
+    import os
+    gate = scope["query_string"].decode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"x-head", b"first")]})
+    for _ in range(1000):
+        if os.path.exists(gate):
+            break
+        await asyncio.sleep(0.01)
+    await send({"type": "http.response.body", "body": b"after the gate"})
+
+
+async def fail_after_start(scope, receive, send):
+    """Raises after http.response.start but before any body: nothing was sent, so a 500."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    raise RuntimeError("boom after start")
+
+
+async def after_response(scope, receive, send):
+    """Answers at once, then goes on working (Starlette's BackgroundTasks run like this) and
+    leaves a marker file named by the query string."""
+    if scope["type"] != "http":
+        return
+    import asyncio
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"answered"})
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    await asyncio.sleep(0.05)
+    with open(scope["query_string"].decode(), "w") as f:
+        f.write("done")

@@ -3,6 +3,9 @@
 import httpx
 import pytest
 
+from tests.support.harness import wait_for
+from tests.support.rawclient import RawConn, get
+
 from tests.integration.wsgi_support import REPO
 
 
@@ -13,6 +16,9 @@ def srv(conf, make_server):
     conf.add("ASGIApp /stream tests.apps.asgi_apps:stream")
     conf.add("ASGIApp /error tests.apps.asgi_apps:error")
     conf.add("ASGIApp /api tests.apps.starlette_app:app")
+    conf.add("ASGIApp /head-first tests.apps.asgi_apps:head_first")
+    conf.add("ASGIApp /fail-after-start tests.apps.asgi_apps:fail_after_start")
+    conf.add("ASGIApp /after tests.apps.asgi_apps:after_response")
     return make_server(conf)
 
 
@@ -40,3 +46,33 @@ def test_fastapi(srv):
         assert c.get("/missing").status_code == 404
         assert c.get("/crash").status_code == 500
         assert c.get("/text").text == "plain"
+
+
+def test_head_is_not_held_back_until_the_first_body_chunk(srv, tmp_path):
+    gate = tmp_path / "gate"
+    with RawConn(srv.port) as c:
+        c.send(get(f"/head-first?{gate}"))
+        head = c._read_head()                   # arrives while the app still holds its body
+        assert head.status == 200 and head.header("x-head") == "first"
+        gate.write_text("open")
+        assert c._read_body(head) == b"after the gate"
+
+
+def test_an_app_failing_before_any_body(srv, mpm):
+    if mpm == "nginx":                          # nothing was sent yet: a clean 500
+        assert httpx.get(srv.url + "/fail-after-start", timeout=20).status_code == 500
+    else:                                       # the loop-thread fallback sent the head at start
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(srv.url + "/fail-after-start", timeout=20)
+    wait_for(lambda: "boom after start" in srv.error_log_text(), timeout=10,
+             message="the traceback in the ErrorLog")
+
+
+def test_the_app_runs_on_after_its_response(srv, tmp_path):
+    marker = tmp_path / "marker"
+    with RawConn(srv.port) as c:
+        c.send(get(f"/after?{marker}"))
+        assert c.read_response().body == b"answered"
+        c.send(get("/echo/next"))               # the same connection serves on meanwhile
+        assert c.read_response().status == 200
+    wait_for(marker.exists, timeout=10, message="the app's work after its response")

@@ -24,6 +24,29 @@ def request(module, server, **kw):
     return ctx, module.handlers["asgi-app"](ctx)
 
 
+async def answer(ctx, coro):
+    """What the nginx MPM does: run the handler in a task; its Response comes through
+    ``ctx.respond`` (the app may run on) or as the task's result."""
+    got = asyncio.get_running_loop().create_future()
+
+    def respond(resp):
+        assert not got.done(), "a second Response for one request"
+        got.set_result(resp)
+
+    def ended(task):
+        if not got.done() and not task.cancelled():
+            if task.exception() is not None:
+                got.set_exception(task.exception())
+            else:
+                assert task.result() is not None, "the handler never answered"
+                got.set_result(task.result())
+
+    ctx.respond = respond
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(ended)
+    return await got
+
+
 def drain_sync(resp):
     try:
         return resp.body if isinstance(resp.body, bytes) else b"".join(resp.body)
@@ -105,7 +128,7 @@ def test_async_path_for_nginx():
 
     async def main():
         ctx, coro = request(module, server, path="/a/y", method="POST", body=b"abc")
-        resp = await coro
+        resp = await answer(ctx, coro)
         chunks = [c async for c in resp.body]
         resp.on_close()
         return resp, b"".join(chunks)
@@ -120,8 +143,8 @@ def test_async_streaming_and_error(capsys):
     module, server = module_for("tests.apps.asgi_apps:stream", "nginx")
 
     async def main():
-        _, coro = request(module, server, path="/a", query=b"n=2")
-        resp = await coro
+        ctx, coro = request(module, server, path="/a", query=b"n=2")
+        resp = await answer(ctx, coro)
         body = b"".join([c async for c in resp.body])
         resp.on_close()
         return body
@@ -130,8 +153,8 @@ def test_async_streaming_and_error(capsys):
     module, server = module_for("tests.apps.asgi_apps:error", "nginx")
 
     async def fail():
-        _, coro = request(module, server, path="/a")
-        return await coro
+        ctx, coro = request(module, server, path="/a")
+        return await answer(ctx, coro)
 
     assert asyncio.run(fail()).status == 500
     assert "MPMD0802" in capsys.readouterr().err
@@ -159,7 +182,7 @@ def test_async_client_gone_mid_stream_unblocks_app():
     async def main():
         before = len(asyncio.all_tasks())
         ctx, coro = request(module, server, path="/a", query=b"n=1000")
-        resp = await coro
+        resp = await answer(ctx, coro)
         it = resp.body.__aiter__()
         first = await it.__anext__()
         resp.on_close()                         # the client went away

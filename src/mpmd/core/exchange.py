@@ -111,6 +111,9 @@ class RequestContext:
     notes: dict[str, Any] = field(default_factory=dict)
     mpm: Any = None                     # the running MPM, for query()
     start_time: float = 0.0             # time.time() when the request line arrived
+    # Set by MPMs that await "async" handlers: the handler may hand its Response here as soon
+    # as it is known and keep running (mod_asgi); it then returns None.
+    respond: Callable[[Response], None] | None = None
 
     def host(self) -> str:
         h = self.request.header(b"host")
@@ -122,7 +125,8 @@ class Handler(Protocol):
 
     "inline"   -- quick and non-blocking apart from local file I/O (static files): any thread/loop;
     "blocking" -- may block (WSGI apps): on the nginx MPM it runs in the bounded thread pool;
-    "async"    -- a coroutine function (ASGI apps): only on the nginx MPM's event loop.
+    "async"    -- a coroutine function (ASGI apps): only on the nginx MPM's event loop; it
+                  returns its Response or hands it to ``ctx.respond`` earlier (then returns None).
     """
 
     kind: str

@@ -5,17 +5,22 @@ Configuration (server or virtual-host context):
 
 Interface with the MPMs (the "asgi-app" handler; its ``kind`` is set per process in child_init):
 
-* nginx MPM -- ``kind == "async"``: ``response = await handler(ctx)`` on the worker's loop.
+* nginx MPM -- ``kind == "async"``: the MPM awaits ``handler(ctx)`` in a task of the worker's
+  loop, and the app runs in that same task (no second task per request, as under uvicorn).
+  - The Response is handed to ``ctx.respond(response)`` as soon as it is known, while the app
+    may go on running; the handler then returns None.  It returns a Response itself only when
+    the app never answered (a 500).  The Response leaves at the first body message (with the
+    whole body when that message ends it, so head and body go out in one write) or one loop
+    iteration after ``http.response.start``, so a streaming app's head is not held back.
   - Request body: if ``ctx.body`` has ``async def aread(size) -> bytes`` it is awaited (``b""`` =
     end of body; raising ``ConnectionError`` = the client went away); otherwise ``ctx.body.read(size)``
     is called and must not block (a body the MPM has already buffered).
-  - The handler returns once the app sent ``http.response.start`` (or at once with a 500 if the app
-    failed before that).  ``response.body`` is an async iterator of bytes: the MPM writes each chunk
-    and asks for the next only when the transport can take more (backpressure reaches ``send()``).
+  - ``response.body`` is an async iterator of bytes: the MPM writes each chunk and asks for the
+    next only when the transport can take more (backpressure reaches ``send()``).
   - Client gone: the MPM calls ``response.on_close()`` (always, once, also after a normal end);
     the app's ``receive()`` then returns ``http.disconnect`` and later ``send()`` calls are dropped.
-    If the client leaves before the handler returned, cancel the handler's task: the app task is
-    cancelled with it.
+    If the client leaves before the response was handed over, cancel the handler's task: that
+    cancels the app.
   - Lifespan startup runs on that loop before the first request; child_exit runs the shutdown with
     ``loop.run_until_complete`` if the loop is no longer running, else schedules it.
 * prefork / worker / event -- ``kind == "blocking"`` (the fallback, chosen over refusing the config):
@@ -28,8 +33,8 @@ Rule 1: receive() gives ``http.request`` messages with ``more_body`` until the b
         blocks until the response is over or the client is gone, then ``http.disconnect``.
 Rule 2: headers are sent with ``http.response.start``; a body without Content-Length is chunked
         by the driver.  ``send()`` with ``more_body`` False ends the body; the app may go on running.
-Rule 3: an exception before ``http.response.start`` -> 500 + traceback in the ErrorLog (MPMD0802);
-        after it the body iterator raises and the MPM drops the connection (MPMD0803).
+Rule 3: an exception before the response is handed over -> 500 + traceback in the ErrorLog
+        (MPMD0802); after it the body iterator raises and the MPM drops the connection (MPMD0803).
 Rule 4: lifespan: ``lifespan.startup`` once per worker process; an app that raises on the lifespan
         scope does not support it and is served anyway (uvicorn's "auto"); ``startup.failed`` is
         logged (MPMD0804) and the app answers 500.
@@ -180,29 +185,35 @@ class ASGIApplication:
                 self._started.set_result(None)
         await self._started
 
-    async def run_async(self, ctx: Any) -> Response:
+    async def run_async(self, ctx: Any) -> Response | None:
         try:
             await self.ensure_started()
         except Exception:
             return self._fail(ctx, "MPMD0802")
         if self.lifespan is not None and self.lifespan.failed:
             return _server_error()
-        cycle = AsyncCycle(ctx)
+        cycle = AsyncCycle(ctx, self)
         state = self.lifespan.state if self.lifespan and self.lifespan.supported else None
-        cycle.run(self.app(build_scope(ctx, self.mount, state), cycle.receive, cycle.send))
         try:
-            await cycle.started
+            await self.app(build_scope(ctx, self.mount, state), cycle.receive, cycle.send)
         except asyncio.CancelledError:
-            cycle.task.cancel()
+            cycle.ended(None)
             raise
+        except Exception as exc:  # noqa: BLE001 - Rule 3
+            if not cycle.delivered:
+                cycle.ended(None)
+                return self._fail(ctx, "MPMD0802", exc)
+            cycle.ended(exc)
+            return None
+        cycle.ended(None)
+        if cycle.delivered:
+            return None
         if cycle.head is None:
-            return self._finished_early(ctx, cycle.task)
-        status, headers = cycle.head
-        whole = cycle.whole_body()
-        body = CompleteBody(whole) if whole is not None else cycle.body(self, ctx)
-        return Response(status, headers, body, on_close=cycle.close)
+            return self._finished_early(ctx, _Done(None))
+        return cycle.response(cycle.body())      # a head without a body: it ends empty
 
-    def _finished_early(self, ctx: Any, task: asyncio.Future[Any]) -> Response:
+    def _finished_early(self, ctx: Any, task: Any) -> Response:
+        """The app ended before http.response.start (blocking MPMs): its error or a 500."""
         exc = task.exception()
         if exc is not None:
             return self._fail(ctx, "MPMD0802", exc)
@@ -238,31 +249,48 @@ def _wake(fut: asyncio.Future[Any] | None) -> None:
 
 
 class AsyncCycle:
-    """receive/send of one request on the MPM's loop (nginx).
+    """receive/send of one request on the MPM's loop (nginx), in the handler's own task.
 
-    The app runs in its own task.  ``started`` resolves at ``http.response.start`` or when the
-    app ends without one.  Body chunks are handed over one at a time (``chunk``): a second
-    ``send`` waits until the MPM took the first (backpressure), a final chunk never waits.
+    The Response goes to ``ctx.respond`` once (``deliver``): whole at a final first body
+    message, streaming at a first ``more_body`` message or, by a ``call_soon`` armed at
+    ``http.response.start``, one loop iteration after the head if no body came yet.  Streamed
+    chunks are handed over one at a time (``chunk``): a second ``send`` waits until the MPM took
+    the first (backpressure), a final chunk never waits.
     """
 
-    def __init__(self, ctx: Any) -> None:
-        self.loop = loop = asyncio.get_running_loop()
+    __slots__ = ("loop", "ctx", "mount", "head", "delivered", "closed", "done", "error", "gone",
+                 "chunk", "taken", "ready", "body_done")
+
+    def __init__(self, ctx: Any, mount: "ASGIApplication") -> None:
+        self.loop = asyncio.get_running_loop()
         self.ctx = ctx
-        self.started: asyncio.Future[Any] = loop.create_future()
+        self.mount = mount
         self.head: tuple[int, list[tuple[str, str]]] | None = None
-        self.gone: asyncio.Future[Any] = loop.create_future()
+        self.delivered = False
+        self.closed = False                                # the client is gone / the body ended
+        self.done = False                                  # the app returned or raised
+        self.error: BaseException | None = None
+        self.gone: asyncio.Future[Any] | None = None       # receive() waits for the end
         self.chunk: tuple[bytes, bool] | None = None       # handed over, not taken yet
         self.taken: asyncio.Future[Any] | None = None      # send() waits: a chunk is pending
         self.ready: asyncio.Future[Any] | None = None      # body() waits: no chunk yet
         self.body_done = False
-        self.task: asyncio.Future[Any] = None  # type: ignore[assignment]
 
-    def run(self, coro: Any) -> None:
-        self.task = task = asyncio.ensure_future(coro)
-        task.add_done_callback(self._app_done)
+    def response(self, body: Any) -> Response:
+        status, headers = self.head  # type: ignore[misc]
+        return Response(status, headers, body, on_close=self.close)
 
-    def _app_done(self, task: asyncio.Future[Any]) -> None:
-        _wake(self.started)
+    def deliver(self, body: Any) -> None:
+        self.delivered = True
+        self.ctx.respond(self.response(body))
+
+    def _head_due(self) -> None:
+        if not self.delivered and not self.done and not self.closed:
+            self.deliver(self.body())
+
+    def ended(self, error: BaseException | None) -> None:
+        self.done = True
+        self.error = error
         _wake(self.ready)
 
     async def receive(self) -> dict[str, Any]:
@@ -276,41 +304,44 @@ class AsyncCycle:
             self.body_done = not data
             if data or self.body_done:
                 return {"type": "http.request", "body": data, "more_body": not self.body_done}
-        await self.gone
+        if not self.closed:
+            if self.gone is None:
+                self.gone = self.loop.create_future()
+            await self.gone
         return {"type": "http.disconnect"}
 
     async def send(self, message: dict[str, Any]) -> None:
-        if self.gone.done():
+        if self.closed:
             return
         kind = message["type"]
         if kind == "http.response.start":
             if self.head is None:
                 self.head = _head(message)
-                _wake(self.started)
-        elif kind == "http.response.body":
+                self.loop.call_soon(self._head_due)
+        elif kind == "http.response.body" and self.head is not None:
+            data = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            if not self.delivered and not more:
+                self.deliver(CompleteBody(data))
+                self.closed = True                         # the body is over: later sends drop
+                return
             while self.chunk is not None:
                 self.taken = self.loop.create_future()
                 await self.taken
-                if self.gone.done():
+                if self.closed:
                     return
-            self.chunk = (bytes(message.get("body", b"")), bool(message.get("more_body", False)))
+            self.chunk = (data, more)
+            if not self.delivered:
+                self.deliver(self.body())
             _wake(self.ready)
 
-    def whole_body(self) -> bytes | None:
-        """The complete body, when the app has already sent all of it (one final chunk)."""
-        chunk = self.chunk
-        if chunk is None or chunk[1]:
-            return None
-        self.chunk = None
-        return chunk[0]
-
-    async def body(self, app: ASGIApplication, ctx: Any) -> AsyncIterator[bytes]:
+    async def body(self) -> AsyncIterator[bytes]:
         while True:
             chunk = self.chunk
             if chunk is None:
-                if self.task.done():
-                    if self.task.exception() is not None:
-                        app._fail(ctx, "MPMD0803", self.task.exception())
+                if self.done:
+                    if self.error is not None:
+                        self.mount._fail(self.ctx, "MPMD0803", self.error)
                         raise AppBodyError("ASGI application failed while sending its body")
                     return                  # app returned without finishing the body
                 self.ready = self.loop.create_future()
@@ -326,6 +357,7 @@ class AsyncCycle:
                 return
 
     def close(self) -> None:
+        self.closed = True
         _wake(self.gone)
         _wake(self.taken)                    # a send() waiting for room returns
 

@@ -280,17 +280,20 @@ class HttpProtocol(asyncio.Protocol):
         self.respond(resp)
 
     async def _run_async(self, ctx: Any, handler: Any) -> None:
+        """Await an async handler; it answers through ``ctx.respond`` or by returning."""
         runner = self.w.runner
+        ctx.respond = self.respond
         try:
             resp = await handler(ctx)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - an app failure is a 500
             runner.log_error(ctx, "MPMD0301", f"handler failed: {exc!r}")
-            resp = runner.error(500, ctx)
-        if resp is None:
-            resp = runner.error(500, ctx)
-        self.respond(resp)
+            resp = None
+        if resp is not None:
+            self.respond(resp)
+        elif self.ctx is ctx and not self.phase_writing:     # it never answered
+            self.respond(runner.error(500, ctx))
 
     # -- answering ------------------------------------------------------------------------------
     def _keep_allowed(self, resp: Response) -> bool:
