@@ -105,14 +105,25 @@ def finalize(request: Any, response: Response, keep_alive_allowed: bool = True, 
 def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = True, *,
                   server_header: str | None = None, date: bytes | None = None) -> Plan:
     """Like ``finalize`` but also returns the body plan (send_body, chunked)."""
-    req, server = _unwrap(request)
+    if request is None or isinstance(request, Request):
+        req, server = request, None
+    else:
+        req, server = request.request, getattr(request, "server", None)
     status = response.status
-    method = req.method if req is not None else "GET"
-    version = req.http_version if req is not None else "1.1"
-    send_body = method != "HEAD" and status >= 200 and status not in (204, 304)
+    if req is not None:
+        version = req.http_version
+        send_body = status >= 200 and status != 204 and status != 304 and req.method != "HEAD"
+    else:
+        version = "1.1"
+        send_body = status >= 200 and status != 204 and status != 304
 
     block, app_length, app_close = _own_headers(response.headers)
-    length, chunked = _framing(response, status, version, app_length, send_body)
+    body = response.body
+    if type(body) is bytes and send_body and status >= 200:     # the common case, Rule 2
+        length: int | None = len(body)
+        chunked = False
+    else:
+        length, chunked = _framing(response, status, version, app_length, send_body)
     keep_alive = (keep_alive_allowed and req is not None and req.keep_alive
                   and not response.close_connection and not app_close
                   and (length is not None or chunked or not send_body))
@@ -132,13 +143,6 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
                      b"\r\nServer: ", _server_field(server, server_header),
                      block, framing, CRLF))
     return Plan(head, keep_alive, send_body, chunked and send_body)
-
-
-def _unwrap(request: Any) -> tuple[Request | None, Any]:
-    """(Request, server config) from a Request, a RequestContext or None."""
-    if request is None or isinstance(request, Request):
-        return request, None
-    return request.request, getattr(request, "server", None)
 
 
 # id(server) -> (server, b"<Server value>\r\n"): ServerTokens is read once per generation.
@@ -170,12 +174,30 @@ _BLOCKS: dict[int, tuple[tuple[tuple[str, str], ...], tuple[bytes, int | None, b
 BLOCK_CACHE_SIZE = 4096
 
 
+# A short list (a WSGI/ASGI app's headers, new each request) -> the same, by content.
+_LIST_BLOCKS: dict[tuple[Any, ...], tuple[bytes, int | None, bool]] = {}
+LIST_KEY_MAX = 12
+
+
 def _own_headers(headers: Any) -> tuple[bytes, int | None, bool]:
     """(handler headers minus the owned ones, rendered; its Content-Length; it asked to close).
 
-    A tuple of headers is immutable, so its result is remembered by identity."""
+    A tuple of headers is immutable, so its result is remembered by identity; a short list
+    of (str, str) pairs is remembered by its content (apps answer alike again and again)."""
     if type(headers) is not tuple:
-        return _split_owned(headers)
+        if len(headers) > LIST_KEY_MAX:
+            return _split_owned(headers)
+        try:
+            key = tuple(headers)
+            hit = _LIST_BLOCKS.get(key)
+        except TypeError:                            # unhashable pairs (lists): no caching
+            return _split_owned(headers)
+        if hit is None:
+            hit = _split_owned(headers)
+            if len(_LIST_BLOCKS) >= BLOCK_CACHE_SIZE:
+                _LIST_BLOCKS.clear()
+            _LIST_BLOCKS[key] = hit
+        return hit
     hit = _BLOCKS.get(id(headers))
     if hit is not None and hit[0] is headers:
         return hit[1]

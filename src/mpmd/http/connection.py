@@ -322,12 +322,18 @@ def _build(conn: Connection) -> Request:
     method = _METHODS.get(raw_method) or raw_method.decode("ascii")
     if method == "CONNECT":
         conn._reject(405, "CONNECT is not supported by an origin server")
-    version = _version(conn, parser.get_http_version())
+    version = _VERSIONS.get(parser.get_http_version()) or _version(conn, parser.get_http_version())
     headers = conn._headers
-    path, query, authority = _split_target(conn, conn._url, method)
-    if authority is not None:
-        headers = _with_host(headers, authority)   # RFC 9112 3.2.2: the target wins
-    _check_host(conn, version, authority)
+    url = conn._url
+    host = conn._host
+    if url[:1] == b"/" and b"#" not in url and conn._hosts == 1 \
+            and not host.translate(None, _HOST_CHARS):      # type: ignore[union-attr]
+        path, _, query = url.partition(b"?")      # origin-form with one valid Host: the common case
+    else:
+        path, query, authority = _split_target(conn, url, method)
+        if authority is not None:
+            headers = _with_host(headers, authority)   # RFC 9112 3.2.2: the target wins
+        _check_host(conn, version, authority)
     if conn._te or conn._cl is not None:
         content_length, chunked = _framing(conn, version)
     else:

@@ -158,6 +158,31 @@ class BodyReader:
         self._buf.clear()
 
 
+class NoBody:
+    """wsgi.input of a request without a body (its EndOfMessage already taken): one shared,
+    stateless instance instead of a BodyReader per request."""
+
+    __slots__ = ()
+    done = True
+    continue_sent = False
+    error = None
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int = -1) -> bytes:
+        return b""
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return []
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+
+NO_BODY = NoBody()
+
+
 def _pipeline() -> tuple[Callable[..., Any], Callable[..., Any]]:
     from mpmd.core import request as pipeline
     return pipeline.process, pipeline.log
@@ -197,6 +222,7 @@ class ConnectionDriver:
         self.process, self.log_request = _pipeline()
         self.finalize = _finalize()
         self.limits = make_limits(cfg)
+        self.extended_status = bool(setting(cfg, "extended_status", False))
         self._rcv_timeout = -1.0
         self.buf = bytearray(RECV_BYTES)
         self.view = memoryview(self.buf)
@@ -359,19 +385,24 @@ class ConnectionDriver:
         now = time.time()
         slot = self.slot
         # The head is read: httpd shows W from here on, handler included (the status page
-        # shows its own request as W).
+        # shows its own request as W); who and what only with ExtendedStatus, as httpd.
         slot.set_status(Status.BUSY_WRITE)
-        slot.start_request(info.client_addr[0].encode("latin-1", "replace"),
-                           _request_line(request), request.header(b"host") or b"")
-        body = BodyReader(self, sock, conn, request)
-        ctx = RequestContext(request=request, conn=info, server=self.cfg, body=body, mpm=self.mpm,
-                             start_time=now)
+        if self.extended_status:
+            slot.start_request(info.client_addr[0].encode("latin-1", "replace"),
+                               _request_line(request), request.header(b"host") or b"")
+        if request.chunked or request.content_length:
+            body: Any = BodyReader(self, sock, conn, request)
+        else:
+            conn.next_event()                     # the EndOfMessage right behind the head
+            body = NO_BODY
+        ctx = RequestContext(request, info, self.cfg, body, mpm=self.mpm, start_time=now)
         try:
             resp = self.process(ctx)
+            error = body.error                    # kept even if the app caught it
         except ProtocolError as exc:              # body limit hit while the app read
-            body.error = exc
-        if body.error is not None:                # answer with the body's error, not a 500
-            resp = _error_for(body.error, ctx)
+            error = exc
+        if error is not None:                     # answer with the body's error, not a 500
+            resp = _error_for(error, ctx)
             resp.close_connection = True
         keep_ok = self._keep_alive_allowed(request, info, body, resp)
         plan = self.finalize(ctx, resp, keep_ok)

@@ -58,7 +58,8 @@ class RequestRunner:
 class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
-                 "drain", "read_paused", "keep", "ctx", "kind", "released", "peer_eof")
+                 "drain", "read_paused", "keep", "ctx", "kind", "released", "peer_eof",
+                 "advancing")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
@@ -82,6 +83,7 @@ class HttpProtocol(asyncio.Protocol):
         self.kind = "inline"
         self.released = False           # LoopWorker.forget() has counted it out
         self.peer_eof = False
+        self.advancing = False          # inside advance(): a finished answer does not recurse
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -194,6 +196,15 @@ class HttpProtocol(asyncio.Protocol):
     # -- reading requests -----------------------------------------------------------------------
     def advance(self) -> None:
         """Parse and serve what is buffered until the core needs more data (Rule 1)."""
+        if self.advancing:
+            return                           # an answer finished inside the loop below
+        self.advancing = True
+        try:
+            self._advance()
+        finally:
+            self.advancing = False
+
+    def _advance(self) -> None:
         conn = self.conn
         while not self.busy and not self.closed:
             try:
