@@ -90,9 +90,25 @@ def build_scope(ctx: Any, mount: str, state: dict[str, Any] | None) -> dict[str,
     return scope
 
 
-def _head(message: dict[str, Any]) -> tuple[int, list[tuple[str, str]]]:
-    headers = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
-               for k, v in message.get("headers", ())]
+_HEADS: dict[tuple[Any, ...], tuple[tuple[str, str], ...]] = {}
+HEAD_CACHE_SIZE = 1024
+
+
+def _head(message: dict[str, Any]) -> tuple[int, Any]:
+    """(status, headers as str pairs); a short hashable header list is decoded once (apps
+    send the same headers again and again) into an immutable tuple."""
+    raw = message.get("headers", ())
+    try:
+        key = tuple(raw) if len(raw) <= 12 else None
+        headers = _HEADS.get(key) if key is not None else None
+    except TypeError:                                # [name, value] lists: not hashable
+        key = headers = None
+    if headers is None:
+        headers = tuple((bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in raw)
+        if key is not None:
+            if len(_HEADS) >= HEAD_CACHE_SIZE:
+                _HEADS.clear()
+            _HEADS[key] = headers
     return int(message["status"]), headers
 
 

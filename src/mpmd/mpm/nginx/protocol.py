@@ -329,11 +329,13 @@ class HttpProtocol(asyncio.Protocol):
         if body is not None and isinstance(body.error, ProtocolError):
             resp = _error_for(body.error, ctx)
             resp.close_connection = True
+        content = resp.body
+        if type(content) is not bytes:
+            whole = getattr(content, "complete", None)       # an async body already whole
+            if whole is not None:
+                resp.body = content = whole                  # so it gets a Content-Length
         plan = self.w.runner.finalize(ctx, resp, self._keep_allowed(resp))
         self.keep = plan.keep_alive
-        content = resp.body
-        if type(content) is not bytes and not plan.chunked:
-            content = getattr(content, "complete", content)   # an async body already whole
         if not plan.send_body:
             self.transport.write(plan.head)
             _close_body(resp)
