@@ -184,6 +184,7 @@ class ASGIApplication:
         self.log: Any = None
         self.lifespan: Lifespan | None = None
         self._started: asyncio.Future[Any] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def load(self) -> Any:
         if self.app is None:
@@ -193,7 +194,9 @@ class ASGIApplication:
     # -- nginx: awaited on the MPM's loop --------------------------------------------------
     async def ensure_started(self) -> None:
         if self._started is None:
-            self._started = asyncio.get_running_loop().create_future()
+            # The loop is kept: get_running_loop() costs a getpid() syscall on every call.
+            self.loop = asyncio.get_running_loop()
+            self._started = self.loop.create_future()
             self.lifespan = Lifespan(self.load(), self.log, self.spec)
             try:
                 await asyncio.wait_for(self.lifespan.startup(), STARTUP_TIMEOUT_S)
@@ -202,10 +205,12 @@ class ASGIApplication:
         await self._started
 
     async def run_async(self, ctx: Any) -> Response | None:
-        try:
-            await self.ensure_started()
-        except Exception:
-            return self._fail(ctx, "MPMD0802")
+        started = self._started
+        if started is None or not started.done():
+            try:
+                await self.ensure_started()
+            except Exception:
+                return self._fail(ctx, "MPMD0802")
         if self.lifespan is not None and self.lifespan.failed:
             return _server_error()
         cycle = AsyncCycle(ctx, self)
@@ -278,7 +283,7 @@ class AsyncCycle:
                  "chunk", "taken", "ready", "body_done")
 
     def __init__(self, ctx: Any, mount: "ASGIApplication") -> None:
-        self.loop = asyncio.get_running_loop()
+        self.loop = mount.loop
         self.ctx = ctx
         self.mount = mount
         self.head: tuple[int, list[tuple[str, str]]] | None = None
