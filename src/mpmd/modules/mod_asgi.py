@@ -299,11 +299,12 @@ class AsyncCycle:
 
     def response(self, body: Any) -> Response:
         status, headers = self.head  # type: ignore[misc]
-        return Response(status, headers, body, on_close=self.close)
+        return Response(status, headers, body, False, self.close)
 
     def deliver(self, body: Any) -> None:
         self.delivered = True
-        self.ctx.respond(self.response(body))
+        status, headers = self.head  # type: ignore[misc]
+        self.ctx.respond(Response(status, headers, body, False, self.close))
 
     def _head_due(self) -> None:
         if not self.delivered and not self.done and not self.closed:
@@ -340,7 +341,9 @@ class AsyncCycle:
                 self.head = _head(message)
                 self.loop.call_soon(self._head_due)
         elif kind == "http.response.body" and self.head is not None:
-            data = bytes(message.get("body", b""))
+            data = message.get("body", b"")
+            if type(data) is not bytes:
+                data = bytes(data)
             more = bool(message.get("more_body", False))
             if not self.delivered and not more:
                 self.deliver(CompleteBody(data))

@@ -262,8 +262,7 @@ class HttpProtocol(asyncio.Protocol):
         if w.extended_status:                # httpd records who/what only with ExtendedStatus
             ws.start_request(self.info.client_addr[0].encode("latin-1", "replace"),
                              _request_line(request), request.header(b"host") or b"")
-        self.ctx = ctx = RequestContext(request=request, conn=self.info, server=w.cfg, body=body,
-                                        mpm=w.mpm, start_time=now)
+        self.ctx = ctx = RequestContext(request, self.info, w.cfg, body, mpm=w.mpm, start_time=now)
         runner = w.runner
         try:
             handler = runner.prepare(ctx)
@@ -342,8 +341,10 @@ class HttpProtocol(asyncio.Protocol):
             self.finish(resp, 0)
         elif type(content) is bytes:
             self.transport.write(plan.head + content)
-            if resp.on_close is not None:
-                _close_body(resp)
+            on_close = resp.on_close
+            if on_close is not None:             # bytes have no close(): only the callback
+                resp.on_close = None
+                on_close()
             self.finish(resp, len(content))
         else:
             from mpmd.mpm.nginx.writer import write_body
@@ -381,8 +382,10 @@ class HttpProtocol(asyncio.Protocol):
         self.body = None
         self.kind = "inline"
         self._to_keepalive()
-        self.resume_reading()
-        self.advance()
+        if self.read_paused:
+            self.resume_reading()
+        if not self.advancing:
+            self.advance()
 
     def fail(self, exc: ProtocolError) -> None:
         """A request the core refused: answer its status and close (Rule 3)."""
