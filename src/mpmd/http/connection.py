@@ -341,12 +341,11 @@ def _build(conn: Connection) -> Request:
     keep_alive = parser.should_keep_alive() and not (chunked and version == "1.0")
     if parser.should_upgrade() and (chunked or content_length):
         conn._reject(400, "Upgrade request with a body")
-    return Request(
-        method=method, target=conn._url, path=path, query=query, http_version=version,
-        headers=tuple(headers), keep_alive=keep_alive,
-        expect_continue=conn._expect is not None and _expect_continue(conn, version),
-        content_length=content_length, chunked=chunked,
-    )
+    # Positional: (method, target, path, query, http_version, headers, keep_alive,
+    # expect_continue, content_length, chunked); keywords cost a third more, once per request.
+    return Request(method, url, path, query, version, tuple(headers), keep_alive,
+                   conn._expect is not None and _expect_continue(conn, version),
+                   content_length, chunked)
 
 
 def _version(conn: Connection, llhttp_version: str) -> str:

@@ -247,7 +247,7 @@ class HttpProtocol(asyncio.Protocol):
         """A new request: build its context and run its handler where its kind says."""
         w = self.w
         self.busy = True                     # it joins w.busy only if it outlives this call
-        if request.has_body:
+        if request.chunked or request.content_length:           # Request.has_body
             self.body = body = BodyChannel(self, request, w.limit_body)
             self._to_busy(True)
             self.pump_body()
