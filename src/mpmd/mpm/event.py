@@ -55,7 +55,10 @@ from mpmd.scoreboard.layout import Status
 RECV_BYTES = 65536
 LINGER_S = 2.0
 MAX_EVENTS = 512
-LIMIT_CHECK_S = 0.25           # how often an over-limit child looks at the other children
+# How often an over-limit child looks at the other children.  A client that connects while
+# every child is over its limit waits in the backlog until one looks: at 0.25 s those waits
+# were the p99 (~100 ms) of a busy client beside 10,000 idle connections; at 0.05 s, 9 ms.
+LIMIT_CHECK_S = 0.05
 EPOLL_IN = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
 
 # connection states (what the listener is waiting for)
