@@ -23,7 +23,9 @@ handler, notes) is remembered per (raw path, method) when every module that has 
 hooks sets ``route_pure = True``: its hooks decide from the path, the method and the config
 alone.  A pure module whose decision for one request depended on more (a client address, a
 header) calls ``volatile_route(ctx)`` and that outcome is not kept.  A user's module is
-impure unless it says otherwise, so loading one never changes its semantics.
+impure unless it says otherwise, so loading one never changes its semantics.  The cache is
+per process, holds at most ROUTE_CACHE_SIZE entries (a few MiB) and is emptied when full.
+No virtual hosts are served yet; when they are, the Host belongs in the key.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class HookTable:
             self.handlers.update(getattr(m, "handlers", {}) or {})
         pure = all(getattr(m, "route_pure", False) for m in modules
                    if any(hasattr(m, hook) for hook in ROUTE_HOOKS))
-        # (raw path, method) -> RouteHit; None when some module's hooks are not pure.
+        # (raw path, method) -> (uri_path, filename, path_info, dir_config, handler name, notes,
+        # handler), filled by core.request.prepare; None when some module's hooks are not pure.
         self.routes: dict[tuple[bytes, str], Any] | None = {} if pure else None
 
     def run(self, hook: str, *args: Any) -> None:

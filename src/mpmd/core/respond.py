@@ -119,7 +119,7 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
 
     block, app_length, app_close = _own_headers(response.headers)
     body = response.body
-    if type(body) is bytes and send_body and status >= 200:     # the common case, Rule 2
+    if type(body) is bytes and send_body:                       # the common case, Rule 2
         length: int | None = len(body)
         chunked = False
     else:
