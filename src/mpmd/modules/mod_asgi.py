@@ -303,8 +303,7 @@ class AsyncCycle:
 
     def deliver(self, body: Any) -> None:
         self.delivered = True
-        status, headers = self.head  # type: ignore[misc]
-        self.ctx.respond(Response(status, headers, body, False, self.close))
+        self.ctx.respond(self.response(body))
 
     def _head_due(self) -> None:
         if not self.delivered and not self.done and not self.closed:
