@@ -99,3 +99,16 @@ async def after_response(scope, receive, send):
     await asyncio.sleep(0.05)
     with open(scope["query_string"].decode(), "w") as f:
         f.write("done")
+
+
+async def background(scope, receive, send):
+    """Answers at once, then works on for a while (Starlette's BackgroundTasks) and leaves
+    the marker file named by the query string: a graceful stop must let it finish."""
+    if scope["type"] != "http":
+        return
+    import asyncio
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"accepted"})
+    await asyncio.sleep(1.0)
+    with open(scope["query_string"].decode(), "w") as f:
+        f.write("done")

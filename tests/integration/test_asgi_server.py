@@ -1,5 +1,7 @@
 """mod_asgi end to end: raw ASGI apps and FastAPI on every MPM (loop thread fallback / nginx loop)."""
 
+import signal
+
 import httpx
 import pytest
 
@@ -19,6 +21,7 @@ def srv(conf, make_server):
     conf.add("ASGIApp /head-first tests.apps.asgi_apps:head_first")
     conf.add("ASGIApp /fail-after-start tests.apps.asgi_apps:fail_after_start")
     conf.add("ASGIApp /after tests.apps.asgi_apps:after_response")
+    conf.add("ASGIApp /background tests.apps.asgi_apps:background")
     return make_server(conf)
 
 
@@ -76,3 +79,13 @@ def test_the_app_runs_on_after_its_response(srv, tmp_path):
         c.send(get("/echo/next"))               # the same connection serves on meanwhile
         assert c.read_response().status == 200
     wait_for(marker.exists, timeout=10, message="the app's work after its response")
+
+
+def test_graceful_stop_lets_work_after_the_answer_finish(srv, mpm, tmp_path):
+    if mpm != "nginx":
+        pytest.skip("the loop-thread fallback of the blocking MPMs stops with its process")
+    marker = tmp_path / "background-done"
+    assert httpx.get(f"{srv.url}/background?{marker}", timeout=20).text == "accepted"
+    srv.signal(signal.SIGWINCH)                 # graceful-stop
+    assert srv.proc.wait(timeout=30) == 0
+    assert marker.read_text() == "done"         # the app's work after its answer was not cut

@@ -120,6 +120,12 @@ class RequestContext:
         return h.decode("latin-1") if h else ""
 
 
+# Name prefix of asyncio tasks a module keeps for the whole process (ASGI lifespan).  At a
+# graceful stop the nginx MPM lets every other task still running end first (an app's work
+# after its answer); these end in child_exit.
+PROCESS_TASK = "mpmd-process "
+
+
 class Handler(Protocol):
     """A content handler.  ``kind`` tells the MPM where it may run:
 

@@ -49,7 +49,7 @@ import traceback
 from typing import Any, AsyncIterator, Callable, ClassVar, Iterator
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
-from mpmd.core.exchange import Response
+from mpmd.core.exchange import PROCESS_TASK, Response
 from mpmd.core.modules import Module
 from mpmd.modules.mod_wsgi import AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
 from mpmd.modules.mounts import find_mount
@@ -131,7 +131,8 @@ class Lifespan:
         self._inbox = asyncio.Queue()
         self._events = {k: loop.create_future() for k in ("startup", "shutdown")}
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
-        self._task = asyncio.ensure_future(self._run(scope))
+        # Named so the nginx MPM's graceful stop knows it lives as long as the process.
+        self._task = loop.create_task(self._run(scope), name=f"{PROCESS_TASK}{self.what}")
         await self._inbox.put({"type": "lifespan.startup"})
         await self._events["startup"]
 
