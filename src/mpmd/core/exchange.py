@@ -91,6 +91,9 @@ class EmptyBody:
     def readline(self, size: int = -1) -> bytes:
         return b""
 
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return []
+
     def __iter__(self) -> Iterable[bytes]:
         return iter(())
 

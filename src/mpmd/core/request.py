@@ -31,6 +31,7 @@ from typing import Any
 
 from mpmd.core.errors import error_response
 from mpmd.core.exchange import RequestContext, Response
+from mpmd.core.memo import remember
 from mpmd.core.modules import ROUTE_CACHE_SIZE, VOLATILE
 
 DEFAULT_HANDLER = "default-handler"
@@ -172,10 +173,8 @@ def prepare(ctx: RequestContext) -> Any:
         return handler
     handler = _prepare(ctx)
     if type(handler) is not Response and VOLATILE not in ctx.notes:
-        if len(routes) >= ROUTE_CACHE_SIZE:
-            routes.clear()
-        routes[key] = (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config, ctx.handler,
-                       ctx.notes.copy(), handler)
+        remember(routes, key, (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config,
+                               ctx.handler, ctx.notes.copy(), handler), ROUTE_CACHE_SIZE)
     return handler
 
 

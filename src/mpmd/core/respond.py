@@ -28,6 +28,7 @@ from typing import Any
 from mpmd import SERVER_SOFTWARE, __version__
 from mpmd.core.clock import Clock
 from mpmd.core.exchange import FileBody, MultipartBody, Response
+from mpmd.core.memo import by_content, remember
 from mpmd.http.events import Request
 from mpmd.http.writers import CRLF, render_fields, status_line_bytes
 
@@ -176,7 +177,6 @@ BLOCK_CACHE_SIZE = 4096
 
 # A short list (a WSGI/ASGI app's headers, new each request) -> the same, by content.
 _LIST_BLOCKS: dict[tuple[Any, ...], tuple[bytes, int | None, bool]] = {}
-LIST_KEY_MAX = 12
 
 
 def _own_headers(headers: Any) -> tuple[bytes, int | None, bool]:
@@ -185,27 +185,15 @@ def _own_headers(headers: Any) -> tuple[bytes, int | None, bool]:
     A tuple of headers is immutable, so its result is remembered by identity; a short list
     of (str, str) pairs is remembered by its content (apps answer alike again and again)."""
     if type(headers) is not tuple:
-        if len(headers) > LIST_KEY_MAX:
-            return _split_owned(headers)
-        try:
-            key = tuple(headers)
-            hit = _LIST_BLOCKS.get(key)
-        except TypeError:                            # unhashable pairs (lists): no caching
-            return _split_owned(headers)
-        if hit is None:
-            hit = _split_owned(headers)
-            if len(_LIST_BLOCKS) >= BLOCK_CACHE_SIZE:
-                _LIST_BLOCKS.clear()
-            _LIST_BLOCKS[key] = hit
-        return hit
+        key, hit = by_content(_LIST_BLOCKS, headers)
+        if hit is not None:
+            return hit
+        hit = _split_owned(headers)
+        return hit if key is None else remember(_LIST_BLOCKS, key, hit, BLOCK_CACHE_SIZE)
     hit = _BLOCKS.get(id(headers))
     if hit is not None and hit[0] is headers:
         return hit[1]
-    result = _split_owned(headers)
-    if len(_BLOCKS) >= BLOCK_CACHE_SIZE:
-        _BLOCKS.clear()
-    _BLOCKS[id(headers)] = (headers, result)
-    return result
+    return remember(_BLOCKS, id(headers), (headers, _split_owned(headers)), BLOCK_CACHE_SIZE)[1]
 
 
 def _split_owned(headers: Any) -> tuple[bytes, int | None, bool]:

@@ -322,7 +322,7 @@ def _build(conn: Connection) -> Request:
     method = _METHODS.get(raw_method) or raw_method.decode("ascii")
     if method == "CONNECT":
         conn._reject(405, "CONNECT is not supported by an origin server")
-    version = _VERSIONS.get(parser.get_http_version()) or _version(conn, parser.get_http_version())
+    version = _version(conn, parser.get_http_version())
     headers = conn._headers
     url = conn._url
     host = conn._host

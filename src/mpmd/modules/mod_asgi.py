@@ -50,6 +50,7 @@ from typing import Any, AsyncIterator, Callable, ClassVar, Iterator
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import PROCESS_TASK, Response
+from mpmd.core.memo import by_content, remember
 from mpmd.core.modules import Module
 from mpmd.modules.mod_wsgi import AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
 from mpmd.modules.mounts import find_mount
@@ -98,17 +99,11 @@ def _head(message: dict[str, Any]) -> tuple[int, Any]:
     """(status, headers as str pairs); a short hashable header list is decoded once (apps
     send the same headers again and again) into an immutable tuple."""
     raw = message.get("headers", ())
-    try:
-        key = tuple(raw) if len(raw) <= 12 else None
-        headers = _HEADS.get(key) if key is not None else None
-    except TypeError:                                # [name, value] lists: not hashable
-        key = headers = None
+    key, headers = by_content(_HEADS, raw)
     if headers is None:
         headers = tuple((bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in raw)
         if key is not None:
-            if len(_HEADS) >= HEAD_CACHE_SIZE:
-                _HEADS.clear()
-            _HEADS[key] = headers
+            remember(_HEADS, key, headers, HEAD_CACHE_SIZE)
     return int(message["status"]), headers
 
 
@@ -231,12 +226,11 @@ class ASGIApplication:
         if cycle.delivered:
             return None
         if cycle.head is None:
-            return self._finished_early(ctx, _Done(None))
+            return self._finished_early(ctx, None)
         return cycle.response(cycle.body())      # a head without a body: it ends empty
 
-    def _finished_early(self, ctx: Any, task: Any) -> Response:
-        """The app ended before http.response.start (blocking MPMs): its error or a 500."""
-        exc = task.exception()
+    def _finished_early(self, ctx: Any, exc: BaseException | None) -> Response:
+        """The app ended before answering: its error (``exc``) or a plain 500."""
         if exc is not None:
             return self._fail(ctx, "MPMD0802", exc)
         _log(self.log, "error", "MPMD0805", f"ASGI app {self.spec} returned without a response")
@@ -624,20 +618,10 @@ class ASGIModule(Module):
             raise cycle.error
         if kind == "done":
             cycle.close()
-            return m._finished_early(ctx, _Done(value))
+            return m._finished_early(ctx, value)
         status, headers = value
         return Response(status, headers, cycle.body(lambda e: m._fail(ctx, "MPMD0803", e)),
                         on_close=cycle.close)
-
-
-class _Done:
-    """A finished-task look-alike for ``_finished_early`` on the blocking path."""
-
-    def __init__(self, exc: BaseException | None) -> None:
-        self._exc = exc
-
-    def exception(self) -> BaseException | None:
-        return self._exc
 
 
 def _run_on_owner_loop(m: ASGIApplication, coro: Any) -> None:

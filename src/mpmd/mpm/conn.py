@@ -29,10 +29,10 @@ import struct
 import time
 from typing import Any, Callable, Iterable
 
-from mpmd.core.exchange import ConnInfo, FileBody, MultipartBody, RequestContext, Response
+from mpmd.core.exchange import (ConnInfo, EmptyBody, FileBody, MultipartBody, RequestContext,
+                                Response)
 from mpmd.http.errors import ProtocolError
-from mpmd.http.events import (NEED_DATA, PAUSED, ConnectionClosed, Data, EndOfMessage,
-                              Request)
+from mpmd.http.events import NEED_DATA, Data, Request
 from mpmd.mpm.base import setting
 from mpmd.scoreboard.layout import Status
 
@@ -158,26 +158,14 @@ class BodyReader:
         self._buf.clear()
 
 
-class NoBody:
+class NoBody(EmptyBody):
     """wsgi.input of a request without a body (its EndOfMessage already taken): one shared,
-    stateless instance instead of a BodyReader per request."""
+    stateless instance with what the driver asks of a BodyReader, instead of one per request."""
 
     __slots__ = ()
     done = True
     continue_sent = False
     error = None
-
-    def read(self, size: int = -1) -> bytes:
-        return b""
-
-    def readline(self, size: int = -1) -> bytes:
-        return b""
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        return []
-
-    def __iter__(self) -> Any:
-        return iter(())
 
 
 NO_BODY = NoBody()

@@ -384,8 +384,7 @@ class HttpProtocol(asyncio.Protocol):
         self._to_keepalive()
         if self.read_paused:
             self.resume_reading()
-        if not self.advancing:
-            self.advance()
+        self.advance()
 
     def fail(self, exc: ProtocolError) -> None:
         """A request the core refused: answer its status and close (Rule 3)."""
