@@ -177,3 +177,34 @@ def test_http_date_is_cached_per_second() -> None:
     assert date(784111777.9) is first
     later = date(784111778.2)
     assert later == b"Sun, 06 Nov 1994 08:49:38 GMT"
+
+
+def test_date_and_server_stamp_per_config_and_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The joined Date+Server fields are kept per config and rebuilt when the second turns."""
+    import mpmd.core.respond as respond
+
+    class Prod:
+        server_tokens = "Prod"
+
+    class Major:
+        server_tokens = "Major"
+
+    conn = ConnInfo(("1.2.3.4", 1), ("127.0.0.1", 80))
+    clock = [784111777.0]
+
+    class Stopped(HttpDate):                 # the clock this test turns by hand
+        def http_date(self, now: float | None = None) -> bytes:
+            return super().http_date(clock[0])
+
+    monkeypatch.setattr(respond, "_DATE", Stopped())
+    heads = {}
+    for cfg in (Prod(), Major(), Prod()):
+        ctx = RequestContext(request=req(), conn=conn, server=cfg)
+        heads.setdefault(type(cfg).__name__, []).append(finalize(ctx, Response(200, [], b""))[0])
+    assert fields(heads["Prod"][0])["server"] == "mpmd"
+    assert fields(heads["Major"][0])["server"] == "mpmd/0"
+    assert fields(heads["Prod"][1])["server"] == "mpmd"
+    ctx = RequestContext(request=req(), conn=conn, server=Prod())
+    clock[0] = 784111778.5
+    assert fields(finalize(ctx, Response(200, [], b""))[0])["date"] == \
+        "Sun, 06 Nov 1994 08:49:38 GMT"

@@ -130,7 +130,7 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
                   and (length is not None or chunked or not send_body))
 
     if length is not None:
-        framing = b"Content-Length: %d\r\n" % length
+        framing = _LENGTHS.get(length) or _length_field(length)
     elif chunked and send_body:
         framing = b"Transfer-Encoding: chunked\r\n"
     else:
@@ -139,11 +139,38 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
         framing += b"Connection: close\r\n"
     elif version == "1.0":
         framing += b"Connection: keep-alive\r\n"
-    head = b"".join((status_line_bytes(status),
-                     b"Date: ", date if date is not None else _DATE.http_date(),
-                     b"\r\nServer: ", _server_field(server, server_header),
-                     block, framing, CRLF))
+    if date is None and server_header is None:
+        stamp = _stamp(server)
+    else:
+        stamp = b"".join((b"Date: ", date if date is not None else _DATE.http_date(),
+                          b"\r\nServer: ", _server_field(server, server_header)))
+    head = b"".join((status_line_bytes(status), stamp, block, framing, CRLF))
     return Plan(head, keep_alive, send_body, chunked and send_body)
+
+
+# Content-Length -> its field line, for the lengths answered again and again.
+_LENGTHS: dict[int, bytes] = {}
+LENGTH_CACHE_SIZE = 1024
+
+
+def _length_field(length: int) -> bytes:
+    return remember(_LENGTHS, length, b"Content-Length: %d\r\n" % length, LENGTH_CACHE_SIZE)
+
+
+# id(server) -> (server, second, b"Date: ...\r\nServer: ...\r\n"): both fields change at
+# most once a second (Date) or once a generation (ServerTokens), so they are joined once.
+_STAMPS: dict[int, tuple[Any, int, bytes]] = {}
+
+
+def _stamp(server: Any) -> bytes:
+    """The Date and Server fields of this second for ``server``'s ServerTokens."""
+    date = _DATE.http_date()
+    hit = _STAMPS.get(id(server))
+    if hit is not None and hit[0] is server and hit[1] is date:
+        return hit[2]
+    stamp = b"".join((b"Date: ", date, b"\r\nServer: ", _server_field(server, None)))
+    remember(_STAMPS, id(server), (server, date, stamp), 8)
+    return stamp
 
 
 # id(server) -> (server, b"<Server value>\r\n"): ServerTokens is read once per generation.
