@@ -61,12 +61,10 @@ def test_head_is_not_held_back_until_the_first_body_chunk(srv, tmp_path):
         assert c._read_body(head) == b"after the gate"
 
 
-def test_an_app_failing_before_any_body(srv, mpm):
-    if mpm == "nginx":                          # nothing was sent yet: a clean 500
-        assert httpx.get(srv.url + "/fail-after-start", timeout=20).status_code == 500
-    else:                                       # the loop-thread fallback sent the head at start
-        with pytest.raises(httpx.RemoteProtocolError):
-            httpx.get(srv.url + "/fail-after-start", timeout=20)
+def test_an_app_failing_before_any_body(srv):
+    # Nothing was sent yet (the head waits for the first body message or the app's first
+    # pause): a clean 500, on the nginx MPM and in the loop-thread fallback alike.
+    assert httpx.get(srv.url + "/fail-after-start", timeout=20).status_code == 500
     wait_for(lambda: "boom after start" in srv.error_log_text(), timeout=10,
              message="the traceback in the ErrorLog")
 
@@ -81,9 +79,7 @@ def test_the_app_runs_on_after_its_response(srv, tmp_path):
     wait_for(marker.exists, timeout=10, message="the app's work after its response")
 
 
-def test_graceful_stop_lets_work_after_the_answer_finish(srv, mpm, tmp_path):
-    if mpm != "nginx":
-        pytest.skip("the loop-thread fallback of the blocking MPMs stops with its process")
+def test_graceful_stop_lets_work_after_the_answer_finish(srv, tmp_path):
     marker = tmp_path / "background-done"
     assert httpx.get(f"{srv.url}/background?{marker}", timeout=20).text == "accepted"
     srv.signal(signal.SIGWINCH)                 # graceful-stop

@@ -27,7 +27,9 @@ Interface with the MPMs (the "asgi-app" handler; its ``kind`` is set per process
   each process runs ONE event-loop thread ("asgi-loop") where lifespan and every request's app
   coroutine run; the request's own thread waits on a queue and serves the app's body reads
   (``ctx.body.read``) and writes (the Response body is a generator it feeds from the queue).  So app
-  state bound to the loop (pools, clients) made at startup works, as under uvicorn.
+  state bound to the loop (pools, clients) made at startup works, as under uvicorn.  The answer
+  begins as on the nginx MPM (``BlockingCycle``), and a child's exit lets apps' work after
+  their answers end first (up to TASK_GRACE_S).
 
 Rule 1: receive() gives ``http.request`` messages with ``more_body`` until the body is done, then
         blocks until the response is over or the client is gone, then ``http.disconnect``.
@@ -60,6 +62,7 @@ READ_SIZE = 65536
 ASYNC_MPMS = frozenset({"nginx"})          # MPMs that await "async" handlers on their own loop
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 10.0
+TASK_GRACE_S = 10.0        # a child's exit: how long apps' work after their answers may run on
 
 DIRECTIVES = [
     Directive("ASGIApp", args=Args.TAKE2, context=Ctx.SERVER | Ctx.VHOST, value=_app_spec,
@@ -403,7 +406,15 @@ class LoopThread:
 
 
 class BlockingCycle:
-    """One request on the blocking MPMs: the app runs on the loop thread, I/O on the caller's."""
+    """One request on the blocking MPMs: the app runs on the loop thread, I/O on the caller's.
+
+    The loop thread tells the request's thread through ``inbox`` how the answer begins, as
+    ``AsyncCycle`` decides it on the nginx MPM: ("whole", bytes) at a final first body
+    message, ("start", None) at a first ``more_body`` message or one loop iteration after
+    ``http.response.start`` with no body yet, ("done", exception or None) if the app ended
+    first.  So an app that fails before any body gets a clean 500, and a small answer leaves
+    in one write with its Content-Length.
+    """
 
     def __init__(self, ctx: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.ctx = ctx
@@ -413,6 +424,9 @@ class BlockingCycle:
         self.body_done = False
         self.gone_fut: asyncio.Future[Any] | None = None
         self.error: BaseException | None = None
+        self.head: tuple[int, Any] | None = None   # set on the loop thread before "start"/"whole"
+        self.head_out = False                      # loop thread only: the driver was told
+        self.body_over = False                     # loop thread only: later sends are dropped
 
     async def receive(self) -> dict[str, Any]:
         if not self.body_done and not self.gone:
@@ -431,11 +445,32 @@ class BlockingCycle:
         return {"type": "http.disconnect"}
 
     async def send(self, message: dict[str, Any]) -> None:
-        if self.gone:
+        if self.gone or self.body_over:
             return
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.head is None:
+                self.head = _head(message)
+                self.loop.call_soon(self._head_due)
+            return
+        if kind != "http.response.body" or self.head is None:
+            return                            # a body before its start: dropped
+        more = bool(message.get("more_body", False))
+        self.body_over = not more
+        if not self.head_out:
+            self.head_out = True
+            if not more:
+                self.inbox.put(("whole", bytes(message.get("body", b"")), None))
+                return
+            self.inbox.put(("start", None, None))
         fut = self.loop.create_future()
         self.inbox.put(("send", message, fut))
         await fut                             # resolved once the driver took the chunk
+
+    def _head_due(self) -> None:
+        if not self.head_out and not self.gone:
+            self.head_out = True
+            self.inbox.put(("start", None, None))
 
     def _resolve(self, fut: Any, value: Any) -> None:
         def done() -> None:
@@ -452,18 +487,13 @@ class BlockingCycle:
         self._resolve(fut, data)
 
     def wait_start(self) -> tuple[str, Any]:
-        """Serve reads until the app starts the response ("start", head) or ends ("done", exc)."""
+        """Serve reads until the answer begins: ("whole", bytes), ("start", None) or
+        ("done", exception or None)."""
         while True:
             kind, message, fut = self.inbox.get()
-            if kind == "read":
-                self.serve_read(fut)
-            elif kind == "done":
-                return "done", message
-            elif message["type"] == "http.response.start":
-                self._resolve(fut, None)
-                return "start", _head(message)
-            else:
-                self._resolve(fut, None)      # body before start: a protocol error, drop it
+            if kind != "read":
+                return kind, message
+            self.serve_read(fut)
 
     def body(self, on_error: Callable[[BaseException], None]) -> Iterator[bytes]:
         pending = None
@@ -577,7 +607,15 @@ class ASGIModule(Module):
             _log(self.log, "error", "MPMD0804", f"lifespan startup of {m.spec} raised:\n{traceback.format_exc().rstrip()}")
 
     def child_exit(self, server: Any, mpm: Any) -> None:
-        """Lifespan shutdown, once per process, on the loop the startup ran on."""
+        """Lifespan shutdown, once per process, on the loop the startup ran on.  On the blocking
+        MPMs the loop thread first lets apps' work after their answers end (up to
+        TASK_GRACE_S), as the nginx MPM does at a graceful stop: a child ends gracefully (the
+        SIGTERM of a hard stop ends it before any hook runs)."""
+        if self.loop_thread is not None:
+            try:
+                self.loop_thread.call(_tasks_finished(TASK_GRACE_S), TASK_GRACE_S + 1)
+            except Exception:  # noqa: BLE001 - exiting anyway
+                pass
         for m in self.mounts or ():
             if m.lifespan is None:
                 continue
@@ -616,12 +654,25 @@ class ASGIModule(Module):
         if cycle.error is not None:
             cycle.close()
             raise cycle.error
-        if kind == "done":
+        if kind == "done" and (value is not None or cycle.head is None):
             cycle.close()
-            return m._finished_early(ctx, value)
-        status, headers = value
+            return m._finished_early(ctx, value)   # nothing was sent: a 500
+        status, headers = cycle.head  # type: ignore[misc]
+        if kind == "whole":
+            return Response(status, headers, value, on_close=cycle.close)
+        if kind == "done":                         # a head without a body: it ends empty
+            return Response(status, headers, b"", on_close=cycle.close)
         return Response(status, headers, cycle.body(lambda e: m._fail(ctx, "MPMD0803", e)),
                         on_close=cycle.close)
+
+
+async def _tasks_finished(grace_s: float) -> None:
+    """Wait up to ``grace_s`` for the loop's tasks but this one and the process-long ones."""
+    me = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks()
+               if t is not me and not t.done() and not t.get_name().startswith(PROCESS_TASK)]
+    if pending:
+        await asyncio.wait(pending, timeout=grace_s)
 
 
 def _run_on_owner_loop(m: ASGIApplication, coro: Any) -> None:
