@@ -116,6 +116,7 @@ class Event(ThreadedMPM):
         self.done: collections.deque[tuple[EventConn, bool]] = collections.deque()
         self.idle_lock = threading.Lock()
         self.idle_workers = 0
+        self.nudged = False         # a worker's wake-up byte is on its way (nudge)
         self.pending: collections.deque[EventConn] = collections.deque()   # ready, no idle worker
         self.conns: dict[int, EventConn] = {}
         self.head_q: TimeoutQueue[EventConn] = TimeoutQueue(self.timeout_s)
@@ -198,6 +199,9 @@ class Event(ThreadedMPM):
                     pass
             except BlockingIOError:
                 pass
+            # After the pipe is empty (a byte read here may be a nudge made just now): news
+            # from now on writes a new byte; news from before is taken after this poll.
+            self.nudged = False
         elif fd == self.pod_fd:
             if self.pod.check():
                 self.graceful = True
@@ -378,7 +382,16 @@ class Event(ThreadedMPM):
     def give_back(self, ec: EventConn, keep: bool) -> None:
         """Called by a worker thread: the connection returns to the listener."""
         self.done.append((ec, keep))
-        self.wake()
+        self.nudge()
+
+    def nudge(self) -> None:
+        """A worker's news for the listener (a connection back, a worker idle): one wake-up
+        byte until the listener reads the pipe, so a busy listener takes a whole batch of
+        news per poll instead of one write and one read per request.  The listener looks at
+        ``done`` and the idle count after every poll, whatever woke it."""
+        if not self.nudged:
+            self.nudged = True
+            self.wake()
 
     def _take_back(self) -> None:
         now = time.monotonic()
@@ -476,7 +489,7 @@ class Event(ThreadedMPM):
             slot.set_status(Status.READY)
             with self.idle_lock:
                 self.idle_workers += 1
-            self.wake()
+            self.nudge()
             job = self.jobs.get()
             if job is None:
                 return

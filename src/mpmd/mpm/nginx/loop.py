@@ -20,7 +20,6 @@ Rule 3: only ``busy`` connections are scanned in full, and only those in a timed
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import signal
 import socket
@@ -30,6 +29,7 @@ from mpmd.core.exchange import PROCESS_TASK
 from mpmd.mpm.base import setting
 from mpmd.mpm.common import child_setup
 from mpmd.mpm.conn import make_limits
+from mpmd.mpm.nginx.pool import BlockingPool
 from mpmd.scoreboard.layout import Status
 
 ACCEPT_BATCH = 64          # accept() calls per readable event (nginx multi_accept, bounded)
@@ -106,7 +106,7 @@ class LoopWorker:
         self.now = 0.0                    # loop.time() at the last sweep
         self.sockets: list[socket.socket] = []
         self.own: list[socket.socket] = []
-        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.pool: BlockingPool | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.ws: Any = None
         self.runner = RequestRunner(self)
@@ -191,10 +191,9 @@ class LoopWorker:
             self.done.set_result(None)
 
     # -- the thread pool for blocking handlers ---------------------------------------------------
-    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+    def executor(self) -> BlockingPool:
         if self.pool is None:
-            self.pool = concurrent.futures.ThreadPoolExecutor(
-                self.settings.threads, thread_name_prefix="mpmd-blocking")
+            self.pool = BlockingPool(self.loop, self.settings.threads)
         return self.pool
 
     # -- accepting ----------------------------------------------------------------------------

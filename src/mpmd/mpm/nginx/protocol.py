@@ -279,14 +279,16 @@ class HttpProtocol(asyncio.Protocol):
         if self.body is None:
             self._to_busy(False)
         if kind == "blocking":
-            self.task = w.loop.create_task(self._run_blocking(ctx, handler))
+            w.executor().call(runner.run_handler, (ctx, handler), self._blocking_done)
         else:
             self.task = w.loop.create_task(self._run_async(ctx, handler))
 
-    async def _run_blocking(self, ctx: Any, handler: Any) -> None:
-        runner = self.w.runner
-        resp = await self.w.loop.run_in_executor(self.w.executor(), runner.run_handler, ctx,
-                                                 handler)
+    def _blocking_done(self, resp: Any, error: BaseException | None) -> None:
+        """The pool ran a blocking handler (pool.py Rule 2); on the loop."""
+        if error is not None:                    # run_handler answers app errors itself
+            runner = self.w.runner
+            runner.log_error(self.ctx, "MPMD0301", f"handler failed: {error!r}")
+            resp = runner.error(500, self.ctx)
         self.respond(resp)
 
     async def _run_async(self, ctx: Any, handler: Any) -> None:
