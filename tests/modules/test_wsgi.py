@@ -240,3 +240,19 @@ def test_directive_converters():
         mod_wsgi._app_spec(["/a", "nocolon"])
     with pytest.raises(ValueError):
         mod_wsgi._script_alias(["app", "x.py"])
+
+
+def test_a_header_list_seen_before_is_checked_once_and_still_refused_when_bad():
+    def head(headers):
+        sr = mod_wsgi.StartResponse()
+        sr("200 OK", headers)
+        return mod_wsgi.response_head(sr)
+
+    first = head([("Content-Type", "text/plain"), ("Connection", "close"), ("Content-Length", "3")])
+    again = head([("Content-Type", "text/plain"), ("Connection", "close"), ("Content-Length", "3")])
+    assert first == (200, (("Content-Type", "text/plain"), ("Content-Length", "3")), 3)
+    assert again[1] is first[1]                   # the same immutable tuple: checked once
+    for _ in range(2):                            # an invalid list is never remembered
+        with pytest.raises(ValueError):
+            head([("X-Bad", "a\r\nInjected: 1")])
+    assert head([["X-List", "pairs"]])[1] == (("X-List", "pairs"),)   # unhashable: no memo

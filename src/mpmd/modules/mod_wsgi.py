@@ -42,6 +42,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import FileBody, Response
+from mpmd.core.memo import by_content, remember
 from mpmd.core.modules import Module
 from mpmd.modules import wsgi_environ
 from mpmd.modules.wsgi_input import ErrorStream, wsgi_input
@@ -231,14 +232,29 @@ class StartResponse:
         self.written.append(data)
 
 
-def response_head(sr: StartResponse) -> tuple[int, list[tuple[str, str]], int | None]:
-    """(status code, headers without hop-by-hop ones, declared Content-Length)."""
+# An app's header list (new each request, alike each time) -> its checked form, by content.
+_HEADS: dict[tuple[Any, ...], tuple[tuple[tuple[str, str], ...], int | None]] = {}
+HEAD_CACHE_SIZE = 1024
+
+
+def response_head(sr: StartResponse) -> tuple[int, tuple[tuple[str, str], ...], int | None]:
+    """(status code, headers without hop-by-hop ones, declared Content-Length).  The headers
+    are an immutable tuple: a list already seen is checked once (finalize then renders it once)."""
     if sr.status is None:
         raise AssertionError("the application returned without calling start_response()")
     sr.sent = True
+    key, hit = by_content(_HEADS, sr.headers)
+    if hit is None:
+        hit = _checked(sr.headers)
+        if key is not None:
+            remember(_HEADS, key, hit, HEAD_CACHE_SIZE)
+    return int(sr.status[:3]), hit[0], hit[1]
+
+
+def _checked(raw: list[tuple[str, str]]) -> tuple[tuple[tuple[str, str], ...], int | None]:
     declared: int | None = None
     headers = []
-    for name, value in sr.headers:
+    for name, value in raw:
         lname = name.lower()
         if lname in HOP_BY_HOP:
             continue
@@ -247,7 +263,7 @@ def response_head(sr: StartResponse) -> tuple[int, list[tuple[str, str]], int | 
         if lname == "content-length":
             declared = int(value)
         headers.append((name, value))
-    return int(sr.status[:3]), headers, declared
+    return tuple(headers), declared
 
 
 def _cut(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
