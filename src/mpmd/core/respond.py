@@ -30,7 +30,7 @@ from mpmd.core.clock import Clock
 from mpmd.core.exchange import FileBody, MultipartBody, Response
 from mpmd.core.memo import by_content, remember
 from mpmd.http.events import Request
-from mpmd.http.writers import CRLF, render_fields, status_line_bytes
+from mpmd.http.writers import CRLF, STATUS_LINE_BYTES, render_fields, status_line_bytes
 
 # Fields ``finalize`` owns (Rule 4), lower-cased.  Content-Length is read, then rebuilt.
 _OWNED = frozenset({"date", "server", "connection", "keep-alive", "transfer-encoding",
@@ -144,7 +144,8 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
     else:
         stamp = b"".join((b"Date: ", date if date is not None else _DATE.http_date(),
                           b"\r\nServer: ", _server_field(server, server_header)))
-    head = b"".join((status_line_bytes(status), stamp, block, framing, CRLF))
+    head = b"".join((STATUS_LINE_BYTES.get(status) or status_line_bytes(status), stamp, block,
+                     framing, CRLF))
     return Plan(head, keep_alive, send_body, chunked and send_body)
 
 

@@ -249,6 +249,10 @@ class Connection:
         lname = name.lower()
         value = value.rstrip(b" \t")
         headers.append((lname, value))
+        if lname == b"host":                 # in every request: no call for it
+            self._hosts += 1
+            self._host = value
+            return
         watch = _WATCHED.get(lname)
         if watch is not None:
             watch(self, value)
@@ -289,11 +293,6 @@ class Connection:
 
 # -- header bookkeeping, by lower-cased name --------------------------------------
 
-def _saw_host(conn: Connection, value: bytes) -> None:
-    conn._hosts += 1
-    conn._host = value
-
-
 def _saw_cl(conn: Connection, value: bytes) -> None:
     conn._cl = value
 
@@ -306,8 +305,7 @@ def _saw_expect(conn: Connection, value: bytes) -> None:
     conn._expect = value
 
 
-_WATCHED = {
-    b"host": _saw_host,
+_WATCHED = {                          # Host is counted in on_header itself
     b"content-length": _saw_cl,
     b"transfer-encoding": _saw_te,
     b"expect": _saw_expect,
@@ -322,7 +320,8 @@ def _build(conn: Connection) -> Request:
     method = _METHODS.get(raw_method) or raw_method.decode("ascii")
     if method == "CONNECT":
         conn._reject(405, "CONNECT is not supported by an origin server")
-    version = _version(conn, parser.get_http_version())
+    llhttp_version = parser.get_http_version()
+    version = _VERSIONS.get(llhttp_version) or _version(conn, llhttp_version)
     headers = conn._headers
     url = conn._url
     host = conn._host

@@ -40,7 +40,7 @@ _STATUS_LINES: dict[int, str] = {
     code: f"HTTP/1.1 {code} {reason}\r\n" for code, reason in REASONS.items()
 }
 
-_STATUS_BYTES: dict[int, bytes] = {code: line.encode("latin-1") for code, line in _STATUS_LINES.items()}
+STATUS_LINE_BYTES: dict[int, bytes] = {code: line.encode("latin-1") for code, line in _STATUS_LINES.items()}
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
@@ -63,7 +63,7 @@ def status_line(status: int) -> str:
 
 def status_line_bytes(status: int) -> bytes:
     """``status_line`` as bytes (a table lookup for every known code)."""
-    line = _STATUS_BYTES.get(status)
+    line = STATUS_LINE_BYTES.get(status)
     return line if line is not None else status_line(status).encode("latin-1")
 
 

@@ -184,6 +184,7 @@ class ASGIApplication:
         self.lifespan: Lifespan | None = None
         self._started: asyncio.Future[Any] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.heads_due: list[AsyncCycle] = []     # started this loop iteration, no body yet
 
     def load(self) -> Any:
         if self.app is None:
@@ -232,6 +233,13 @@ class ASGIApplication:
             return self._finished_early(ctx, None)
         return cycle.response(cycle.body())      # a head without a body: it ends empty
 
+    def send_due_heads(self) -> None:
+        """One loop iteration after their ``http.response.start``: heads still without a body
+        leave now (AsyncCycle), so a streaming app's head is not held back."""
+        due, self.heads_due = self.heads_due, []
+        for cycle in due:
+            cycle._head_due()
+
     def _finished_early(self, ctx: Any, exc: BaseException | None) -> Response:
         """The app ended before answering: its error (``exc``) or a plain 500."""
         if exc is not None:
@@ -246,22 +254,6 @@ class ASGIApplication:
         return _server_error()
 
 
-class CompleteBody:
-    """An async body whose bytes all arrived before the handler returned.
-
-    It iterates like any async body; ``complete`` lets the MPM write it together with the
-    head when the framing is not chunked (nginx MPM, protocol.py)."""
-
-    __slots__ = ("complete",)
-
-    def __init__(self, data: bytes) -> None:
-        self.complete = data
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self.complete:
-            yield self.complete
-
-
 def _wake(fut: asyncio.Future[Any] | None) -> None:
     if fut is not None and not fut.done():
         fut.set_result(None)
@@ -270,9 +262,10 @@ def _wake(fut: asyncio.Future[Any] | None) -> None:
 class AsyncCycle:
     """receive/send of one request on the MPM's loop (nginx), in the handler's own task.
 
-    The Response goes to ``ctx.respond`` once (``deliver``): whole at a final first body
-    message, streaming at a first ``more_body`` message or, by a ``call_soon`` armed at
-    ``http.response.start``, one loop iteration after the head if no body came yet.  Streamed
+    The Response goes to ``ctx.respond`` once (``deliver``): whole (a bytes body) at a final
+    first body message, streaming at a first ``more_body`` message or, through the mount's
+    ``heads_due`` (one ``call_soon`` for all the heads started in one loop iteration), one loop
+    iteration after ``http.response.start`` if no body came yet.  Streamed
     chunks are handed over one at a time (``chunk``): a second ``send`` waits until the MPM took
     the first (backpressure), a final chunk never waits.
     """
@@ -301,7 +294,8 @@ class AsyncCycle:
 
     def deliver(self, body: Any) -> None:
         self.delivered = True
-        self.ctx.respond(self.response(body))
+        status, headers = self.head  # type: ignore[misc]
+        self.ctx.respond(Response(status, headers, body, False, self.close))
 
     def _head_due(self) -> None:
         if not self.delivered and not self.done and not self.closed:
@@ -310,7 +304,8 @@ class AsyncCycle:
     def ended(self, error: BaseException | None) -> None:
         self.done = True
         self.error = error
-        _wake(self.ready)
+        if self.ready is not None:
+            _wake(self.ready)
 
     async def receive(self) -> dict[str, Any]:
         if not self.body_done:
@@ -336,14 +331,17 @@ class AsyncCycle:
         if kind == "http.response.start":
             if self.head is None:
                 self.head = _head(message)
-                self.loop.call_soon(self._head_due)
+                due = self.mount.heads_due
+                due.append(self)
+                if len(due) == 1:                          # one callback for the iteration's heads
+                    self.loop.call_soon(self.mount.send_due_heads)
         elif kind == "http.response.body" and self.head is not None:
             data = message.get("body", b"")
             if type(data) is not bytes:
                 data = bytes(data)
             more = bool(message.get("more_body", False))
             if not self.delivered and not more:
-                self.deliver(CompleteBody(data))
+                self.deliver(data)                         # whole: bytes, one write with the head
                 self.closed = True                         # the body is over: later sends drop
                 return
             while self.chunk is not None:
@@ -379,8 +377,10 @@ class AsyncCycle:
 
     def close(self) -> None:
         self.closed = True
-        _wake(self.gone)
-        _wake(self.taken)                    # a send() waiting for room returns
+        if self.gone is not None:
+            _wake(self.gone)
+        if self.taken is not None:
+            _wake(self.taken)                # a send() waiting for room returns
 
 
 # -- blocking MPMs: one loop thread per process -----------------------------------------------

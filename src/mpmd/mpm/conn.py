@@ -383,7 +383,9 @@ class ConnectionDriver:
         else:
             conn.next_event()                     # the EndOfMessage right behind the head
             body = NO_BODY
-        ctx = RequestContext(request, info, self.cfg, body, mpm=self.mpm, start_time=now)
+        ctx = RequestContext(request, info, self.cfg, body)   # positional: see nginx/protocol.py
+        ctx.mpm = self.mpm
+        ctx.start_time = now
         try:
             resp = self.process(ctx)
             error = body.error                    # kept even if the app caught it

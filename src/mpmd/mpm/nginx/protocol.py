@@ -199,30 +199,27 @@ class HttpProtocol(asyncio.Protocol):
         if self.advancing:
             return                           # an answer finished inside the loop below
         self.advancing = True
+        conn = self.conn
         try:
-            self._advance()
+            while not self.busy and not self.closed:
+                try:
+                    event = conn.next_event()
+                except ProtocolError as exc:
+                    self.fail(exc)
+                    return
+                if type(event) is Request:
+                    self.start(event)
+                    continue
+                if event is NEED_DATA:
+                    if conn.partial_request and not self.timed:
+                        self._to_busy(True)
+                    return
+                if event is PAUSED:
+                    return
+                self.close()                 # ConnectionClosed: EOF between requests
+                return
         finally:
             self.advancing = False
-
-    def _advance(self) -> None:
-        conn = self.conn
-        while not self.busy and not self.closed:
-            try:
-                event = conn.next_event()
-            except ProtocolError as exc:
-                self.fail(exc)
-                return
-            if type(event) is Request:
-                self.start(event)
-                continue
-            if event is NEED_DATA:
-                if conn.partial_request and not self.timed:
-                    self._to_busy(True)
-                return
-            if event is PAUSED:
-                return
-            self.close()                     # ConnectionClosed: EOF between requests
-            return
 
     def pump_body(self) -> None:
         """Move Data/EndOfMessage events into the body channel."""
@@ -262,7 +259,10 @@ class HttpProtocol(asyncio.Protocol):
         if w.extended_status:                # httpd records who/what only with ExtendedStatus
             ws.start_request(self.info.client_addr[0].encode("latin-1", "replace"),
                              _request_line(request), request.header(b"host") or b"")
-        self.ctx = ctx = RequestContext(request, self.info, w.cfg, body, mpm=w.mpm, start_time=now)
+        # Positional, then two stores: keywords cost a third more, once per request.
+        self.ctx = ctx = RequestContext(request, self.info, w.cfg, body)
+        ctx.mpm = w.mpm
+        ctx.start_time = now
         runner = w.runner
         try:
             handler = runner.prepare(ctx)
@@ -331,10 +331,6 @@ class HttpProtocol(asyncio.Protocol):
             resp = _error_for(body.error, ctx)
             resp.close_connection = True
         content = resp.body
-        if type(content) is not bytes:
-            whole = getattr(content, "complete", None)       # an async body already whole
-            if whole is not None:
-                resp.body = content = whole                  # so it gets a Content-Length
         plan = self.w.runner.finalize(ctx, resp, self._keep_allowed(resp))
         self.keep = plan.keep_alive
         if not plan.send_body:
