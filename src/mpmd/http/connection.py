@@ -127,7 +127,12 @@ class Connection:
         if self._dead:
             return
         self._progress = False
-        self._feed(data)
+        try:                                 # _feed's first round, inline: once per read
+            self._parser.feed_data(data)
+        except HttpParserUpgrade as exc:
+            self._feed(data[exc.args[0]:])
+        except HttpParserError as exc:
+            self._parse_error(data, exc)
         if self._phase == HEAD and not self._dead:
             self._head_bytes += len(data)
             self._stall = 0 if self._progress else self._stall + len(data)
@@ -183,21 +188,23 @@ class Connection:
     # -- feeding llhttp -------------------------------------------------------------
 
     def _feed(self, data: bytes) -> None:
-        while True:
+        """Feed ``data``, and what follows each upgrade request llhttp stopped at: only plain
+        requests get that far (CONNECT and upgrades with a body were refused in
+        on_headers_complete), so parsing goes on after them."""
+        while data and not self._dead:
             try:
                 self._parser.feed_data(data)
                 return
             except HttpParserUpgrade as exc:
-                # Only plain requests get here (CONNECT and upgrades with a body were
-                # refused in on_headers_complete): go on parsing what follows.
                 data = data[exc.args[0]:]
-                if not data or self._dead:
-                    return
             except HttpParserError as exc:
-                if not self._closing:
-                    self._fail(self._error or _from_llhttp(exc, data))
-                self._dead = True
+                self._parse_error(data, exc)
                 return
+
+    def _parse_error(self, data: bytes, exc: HttpParserError) -> None:
+        if not self._closing:
+            self._fail(self._error or _from_llhttp(exc, data))
+        self._dead = True
 
     def _fail(self, error: ProtocolError) -> None:
         if not self._dead:
