@@ -136,6 +136,10 @@ class Handler(Protocol):
     "blocking" -- may block (WSGI apps): on the nginx MPM it runs in the bounded thread pool;
     "async"    -- a coroutine function (ASGI apps): only on the nginx MPM's event loop; it
                   returns its Response or hands it to ``ctx.respond`` earlier (then returns None).
+                  A handler whose ``answers_itself`` is true promises to answer every request
+                  through ``ctx.respond`` exactly once, whatever happens (its own errors as a
+                  500), and to let only CancelledError out: the MPM then runs its coroutine as
+                  the task itself, without a wrapper that checks the outcome (mod_asgi).
     """
 
     kind: str

@@ -204,15 +204,19 @@ class ASGIApplication:
                 self._started.set_result(None)
         await self._started
 
-    async def run_async(self, ctx: Any) -> Response | None:
+    async def run_async(self, ctx: Any) -> None:
+        """The app, in the MPM's task; every outcome is answered through ``ctx.respond``
+        (the handler's ``answers_itself`` promise, core/exchange.py)."""
         started = self._started
         if started is None or not started.done():
             try:
                 await self.ensure_started()
             except Exception:
-                return self._fail(ctx, "MPMD0802")
+                ctx.respond(self._fail(ctx, "MPMD0802"))
+                return
         if self.lifespan is not None and self.lifespan.failed:
-            return _server_error()
+            ctx.respond(_server_error())
+            return
         cycle = AsyncCycle(ctx, self)
         state = self.lifespan.state if self.lifespan and self.lifespan.supported else None
         try:
@@ -223,15 +227,17 @@ class ASGIApplication:
         except Exception as exc:  # noqa: BLE001 - Rule 3
             if not cycle.delivered:
                 cycle.ended(None)
-                return self._fail(ctx, "MPMD0802", exc)
+                ctx.respond(self._fail(ctx, "MPMD0802", exc))
+                return
             cycle.ended(exc)
-            return None
+            return
         cycle.ended(None)
         if cycle.delivered:
-            return None
+            return
         if cycle.head is None:
-            return self._finished_early(ctx, None)
-        return cycle.response(cycle.body())      # a head without a body: it ends empty
+            ctx.respond(self._finished_early(ctx, None))
+        else:
+            cycle.deliver(cycle.body())          # a head without a body: it ends empty
 
     def send_due_heads(self) -> None:
         """One loop iteration after their ``http.response.start``: heads still without a body
@@ -287,10 +293,6 @@ class AsyncCycle:
         self.taken: asyncio.Future[Any] | None = None      # send() waits: a chunk is pending
         self.ready: asyncio.Future[Any] | None = None      # body() waits: no chunk yet
         self.body_done = False
-
-    def response(self, body: Any) -> Response:
-        status, headers = self.head  # type: ignore[misc]
-        return Response(status, headers, body, False, self.close)
 
     def deliver(self, body: Any) -> None:
         self.delivered = True
@@ -538,6 +540,8 @@ class BlockingCycle:
 
 class ASGIHandler:
     """The "asgi-app" handler: async on nginx, blocking (loop thread) elsewhere."""
+
+    answers_itself = True          # async: run_async answers every request through ctx.respond
 
     def __init__(self, module: "ASGIModule") -> None:
         self.module = module

@@ -280,6 +280,9 @@ class HttpProtocol(asyncio.Protocol):
             self._to_busy(False)
         if kind == "blocking":
             w.executor().call(runner.run_handler, (ctx, handler), self._blocking_done)
+        elif getattr(handler, "answers_itself", False):      # mod_asgi: no wrapper coroutine
+            ctx.respond = self.respond
+            self.task = w.loop.create_task(handler(ctx))
         else:
             self.task = w.loop.create_task(self._run_async(ctx, handler))
 
