@@ -112,3 +112,19 @@ async def background(scope, receive, send):
     await asyncio.sleep(1.0)
     with open(scope["query_string"].decode(), "w") as f:
         f.write("done")
+
+
+async def startup_fails(scope, receive, send):
+    """Its lifespan startup fails: every request must be answered 500, never left hanging."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"should not be served"})
+
+
+async def returns_early(scope, receive, send):
+    """Returns without a response (or with only its head, when the query says so)."""
+    if scope["type"] == "http" and scope["query_string"] == b"head":
+        await send({"type": "http.response.start", "status": 204, "headers": []})

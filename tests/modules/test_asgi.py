@@ -217,3 +217,25 @@ def test_blocking_client_gone_mid_stream_unblocks_app():
         assert drain_sync(resp) == b"chunk 0\nchunk 1\n"
     finally:
         module.child_exit(server, None)
+
+
+@pytest.mark.parametrize("spec,query,status", [
+    ("tests.apps.asgi_apps:startup_fails", b"", 500),      # lifespan startup.failed
+    ("tests.apps.asgi_apps:returns_early", b"", 500),      # returned without any answer
+    ("tests.apps.asgi_apps:returns_early", b"head", 204),  # a head without a body: it ends empty
+])
+def test_async_path_answers_every_outcome_through_respond(spec, query, status, capsys):
+    """On the nginx MPM the handler is the request's task itself (answers_itself): each
+    outcome must come through ctx.respond, or the connection would wait forever."""
+    module, server = module_for(spec, "nginx")
+    assert module.handlers["asgi-app"].answers_itself
+
+    async def main():
+        ctx, coro = request(module, server, path="/a", query=query)
+        got = asyncio.get_running_loop().create_future()
+        ctx.respond = got.set_result
+        assert await asyncio.wait_for(coro, 10) is None       # it answers, it never returns one
+        resp = await asyncio.wait_for(got, 1)
+        return resp.status
+
+    assert asyncio.run(main()) == status
