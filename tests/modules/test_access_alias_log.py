@@ -181,3 +181,15 @@ def test_mime_types_files_are_generated() -> None:
     text = mime_types_gen.generate()
     for target in mime_types_gen.TARGETS:
         assert (REPO / target).read_text() == text, f"regenerate {target}"
+
+
+def test_log_transaction_runs_only_when_a_custom_log_is_configured():
+    from mpmd.core.modules import HookTable
+    from mpmd.modules.mod_log_config import LogConfigModule
+
+    module = LogConfigModule()
+    quiet = HookTable([module], {"custom_log": []})
+    logging = HookTable([module], {"custom_log": [("/tmp/access.log", "common", None)]})
+    assert quiet.by_hook["log_transaction"] == []
+    assert logging.by_hook["log_transaction"] == [module.log_transaction]
+    assert quiet.by_hook["child_exit"] == [module.child_exit]     # logs are still closed

@@ -345,7 +345,7 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
                         server_root=state.server_root,
                         config_file=os.path.abspath(path) if path else None, defines=dict(state.defines),
                         mpm_name=mpm_name, mpm_class=mpm_class, modules=modules,
-                        hooks=HookTable(modules), loaded=loaded)
+                        hooks=HookTable(modules, values), loaded=loaded)
 
 
 def _default(d: Directive, walker: _Walker) -> Any:

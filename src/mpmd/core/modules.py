@@ -16,7 +16,9 @@ Process hooks:
   post_config(server)                            in the master, after the config is loaded and
                                                  before children fork (WSGIPreload On); per generation
   child_init(server, mpm) / child_exit(server, mpm)
-Any hook a module does not define is skipped.
+Any hook a module does not define is skipped, and so is any hook its optional
+``unused_hooks(values) -> Iterable[str]`` names for a configuration's server values (mod_log_config
+without a CustomLog needs no log_transaction): the request path then makes no call for it.
 
 Route cache: the outcome of the phases before the handler (uri_path, filename, per-dir config,
 handler, notes) is remembered per (raw path, method) when every module that has one of those
@@ -57,11 +59,14 @@ class Module:
 class HookTable:
     """The hooks of the loaded modules, resolved once per generation (not per request)."""
 
-    def __init__(self, modules: list[Module]) -> None:
+    def __init__(self, modules: list[Module], values: dict[str, Any] | None = None) -> None:
         self.modules = list(modules)
         self.by_hook: dict[str, list[Any]] = {}
+        unused = {id(m): set(m.unused_hooks(values or {})) for m in modules
+                  if hasattr(m, "unused_hooks")}
         for hook in REQUEST_HOOKS + PROCESS_HOOKS:
-            self.by_hook[hook] = [getattr(m, hook) for m in modules if hasattr(m, hook)]
+            self.by_hook[hook] = [getattr(m, hook) for m in modules if hasattr(m, hook)
+                                  and hook not in unused.get(id(m), ())]
         self.handlers: dict[str, Any] = {}
         for m in modules:
             self.handlers.update(getattr(m, "handlers", {}) or {})

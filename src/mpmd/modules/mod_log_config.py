@@ -238,6 +238,10 @@ class LogConfigModule(Module):
         self._server: Any = None
         self._logs: list[LogFile] = []
 
+    def unused_hooks(self, values: dict[str, Any]) -> tuple[str, ...]:
+        """No CustomLog: no access log to write, no call per request."""
+        return () if values.get("custom_log") else ("log_transaction",)
+
     def logs_for(self, server: Any) -> list[LogFile]:
         if server is not self._server:
             for old in self._logs:
