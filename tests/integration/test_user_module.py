@@ -102,9 +102,11 @@ def test_user_module_runs_in_every_phase(user_module_conf, make_server, tmp_path
     assert status == 302 and resp.getheader("Location") == "/greet/moved"
     assert get(server.port, "/index.html")[0] == 200     # other URLs still reach the static files
     log = tmp_path / "greeter.log"
-    wait_for(lambda: log.exists() and "/index.html 200" in log.read_text(), timeout=10)
-    assert "/greet/there 200" in log.read_text()
-    assert "/greet/secret 403" in log.read_text()
+    # Each request is logged after its answer left, by whichever process served it: wait
+    # for all of them, not for the last one only.
+    expected = ("/greet/there 200", "/greet/secret 403", "/index.html 200")
+    wait_for(lambda: log.exists() and all(line in log.read_text() for line in expected),
+             timeout=10, message=f"all of {expected} in the module's log")
 
 
 def test_dash_M_lists_the_user_module(user_module_conf, tmp_path: Path) -> None:
