@@ -25,6 +25,9 @@ def main() -> None:
         (OUT / f"apache-{mpm}.conf").write_text(text)
     for mpm in ("prefork", "worker", "event", "nginx"):
         (OUT / f"mpmd-{mpm}.conf").write_text(configs.render_mpmd(mpm, "wsgi-hello", p, s, 8080))
+    # The nginx MPM runs as many processes as the workload's peer: nginx/uvicorn 1, gunicorn 2.
+    (OUT / "mpmd-nginx-static.conf").write_text(configs.render_mpmd("nginx", "static-1k", p, s,
+                                                                     8080))
     argv = {"gunicorn-sync": configs.gunicorn_argv("sync", "hello_wsgi:application", p, s, 8080),
             "gunicorn-gthread": configs.gunicorn_argv("gthread", "hello_wsgi:application", p, s,
                                                       8080),

@@ -39,6 +39,16 @@ def test_mpmd_app_workloads_mount_their_app(paths):
                                                                  Sizing())
 
 
+def test_the_nginx_mpm_runs_as_many_processes_as_the_peer_of_the_workload(paths):
+    s = Sizing(loop_processes=1, gunicorn_workers=2)
+    for workload, count in (("static-1k", 1), ("asgi-hello", 1), ("idle", 1),
+                            ("wsgi-hello", 2), ("faults", 2)):      # nginx/uvicorn vs gunicorn
+        assert f"WorkerProcesses {count}" in configs.render_mpmd("nginx", workload, paths, s)
+    assert "worker_processes 1;" in configs.render_nginx(paths, s, 8080)
+    assert "--workers 1" in " ".join(configs.uvicorn_argv("hello_asgi:app", paths, s, 8080))
+    assert "--workers 2" in " ".join(configs.gunicorn_argv("gthread", "m:app", paths, s, 8080))
+
+
 def test_peers_share_the_keepalive_knobs(paths):
     s = Sizing(keep_alive_timeout_s=7, max_keep_alive_requests=55)
     nginx = configs.render_nginx(paths, s, 8080)

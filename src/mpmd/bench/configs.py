@@ -28,7 +28,8 @@ class Sizing:
     threads_per_child: int = 32
     thread_start_servers: int = 2
     thread_max: int = 128           # MaxRequestWorkers for worker/event (threads)
-    loop_processes: int = 1         # nginx worker_processes, mpmd WorkerProcesses, uvicorn
+    loop_processes: int = 1         # nginx worker_processes, uvicorn, mpmd WorkerProcesses
+    #                                 (beside gunicorn: gunicorn_workers, see loop_processes())
     loop_connections: int = 8192    # nginx worker_connections, mpmd WorkerConnections
     gunicorn_workers: int = 2
     gunicorn_threads: int = 8
@@ -72,7 +73,7 @@ _MPMD_MPM_BLOCKS: dict[str, str] = {
     MaxRequestWorkers {s.thread_max}
 </IfModule>""",
     "nginx": """<IfModule mpm_nginx_module>
-    WorkerProcesses {s.loop_processes}
+    WorkerProcesses {loop_processes}
     WorkerConnections {s.loop_connections}
 </IfModule>""",
 }
@@ -81,9 +82,21 @@ _MPMD_MPM_BLOCKS: dict[str, str] = {
 _APACHE_MPM_BLOCKS = {k: v for k, v in _MPMD_MPM_BLOCKS.items() if k != "nginx"}
 
 
-def _mpm_block(blocks: dict[str, str], mpm: str, s: Sizing) -> str:
+# Workloads whose peer is gunicorn: there mpmd's nginx MPM runs as many processes as gunicorn
+# has workers (and as the worker/event MPMs start), where nginx and uvicorn are its peers it
+# runs as many as they do (Sizing.loop_processes).
+GUNICORN_WORKLOADS = frozenset({"wsgi-hello", "faults"})
+
+
+def loop_processes(workload: str, s: Sizing) -> int:
+    """WorkerProcesses of mpmd's nginx MPM for ``workload``: the peer's process count."""
+    return s.gunicorn_workers if workload in GUNICORN_WORKLOADS else s.loop_processes
+
+
+def _mpm_block(blocks: dict[str, str], mpm: str, s: Sizing, workload: str = "static-1k") -> str:
     min_spare = max(1, s.prefork_start // 2)
-    return blocks[mpm].format(s=s, min_spare=min_spare, max_spare=s.prefork_start * 2)
+    return blocks[mpm].format(s=s, min_spare=min_spare, max_spare=s.prefork_start * 2,
+                              loop_processes=loop_processes(workload, s))
 
 
 def _app_lines(workload: str, p: Paths) -> list[str]:
@@ -103,7 +116,7 @@ def render_mpmd(mpm: str, workload: str, p: Paths, s: Sizing, port: int = 0) -> 
         f"ServerRoot \"{p.workdir}\"",
         f"Listen 127.0.0.1:{port}",
         f"LoadModule mpm_{mpm}_module modules/mod_mpm_{mpm}.so",
-        _mpm_block(_MPMD_MPM_BLOCKS, mpm, s),
+        _mpm_block(_MPMD_MPM_BLOCKS, mpm, s, workload),
         f'DocumentRoot "{p.docroot}"',
         "KeepAlive On",
         f"KeepAliveTimeout {s.keep_alive_timeout_s}",

@@ -126,7 +126,7 @@ def throughput_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Ce
             fmt_summary(on.p99_s if on else None, ".1f", 1000),
             fmt_summary(off.p99_s if off else None, ".1f", 1000),
             str((on.errors if on else 0) + (off.errors if off else 0)),
-            fmt_summary(on.extra.get("cpu_us_per_req") if on else None),
+            fmt_summary(on.extra.get("cpu_us_per_req") if on else None, ".1f"),
         ]) + " |")
     return "\n".join(rows)
 
