@@ -79,7 +79,8 @@ def test_results_that_finish_together_wake_the_loop_once(loop) -> None:
 
     for fn in fns:
         pool.call(fn, (), then)
-    started.wait(5)
+    loop.run_until_complete(asyncio.sleep(0))   # the end of this iteration queues them
+    assert started.wait(5)
     gate.set()
     time.sleep(0.2)            # the loop is not running: every job finishes before it looks
     loop.run_until_complete(asyncio.wait_for(finished, 10))
@@ -133,3 +134,23 @@ def test_shutdown_cancels_what_has_not_started(loop) -> None:
     assert waiting.cancelled()
     gate.set()
     assert running.result(5) is True
+
+
+def test_calls_of_one_loop_iteration_reach_the_threads_together_at_its_end(loop) -> None:
+    """No thread wakes while the loop is still busy in the iteration that made the calls."""
+    pool = BlockingPool(loop, 4)
+    started: list[float] = []
+    handed: list[float] = []
+
+    async def one_iteration_then_wait():
+        done = [loop.create_future() for _ in range(5)]
+        for fut in done:
+            pool.call(lambda: started.append(time.monotonic()), (),
+                      lambda r, e, fut=fut: fut.set_result(e))
+        time.sleep(0.1)                      # more work in the same iteration
+        handed.append(time.monotonic())
+        assert await asyncio.wait_for(asyncio.gather(*done), 10) == [None] * 5
+
+    loop.run_until_complete(one_iteration_then_wait())
+    assert len(started) == 5 and min(started) >= handed[0]
+    pool.shutdown()

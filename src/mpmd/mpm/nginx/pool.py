@@ -1,19 +1,24 @@
 """BlockingPool: the threads beside a worker's loop that run blocking handlers (WSGI apps).
 
 Theory: the loop hands a request's handler to ``call(fn, args, then)``; a pool thread runs it
-and puts ``(then, result, error)`` on a done queue; ``then`` runs on the loop.  The loop is
-woken (``call_soon_threadsafe``) only by the first result since it last looked, and takes every
-result that finished meanwhile in one callback.  Under load many requests finish between two
-loop iterations, so one wake-up serves a batch, and no Task, asyncio Future or
-``concurrent.futures.Future`` (with its lock and condition) is made per request.
+and puts ``(then, result, error)`` on a done queue; ``then`` runs on the loop.  Both directions
+go in batches, because every thread switch is a GIL hand-off:
+  * the calls made during one loop iteration are queued together at its end (one
+    ``call_soon``), so no pool thread wakes up to wait for the GIL the loop still holds;
+  * the loop is woken (``call_soon_threadsafe``) only by the first result since it last looked,
+    and takes every result that finished meanwhile in one callback.
+No Task, asyncio Future or ``concurrent.futures.Future`` (with its lock and condition) is made
+per request.
 
 Rule 1: at most ``size`` jobs run at once; more wait in FIFO order.  A thread is started only
         when none is idle (as ``ThreadPoolExecutor`` does), so a quiet process keeps few threads.
-Rule 2: ``then(result, error)`` is called on the loop exactly once per ``call``: ``error`` is
+Rule 2: a ``call`` waits at most for the rest of the current loop iteration before a thread
+        may take it (the loop does not sleep while callbacks are ready).
+Rule 3: ``then(result, error)`` is called on the loop exactly once per ``call``: ``error`` is
         what ``fn`` raised (else None).
-Rule 3: it is also a ``concurrent.futures.Executor`` (``submit``), so ``loop.run_in_executor``
-        and fire-and-forget work (writer.py: pulling a WSGI iterable, calling close()) share the
-        same threads and the same bound.
+Rule 4: it is also a ``concurrent.futures.Executor`` (``submit``, queued at once), so
+        ``loop.run_in_executor`` and fire-and-forget work (writer.py: pulling a WSGI iterable,
+        calling close()) share the same threads and the same bound.
 """
 
 from __future__ import annotations
@@ -38,12 +43,23 @@ class BlockingPool(concurrent.futures.Executor):
         self.threads: list[threading.Thread] = []
         self.idle = threading.Semaphore(0)
         self.wake_due = False          # a _drain is scheduled and has not started yet
+        self.held: list[Any] = []      # calls of this loop iteration, not queued yet (Rule 2)
         self.closed = False
 
     # -- the loop side ------------------------------------------------------------------------
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], then: Then) -> None:
         """Run ``fn(*args)`` in a pool thread; ``then(result, error)`` later on the loop."""
-        self._put((fn, args, then))
+        held = self.held
+        held.append((fn, args, then))
+        if len(held) == 1:
+            self.loop.call_soon(self._release_held)
+
+    def _release_held(self) -> None:
+        held, self.held = self.held, []
+        if self.closed:                # the process is exiting: nobody waits for these
+            return
+        for job in held:
+            self._put(job)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any,
                **kwargs: Any) -> concurrent.futures.Future[Any]:
@@ -105,7 +121,7 @@ class BlockingPool(concurrent.futures.Executor):
             else:
                 try:
                     result, error = fn(*args), None
-                except BaseException as exc:  # noqa: BLE001 - Rule 2: handed to the loop
+                except BaseException as exc:  # noqa: BLE001 - Rule 3: handed to the loop
                     result, error = None, exc
                 done.append((then, result, error))
                 if not self.wake_due:

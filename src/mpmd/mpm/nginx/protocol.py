@@ -287,7 +287,7 @@ class HttpProtocol(asyncio.Protocol):
             self.task = w.loop.create_task(self._run_async(ctx, handler))
 
     def _blocking_done(self, resp: Any, error: BaseException | None) -> None:
-        """The pool ran a blocking handler (pool.py Rule 2); on the loop."""
+        """The pool ran a blocking handler (pool.py Rule 3); on the loop."""
         if error is not None:                    # run_handler answers app errors itself
             runner = self.w.runner
             runner.log_error(self.ctx, "MPMD0301", f"handler failed: {error!r}")
