@@ -28,7 +28,7 @@ from typing import Any
 from mpmd import SERVER_SOFTWARE, __version__
 from mpmd.core.clock import Clock
 from mpmd.core.exchange import FileBody, MultipartBody, Response
-from mpmd.core.memo import by_content, remember
+from mpmd.core.memo import derived_by_content, remember
 from mpmd.http.events import Request
 from mpmd.http.writers import CRLF, STATUS_LINE_BYTES, render_fields, status_line_bytes
 
@@ -213,11 +213,7 @@ def _own_headers(headers: Any) -> tuple[bytes, int | None, bool]:
     A tuple of headers is immutable, so its result is remembered by identity; a short list
     of (str, str) pairs is remembered by its content (apps answer alike again and again)."""
     if type(headers) is not tuple:
-        key, hit = by_content(_LIST_BLOCKS, headers)
-        if hit is not None:
-            return hit
-        hit = _split_owned(headers)
-        return hit if key is None else remember(_LIST_BLOCKS, key, hit, BLOCK_CACHE_SIZE)
+        return derived_by_content(_LIST_BLOCKS, headers, _split_owned, BLOCK_CACHE_SIZE)
     hit = _BLOCKS.get(id(headers))
     if hit is not None and hit[0] is headers:
         return hit[1]

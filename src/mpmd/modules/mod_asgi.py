@@ -52,7 +52,7 @@ from typing import Any, AsyncIterator, Callable, ClassVar, Iterator
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import PROCESS_TASK, Response
-from mpmd.core.memo import by_content, remember
+from mpmd.core.memo import derived_by_content
 from mpmd.core.modules import Module
 from mpmd.modules.mod_wsgi import AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
 from mpmd.modules.mounts import find_mount
@@ -101,13 +101,12 @@ HEAD_CACHE_SIZE = 1024
 def _head(message: dict[str, Any]) -> tuple[int, Any]:
     """(status, headers as str pairs); a short hashable header list is decoded once (apps
     send the same headers again and again) into an immutable tuple."""
-    raw = message.get("headers", ())
-    key, headers = by_content(_HEADS, raw)
-    if headers is None:
-        headers = tuple((bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in raw)
-        if key is not None:
-            remember(_HEADS, key, headers, HEAD_CACHE_SIZE)
+    headers = derived_by_content(_HEADS, message.get("headers", ()), _decoded, HEAD_CACHE_SIZE)
     return int(message["status"]), headers
+
+
+def _decoded(raw: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in raw)
 
 
 class Lifespan:

@@ -42,7 +42,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import FileBody, Response
-from mpmd.core.memo import by_content, remember
+from mpmd.core.memo import derived_by_content
 from mpmd.core.modules import Module
 from mpmd.modules import wsgi_environ
 from mpmd.modules.wsgi_input import ErrorStream, wsgi_input
@@ -243,12 +243,8 @@ def response_head(sr: StartResponse) -> tuple[int, tuple[tuple[str, str], ...], 
     if sr.status is None:
         raise AssertionError("the application returned without calling start_response()")
     sr.sent = True
-    key, hit = by_content(_HEADS, sr.headers)
-    if hit is None:
-        hit = _checked(sr.headers)
-        if key is not None:
-            remember(_HEADS, key, hit, HEAD_CACHE_SIZE)
-    return int(sr.status[:3]), hit[0], hit[1]
+    headers, declared = derived_by_content(_HEADS, sr.headers, _checked, HEAD_CACHE_SIZE)
+    return int(sr.status[:3]), headers, declared
 
 
 def _checked(raw: list[tuple[str, str]]) -> tuple[tuple[tuple[str, str], ...], int | None]:
