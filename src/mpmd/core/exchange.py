@@ -10,6 +10,7 @@ The driver of the MPM writes it; no handler touches a socket.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, Callable, Iterable, Protocol
@@ -124,9 +125,20 @@ class RequestContext:
 
 
 # Name prefix of asyncio tasks a module keeps for the whole process (ASGI lifespan).  At a
-# graceful stop the nginx MPM lets every other task still running end first (an app's work
-# after its answer); these end in child_exit.
+# graceful end every other task still running (an app's work after its answer) gets up to
+# TASK_GRACE_S first (``work_after_answers``); these end in child_exit.
 PROCESS_TASK = "mpmd-process "
+TASK_GRACE_S = 10.0
+
+
+async def work_after_answers(grace_s: float = TASK_GRACE_S) -> None:
+    """Wait up to ``grace_s`` for the running loop's tasks but this one and the PROCESS_TASK
+    ones: the nginx MPM's graceful stop and the blocking MPMs' ASGI loop thread both use it."""
+    me = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks()
+               if t is not me and not t.done() and not t.get_name().startswith(PROCESS_TASK)]
+    if pending:
+        await asyncio.wait(pending, timeout=grace_s)
 
 
 class Handler(Protocol):

@@ -51,7 +51,7 @@ import traceback
 from typing import Any, AsyncIterator, Callable, ClassVar, Iterator
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
-from mpmd.core.exchange import PROCESS_TASK, Response
+from mpmd.core.exchange import PROCESS_TASK, TASK_GRACE_S, Response, work_after_answers
 from mpmd.core.memo import derived_by_content
 from mpmd.core.modules import Module
 from mpmd.modules.mod_wsgi import AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
@@ -62,7 +62,6 @@ READ_SIZE = 65536
 ASYNC_MPMS = frozenset({"nginx"})          # MPMs that await "async" handlers on their own loop
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 10.0
-TASK_GRACE_S = 10.0        # a child's exit: how long apps' work after their answers may run on
 
 DIRECTIVES = [
     Directive("ASGIApp", args=Args.TAKE2, context=Ctx.SERVER | Ctx.VHOST, value=_app_spec,
@@ -616,7 +615,7 @@ class ASGIModule(Module):
         SIGTERM of a hard stop ends it before any hook runs)."""
         if self.loop_thread is not None:
             try:
-                self.loop_thread.call(_tasks_finished(TASK_GRACE_S), TASK_GRACE_S + 1)
+                self.loop_thread.call(work_after_answers(), TASK_GRACE_S + 1)
             except Exception:  # noqa: BLE001 - exiting anyway
                 pass
         for m in self.mounts or ():
@@ -667,15 +666,6 @@ class ASGIModule(Module):
             return Response(status, headers, b"", on_close=cycle.close)
         return Response(status, headers, cycle.body(lambda e: m._fail(ctx, "MPMD0803", e)),
                         on_close=cycle.close)
-
-
-async def _tasks_finished(grace_s: float) -> None:
-    """Wait up to ``grace_s`` for the loop's tasks but this one and the process-long ones."""
-    me = asyncio.current_task()
-    pending = [t for t in asyncio.all_tasks()
-               if t is not me and not t.done() and not t.get_name().startswith(PROCESS_TASK)]
-    if pending:
-        await asyncio.wait(pending, timeout=grace_s)
 
 
 def _run_on_owner_loop(m: ASGIApplication, coro: Any) -> None:

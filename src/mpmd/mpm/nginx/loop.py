@@ -25,7 +25,7 @@ import signal
 import socket
 from typing import Any
 
-from mpmd.core.exchange import PROCESS_TASK
+from mpmd.core.exchange import work_after_answers
 from mpmd.mpm.base import setting
 from mpmd.mpm.common import child_setup
 from mpmd.mpm.conn import make_limits
@@ -35,7 +35,6 @@ from mpmd.scoreboard.layout import Status
 ACCEPT_BATCH = 64          # accept() calls per readable event (nginx multi_accept, bounded)
 SWEEP_S = 1.0
 GRACE_POLL_S = 0.05
-TASK_GRACE_S = 10.0        # graceful stop: how long work that outlived its answer may run on
 
 M_LOOP = "MPMD0610"
 M_REUSEPORT = "MPMD0611"
@@ -135,12 +134,9 @@ class LoopWorker:
 
     def _let_tasks_finish(self) -> None:
         """Graceful stop: work that outlived its answer (an ASGI app's background tasks) gets
-        up to TASK_GRACE_S to end, as uvicorn waits for it; process-long tasks (named with
+        up to exchange.TASK_GRACE_S to end, as uvicorn waits for it; process-long tasks (named with
         PROCESS_TASK, ASGI lifespan) end later, in child_exit."""
-        pending = [t for t in asyncio.all_tasks(self.loop)
-                   if not t.done() and not t.get_name().startswith(PROCESS_TASK)]
-        if pending:
-            self.loop.run_until_complete(asyncio.wait(pending, timeout=TASK_GRACE_S))
+        self.loop.run_until_complete(work_after_answers())
 
     def _open_sockets(self) -> None:
         self.sockets = [lst.sock for lst in self.mpm.listeners]
