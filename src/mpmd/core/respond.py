@@ -158,9 +158,10 @@ def _length_field(length: int) -> bytes:
     return remember(_LENGTHS, length, b"Content-Length: %d\r\n" % length, LENGTH_CACHE_SIZE)
 
 
-# id(server) -> (server, second, b"Date: ...\r\nServer: ...\r\n"): both fields change at
-# most once a second (Date) or once a generation (ServerTokens), so they are joined once.
-_STAMPS: dict[int, tuple[Any, int, bytes]] = {}
+# id(server) -> (server, this second's Date value, b"Date: ...\r\nServer: ...\r\n"): both
+# fields change at most once a second (Date, a new bytes object then) or once a generation
+# (ServerTokens), so they are joined once.
+_STAMPS: dict[int, tuple[Any, bytes, bytes]] = {}
 
 
 def _stamp(server: Any) -> bytes:
