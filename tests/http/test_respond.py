@@ -208,3 +208,50 @@ def test_date_and_server_stamp_per_config_and_second(monkeypatch: pytest.MonkeyP
     clock[0] = 784111778.5
     assert fields(finalize(ctx, Response(200, [], b""))[0])["date"] == \
         "Sun, 06 Nov 1994 08:49:38 GMT"
+
+
+def test_plans_of_a_cached_answer_are_remembered_per_second_and_request_kind(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler that hands out the same headers tuple (static files) gets its Plan from the
+    memo, but only for the same status, length, method, version, keep-alive and second."""
+    import mpmd.core.respond as respond
+
+    clock = [784111777.2]
+    monkeypatch.setattr(respond, "_time", lambda: clock[0])
+    monkeypatch.setattr(respond, "_PLANS", {})
+    headers = (("Content-Type", "text/plain"), ("Content-Length", "5"))
+    conn = ConnInfo(("1.2.3.4", 1), ("127.0.0.1", 80))
+
+    class Cfg:
+        server_tokens = "Prod"
+
+    cfg = Cfg()
+
+    def plan(method: str = "GET", version: str = "1.1", allowed: bool = True,
+             body: bytes = b"hello", server: object = cfg) -> respond.Plan:
+        ctx = RequestContext(req(method, version), conn, server)
+        return finalize_plan(ctx, Response(200, headers, body), allowed)
+
+    first = plan()
+    assert plan() is first                                   # remembered
+    assert fields(first.head)["date"] == "Sun, 06 Nov 1994 08:49:37 GMT"
+    assert first.keep_alive and first.send_body
+
+    closing = plan(allowed=False)
+    assert fields(closing.head)["connection"] == "close" and not closing.keep_alive
+    head = plan("HEAD", body=b"")
+    assert not head.send_body and fields(head.head)["content-length"] == "5"
+    old = plan(version="1.0")
+    assert fields(old.head)["connection"] == "keep-alive"
+    other = plan(server=type("Full", (), {"server_tokens": "Full"})())
+    assert fields(other.head)["server"].startswith("mpmd/")
+    assert plan() is first                                   # the others did not replace it
+
+    clock[0] += 1.0                                          # the second turns: a new Date
+    later = plan()
+    assert later is not first
+    assert fields(later.head)["date"] == "Sun, 06 Nov 1994 08:49:38 GMT"
+
+    listed = finalize_plan(RequestContext(req(), conn, cfg), Response(200, list(headers), b"hello"))
+    assert listed is not plan()                                  # a list is not remembered
+    assert {**fields(listed.head), "date": ""} == {**fields(plan().head), "date": ""}

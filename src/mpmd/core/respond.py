@@ -22,12 +22,13 @@ Rule 4: the fields the server owns are dropped from the handler's headers and re
 from __future__ import annotations
 
 import platform
+from time import time as _time
 from dataclasses import dataclass
 from typing import Any
 
 from mpmd import SERVER_SOFTWARE, __version__
 from mpmd.core.clock import Clock
-from mpmd.core.exchange import FileBody, MultipartBody, Response
+from mpmd.core.exchange import FileBody, MultipartBody, RequestContext, Response
 from mpmd.core.memo import derived_by_content, remember
 from mpmd.http.events import Request
 from mpmd.http.writers import CRLF, STATUS_LINE_BYTES, render_fields, status_line_bytes
@@ -86,7 +87,8 @@ _DATE = HttpDate()
 
 @dataclass(slots=True)
 class Plan:
-    """What the driver must do with the body after writing ``head``."""
+    """What the driver must do with the body after writing ``head``.  Plans of cached answers
+    are shared (``_PLANS``): treat one as immutable."""
 
     head: bytes
     keep_alive: bool
@@ -106,6 +108,39 @@ def finalize(request: Any, response: Response, keep_alive_allowed: bool = True, 
 def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = True, *,
                   server_header: str | None = None, date: bytes | None = None) -> Plan:
     """Like ``finalize`` but also returns the body plan (send_body, chunked)."""
+    headers = response.headers
+    if type(headers) is tuple and type(request) is RequestContext and type(response.body) is bytes \
+            and server_header is None and date is None:
+        return _remembered_plan(request, response, headers, keep_alive_allowed)
+    return _plan(request, response, keep_alive_allowed, server_header, date)
+
+
+# (id(headers), status, body length, method, version, keep-alive allowed, id(server)) ->
+# (headers, second, server, Plan): a handler that answers from a cache (static files) hands
+# out the same immutable headers tuple, so its Plan is the same for the whole second.
+_PLANS: dict[tuple[Any, ...], tuple[Any, int, Any, "Plan"]] = {}
+PLAN_CACHE_SIZE = 4096
+
+
+def _remembered_plan(ctx: Any, response: Response, headers: tuple[Any, ...],
+                     keep_alive_allowed: bool) -> "Plan":
+    req = ctx.request
+    server = ctx.server
+    now = _time()
+    second = int(now)
+    keep = keep_alive_allowed and req.keep_alive and not response.close_connection
+    key = (id(headers), response.status, len(response.body), req.method, req.http_version,
+           keep, id(server))
+    hit = _PLANS.get(key)
+    if hit is not None and hit[1] == second and hit[0] is headers and hit[2] is server:
+        return hit[3]
+    plan = _plan(ctx, response, keep, None, _DATE.http_date(now))
+    remember(_PLANS, key, (headers, second, server, plan), PLAN_CACHE_SIZE)
+    return plan
+
+
+def _plan(request: Any, response: Response, keep_alive_allowed: bool,
+          server_header: str | None, date: bytes | None) -> "Plan":
     if request is None or isinstance(request, Request):
         req, server = request, None
     else:

@@ -31,6 +31,7 @@ CACHE_MAX_ENTRIES = 2048
 CACHE_MAX_BYTES = 32 * 1024 * 1024
 DIRECTORY_HANDLER = "httpd/unix-directory"
 ALLOW = "GET, HEAD, OPTIONS"
+_S_IFMT, _S_IFREG = 0o170000, stat_mod.S_IFREG
 DEFAULT_FILE_ETAG = frozenset({"MTime", "Size"})
 # FileETag component -> its hex part, in httpd's order (inode, size, mtime).
 ETAG_PARTS = (("inode", lambda st: st.st_ino),
@@ -139,15 +140,9 @@ def path_is_plain(root: str, filename: str) -> bool:
     return os.path.realpath(filename) == real_root.rstrip("/") + rest if rest else True
 
 
-def _stat(filename: str) -> os.stat_result | int:
-    try:
-        return os.stat(filename)
-    except (FileNotFoundError, NotADirectoryError):
-        return 404
-    except PermissionError:
-        return 403
-    except (OSError, ValueError):
-        return 404
+def _stat_status(exc: BaseException) -> int:
+    """The answer for a file that could not be stat()ed: 403 when it is forbidden, else 404."""
+    return 403 if isinstance(exc, PermissionError) else 404
 
 
 def method_not_allowed(ctx: RequestContext) -> Response:
@@ -166,22 +161,40 @@ class StaticHandler:
         self.cache = FileCache()
 
     def __call__(self, ctx: RequestContext) -> Response:
-        if ctx.request.method not in ("GET", "HEAD"):
+        # The plain GET of a cached file is this function alone (no helper calls): it is the
+        # hot path of every static benchmark.  Anything unusual leaves through a helper.
+        request = ctx.request
+        method = request.method
+        if method != "GET" and method != "HEAD":
             return method_not_allowed(ctx)
         filename = ctx.filename
         if not filename:
             return error(404, ctx)
-        st = _stat(filename)
-        if isinstance(st, int):
-            return error(st, ctx)
-        if not symlinks_allowed(ctx) and not path_is_plain(ctx.notes.get("root", "/"), filename):
+        try:
+            st = os.stat(filename)
+        except (OSError, ValueError) as exc:
+            return error(_stat_status(exc), ctx)
+        dc = ctx.dir_config
+        options = getattr(dc, "options", None)
+        if options is not None and "FollowSymLinks" not in options \
+                and not path_is_plain(ctx.notes.get("root", "/"), filename):
             return error(403, ctx)
-        if stat_mod.S_ISDIR(st.st_mode):
-            return self._directory(ctx, st)
-        if not stat_mod.S_ISREG(st.st_mode):
+        if st.st_mode & _S_IFMT != _S_IFREG:
+            if stat_mod.S_ISDIR(st.st_mode):
+                return self._directory(ctx, st)
             return error(403, ctx)
-        entry = self.cache.get(filename, st, ctx.dir_config, ctx.notes.get("content_type"))
-        return serve_entry(ctx, filename, entry)
+        ctype = ctx.notes.get("content_type")
+        entry = self.cache.entries.get(filename)
+        if entry is None or entry.dc is not dc or entry.ctype != ctype \
+                or entry.key != (st.st_mtime_ns, st.st_size, st.st_ino):
+            entry = self.cache.get(filename, st, dc, ctype)
+        watched = conditional.CONDITIONAL_HEADERS
+        for name, _ in request.headers:
+            if name in watched:
+                return serve_entry(ctx, filename, entry)
+        if entry.data is not None and method == "GET":
+            return Response(200, entry.full, entry.data)
+        return _full(filename, entry, method == "HEAD")
 
     @staticmethod
     def _directory(ctx: RequestContext, st: os.stat_result) -> Response:

@@ -265,9 +265,10 @@ class LoopWorker:
         if proto.released:
             return
         proto.released = True
-        self.fresh.pop(proto, None)
-        self.keepalive.pop(proto, None)
-        self.busy.pop(proto, None)
+        home = proto.home
+        if home is not None:
+            home.pop(proto, None)
+            proto.home = None
         self.nconns -= 1
         if not self.accepting and not self.stopping and self.nconns < self.settings.connections:
             self.resume_accept()
@@ -282,6 +283,7 @@ class LoopWorker:
                 if proto.deadline > now:
                     break
                 del idle[proto]
+                proto.home = None
                 proto.close()
         for proto in [p for p in self.busy if p.timed and p.deadline <= now]:
             proto.on_timeout()

@@ -53,13 +53,16 @@ class RequestRunner:
         self.log_error = pipeline._log_error
         self.error = pipeline.error
         self.finalize = finalize_plan
+        # A worker serves one generation's config, so whether any module logs is known now.
+        hooks = getattr(worker.cfg, "hooks", None)
+        self.logs = hooks is None or bool(hooks.by_hook.get("log_transaction", True))
 
 
 class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
                  "drain", "read_paused", "keep", "ctx", "kind", "released", "peer_eof",
-                 "advancing")
+                 "advancing", "home")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
@@ -84,6 +87,7 @@ class HttpProtocol(asyncio.Protocol):
         self.released = False           # LoopWorker.forget() has counted it out
         self.peer_eof = False
         self.advancing = False          # inside advance(): a finished answer does not recurse
+        self.home: dict[Any, None] | None = None   # which of the worker's dicts holds it
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -94,7 +98,9 @@ class HttpProtocol(asyncio.Protocol):
         if self.closed:                      # evicted before the transport existed
             transport.abort()
             return
-        self.w.fresh[self] = None
+        fresh = self.w.fresh
+        fresh[self] = None
+        self.home = fresh
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self.closed and self.transport is None:
@@ -177,19 +183,24 @@ class HttpProtocol(asyncio.Protocol):
     # -- moving between the worker's dicts ------------------------------------------------------
     def _to_busy(self, timed: bool) -> None:
         w = self.w
-        w.keepalive.pop(self, None)
-        w.fresh.pop(self, None)
-        w.busy[self] = None
+        busy = w.busy
+        home = self.home
+        if home is not busy:
+            if home is not None:
+                home.pop(self, None)
+            busy[self] = None
+            self.home = busy
         self.timed = timed
         self.deadline = w.loop.time() + w.timeout_s
 
     def _to_keepalive(self) -> None:
         w = self.w
-        w.busy.pop(self, None)
-        w.fresh.pop(self, None)
         keepalive = w.keepalive
-        keepalive.pop(self, None)            # to the young end: the dict stays in deadline order
+        home = self.home
+        if home is not None:
+            home.pop(self, None)             # to the young end: the dict stays in deadline order
         keepalive[self] = None
+        self.home = keepalive
         self.timed = False
         self.deadline = w.loop.time() + w.keep_alive_timeout_s
 
@@ -357,7 +368,9 @@ class HttpProtocol(asyncio.Protocol):
         """The answer is out: log it, then keep the connection or close it."""
         w = self.w
         ctx = self.ctx
-        w.runner.log(ctx, resp, nbytes)
+        runner = w.runner
+        if runner.logs:
+            runner.log(ctx, resp, nbytes)
         w.ws.finish_request(nbytes, ctx.start_time)
         w.inflight -= 1
         if not w.inflight:
