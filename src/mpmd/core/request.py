@@ -204,12 +204,23 @@ def run_handler(ctx: RequestContext, handler: Any) -> Response:
     try:
         resp = handler(ctx)
     except Exception:
-        _log_error(ctx, "MPMD0301", "handler failed: " + traceback.format_exc().rstrip())
-        return error(500, ctx)
+        return handler_failed(ctx)
     if resp is None:
-        _log_error(ctx, "MPMD0303", f"handler {ctx.handler!r} returned no response")
-        return error(500, ctx)
+        return no_answer(ctx)
     return resp
+
+
+def handler_failed(ctx: RequestContext) -> Response:
+    """The 500 for a handler that raised; call it from the ``except`` clause (it logs the
+    traceback being handled).  Drivers that inline ``run_handler`` use it and ``no_answer``."""
+    _log_error(ctx, "MPMD0301", "handler failed: " + traceback.format_exc().rstrip())
+    return error(500, ctx)
+
+
+def no_answer(ctx: RequestContext) -> Response:
+    """The 500 for a handler that returned None."""
+    _log_error(ctx, "MPMD0303", f"handler {ctx.handler!r} returned no response")
+    return error(500, ctx)
 
 
 def process(ctx: RequestContext) -> Response:

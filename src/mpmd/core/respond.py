@@ -126,7 +126,7 @@ def _remembered_plan(ctx: Any, response: Response, headers: tuple[Any, ...],
                      keep_alive_allowed: bool) -> "Plan":
     req = ctx.request
     server = ctx.server
-    now = _time()
+    now = ctx.start_time or _time()      # httpd dates an answer by its request's time too
     second = int(now)
     keep = keep_alive_allowed and req.keep_alive and not response.close_connection
     key = (id(headers), response.status, len(response.body), req.method, req.http_version,

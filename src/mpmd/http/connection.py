@@ -278,7 +278,17 @@ class Connection:
         self._keep_alive = request.keep_alive
         self._phase = BODY
         self._stall = 0
+        # The next head starts from nothing (on_message_complete resets the rest after a
+        # chunked body); what the body needs (_chunked, _body_seen) stays.
+        self._url = b""
         self._headers = []
+        self._section = 0
+        self._host = None
+        self._hosts = 0
+        if self._cl is not None or self._te or self._expect is not None:
+            self._cl = None
+            self._te = []
+            self._expect = None
         self._events.append(request)
 
     def on_body(self, body: bytes) -> None:
@@ -295,7 +305,10 @@ class Connection:
         if not self._keep_alive:
             self._closing = True
             self._dead = True
-        self._reset_message()
+        # _reset_message, inline (once per request); the head's fields are already reset by
+        # on_headers_complete unless a trailer came, which only the chunked framing allows.
+        if self._chunked:
+            self._reset_message()
 
 
 # -- header bookkeeping, by lower-cased name --------------------------------------

@@ -60,7 +60,8 @@ def make_etag(st: os.stat_result, components: frozenset[str]) -> str | None:
 class Entry:
     """What is known about one file version: validators, fixed headers, maybe its bytes."""
 
-    __slots__ = ("key", "dc", "ctype", "etag", "mtime", "size", "headers", "full", "data")
+    __slots__ = ("key", "dc", "ctype", "etag", "mtime", "size", "headers", "full", "data",
+                 "response")
 
     def __init__(self, key: tuple[int, int, int], dc: Any, ctype: str | None,
                  st: os.stat_result) -> None:
@@ -77,6 +78,9 @@ class Entry:
         # The whole answer's fields, immutable: finalize renders them once (respond.py).
         self.full = tuple(headers) + (("Content-Length", str(self.size)),)
         self.data: bytes | None = None
+        # The plain GET's answer once ``data`` is known: shared by every such request (drivers
+        # only ever change the Responses they make themselves, error answers).
+        self.response: Response | None = None
 
     def validators(self) -> list[tuple[str, str]]:
         """Headers a 304 repeats (RFC 9110 15.4.5)."""
@@ -101,6 +105,7 @@ class FileCache:
         if st.st_size <= SMALL_FILE_BYTES:
             entry.data = self._read(path, st.st_size)
             if entry.data is not None:
+                entry.response = Response(200, entry.full, entry.data)
                 self._add(path, entry)
         return entry
 
@@ -192,8 +197,8 @@ class StaticHandler:
         for name, _ in request.headers:
             if name in watched:
                 return serve_entry(ctx, filename, entry)
-        if entry.data is not None and method == "GET":
-            return Response(200, entry.full, entry.data)
+        if entry.response is not None and method == "GET":
+            return entry.response
         return _full(filename, entry, method == "HEAD")
 
     @staticmethod

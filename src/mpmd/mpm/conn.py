@@ -27,6 +27,7 @@ import os
 import socket
 import struct
 import time
+from time import time as _time
 from typing import Any, Callable, Iterable
 
 from mpmd.core.exchange import (ConnInfo, EmptyBody, FileBody, MultipartBody, RequestContext,
@@ -171,9 +172,9 @@ class NoBody(EmptyBody):
 NO_BODY = NoBody()
 
 
-def _pipeline() -> tuple[Callable[..., Any], Callable[..., Any]]:
+def _pipeline() -> tuple[Callable[..., Any], ...]:
     from mpmd.core import request as pipeline
-    return pipeline.process, pipeline.log
+    return pipeline.prepare, pipeline.handler_failed, pipeline.no_answer, pipeline.log
 
 
 def _finalize() -> Callable[..., Any]:
@@ -207,7 +208,10 @@ class ConnectionDriver:
         self.keep_alive_timeout_s = float(setting(cfg, "keep_alive_timeout", 5))
         self.max_keep_alive = int(setting(cfg, "max_keep_alive_requests", 100))
         self.limit_body = int(setting(cfg, "limit_request_body", 0) or 0)
-        self.process, self.log_request = _pipeline()
+        self.prepare, self.handler_failed, self.no_answer, self.log_request = _pipeline()
+        # A driver serves one generation's config, so whether any module logs is known now.
+        hooks = getattr(cfg, "hooks", None)
+        self.logs = hooks is None or bool(hooks.by_hook.get("log_transaction", True))
         self.finalize = _finalize()
         self.limits = make_limits(cfg)
         self.extended_status = bool(setting(cfg, "extended_status", False))
@@ -238,8 +242,9 @@ class ConnectionDriver:
             event = conn.next_event()
             if event is not NEED_DATA:
                 return event
-            self._set_rcv_timeout(sock, self.timeout_s if started or idle_timeout_s is None
-                                  else idle_timeout_s)
+            wanted = self.timeout_s if started or idle_timeout_s is None else idle_timeout_s
+            if wanted != self._rcv_timeout:
+                self._set_rcv_timeout(sock, wanted)
             try:
                 n = sock.recv_into(self.buf)
             except _TIMEOUT_ERRORS:
@@ -370,7 +375,7 @@ class ConnectionDriver:
     # -- one request --------------------------------------------------------------------------
     def serve_request(self, sock: socket.socket, conn: Any, request: Request, info: ConnInfo) -> bool:
         """Run one request through the pipeline and write the answer; True = keep the connection."""
-        now = time.time()
+        now = _time()
         slot = self.slot
         # The head is read: httpd shows W from here on, handler included (the status page
         # shows its own request as W); who and what only with ExtendedStatus, as httpd.
@@ -387,7 +392,14 @@ class ConnectionDriver:
         ctx.mpm = self.mpm
         ctx.start_time = now
         try:
-            resp = self.process(ctx)
+            resp = self.prepare(ctx)
+            if type(resp) is not Response:        # run_handler, inline: once per request
+                try:
+                    resp = resp(ctx)
+                except Exception:  # noqa: BLE001 - a handler that raises is a 500 (request.py Rule 2)
+                    resp = self.handler_failed(ctx)
+                if resp is None:
+                    resp = self.no_answer(ctx)
             error = body.error                    # kept even if the app caught it
         except ProtocolError as exc:              # body limit hit while the app read
             error = exc
@@ -397,14 +409,21 @@ class ConnectionDriver:
         keep_ok = self._keep_alive_allowed(request, info, body, resp)
         plan = self.finalize(ctx, resp, keep_ok)
         keep = plan.keep_alive
-        nbytes = self.write_response(sock, ctx, plan.head, resp, plan.send_body, plan.chunked)
+        content = resp.body
+        if type(content) is bytes and plan.send_body and len(content) < RECV_BYTES \
+                and resp.on_close is None:
+            nbytes = len(content)                 # the common answer: one send, nothing to close
+            sock.sendall(plan.head + content)
+        else:
+            nbytes = self.write_response(sock, ctx, plan.head, resp, plan.send_body, plan.chunked)
         if keep and not body.done:
             try:
                 body.discard()
             except (ProtocolError, _Closed):
                 keep = False
-        slot.set_status(Status.BUSY_LOG)
-        self.log_request(ctx, resp, nbytes)
+        if self.logs:
+            slot.set_status(Status.BUSY_LOG)
+            self.log_request(ctx, resp, nbytes)
         slot.finish_request(nbytes, now)
         return keep
 

@@ -49,6 +49,8 @@ class RequestRunner:
         self.w = worker
         self.prepare = pipeline.prepare
         self.run_handler = pipeline.run_handler
+        self.handler_failed = pipeline.handler_failed
+        self.no_answer = pipeline.no_answer
         self.log = pipeline.log
         self.log_error = pipeline._log_error
         self.error = pipeline.error
@@ -285,7 +287,11 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.kind = kind = getattr(handler, "kind", "inline")
         if kind == "inline":
-            self.respond(runner.run_handler(ctx, handler))
+            try:                             # run_handler, inline: once per request
+                resp = handler(ctx)
+            except Exception:  # noqa: BLE001 - a handler that raises is a 500 (request.py Rule 2)
+                resp = runner.handler_failed(ctx)
+            self.respond(resp if resp is not None else runner.no_answer(ctx))
             return
         if self.body is None:
             self._to_busy(False)
@@ -345,7 +351,14 @@ class HttpProtocol(asyncio.Protocol):
             resp = _error_for(body.error, ctx)
             resp.close_connection = True
         content = resp.body
-        plan = self.w.runner.finalize(ctx, resp, self._keep_allowed(resp))
+        w = self.w
+        # _keep_allowed, inline for the common answer (no body, or one whose end was read)
+        if body is None:
+            keep_ok = (w.keep_alive and not resp.close_connection and not w.stopping
+                       and (not w.max_keep_alive or self.served + 1 < w.max_keep_alive))
+        else:
+            keep_ok = self._keep_allowed(resp)
+        plan = w.runner.finalize(ctx, resp, keep_ok)
         self.keep = plan.keep_alive
         if not plan.send_body:
             self.transport.write(plan.head)
@@ -395,7 +408,15 @@ class HttpProtocol(asyncio.Protocol):
         self.busy = False
         self.body = None
         self.kind = "inline"
-        self._to_keepalive()
+        w = self.w                           # _to_keepalive, inline: once per request
+        keepalive = w.keepalive
+        home = self.home
+        if home is not None:
+            home.pop(self, None)             # to the young end: the dict stays in deadline order
+        keepalive[self] = None
+        self.home = keepalive
+        self.timed = False
+        self.deadline = w.loop.time() + w.keep_alive_timeout_s
         if self.read_paused:
             self.resume_reading()
         self.advance()
