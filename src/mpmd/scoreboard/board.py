@@ -100,6 +100,13 @@ class WorkerSlot:
         layout.COUNTERS.pack_into(self._mm, self._off + layout.W_COUNTERS,
                                   self._count, self._bytes, now)
 
+    def add_requests(self, count: int, nbytes: int, last: float) -> None:
+        """Count ``count`` requests at once (a loop's batch); ``last`` = the newest one's time."""
+        self._count += count
+        self._bytes += nbytes
+        layout.COUNTERS.pack_into(self._mm, self._off + layout.W_COUNTERS,
+                                  self._count, self._bytes, last)
+
     @property
     def status(self) -> int:
         return self._status

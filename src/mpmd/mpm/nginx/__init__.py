@@ -18,8 +18,9 @@ Rule 3: ``ReusePort On`` gives every child its own SO_REUSEPORT socket (nginx ``
 Rule 4: the scoreboard has ONE slot per worker process (thread 0): its status letter says what
         the process is doing as a whole ("W" at least one request in flight, "_" none: its
         connections, if any, are idle -- see ConnsAsyncKeepAlive; "G" finishing after a
-        graceful stop), its counters
-        add up every request and byte of the process, and the per-process connection counters
+        graceful stop; a request answered within one loop iteration leaves "W" until the
+        iteration ends), its counters add up every request and byte of the process (written
+        once per loop iteration, ``LoopWorker.tally``), and the per-process connection counters
         (``Scoreboard.set_conns``: total, keep-alive, writing, closing, accepting) are
         refreshed once a second by the loop's timer sweep.  mod_status therefore shows one
         row per process, not one per connection.

@@ -384,10 +384,13 @@ class HttpProtocol(asyncio.Protocol):
         runner = w.runner
         if runner.logs:
             runner.log(ctx, resp, nbytes)
-        w.ws.finish_request(nbytes, ctx.start_time)
         w.inflight -= 1
-        if not w.inflight:
-            w.ws.set_status(GRACEFUL if w.stopping else READY)
+        w.done_requests += 1                 # to the scoreboard at the loop iteration's end
+        w.done_bytes += nbytes
+        w.done_time = ctx.start_time
+        if not w.tally_due:
+            w.tally_due = True
+            w.loop.call_soon(w.tally)
         self.served += 1
         self.phase_writing = False
         self.ctx = None
