@@ -255,3 +255,43 @@ def test_plans_of_a_cached_answer_are_remembered_per_second_and_request_kind(
     listed = finalize_plan(RequestContext(req(), conn, cfg), Response(200, list(headers), b"hello"))
     assert listed is not plan()                                  # a list is not remembered
     assert {**fields(listed.head), "date": ""} == {**fields(plan().head), "date": ""}
+
+
+def test_a_shared_response_keeps_its_plan_and_whole_answer_for_the_second(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Response made with memo=() (the static cache's, handed out again and again) keeps its
+    Plan, with head + body joined, for requests of the same second, method, version,
+    keep-alive decision and config; anything else gets a Plan of its own."""
+    import mpmd.core.respond as respond
+
+    monkeypatch.setattr(respond, "_PLANS", {})
+    shared = Response(200, (("Content-Type", "text/plain"),), b"hello", memo=())
+    conn = ConnInfo(("1.2.3.4", 1), ("127.0.0.1", 80))
+
+    class Cfg:
+        server_tokens = "Prod"
+
+    cfg = Cfg()
+
+    def plan(at: float = 784111777.5, method: str = "GET", version: str = "1.1",
+             allowed: bool = True) -> respond.Plan:
+        ctx = RequestContext(req(method, version), conn, cfg)
+        ctx.start_time = at
+        return finalize_plan(ctx, shared, allowed)
+
+    first = plan()
+    assert first.whole == first.head + b"hello"
+    assert fields(first.head)["date"] == "Sun, 06 Nov 1994 08:49:37 GMT"
+    assert fields(first.head)["content-length"] == "5"
+    assert plan(784111777.9) is first                        # same second: kept
+    assert not plan(allowed=False).keep_alive
+    assert fields(plan(version="1.0").head)["connection"] == "keep-alive"
+    later = plan(784111778.1)
+    assert later is not first and fields(later.head)["date"] == "Sun, 06 Nov 1994 08:49:38 GMT"
+    assert later.whole == later.head + b"hello"
+    head_only = plan(784111778.1, method="HEAD")
+    assert not head_only.send_body and head_only.whole is None
+
+    fresh = finalize_plan(RequestContext(req(), conn, cfg),
+                          Response(200, (("Content-Type", "text/plain"),), b"hello"))
+    assert fresh.whole is None                               # memo=None: nothing kept on it

@@ -65,6 +65,9 @@ class Response:
     body: Body = b""
     close_connection: bool = False      # force "Connection: close" after this answer
     on_close: Callable[[], None] | None = None   # called once the body is sent or dropped (WSGI close())
+    # () from a handler that hands out this same Response again and again (a cached file):
+    # finalize then keeps the answer's Plan here for the second (core/respond.py).
+    memo: Any = None
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

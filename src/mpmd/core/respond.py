@@ -94,6 +94,7 @@ class Plan:
     keep_alive: bool
     send_body: bool      # False for HEAD, 1xx, 204, 304
     chunked: bool        # frame an iterable body with writers.chunk / LAST_CHUNK
+    whole: bytes | None = None   # head + body, when the Plan is kept on its Response (memo)
 
 
 def finalize(request: Any, response: Response, keep_alive_allowed: bool = True, *,
@@ -111,6 +112,19 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
     headers = response.headers
     if type(headers) is tuple and type(request) is RequestContext and type(response.body) is bytes \
             and server_header is None and date is None:
+        memo = response.memo
+        if memo is not None and request.start_time:
+            req = request.request
+            if memo and memo[0] == int(request.start_time) and memo[1] is req.method \
+                    and memo[2] is req.http_version and memo[3] is keep_alive_allowed \
+                    and memo[4] is request.server:
+                return memo[5]
+            plan = _remembered_plan(request, response, headers, keep_alive_allowed)
+            if plan.send_body:
+                plan = Plan(plan.head, plan.keep_alive, True, False, plan.head + response.body)
+            response.memo = (int(request.start_time), req.method, req.http_version,
+                             keep_alive_allowed, request.server, plan)
+            return plan
         return _remembered_plan(request, response, headers, keep_alive_allowed)
     return _plan(request, response, keep_alive_allowed, server_header, date)
 

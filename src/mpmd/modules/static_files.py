@@ -105,7 +105,7 @@ class FileCache:
         if st.st_size <= SMALL_FILE_BYTES:
             entry.data = self._read(path, st.st_size)
             if entry.data is not None:
-                entry.response = Response(200, entry.full, entry.data)
+                entry.response = Response(200, entry.full, entry.data, memo=())
                 self._add(path, entry)
         return entry
 

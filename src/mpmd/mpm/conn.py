@@ -413,7 +413,7 @@ class ConnectionDriver:
         if type(content) is bytes and plan.send_body and len(content) < RECV_BYTES \
                 and resp.on_close is None:
             nbytes = len(content)                 # the common answer: one send, nothing to close
-            sock.sendall(plan.head + content)
+            sock.sendall(plan.whole or plan.head + content)
         else:
             nbytes = self.write_response(sock, ctx, plan.head, resp, plan.send_body, plan.chunked)
         if keep and not body.done:

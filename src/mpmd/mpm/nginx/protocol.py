@@ -365,7 +365,7 @@ class HttpProtocol(asyncio.Protocol):
             _close_body(resp)
             self.finish(resp, 0)
         elif type(content) is bytes:
-            self.transport.write(plan.head + content)
+            self.transport.write(plan.whole or plan.head + content)
             on_close = resp.on_close
             if on_close is not None:             # bytes have no close(): only the callback
                 resp.on_close = None
