@@ -392,9 +392,8 @@ class ConnectionDriver:
         else:
             conn.next_event()                     # the EndOfMessage right behind the head
             body = NO_BODY
-        ctx = RequestContext(request, info, self.cfg, body)   # positional: see nginx/protocol.py
-        ctx.mpm = self.mpm
-        ctx.start_time = now
+        ctx = RequestContext(request, info, self.cfg, body, "/", "", None, None, None, {},
+                             self.mpm, now)           # all positional: see nginx/protocol.py
         try:
             resp = self.prepare(ctx)
             if type(resp) is not Response:        # run_handler, inline: once per request
