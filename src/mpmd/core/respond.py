@@ -17,6 +17,13 @@ Rule 3: keep-alive needs all of: the driver allows it, the client asked for it (
         self-delimiting.  HTTP/1.0 keep-alive is echoed with ``Connection: keep-alive``.
 Rule 4: the fields the server owns are dropped from the handler's headers and rebuilt, so a
         WSGI app cannot send two Content-Lengths or a stray Transfer-Encoding.
+Rule 5: a Plan depends only on the answer's headers, status and body length, the request's
+        method and version, the keep-alive decision, the config and the second (Date).  So
+        an answer with an immutable headers tuple and a bytes body (a cached file, a WSGI/ASGI
+        app's remembered header list) gets its Plan from ``_PLANS`` for the rest of the second,
+        and a Response handed out again and again (``memo=()``, the static cache's) keeps its
+        Plan, head and body joined (``Plan.whole``), on itself.  Date is the request's time,
+        as httpd's ``r->request_time``.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Theory: one ``os.stat`` per request.  The answer's fixed headers (Content-Type, Content-Length,
 Last-Modified, ETag, Accept-Ranges) and, for files up to ``SMALL_FILE_BYTES``, the bytes
 themselves are kept in a bounded per-process ``FileCache`` keyed by path and validated by
-(mtime_ns, size, inode) plus the per-dir config and type they were built with; a request with
-no conditional or Range header then costs a dict lookup and a ``Response``.
+(mtime_ns, size, inode) plus the per-dir config and type they were built with; a GET with no
+conditional or Range header then costs a dict lookup and gets the entry's one shared
+``Response``, whose Plan finalize keeps on it for the second (core/respond.py Rule 5).
 
 Rule 1: methods other than GET/HEAD get 405 with ``Allow`` (OPTIONS 200), as nginx does.
 Rule 2: the file must not be reached through a symlink unless Options FollowSymLinks (httpd's

@@ -196,17 +196,6 @@ class HttpProtocol(asyncio.Protocol):
         self.timed = timed
         self.deadline = w.loop.time() + w.timeout_s
 
-    def _to_keepalive(self) -> None:
-        w = self.w
-        keepalive = w.keepalive
-        home = self.home
-        if home is not None:
-            home.pop(self, None)             # to the young end: the dict stays in deadline order
-        keepalive[self] = None
-        self.home = keepalive
-        self.timed = False
-        self.deadline = w.loop.time() + w.keep_alive_timeout_s
-
     # -- reading requests -----------------------------------------------------------------------
     def advance(self) -> None:
         """Parse and serve what is buffered until the core needs more data (Rule 1)."""
@@ -329,17 +318,6 @@ class HttpProtocol(asyncio.Protocol):
             self.respond(runner.error(500, ctx))
 
     # -- answering ------------------------------------------------------------------------------
-    def _keep_allowed(self, resp: Response) -> bool:
-        w = self.w
-        if not w.keep_alive or resp.close_connection or w.stopping:
-            return False
-        if w.max_keep_alive and self.served + 1 >= w.max_keep_alive:
-            return False
-        body = self.body
-        if body is not None and body.expect_continue and not body.continue_sent and not body.done:
-            return False                     # the client holds its body back
-        return True
-
     def respond(self, resp: Response) -> None:
         """Finalize and write ``resp`` (one write for a bytes body)."""
         ctx = self.ctx
@@ -353,12 +331,10 @@ class HttpProtocol(asyncio.Protocol):
             resp.close_connection = True
         content = resp.body
         w = self.w
-        # _keep_allowed, inline for the common answer (no body, or one whose end was read)
-        if body is None:
-            keep_ok = (w.keep_alive and not resp.close_connection and not w.stopping
-                       and (not w.max_keep_alive or self.served + 1 < w.max_keep_alive))
-        else:
-            keep_ok = self._keep_allowed(resp)
+        keep_ok = (w.keep_alive and not resp.close_connection and not w.stopping
+                   and (not w.max_keep_alive or self.served + 1 < w.max_keep_alive)
+                   and (body is None or body.done or not body.expect_continue
+                        or body.continue_sent))   # else the client holds its body back
         plan = w.runner.finalize(ctx, resp, keep_ok)
         self.keep = plan.keep_alive
         if not plan.send_body:
@@ -412,7 +388,7 @@ class HttpProtocol(asyncio.Protocol):
         self.busy = False
         self.body = None
         self.kind = "inline"
-        w = self.w                           # _to_keepalive, inline: once per request
+        w = self.w                           # to the keep-alive dict, inline: once per request
         keepalive = w.keepalive
         home = self.home
         if home is not None:
