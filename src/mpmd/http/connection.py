@@ -83,12 +83,14 @@ class Connection:
         "limits", "_parser", "_events", "_paused", "_closing", "_dead", "_eof",
         "_phase", "_progress", "_stall", "_head_bytes", "_url", "_headers", "_section",
         "_host", "_hosts", "_cl", "_te", "_expect", "_chunked", "_body_seen", "_error",
-        "_keep_alive", "_max_field", "_max_fields",
+        "_keep_alive", "_max_field", "_max_fields", "_max_line", "_max_section", "_upgrade",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._max_field = limits.field_size
+        self._max_line = limits.request_line
+        self._max_section = limits.header_section
         self._max_fields = limits.fields
         self._parser = HttpRequestParser(self)
         self._parser.set_dangerous_leniencies(lenient_version=True)
@@ -114,6 +116,7 @@ class Connection:
         self._cl: bytes | None = None
         self._te: list[bytes] = []
         self._expect: bytes | None = None
+        self._upgrade = False             # an Upgrade field came: ask llhttp should_upgrade()
         self._chunked = False
         self._body_seen = 0
 
@@ -239,7 +242,7 @@ class Connection:
             url = self._url + url
         elif url[:1] == b"*" and self._parser.get_method() == b"PRI":
             self._reject(505, "HTTP/2 connection preface on an HTTP/1.1 port")
-        if len(url) > self.limits.request_line:
+        if len(url) > self._max_line:
             self._reject(414, "request-target exceeds LimitRequestLine")
         self._url = url
 
@@ -271,7 +274,7 @@ class Connection:
 
     def on_headers_complete(self) -> None:
         self._progress = True
-        limit = self.limits.header_section
+        limit = self._max_section
         if limit is not None and self._section > limit:
             self._reject(431, "request header section too large")
         request = _build(self)
@@ -285,10 +288,11 @@ class Connection:
         self._section = 0
         self._host = None
         self._hosts = 0
-        if self._cl is not None or self._te or self._expect is not None:
+        if self._cl is not None or self._te or self._expect is not None or self._upgrade:
             self._cl = None
             self._te = []
             self._expect = None
+            self._upgrade = False
         self._events.append(request)
 
     def on_body(self, body: bytes) -> None:
@@ -325,10 +329,15 @@ def _saw_expect(conn: Connection, value: bytes) -> None:
     conn._expect = value
 
 
+def _saw_upgrade(conn: Connection, value: bytes) -> None:
+    conn._upgrade = True
+
+
 _WATCHED = {                          # Host is counted in on_header itself
     b"content-length": _saw_cl,
     b"transfer-encoding": _saw_te,
     b"expect": _saw_expect,
+    b"upgrade": _saw_upgrade,
 }
 
 
@@ -358,7 +367,7 @@ def _build(conn: Connection) -> Request:
     else:
         content_length, chunked = None, False
     keep_alive = parser.should_keep_alive() and not (chunked and version == "1.0")
-    if parser.should_upgrade() and (chunked or content_length):
+    if conn._upgrade and parser.should_upgrade() and (chunked or content_length):
         conn._reject(400, "Upgrade request with a body")
     # Positional: (method, target, path, query, http_version, headers, keep_alive,
     # expect_continue, content_length, chunked); keywords cost a third more, once per request.
