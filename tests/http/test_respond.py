@@ -274,11 +274,16 @@ def test_a_shared_response_keeps_its_plan_and_whole_answer_for_the_second(
     cfg = Cfg()
 
     def plan(at: float = 784111777.5, method: str = "GET", version: str = "1.1",
-             allowed: bool = True) -> respond.Plan:
-        ctx = RequestContext(req(method, version), conn, cfg)
+             allowed: bool = True, client_keeps: bool = True) -> respond.Plan:
+        ctx = RequestContext(req(method, version, client_keeps), conn, cfg)
         ctx.start_time = at
         return finalize_plan(ctx, shared, allowed)
 
+    closing = plan(client_keeps=False)                       # Connection: close first
+    assert not closing.keep_alive and fields(closing.head)["connection"] == "close"
+    first = plan()
+    assert first.keep_alive and "connection" not in fields(first.head)
+    assert not plan(client_keeps=False).keep_alive           # and the other way round
     first = plan()
     assert first.whole == first.head + b"hello"
     assert fields(first.head)["date"] == "Sun, 06 Nov 1994 08:49:37 GMT"
@@ -295,3 +300,12 @@ def test_a_shared_response_keeps_its_plan_and_whole_answer_for_the_second(
     fresh = finalize_plan(RequestContext(req(), conn, cfg),
                           Response(200, (("Content-Type", "text/plain"),), b"hello"))
     assert fresh.whole is None                               # memo=None: nothing kept on it
+
+
+def test_request_context_field_order_is_what_the_drivers_build_positionally() -> None:
+    """Both drivers build RequestContext with every field positional (mpm/conn.py,
+    mpm/nginx/protocol.py): a field added or moved must be added there too."""
+    from dataclasses import fields as dc_fields
+    assert [f.name for f in dc_fields(RequestContext)][:12] == [
+        "request", "conn", "server", "body", "uri_path", "path_info", "filename", "handler",
+        "dir_config", "notes", "mpm", "start_time"]

@@ -123,3 +123,23 @@ def test_body_with_content_length_is_consumed_before_next_request(conf, make_ser
         assert first.status in (200, 405), server.diagnostics()
         if (first.header("connection") or "").lower() != "close":
             assert c.read_response().status == 200
+
+
+def test_each_client_gets_its_own_keep_alive_answer_for_the_same_cached_file(conf, make_server):
+    """One file, answered in the same second to a client that asks to close and to one that
+    keeps the connection (the static cache's shared answer keeps its head per second,
+    core/respond.py Rule 5): each gets its own Connection field and connection fate."""
+    server = make_server(conf)
+    for _ in range(5):                  # some pair falls within one second
+        with RawConn(server.port) as closing:
+            closing.send(get("/1k.bin", extra="Connection: close\r\n"))
+            resp = closing.read_response()
+            assert resp.status == 200 and resp.body == bytes(range(256)) * 4
+            assert (resp.header("connection") or "").lower() == "close", server.diagnostics()
+            assert closing.is_closed()
+        with RawConn(server.port) as keeping:
+            for _ in range(2):
+                keeping.send(get("/1k.bin"))
+                resp = keeping.read_response()
+                assert resp.status == 200, server.diagnostics()
+                assert (resp.header("connection") or "").lower() != "close", server.diagnostics()

@@ -122,15 +122,18 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
         memo = response.memo
         if memo is not None and request.start_time:
             req = request.request
+            # what decides the Plan besides the Response itself (Rule 5); the client's wish
+            # (Connection: close, HTTP/1.0 without keep-alive) as much as the driver's
+            keep = keep_alive_allowed and req.keep_alive and not response.close_connection
             if memo and memo[0] == int(request.start_time) and memo[1] is req.method \
-                    and memo[2] is req.http_version and memo[3] is keep_alive_allowed \
+                    and memo[2] is req.http_version and memo[3] is keep \
                     and memo[4] is request.server:
                 return memo[5]
-            plan = _remembered_plan(request, response, headers, keep_alive_allowed)
+            plan = _remembered_plan(request, response, headers, keep)
             if plan.send_body:
                 plan = Plan(plan.head, plan.keep_alive, True, False, plan.head + response.body)
-            response.memo = (int(request.start_time), req.method, req.http_version,
-                             keep_alive_allowed, request.server, plan)
+            response.memo = (int(request.start_time), req.method, req.http_version, keep,
+                             request.server, plan)
             return plan
         return _remembered_plan(request, response, headers, keep_alive_allowed)
     return _plan(request, response, keep_alive_allowed, server_header, date)
