@@ -158,6 +158,22 @@ def _pick_handler(ctx: RequestContext) -> Any:
     return handler
 
 
+def begin(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
+          now: float) -> tuple[RequestContext, Any]:
+    """A request's context and, when the route cache knows its route (Rule 4), its handler:
+    the context is then built complete in one call.  (ctx, None) otherwise: run
+    ``prepare(ctx)``.  Drivers call this once per request."""
+    routes = server.hooks.routes
+    if routes is not None:
+        hit = routes.get((request.path, request.method))
+        if hit is not None:
+            uri_path, filename, path_info, dir_config, name, notes, handler = hit
+            return RequestContext(request, conn, server, body, uri_path, path_info, filename,
+                                  name, dir_config, notes.copy(), mpm, now), handler
+    return RequestContext(request, conn, server, body, "/", "", None, None, None, {}, mpm,
+                          now), None
+
+
 def prepare(ctx: RequestContext) -> Any:
     """Every phase up to the handler; returns the Handler to run, or a final Response."""
     request = ctx.request

@@ -155,6 +155,8 @@ class Connection:
                 events.appendleft(event)
                 raise event
             return event  # type: ignore[return-value]
+        if not (self._closing or self._eof):
+            return NEED_DATA                 # _when_empty's common answer, without the call
         return self._when_empty()
 
     def start_next_cycle(self) -> None:

@@ -30,7 +30,7 @@ import time
 from time import time as _time
 from typing import Any, Callable, Iterable
 
-from mpmd.core.exchange import (ConnInfo, EmptyBody, FileBody, MultipartBody, RequestContext,
+from mpmd.core.exchange import (ConnInfo, EmptyBody, FileBody, MultipartBody,
                                 Response)
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Data, Request
@@ -178,7 +178,8 @@ NO_BODY = NoBody()
 
 def _pipeline() -> tuple[Callable[..., Any], ...]:
     from mpmd.core import request as pipeline
-    return pipeline.prepare, pipeline.handler_failed, pipeline.no_answer, pipeline.log
+    return (pipeline.begin, pipeline.prepare, pipeline.handler_failed, pipeline.no_answer,
+            pipeline.log)
 
 
 def _finalize() -> Callable[..., Any]:
@@ -212,7 +213,8 @@ class ConnectionDriver:
         self.keep_alive_timeout_s = float(setting(cfg, "keep_alive_timeout", 5))
         self.max_keep_alive = int(setting(cfg, "max_keep_alive_requests", 100))
         self.limit_body = int(setting(cfg, "limit_request_body", 0) or 0)
-        self.prepare, self.handler_failed, self.no_answer, self.log_request = _pipeline()
+        (self.begin, self.prepare, self.handler_failed, self.no_answer,
+         self.log_request) = _pipeline()
         # A driver serves one generation's config, so whether any module logs is known now.
         hooks = getattr(cfg, "hooks", None)
         self.logs = hooks is None or bool(hooks.by_hook.get("log_transaction", True))
@@ -392,10 +394,10 @@ class ConnectionDriver:
         else:
             conn.next_event()                     # the EndOfMessage right behind the head
             body = NO_BODY
-        ctx = RequestContext(request, info, self.cfg, body, "/", "", None, None, None, {},
-                             self.mpm, now)           # all positional: see nginx/protocol.py
+        ctx, resp = self.begin(request, info, self.cfg, body, self.mpm, now)
         try:
-            resp = self.prepare(ctx)
+            if resp is None:                      # not in the route cache: run the phases
+                resp = self.prepare(ctx)
             if type(resp) is not Response:        # run_handler, inline: once per request
                 try:
                     resp = resp(ctx)

@@ -26,7 +26,7 @@ import asyncio
 from time import time as _time
 from typing import Any
 
-from mpmd.core.exchange import ConnInfo, EmptyBody, RequestContext, Response
+from mpmd.core.exchange import ConnInfo, EmptyBody, Response
 from mpmd.http.connection import Connection
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, PAUSED, Data, EndOfMessage, Request
@@ -48,6 +48,7 @@ class RequestRunner:
         from mpmd.core import request as pipeline
         from mpmd.core.respond import finalize_plan
         self.w = worker
+        self.begin = pipeline.begin
         self.prepare = pipeline.prepare
         self.run_handler = pipeline.run_handler
         self.handler_failed = pipeline.handler_failed
@@ -214,7 +215,7 @@ class HttpProtocol(asyncio.Protocol):
                     self.start(event)
                     continue
                 if event is NEED_DATA:
-                    if conn.partial_request and not self.timed:
+                    if not self.timed and conn.partial_request:
                         self._to_busy(True)
                     return
                 if event is PAUSED:
@@ -262,16 +263,15 @@ class HttpProtocol(asyncio.Protocol):
         if w.extended_status:                # httpd records who/what only with ExtendedStatus
             ws.start_request(self.info.client_addr[0].encode("latin-1", "replace"),
                              _request_line(request), request.header(b"host") or b"")
-        # Every field positional (request, conn, server, body, uri_path, path_info, filename,
-        # handler, dir_config, notes, mpm, start_time): keywords or later stores cost more.
-        self.ctx = ctx = RequestContext(request, self.info, w.cfg, body, "/", "", None, None,
-                                        None, {}, w.mpm, now)
         runner = w.runner
-        try:
-            handler = runner.prepare(ctx)
-        except Exception as exc:  # noqa: BLE001 - a phase that raises is a 500 (request.py Rule 2)
-            runner.log_error(ctx, "MPMD0301", f"request phase failed: {exc!r}")
-            handler = runner.error(500, ctx)
+        ctx, handler = runner.begin(request, self.info, w.cfg, body, w.mpm, now)
+        self.ctx = ctx
+        if handler is None:                  # not in the route cache: run the phases
+            try:
+                handler = runner.prepare(ctx)
+            except Exception as exc:  # noqa: BLE001 - a phase that raises is a 500 (request.py Rule 2)
+                runner.log_error(ctx, "MPMD0301", f"request phase failed: {exc!r}")
+                handler = runner.error(500, ctx)
         if type(handler) is Response:
             self.respond(handler)
             return
