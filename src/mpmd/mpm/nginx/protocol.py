@@ -275,7 +275,11 @@ class HttpProtocol(asyncio.Protocol):
         if type(handler) is Response:
             self.respond(handler)
             return
-        self.kind = kind = getattr(handler, "kind", "inline")
+        try:
+            kind = handler.kind
+        except AttributeError:               # a plain function registered as a handler
+            kind = "inline"
+        self.kind = kind
         if kind == "inline":
             try:                             # run_handler, inline: once per request
                 resp = handler(ctx)
