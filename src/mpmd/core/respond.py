@@ -119,27 +119,11 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
     headers = response.headers
     if type(headers) is tuple and type(request) is RequestContext and type(response.body) is bytes \
             and server_header is None and date is None:
-        memo = response.memo
-        if memo is not None and request.start_time:
-            req = request.request
-            # what decides the Plan besides the Response itself (Rule 5); the client's wish
-            # (Connection: close, HTTP/1.0 without keep-alive) as much as the driver's
-            keep = keep_alive_allowed and req.keep_alive and not response.close_connection
-            if memo and memo[0] == int(request.start_time) and memo[1] is req.method \
-                    and memo[2] is req.http_version and memo[3] is keep \
-                    and memo[4] is request.server:
-                return memo[5]
-            plan = _remembered_plan(request, response, headers, keep)
-            if plan.send_body:
-                plan = Plan(plan.head, plan.keep_alive, True, False, plan.head + response.body)
-            response.memo = (int(request.start_time), req.method, req.http_version, keep,
-                             request.server, plan)
-            return plan
         return _remembered_plan(request, response, headers, keep_alive_allowed)
     return _plan(request, response, keep_alive_allowed, server_header, date)
 
 
-# (id(headers), status, body length, method, version, keep-alive allowed, id(server)) ->
+# (id(headers), status, body length, method, version, keep-alive, id(server)) ->
 # (headers, second, server, Plan): a handler that answers from a cache (static files) hands
 # out the same immutable headers tuple, so its Plan is the same for the whole second.
 _PLANS: dict[tuple[Any, ...], tuple[Any, int, Any, "Plan"]] = {}
@@ -148,11 +132,23 @@ PLAN_CACHE_SIZE = 4096
 
 def _remembered_plan(ctx: Any, response: Response, headers: tuple[Any, ...],
                      keep_alive_allowed: bool) -> "Plan":
+    """Rule 5: the Plan kept on a shared Response (``memo``), else the one in ``_PLANS``."""
     req = ctx.request
     server = ctx.server
     now = ctx.start_time or _time()      # httpd dates an answer by its request's time too
     second = int(now)
+    # the driver's allowance and the client's wish (Connection: close, HTTP/1.0) alike
     keep = keep_alive_allowed and req.keep_alive and not response.close_connection
+    memo = response.memo
+    if memo is not None:                 # a Response handed out again and again
+        if memo and memo[0] == second and memo[1] is req.method \
+                and memo[2] is req.http_version and memo[3] is keep and memo[4] is server:
+            return memo[5]
+        plan = _plan(ctx, response, keep, None, _DATE.http_date(now))
+        if plan.send_body:
+            plan.whole = plan.head + response.body       # before anyone else sees the Plan
+        response.memo = (second, req.method, req.http_version, keep, server, plan)
+        return plan
     key = (id(headers), response.status, len(response.body), req.method, req.http_version,
            keep, id(server))
     hit = _PLANS.get(key)
