@@ -108,6 +108,12 @@ class Connection:
         self._reset_message()
 
     def _reset_message(self) -> None:
+        self._reset_head()
+        self._chunked = False
+        self._body_seen = 0
+
+    def _reset_head(self) -> None:
+        """What the next head starts from; the body's fields (_chunked, _body_seen) stay."""
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._section = 0
@@ -117,8 +123,6 @@ class Connection:
         self._te: list[bytes] = []
         self._expect: bytes | None = None
         self._upgrade = False             # an Upgrade field came: ask llhttp should_upgrade()
-        self._chunked = False
-        self._body_seen = 0
 
     # -- the public API -------------------------------------------------------------
 
@@ -283,18 +287,7 @@ class Connection:
         self._keep_alive = request.keep_alive
         self._phase = BODY
         self._stall = 0
-        # The next head starts from nothing (on_message_complete resets the rest after a
-        # chunked body); what the body needs (_chunked, _body_seen) stays.
-        self._url = b""
-        self._headers = []
-        self._section = 0
-        self._host = None
-        self._hosts = 0
-        if self._cl is not None or self._te or self._expect is not None or self._upgrade:
-            self._cl = None
-            self._te = []
-            self._expect = None
-            self._upgrade = False
+        self._reset_head()                   # the body needs none of the head's fields
         self._events.append(request)
 
     def on_body(self, body: bytes) -> None:
@@ -311,9 +304,7 @@ class Connection:
         if not self._keep_alive:
             self._closing = True
             self._dead = True
-        # _reset_message, inline (once per request); the head's fields are already reset by
-        # on_headers_complete unless a trailer came, which only the chunked framing allows.
-        if self._chunked:
+        if self._chunked:                    # trailers may have added to the head's fields
             self._reset_message()
 
 
