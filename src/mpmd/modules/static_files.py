@@ -167,8 +167,8 @@ class StaticHandler:
         self.cache = FileCache()
 
     def __call__(self, ctx: RequestContext) -> Response:
-        # The plain GET of a cached file is this function alone (no helper calls): it is the
-        # hot path of every static benchmark.  Anything unusual leaves through a helper.
+        # The plain GET of a cached file is this function and symlinks_allowed: it is the hot
+        # path of every static benchmark.  Anything unusual leaves through a helper.
         request = ctx.request
         method = request.method
         if method != "GET" and method != "HEAD":
@@ -180,15 +180,13 @@ class StaticHandler:
             st = os.stat(filename)
         except (OSError, ValueError) as exc:
             return error(_stat_status(exc), ctx)
-        dc = ctx.dir_config
-        options = getattr(dc, "options", None)
-        if options is not None and "FollowSymLinks" not in options \
-                and not path_is_plain(ctx.notes.get("root", "/"), filename):
+        if not symlinks_allowed(ctx) and not path_is_plain(ctx.notes.get("root", "/"), filename):
             return error(403, ctx)
         if st.st_mode & _S_IFMT != _S_IFREG:
             if stat_mod.S_ISDIR(st.st_mode):
                 return self._directory(ctx, st)
             return error(403, ctx)
+        dc = ctx.dir_config
         ctype = ctx.notes.get("content_type")
         entry = self.cache.entries.get(filename)
         if entry is None or entry.dc is not dc or entry.ctype != ctype \
@@ -250,6 +248,8 @@ def _full(filename: str, entry: Entry, head: bool) -> Response:
     headers = entry.full
     if head:
         return Response(200, headers, b"")
+    if entry.response is not None:
+        return entry.response
     if entry.data is not None:
         return Response(200, headers, entry.data)
     try:
