@@ -276,6 +276,13 @@ def log(ctx: RequestContext, response: Response, bytes_sent: int) -> None:
         _log_error(ctx, "MPMD0305", "log_transaction failed: " + traceback.format_exc().rstrip())
 
 
+def logs_requests(cfg: Any) -> bool:
+    """Whether a module logs answered requests (log_transaction).  A driver serves one
+    generation's config for its whole life, so it asks once instead of per request."""
+    hooks = getattr(cfg, "hooks", None)
+    return hooks is None or bool(hooks.by_hook.get("log_transaction", True))
+
+
 def _log_error(ctx: RequestContext, msg_id: str, text: str) -> None:
     errlog = getattr(ctx.mpm, "log", None)
     if errlog is not None and hasattr(errlog, "error"):

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable
 
 from mpmd.core.exchange import (ConnInfo, EmptyBody, FileBody, MultipartBody,
                                 Response)
+from mpmd.core.request import logs_requests
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Data, Request
 from mpmd.mpm.base import setting
@@ -63,7 +64,7 @@ class _NullSlot:
 
     def set_status(self, status: int) -> None: ...
     def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None: ...
-    def finish_request(self, nbytes: int, now: float) -> None: ...
+    def add_requests(self, count: int, nbytes: int, last: float) -> None: ...
 
 
 LIMIT_FIELDS = {"request_line": "limit_request_line", "field_size": "limit_request_field_size",
@@ -215,9 +216,7 @@ class ConnectionDriver:
         self.limit_body = int(setting(cfg, "limit_request_body", 0) or 0)
         (self.begin, self.prepare, self.handler_failed, self.no_answer,
          self.log_request) = _pipeline()
-        # A driver serves one generation's config, so whether any module logs is known now.
-        hooks = getattr(cfg, "hooks", None)
-        self.logs = hooks is None or bool(hooks.by_hook.get("log_transaction", True))
+        self.logs = logs_requests(cfg)      # asked once: see core/request.py
         self.finalize = _finalize()
         self.limits = make_limits(cfg)
         self.extended_status = bool(setting(cfg, "extended_status", False))
@@ -429,7 +428,7 @@ class ConnectionDriver:
         if self.logs:
             slot.set_status(_LOG)
             self.log_request(ctx, resp, nbytes)
-        slot.finish_request(nbytes, now)
+        slot.add_requests(1, nbytes, now)
         return keep
 
     def _keep_alive_allowed(self, request: Request, info: ConnInfo, body: BodyReader,

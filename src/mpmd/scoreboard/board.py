@@ -95,13 +95,11 @@ class WorkerSlot:
 
     def finish_request(self, nbytes: int, now: float) -> None:
         """Count one request and its bytes; ``now`` is time.time() the caller already has."""
-        self._count += 1
-        self._bytes += nbytes
-        layout.COUNTERS.pack_into(self._mm, self._off + layout.W_COUNTERS,
-                                  self._count, self._bytes, now)
+        self.add_requests(1, nbytes, now)
 
     def add_requests(self, count: int, nbytes: int, last: float) -> None:
-        """Count ``count`` requests at once (a loop's batch); ``last`` = the newest one's time."""
+        """Count ``count`` requests and their bytes (one, or a loop iteration's batch);
+        ``last`` is the newest one's time.  The blocking driver calls it for one."""
         self._count += count
         self._bytes += nbytes
         layout.COUNTERS.pack_into(self._mm, self._off + layout.W_COUNTERS,

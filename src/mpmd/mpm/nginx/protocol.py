@@ -57,9 +57,7 @@ class RequestRunner:
         self.log_error = pipeline._log_error
         self.error = pipeline.error
         self.finalize = finalize_plan
-        # A worker serves one generation's config, so whether any module logs is known now.
-        hooks = getattr(worker.cfg, "hooks", None)
-        self.logs = hooks is None or bool(hooks.by_hook.get("log_transaction", True))
+        self.logs = pipeline.logs_requests(worker.cfg)
 
 
 class HttpProtocol(asyncio.Protocol):
