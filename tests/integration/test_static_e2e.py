@@ -129,6 +129,35 @@ def test_standard_headers_on_a_file(site, make_server):
     assert resp.header("accept-ranges") == "bytes"
 
 
+def test_a_cached_file_keeps_a_current_date_and_its_new_content(site, make_server):
+    """The static cache hands out one shared answer per file, its head kept for the second
+    (core/respond.py Rule 5): a later second gets a new Date, a rewritten file new bytes and
+    validators, on one kept-alive connection."""
+    import os
+    import time
+    from datetime import datetime, timezone
+
+    server = make_server(site)
+    path = site.htdocs / "notes.txt"
+    with RawConn(server.port) as c:
+        c.send(get("/notes.txt"))
+        first = c.read_response()
+        time.sleep(1.2)
+        c.send(get("/notes.txt"))
+        second = c.read_response()
+        assert first.body == second.body == b"plain\n"
+        assert first.header("date") != second.header("date"), server.diagnostics()
+        now = datetime.now(timezone.utc)
+        assert abs((now - parsedate_to_datetime(second.header("date") or "")).total_seconds()) < 3
+        path.write_bytes(b"rewritten, longer\n")
+        os.utime(path, (time.time() + 5, time.time() + 5))
+        c.send(get("/notes.txt"))
+        third = c.read_response()
+        assert third.body == b"rewritten, longer\n", server.diagnostics()
+        assert third.header("content-length") == str(len(b"rewritten, longer\n"))
+        assert third.header("etag") != second.header("etag")
+
+
 def test_percent_encoded_names(site, make_server):
     server = make_server(site)
     assert request_once(server.port, get("/space%20name.txt")).body == b"spaced\n"
