@@ -214,6 +214,23 @@ def test_cap_closes_oldest_idle_then_pauses_accept(tmp_path, make_server):
         s.close()
 
 
+def test_a_reused_keepalive_connection_is_young_again_at_the_cap(tmp_path, make_server):
+    """A kept-alive connection that answers a request moves to the young end of the idle
+    connections (protocol.py: each knows the dict that holds it), so at the cap the one idle
+    longest goes, not the one opened first."""
+    srv = make_server(nginx_conf(tmp_path, WorkerConnections=3, KeepAliveTimeout=60))
+    idle = [_keepalive_conn(srv.port) for _ in range(3)]
+    idle[0].sendall(REQ)                         # the first one is used again: now the youngest
+    assert b"200 OK" in read_response(idle[0])
+    newest = _keepalive_conn(srv.port)          # at the cap: idle[1] has waited longest
+    assert idle[1].recv(10) == b""
+    for s in (idle[0], idle[2], newest):
+        s.sendall(REQ)
+        assert b"200 OK" in read_response(s)
+    for s in idle + [newest]:
+        s.close()
+
+
 def _sockets(pid: int) -> int:
     """Open sockets of a worker (its connections plus a constant few)."""
     fds = os.listdir(f"/proc/{pid}/fd")
