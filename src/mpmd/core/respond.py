@@ -117,25 +117,13 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
                   server_header: str | None = None, date: bytes | None = None) -> Plan:
     """Like ``finalize`` but also returns the body plan (send_body, chunked)."""
     headers = response.headers
-    if type(headers) is tuple and type(request) is RequestContext and type(response.body) is bytes \
-            and server_header is None and date is None:
-        return _remembered_plan(request, response, headers, keep_alive_allowed)
-    return _plan(request, response, keep_alive_allowed, server_header, date)
-
-
-# (id(headers), status, body length, method, version, keep-alive, id(server)) ->
-# (headers, second, server, Plan): a handler that answers from a cache (static files) hands
-# out the same immutable headers tuple, so its Plan is the same for the whole second.
-_PLANS: dict[tuple[Any, ...], tuple[Any, int, Any, "Plan"]] = {}
-PLAN_CACHE_SIZE = 4096
-
-
-def _remembered_plan(ctx: Any, response: Response, headers: tuple[Any, ...],
-                     keep_alive_allowed: bool) -> "Plan":
-    """Rule 5: the Plan kept on a shared Response (``memo``), else the one in ``_PLANS``."""
-    req = ctx.request
-    server = ctx.server
-    now = ctx.start_time or _time()      # httpd dates an answer by its request's time too
+    if type(headers) is not tuple or type(request) is not RequestContext \
+            or type(response.body) is not bytes or server_header is not None or date is not None:
+        return _plan(request, response, keep_alive_allowed, server_header, date)
+    # Rule 5: the Plan kept on a shared Response (``memo``), else the one in ``_PLANS``.
+    req = request.request
+    server = request.server
+    now = request.start_time or _time()  # httpd dates an answer by its request's time too
     second = int(now)
     # the driver's allowance and the client's wish (Connection: close, HTTP/1.0) alike
     keep = keep_alive_allowed and req.keep_alive and not response.close_connection
@@ -144,7 +132,7 @@ def _remembered_plan(ctx: Any, response: Response, headers: tuple[Any, ...],
         if memo and memo[0] == second and memo[1] is req.method \
                 and memo[2] is req.http_version and memo[3] is keep and memo[4] is server:
             return memo[5]
-        plan = _plan(ctx, response, keep, None, _DATE.http_date(now))
+        plan = _plan(request, response, keep, None, _DATE.http_date(now))
         if plan.send_body:
             plan.whole = plan.head + response.body       # before anyone else sees the Plan
         response.memo = (second, req.method, req.http_version, keep, server, plan)
@@ -154,9 +142,16 @@ def _remembered_plan(ctx: Any, response: Response, headers: tuple[Any, ...],
     hit = _PLANS.get(key)
     if hit is not None and hit[1] == second and hit[0] is headers and hit[2] is server:
         return hit[3]
-    plan = _plan(ctx, response, keep, None, _DATE.http_date(now))
+    plan = _plan(request, response, keep, None, _DATE.http_date(now))
     remember(_PLANS, key, (headers, second, server, plan), PLAN_CACHE_SIZE)
     return plan
+
+
+# (id(headers), status, body length, method, version, keep-alive, id(server)) ->
+# (headers, second, server, Plan): a handler that answers from a cache (static files) hands
+# out the same immutable headers tuple, so its Plan is the same for the whole second.
+_PLANS: dict[tuple[Any, ...], tuple[Any, int, Any, "Plan"]] = {}
+PLAN_CACHE_SIZE = 4096
 
 
 def _plan(request: Any, response: Response, keep_alive_allowed: bool,
