@@ -59,6 +59,10 @@ _METHODS = {m.encode(): m for m in (
 # llhttp's version string -> ours; anything else is decided in _version().
 _VERSIONS = {"1.1": "1.1", "1.0": "1.0"}
 
+# An int needle: ``b"#" in url`` first tries the needle as an int, and on 3.11 that builds
+# and drops a TypeError, once per request.
+_HASH = ord("#")
+
 # Characters allowed in a Host value / authority: RFC 3986 reg-name, IP-literal, port.
 _HOST_CHARS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                b"-._~!$&'()*+,;=%:[]")
@@ -82,7 +86,8 @@ class Connection:
     __slots__ = (
         "limits", "_parser", "_events", "_paused", "_closing", "_dead", "_eof",
         "_phase", "_progress", "_stall", "_head_bytes", "_url", "_headers", "_section",
-        "_host", "_hosts", "_cl", "_te", "_expect", "_chunked", "_body_seen", "_error",
+        "_host", "_hosts", "_good_host", "_cl", "_te", "_expect", "_chunked", "_body_seen",
+        "_error",
         "_keep_alive", "_max_field", "_max_fields", "_max_line", "_max_section", "_upgrade",
     )
 
@@ -104,6 +109,7 @@ class Connection:
         self._stall = 0               # bytes fed with no head callback (one unfinished line)
         self._head_bytes = 0
         self._error: ProtocolError | None = None
+        self._good_host: bytes | None = None   # the last Host value that passed _host_ok
         self._keep_alive = True
         self._reset_message()
 
@@ -120,7 +126,7 @@ class Connection:
         self._host: bytes | None = None
         self._hosts = 0
         self._cl: bytes | None = None
-        self._te: list[bytes] = []
+        self._te: tuple[bytes, ...] = ()  # a tuple: most heads have none, and () is no allocation
         self._expect: bytes | None = None
         self._upgrade = False             # an Upgrade field came: ask llhttp should_upgrade()
 
@@ -315,7 +321,7 @@ def _saw_cl(conn: Connection, value: bytes) -> None:
 
 
 def _saw_te(conn: Connection, value: bytes) -> None:
-    conn._te.append(value)
+    conn._te += (value,)
 
 
 def _saw_expect(conn: Connection, value: bytes) -> None:
@@ -347,8 +353,8 @@ def _build(conn: Connection) -> Request:
     headers = conn._headers
     url = conn._url
     host = conn._host
-    if url[:1] == b"/" and b"#" not in url and conn._hosts == 1 \
-            and not host.translate(None, _HOST_CHARS):      # type: ignore[union-attr]
+    if url[:1] == b"/" and _HASH not in url and conn._hosts == 1 \
+            and (host == conn._good_host or _host_ok(conn, host)):
         path, _, query = url.partition(b"?")      # origin-form with one valid Host: the common case
     else:
         path, query, authority = _split_target(conn, url, method)
@@ -367,6 +373,15 @@ def _build(conn: Connection) -> Request:
     return Request(method, url, path, query, version, tuple(headers), keep_alive,
                    conn._expect is not None and _expect_continue(conn, version),
                    content_length, chunked)
+
+
+def _host_ok(conn: Connection, host: bytes) -> bool:
+    """Whether Host has only allowed characters; the last good one is remembered, as a client
+    sends the same Host on every request of a connection (translate builds a table a call)."""
+    if host.translate(None, _HOST_CHARS):
+        return False
+    conn._good_host = host
+    return True
 
 
 def _version(conn: Connection, llhttp_version: str) -> str:
