@@ -477,3 +477,21 @@ def test_unknown_method_501_but_garbage_400(data, status):
             if type(event).__name__ == "EndOfMessage":
                 conn.start_next_cycle()
     assert info.value.status == status
+
+
+def test_a_bad_host_after_a_good_one_on_the_same_connection_is_refused() -> None:
+    # the last good Host is remembered per connection; a different value is checked again
+    conn = Connection()
+    conn.receive_data(b"GET /a HTTP/1.1\r\nHost: good.example\r\n\r\n"
+                      b"GET /b HTTP/1.1\r\nHost: good.example\r\n\r\n"
+                      b"GET /c HTTP/1.1\r\nHost: bad host\r\n\r\n")
+    assert drain(conn) == [("REQ", "GET", b"/a"), "EOM", ("REQ", "GET", b"/b"), "EOM",
+                           ("ERR", 400)]
+
+
+def test_transfer_codings_from_several_fields_are_joined() -> None:
+    # the codings of two fields are read as one list (gzip, chunked): gzip is not supported
+    conn = Connection()
+    conn.receive_data(b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+    assert drain(conn) == [("ERR", 501)]
