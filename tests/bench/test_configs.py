@@ -76,3 +76,14 @@ def test_apache_accepts_its_config(paths, mpm):
     proc = subprocess.run(["apache2", "-t", "-d", str(paths.workdir), "-f", str(conf)],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("connections", [64, 200])
+def test_prefork_starts_a_process_for_every_wrk_connection(paths, connections):
+    # fewer would leave connections in the backlog while the pool grows (a flattering rate)
+    s = Sizing.for_connections(connections)
+    for text in (configs.render_mpmd("prefork", "static-1k", paths, s),
+                 configs.render_apache("prefork", paths, s, 0)):
+        assert f"StartServers {connections}\n" in text
+        limit = int(text.split("MaxRequestWorkers ")[1].split()[0])
+        assert limit >= connections

@@ -96,7 +96,7 @@ def _run(opts: Any, args: argparse.Namespace, out: Path) -> dict[str, Any]:
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
         with Progress(*columns, transient=False) as progress:
             task = progress.add_task("starting", total=lab.plan_steps(opts))
-            res = lab.run_lab(root, root / "htdocs", root / "apps", opts, Sizing(),
+            res = lab.run_lab(root, root / "htdocs", root / "apps", opts, Sizing.for_connections(opts.connections),
                               lambda what: progress.update(task, advance=1, description=what))
         return res.to_dict()
     finally:
