@@ -136,3 +136,45 @@ def test_hup_restart(pconf, make_server):
     server.wait_ready(generation=1)
     assert not old & set(server.children())
     assert request_once(server.port, get("/index.html")).status == 200
+
+
+def _wakeups(pids: list[int]) -> int:
+    """Voluntary context switches of ``pids`` so far: one per sleep a process woke from."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(line.split()[1]) for line in f
+                              if line.startswith("voluntary_ctxt_switches"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+@pytest.mark.skipif(not hasattr(__import__("select"), "EPOLLEXCLUSIVE"), reason="Linux only")
+def test_a_new_connection_wakes_one_idle_child_not_all(pconf, make_server):
+    # select() on the shared listener woke every idle child for each connection (15 wasted
+    # wake-ups here); EPOLLEXCLUSIVE wakes one.  Measured against an idle window of the
+    # same length, which holds the children's own 1 s poll time-outs.
+    children, connections = 16, 20
+    server = make_server(pconf.set("StartServers", children).set("MinSpareServers", 1)
+                         .set("MaxSpareServers", children))
+    kids = wait_for(lambda: (k := server.children()) and len(k) == children and k,
+                    message=f"{children} children")
+    request_once(server.port, get("/index.html"))    # every child is past its start-up
+    import time
+    time.sleep(0.5)
+
+    def window(connect: bool) -> int:
+        before, start = _wakeups(kids), time.monotonic()
+        for _ in range(connections):
+            if connect:
+                assert request_once(server.port, get("/index.html")).status == 200
+            time.sleep(0.01)                         # the woken go back to sleep
+        while time.monotonic() - start < 0.6:
+            time.sleep(0.01)
+        return _wakeups(kids) - before
+
+    idle, busy = window(False), window(True)
+    extra = busy - idle
+    assert extra < connections * children // 2, (idle, busy)

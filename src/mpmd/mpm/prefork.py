@@ -10,6 +10,8 @@ Rule 1: a child serves at most MaxConnectionsPerChild connections (0 = unlimited
 Rule 2: SIGUSR1/SIGWINCH to a child = finish the current connection, then exit (graceful);
         SIGTERM = exit now.
 Rule 3: the directive limits and clamps are httpd's (prefork_check_config).
+Rule 4: a new connection wakes one idle child, not all of them (``common.AcceptWaiter``:
+        EPOLLEXCLUSIVE, where httpd has its accept mutex).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from mpmd.config.directives import Args, Ctx, Directive
 from mpmd.mpm.base import Problem, Query, int_arg, setting
-from mpmd.mpm.common import ForkingMPM, ignore_eintr_select
+from mpmd.mpm.common import AcceptWaiter, ForkingMPM
 from mpmd.scoreboard.layout import Status
 
 MAX_SERVER_LIMIT = 20000          # httpd prefork MAX_SERVER_LIMIT
@@ -164,13 +166,21 @@ class Prefork(ForkingMPM):
     def _accept_loop(self, ws: Any, driver: Any) -> None:
         limit = int(setting(self.cfg, "max_connections_per_child", 0) or 0)
         pod = None if self.runtime.single_process else self.pod
-        fds: list[Any] = [lst.sock for lst in self.listeners] + [self._wake_r]
-        if pod is not None:
-            fds.append(pod.r)
+        control: list[Any] = [self._wake_r] + ([pod.r] if pod is not None else [])
+        waiter = AcceptWaiter([lst.sock for lst in self.listeners], control)
+        try:
+            self._wait_and_serve(ws, driver, waiter, pod, limit)
+        finally:
+            waiter.close()
+
+    def _wait_and_serve(self, ws: Any, driver: Any, waiter: AcceptWaiter, pod: Any,
+                        limit: int) -> None:
         served = 0
         while not self._graceful:
             ws.set_status(Status.READY)
-            for ready in ignore_eintr_select(fds, 5.0):
+            # 1 s, not longer: with an exclusive wake-up, a connection whose waiter left
+            # without accepting it waits for the next child to look again.
+            for ready in waiter.wait(1.0):
                 if ready == self._wake_r:
                     return
                 if pod is not None and ready == pod.r:
