@@ -27,6 +27,7 @@ import os
 import socket
 import struct
 import time
+from dataclasses import dataclass
 from time import time as _time
 from typing import Any, Callable, Iterable
 
@@ -231,6 +232,23 @@ class ConnectionDriver:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
             self._rcv_timeout = seconds
 
+    def adopt_listener(self, lsock: socket.socket) -> Adopted | None:
+        """Give the listening socket what every connection needs, once: Linux copies
+        TCP_NODELAY, SO_SNDTIMEO and SO_RCVTIMEO to the sockets accept() returns, which saves
+        a process-per-connection MPM four system calls a connection (with setblocking()).
+        None where that does not hold (not Linux, not TCP): each socket is set up itself."""
+        if not _INHERITS_OPTIONS:
+            return None
+        try:
+            lsock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            return None
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self.timeout_s))
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.timeout_s))
+        addr = _addr(lsock.getsockname())
+        # a specific address is every connection's local address; a wildcard's is asked
+        return Adopted(None if addr[0] in ("0.0.0.0", "::") else addr)
+
     def _prepare_socket(self, sock: socket.socket) -> None:
         sock.setblocking(True)
         self._rcv_timeout = -1.0
@@ -265,14 +283,22 @@ class ConnectionDriver:
 
     # -- the connection loop ----------------------------------------------------------------
     def serve_connection(self, sock: socket.socket, addr: Any, conn: Any = None,
-                         first: Request | None = None, requests_served: int = 0) -> None:
-        """Serve every request on ``sock`` then close it (optionally starting from a parsed head)."""
+                         first: Request | None = None, requests_served: int = 0,
+                         adopted: Adopted | None = None) -> None:
+        """Serve every request on ``sock`` then close it (optionally starting from a parsed head).
+        ``adopted``: what ``adopt_listener`` returned for the socket's listener; the socket
+        then came from accept() with the listener's options, and blocking."""
         self.conn_count += 1
         self.slot.set_status(_READ)     # busy from accept on, as httpd counts it
         try:
-            self._prepare_socket(sock)
+            if adopted is None:
+                self._prepare_socket(sock)
+                local = None
+            else:
+                self._rcv_timeout = self.timeout_s
+                local = adopted.local
             conn = conn if conn is not None else make_connection(self.cfg, self.limits)
-            info = ConnInfo(client_addr=_addr(addr), server_addr=_addr(sock.getsockname()),
+            info = ConnInfo(client_addr=_addr(addr), server_addr=local or _addr(sock.getsockname()),
                             conn_id=self.conn_count, requests_served=requests_served)
             self._loop(sock, conn, info, first)
         except _Closed:
@@ -535,6 +561,17 @@ def _close_body(resp: Response) -> None:
 def _request_line(request: Request) -> bytes:
     return b"%s %s HTTP/%s" % (request.method.encode("latin-1"), request.target,
                                request.http_version.encode("ascii"))
+
+
+# Accepted TCP sockets start with the listener's TCP_NODELAY and send/receive time-outs.
+_INHERITS_OPTIONS = os.uname().sysname == "Linux"
+
+
+@dataclass(frozen=True)
+class Adopted:
+    """A listener whose options its connections inherit (``ConnectionDriver.adopt_listener``)."""
+
+    local: tuple[str, int] | None        # their local address; None: ask each socket
 
 
 def _addr(addr: Any) -> tuple[str, int]:

@@ -168,6 +168,7 @@ class Prefork(ForkingMPM):
         pod = None if self.runtime.single_process else self.pod
         control: list[Any] = [self._wake_r] + ([pod.r] if pod is not None else [])
         waiter = AcceptWaiter([lst.sock for lst in self.listeners], control)
+        self._adopted = {lst.sock: driver.adopt_listener(lst.sock) for lst in self.listeners}
         try:
             self._wait_and_serve(ws, driver, waiter, pod, limit)
         finally:
@@ -193,11 +194,10 @@ class Prefork(ForkingMPM):
                         return
                     break
 
-    @staticmethod
-    def _accept_one(lsock: socket.socket, driver: Any) -> bool:
+    def _accept_one(self, lsock: socket.socket, driver: Any) -> bool:
         try:
             sock, addr = lsock.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return False
-        driver.serve_connection(sock, addr)
+        driver.serve_connection(sock, addr, adopted=self._adopted.get(lsock))
         return True
