@@ -6,7 +6,7 @@ Each goal is mpmd's median req/s (keep-alive on) over its peer's median *in the 
 
     PYTHONPATH=src python3 benchmarks/goals_chart.py \\
         --before docs/img/before-tuning/static-1k.json docs/img/before-tuning/wsgi-asgi.json \\
-        --after docs/img/results.json docs/img/results-gunicorn-workloads.json \
+        --after docs/img/results-session4-efed66b.json docs/img/results-gunicorn-workloads.json \
         --out docs/img/goals.png
 
 A goal measured in several files takes the last one's ratio.
