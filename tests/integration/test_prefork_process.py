@@ -178,3 +178,19 @@ def test_a_new_connection_wakes_one_idle_child_not_all(pconf, make_server):
     idle, busy = window(False), window(True)
     extra = busy - idle
     assert extra < connections * children // 2, (idle, busy)
+
+
+def test_a_graceful_restart_gives_new_connections_the_new_timeout(pconf, make_server):
+    # the children set Timeout on the shared listener, whose connections inherit it: the
+    # next generation must set its own, not leave the old one in place
+    import time
+    server = make_server(pconf.set("Timeout", 30).set("StartServers", 2))
+    pconf.set("Timeout", 1).write()
+    server.signal(signal.SIGUSR1)
+    server.wait_ready(generation=1)
+    time.sleep(1.5)                                  # the old generation has left
+    with RawConn(server.port) as c:
+        start = time.monotonic()
+        c.send(b"GET /index.html HTTP/1.1\r\nHost: x\r\n")      # and then nothing
+        assert c.read_response().status == 408, server.diagnostics()
+        assert time.monotonic() - start < 10

@@ -96,7 +96,8 @@ def _run(opts: Any, args: argparse.Namespace, out: Path) -> dict[str, Any]:
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
         with Progress(*columns, transient=False) as progress:
             task = progress.add_task("starting", total=lab.plan_steps(opts))
-            res = lab.run_lab(root, root / "htdocs", root / "apps", opts, Sizing.for_connections(opts.connections),
+            sizing = Sizing.for_connections(opts.connections)
+            res = lab.run_lab(root, root / "htdocs", root / "apps", opts, sizing,
                               lambda what: progress.update(task, advance=1, description=what))
         return res.to_dict()
     finally:

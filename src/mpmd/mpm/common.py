@@ -475,8 +475,7 @@ class AcceptWaiter:
             events = self._epoll.poll(timeout)
         except InterruptedError:
             return []
-        by_fd = self._by_fd
-        return [by_fd[fd] for fd, _ in events if fd in by_fd]
+        return [self._by_fd[fd] for fd, _ in events]
 
     def close(self) -> None:
         if self._epoll is not None:

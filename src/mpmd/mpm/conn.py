@@ -237,13 +237,8 @@ class ConnectionDriver:
         TCP_NODELAY, SO_SNDTIMEO and SO_RCVTIMEO to the sockets accept() returns, which saves
         a process-per-connection MPM four system calls a connection (with setblocking()).
         None where that does not hold (not Linux, not TCP): each socket is set up itself."""
-        if not _INHERITS_OPTIONS:
+        if not _INHERITS_OPTIONS or not self._connection_options(lsock):
             return None
-        try:
-            lsock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            return None
-        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self.timeout_s))
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.timeout_s))
         addr = _addr(lsock.getsockname())
         # a specific address is every connection's local address; a wildcard's is asked
@@ -252,11 +247,18 @@ class ConnectionDriver:
     def _prepare_socket(self, sock: socket.socket) -> None:
         sock.setblocking(True)
         self._rcv_timeout = -1.0
+        self._connection_options(sock)
+
+    def _connection_options(self, sock: socket.socket) -> bool:
+        """TCP_NODELAY and the send time-out, on a connection or on the listener it will
+        inherit them from; False when the socket is not TCP (no TCP_NODELAY)."""
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tcp = True
         except OSError:
-            pass
+            tcp = False
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self.timeout_s))
+        return tcp
 
     def next_event(self, sock: socket.socket, conn: Any, started: bool,
                    idle_timeout_s: float | None = None) -> Any:
