@@ -51,12 +51,7 @@ def child(driver: str, n: int, cold: bool) -> None:
                 stream[::64]                        # one read per cache line
             return super().recv_into(buf)
 
-    root = Path(tempfile.mkdtemp())
-    (root / "htdocs").mkdir()
-    (root / "htdocs" / "1k.bin").write_bytes(bytes(range(256)) * 4)
-    (root / "hello_wsgi.py").write_text(inprocess.HELLO_WSGI)
-    (root / "hello_asgi.py").write_text(inprocess.HELLO_ASGI)
-    sys.path.insert(0, str(root))
+    root = inprocess.make_root(Path(tempfile.mkdtemp()))
     try:
         if driver == "stream":                      # the baseline of --cold: no server
             sock, buf = Socket(REQUEST, n), bytearray(65536)

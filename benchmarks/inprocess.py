@@ -142,18 +142,23 @@ def run_blocking(root: Path, path: str, n: int) -> float:
     return time.perf_counter() - start
 
 
+def make_root(root: Path) -> Path:
+    """The file and apps the cases serve, under ``root`` (importable from there)."""
+    (root / "htdocs").mkdir()
+    (root / "htdocs" / "1k.bin").write_bytes(bytes(range(256)) * 4)
+    (root / "hello_wsgi.py").write_text(HELLO_WSGI)
+    (root / "hello_asgi.py").write_text(HELLO_ASGI)
+    sys.path.insert(0, str(root))
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "htdocs").mkdir()
-        (root / "htdocs" / "1k.bin").write_bytes(bytes(range(256)) * 4)
-        (root / "hello_wsgi.py").write_text(HELLO_WSGI)
-        (root / "hello_asgi.py").write_text(HELLO_ASGI)
-        sys.path.insert(0, str(root))
+        root = make_root(Path(tmp))
         print(f"{'driver':<10} {'path':<8} {'us/request':>10}   (best of {args.repeat} x "
               f"{args.requests} requests)")
         for kind, path in CASES:
