@@ -7,7 +7,7 @@ driver of ``inprocess.py`` serves N1 and then N2 keep-alive GETs of a 1 KiB file
 ``valgrind --tool=cachegrind``; the difference divided by N2 - N1 is one request, without
 start-up and warm-up.
 
-  blocking  the ConnectionDriver of prefork/worker/event (a fake socket)
+  blocking  the ConnectionDriver of prefork/worker/event (a fake socket, a real scoreboard slot)
   nginx     the nginx MPM's HttpProtocol on uvloop (a fake transport)
   lean      floor_servers.py's prefork-lean request path (see floors.py)
 
@@ -59,7 +59,7 @@ def child(driver: str, n: int, cold: bool) -> None:
                 sock.sendall(REQUEST)
         elif driver == "blocking":
             inprocess.FakeSocket = Socket           # run_blocking builds its sockets by name
-            inprocess.run_blocking(root, "/1k.bin", n)
+            inprocess.run_blocking(root, "/1k.bin", n, scoreboard=True)
         elif driver == "nginx":
             inprocess.run_nginx(root, "/1k.bin", n)
         elif driver == "lean":

@@ -129,12 +129,15 @@ def run_nginx(root: Path, path: str, n: int) -> float:
     return took
 
 
-def run_blocking(root: Path, path: str, n: int) -> float:
+def run_blocking(root: Path, path: str, n: int, scoreboard: bool = False) -> float:
+    """The blocking driver; ``scoreboard``: with a real scoreboard slot, as a prefork child."""
     from mpmd.mpm.conn import ConnectionDriver
+    from mpmd.scoreboard.board import Scoreboard
     cfg = config(root, "worker")
     mpm = SimpleNamespace(name="worker", log=None, cfg=cfg)
     cfg.hooks.run("child_init", cfg, mpm)
-    driver = ConnectionDriver(cfg, None, mpm=mpm)
+    slot = Scoreboard(4, 1).worker(1, 0) if scoreboard else None
+    driver = ConnectionDriver(cfg, slot, mpm=mpm)
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     driver.serve_connection(FakeSocket(request, 200), ("127.0.0.1", 1))      # warm
     start = time.perf_counter()

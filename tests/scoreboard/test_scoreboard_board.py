@@ -39,6 +39,21 @@ def test_worker_slot_writes_only_its_record():
     assert all(w.status is Status.DEAD and w.pid == 0 for w in others)
 
 
+def test_finish_writes_status_and_counters_together_and_keeps_the_pid():
+    board = Scoreboard(2, 1)
+    board.worker(1, 0).reset(4242)
+    ws = board.worker(1, 0)               # a new handle reads the pid back from the record
+    ws.set_status(Status.BUSY_WRITE)
+    ws.finish(100, 12.5, Status.BUSY_KEEPALIVE)
+    ws.finish(50, 13.0, Status.CLOSING)
+    rec = board.snapshot().workers[1][0]
+    assert (rec.status, rec.pid, rec.access_count, rec.bytes_served, rec.last_used) == \
+        (Status.CLOSING, 4242, 2, 150, 13.0)
+    assert board.snapshot().workers[0][0].status is Status.DEAD
+    ws.set_status(Status.CLOSING)         # already C: the handle knows finish wrote it
+    assert ws.status == Status.CLOSING
+
+
 def test_long_request_line_is_cut_with_a_marker():
     board = Scoreboard(1, 1)
     board.worker(0).start_request(b"c" * 100, b"GET /" + b"x" * 500, b"")

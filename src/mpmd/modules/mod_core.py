@@ -20,4 +20,4 @@ class CoreModule(Module):
     builtin: ClassVar[bool] = True
 
     def __init__(self) -> None:
-        self.handlers: dict[str, Any] = {"default-handler": StaticHandler()}
+        self.handlers: dict[str, Any] = {"default-handler": StaticHandler().serve}

@@ -61,12 +61,13 @@ def make_etag(st: os.stat_result, components: frozenset[str]) -> str | None:
 class Entry:
     """What is known about one file version: validators, fixed headers, maybe its bytes."""
 
-    __slots__ = ("key", "dc", "ctype", "etag", "mtime", "size", "headers", "full", "data",
-                 "response")
+    __slots__ = ("key", "dc", "ctype", "follow", "etag", "mtime", "size", "headers", "full",
+                 "data", "response")
 
     def __init__(self, key: tuple[int, int, int], dc: Any, ctype: str | None,
                  st: os.stat_result) -> None:
         self.key, self.dc, self.ctype = key, dc, ctype
+        self.follow = follows_symlinks(dc)           # dc's Options, asked once per entry
         self.etag = make_etag(st, _etag_components(dc))
         self.mtime = int(st.st_mtime)
         self.size = st.st_size
@@ -132,8 +133,8 @@ class FileCache:
             self.bytes -= old.size
 
 
-def symlinks_allowed(ctx: RequestContext) -> bool:
-    options = getattr(ctx.dir_config, "options", None)
+def follows_symlinks(dir_config: Any) -> bool:
+    options = getattr(dir_config, "options", None)
     return options is None or "FollowSymLinks" in options
 
 
@@ -166,8 +167,8 @@ class StaticHandler:
     def __init__(self) -> None:
         self.cache = FileCache()
 
-    def __call__(self, ctx: RequestContext) -> Response:
-        # The plain GET of a cached file is this function and symlinks_allowed: it is the hot
+    def serve(self, ctx: RequestContext) -> Response:
+        # The plain GET of a cached file is this function alone: it is the hot
         # path of every static benchmark.  Anything unusual leaves through a helper.
         request = ctx.request
         method = request.method
@@ -180,18 +181,16 @@ class StaticHandler:
             st = os.stat(filename)
         except (OSError, ValueError) as exc:
             return error(_stat_status(exc), ctx)
-        if not symlinks_allowed(ctx) and not path_is_plain(ctx.notes.get("root", "/"), filename):
-            return error(403, ctx)
-        if st.st_mode & _S_IFMT != _S_IFREG:
-            if stat_mod.S_ISDIR(st.st_mode):
-                return self._directory(ctx, st)
-            return error(403, ctx)
         dc = ctx.dir_config
         ctype = ctx.notes.get("content_type")
         entry = self.cache.entries.get(filename)
         if entry is None or entry.dc is not dc or entry.ctype != ctype \
                 or entry.key != (st.st_mtime_ns, st.st_size, st.st_ino):
-            entry = self.cache.get(filename, st, dc, ctype)
+            entry = self._entry(ctx, filename, st, dc, ctype)
+            if type(entry) is not Entry:
+                return entry                         # a directory's answer, or a refusal
+        elif not entry.follow and not path_is_plain(ctx.notes.get("root", "/"), filename):
+            return error(403, ctx)                   # (a cached entry is a regular file)
         watched = conditional.CONDITIONAL_HEADERS
         for name, _ in request.headers:
             if name in watched:
@@ -199,6 +198,24 @@ class StaticHandler:
         if entry.response is not None and method == "GET":
             return entry.response
         return _full(filename, entry, method == "HEAD")
+
+    # mod_core registers the bound ``serve``: calling an instance goes through its type's
+    # ``__call__`` slot (a type-cache lookup and an argument tuple per request), a bound method
+    # is called as a plain function.  A bound method reads ``kind`` from its function.
+    serve.kind = "inline"  # type: ignore[attr-defined]
+    __call__ = serve
+
+    def _entry(self, ctx: RequestContext, filename: str, st: os.stat_result, dc: Any,
+               ctype: str | None) -> Entry | Response:
+        """The file's Entry when it is not cached as it is now, after its symlink and type
+        checks; their refusal, or a directory's answer, otherwise."""
+        if not follows_symlinks(dc) and not path_is_plain(ctx.notes.get("root", "/"), filename):
+            return error(403, ctx)
+        if st.st_mode & _S_IFMT != _S_IFREG:
+            if stat_mod.S_ISDIR(st.st_mode):
+                return self._directory(ctx, st)
+            return error(403, ctx)
+        return self.cache.get(filename, st, dc, ctype)
 
     @staticmethod
     def _directory(ctx: RequestContext, st: os.stat_result) -> Response:

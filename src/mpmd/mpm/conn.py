@@ -19,6 +19,11 @@ Rule 4: a small response is one sendall (head + body); files go through os.sendf
         EnableSendfile is on.  Nothing on this path logs unless the level asks for it.
 Rule 5: the body the application reads is ``BodyReader``: it pulls Data events, enforces
         LimitRequestBody (413) and sends "100 Continue" on the first read (RFC 9110 10.1.1).
+Rule 6: scoreboard states, as httpd shows them: R from accept on and while a head needs more
+        than one read, W from the parsed head to the end of the answer, then K (or C) written
+        with the request's counters in one ``finish``.  A head that one read brings whole
+        goes from K to W directly: its R would last no time, and each write costs prefork a
+        few cache lines the other children have evicted.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class _NullSlot:
     def set_status(self, status: int) -> None: ...
     def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None: ...
     def add_requests(self, count: int, nbytes: int, last: float) -> None: ...
+    def finish(self, nbytes: int, last: float, status: int) -> None: ...
 
 
 LIMIT_FIELDS = {"request_line": "limit_request_line", "field_size": "limit_request_field_size",
@@ -204,12 +210,13 @@ def _error_for(exc: ProtocolError, ctx: Any) -> Response:
 class ConnectionDriver:
     """Drives blocking sockets through the core; one instance per worker (process or thread)."""
 
-    def __init__(self, cfg: Any, worker_slot: Any = None, mpm: Any = None,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, cfg: Any, worker_slot: Any = None, mpm: Any = None) -> None:
         self.cfg = cfg
         self.slot = worker_slot if worker_slot is not None else _NullSlot()
         self.mpm = mpm
-        self.should_stop = should_stop
+        # Set by the MPM when its process goes graceful: answers close their connections.  A
+        # flag, not a callback: it is read once per request.
+        self.stopping = False
         self.timeout_s = float(setting(cfg, "timeout", 60))
         self.keep_alive = bool(setting(cfg, "keep_alive", True))
         self.keep_alive_timeout_s = float(setting(cfg, "keep_alive_timeout", 5))
@@ -263,10 +270,14 @@ class ConnectionDriver:
     def next_event(self, sock: socket.socket, conn: Any, started: bool,
                    idle_timeout_s: float | None = None) -> Any:
         """The next event, reading as needed (Rule 1, Rule 2).  Raises _Closed or ProtocolError."""
+        reading = False
         while True:
             event = conn.next_event()
             if event is not NEED_DATA:
                 return event
+            if reading:                 # a head that one read did not bring: R until it ends
+                reading = False
+                self.slot.set_status(_READ)
             wanted = self.timeout_s if started or idle_timeout_s is None else idle_timeout_s
             if wanted != self._rcv_timeout:
                 self._set_rcv_timeout(sock, wanted)
@@ -279,8 +290,7 @@ class ConnectionDriver:
             except OSError:
                 raise _Closed() from None
             if n and not started:
-                started = True
-                self.slot.set_status(_READ)
+                started = reading = True
             conn.receive_data(bytes(self.view[:n]))
 
     # -- the connection loop ----------------------------------------------------------------
@@ -317,10 +327,16 @@ class ConnectionDriver:
     def _loop(self, sock: socket.socket, conn: Any, info: ConnInfo, first: Request | None) -> None:
         request = first
         while True:
-            if request is None:
-                request = self._wait_request(sock, conn, info)
-                if request is None:
+            if request is None:            # wait for the next head (inline: once per request)
+                try:
+                    event = self.next_event(sock, conn, False, self.keep_alive_timeout_s
+                                            if info.requests_served else self.timeout_s)
+                except ProtocolError as exc:
+                    self._send_error(sock, exc, info)
                     return
+                if type(event) is not Request:
+                    return                 # ConnectionClosed (EOF between requests)
+                request = event
             keep = self.serve_request(sock, conn, request, info)
             info.requests_served += 1
             if not keep:
@@ -328,20 +344,6 @@ class ConnectionDriver:
                 return
             conn.start_next_cycle()
             request = None
-
-    def _wait_request(self, sock: socket.socket, conn: Any, info: ConnInfo) -> Request | None:
-        idle = info.requests_served > 0
-        if idle:
-            self.slot.set_status(_KEEPALIVE)
-        try:
-            event = self.next_event(sock, conn, started=False,
-                                    idle_timeout_s=self.keep_alive_timeout_s if idle else self.timeout_s)
-        except ProtocolError as exc:
-            self._send_error(sock, exc, info)
-            return None
-        if isinstance(event, Request):
-            return event
-        return None                       # ConnectionClosed (EOF between requests)
 
     def _send_error(self, sock: socket.socket, exc: ProtocolError, info: ConnInfo) -> None:
         """Answer a protocol error and close with a lingering close (Rule 3)."""
@@ -438,7 +440,13 @@ class ConnectionDriver:
         if error is not None:                     # answer with the body's error, not a 500
             resp = _error_for(error, ctx)
             resp.close_connection = True
-        keep_ok = self._keep_alive_allowed(request, info, body, resp)
+        # Keep-alive as far as the server goes (the client's wish is finalize's): inline, as
+        # it is asked once per request.
+        max_ka = self.max_keep_alive
+        keep_ok = self.keep_alive and not resp.close_connection and not self.stopping \
+            and not (max_ka and info.requests_served + 1 >= max_ka) \
+            and not (request.expect_continue and request.has_body and not body.continue_sent
+                     and not body.done)    # the client holds its body back: cannot reuse
         plan = self.finalize(ctx, resp, keep_ok)
         keep = plan.keep_alive
         content = resp.body
@@ -456,19 +464,8 @@ class ConnectionDriver:
         if self.logs:
             slot.set_status(_LOG)
             self.log_request(ctx, resp, nbytes)
-        slot.add_requests(1, nbytes, now)
+        slot.finish(nbytes, now, _KEEPALIVE if keep else _CLOSING)
         return keep
-
-    def _keep_alive_allowed(self, request: Request, info: ConnInfo, body: BodyReader,
-                            resp: Response) -> bool:
-        if not self.keep_alive or resp.close_connection or self.should_stop():
-            return False
-        if self.max_keep_alive and info.requests_served + 1 >= self.max_keep_alive:
-            return False
-        if request.expect_continue and request.has_body and not body.continue_sent \
-                and not body.done:
-            return False                  # the client holds its body back: cannot reuse
-        return True
 
     # -- writing ------------------------------------------------------------------------------
     def write_response(self, sock: socket.socket, ctx: Any, head: bytes, resp: Response,

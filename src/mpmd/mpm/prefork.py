@@ -109,6 +109,7 @@ class Prefork(ForkingMPM):
         self.settings, _ = settings(self.cfg)
         self._graceful = False
         self._wake_r = self._wake_w = -1
+        self._driver: Any = None
 
     @classmethod
     def check_config(cls, cfg: Any) -> list[Any]:
@@ -135,6 +136,8 @@ class Prefork(ForkingMPM):
     # -- the child ------------------------------------------------------------------------
     def _on_graceful(self, signo: int, frame: Any) -> None:
         self._graceful = True
+        if self._driver is not None:
+            self._driver.stopping = True     # the connection being served ends after this answer
         try:
             os.write(self._wake_w, b"g")
         except OSError:
@@ -153,7 +156,8 @@ class Prefork(ForkingMPM):
         ws = self.scoreboard.worker(slot, 0)
         ws.reset(os.getpid(), Status.STARTING)
         child_setup(self)
-        driver = ConnectionDriver(self.cfg, ws, mpm=self, should_stop=lambda: self._graceful)
+        driver = self._driver = ConnectionDriver(self.cfg, ws, mpm=self)
+        driver.stopping = self._graceful
         try:
             self._accept_loop(ws, driver)
         finally:
