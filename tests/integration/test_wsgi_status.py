@@ -1,9 +1,13 @@
 """mod_status end to end: /server-status and ?auto against the real scoreboard."""
 
+import signal
+
 import httpx
+import pytest
 
 from tests.integration.wsgi_support import wsgi_conf
 from tests.support.harness import wait_for
+from tests.support.rawclient import RawConn
 
 
 def auto(srv):
@@ -45,3 +49,44 @@ def test_total_accesses_count_every_answer_exactly(conf, make_server):
     again = auto(srv)
     assert int(again["Total Accesses"]) - int(fields["Total Accesses"]) == 1   # the one between
     assert int(fields["Total Accesses"]) <= 40 + 10
+
+
+def test_blocking_workers_show_k_between_requests_and_r_for_a_half_sent_head(conf, make_server):
+    """The scoreboard letters a prefork child or worker thread takes (mpm/conn.py Rule 6): K
+    while its keep-alive connection waits for the next request (written as the last answer
+    ended), R while a head that one read did not bring is still arriving."""
+    if conf.mpm not in ("prefork", "worker"):
+        pytest.skip("event and nginx keep idle connections and unfinished heads off the workers")
+    conf.add("<Location /server-status>\n    SetHandler server-status\n</Location>")
+    (conf.htdocs / "one.txt").write_bytes(b"1")
+    srv = make_server(conf)
+    with RawConn(srv.port) as kept:
+        kept.send(b"GET /one.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept.read_response().status == 200
+        wait_for(lambda: "K" in auto(srv)["Scoreboard"], 10,
+                 message="a K for the kept-alive connection")
+        kept.send(b"GET /one.txt HTTP/1.1\r\nHo")          # the rest of the head later
+        wait_for(lambda: "R" in auto(srv)["Scoreboard"] and "K" not in auto(srv)["Scoreboard"],
+                 10, message="its K to become an R")
+        kept.send(b"st: x\r\n\r\n")
+        assert kept.read_response().status == 200
+
+
+def test_a_graceful_restart_closes_a_kept_alive_connection_after_its_next_answer(conf,
+                                                                              make_server):
+    """The child's graceful flag reaches the driver serving the connection (common.py
+    ``ForkingMPM.graceful``): the request after SIGUSR1 is answered, with Connection: close."""
+    if conf.mpm not in ("prefork", "worker"):
+        pytest.skip("event and nginx close idle keep-alive connections at a graceful stop")
+    (conf.htdocs / "one.txt").write_bytes(b"1")
+    srv = make_server(conf.set("KeepAliveTimeout", 10))
+    with RawConn(srv.port) as kept:
+        kept.send(b"GET /one.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = kept.read_response()
+        assert first.status == 200 and first.header("connection") != "close"
+        srv.signal(signal.SIGUSR1)
+        srv.wait_ready(generation=1)
+        kept.send(b"GET /one.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        last = kept.read_response()
+        assert last.status == 200 and last.header("connection") == "close"
+        assert kept.sock.recv(1) == b""                     # and the child closed it

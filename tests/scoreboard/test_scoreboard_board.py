@@ -39,10 +39,10 @@ def test_worker_slot_writes_only_its_record():
     assert all(w.status is Status.DEAD and w.pid == 0 for w in others)
 
 
-def test_finish_writes_status_and_counters_together_and_keeps_the_pid():
+def test_finish_writes_status_and_counters_and_keeps_the_pid():
     board = Scoreboard(2, 1)
     board.worker(1, 0).reset(4242)
-    ws = board.worker(1, 0)               # a new handle reads the pid back from the record
+    ws = board.worker(1, 0)
     ws.set_status(Status.BUSY_WRITE)
     ws.finish(100, 12.5, Status.BUSY_KEEPALIVE)
     ws.finish(50, 13.0, Status.CLOSING)

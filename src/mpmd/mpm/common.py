@@ -251,6 +251,31 @@ class ForkingMPM(MPM):
     maintenance_interval_s = 1.0
     stop_timeout_s = 5.0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._graceful = False
+        self._drivers: list[Any] = []       # this child's ConnectionDrivers (new_driver)
+
+    # -- a child's graceful flag, which its blocking drivers read once per request -------------
+    @property
+    def graceful(self) -> bool:
+        return self._graceful
+
+    @graceful.setter
+    def graceful(self, value: bool) -> None:
+        """Graceful from here on: every driver of this child stops keeping connections alive."""
+        self._graceful = value
+        for driver in self._drivers:
+            driver.stopping = value
+
+    def new_driver(self, worker_slot: Any) -> Any:
+        """A ConnectionDriver for one of this child's workers, told of a graceful stop."""
+        from mpmd.mpm.conn import ConnectionDriver
+        driver = ConnectionDriver(self.cfg, worker_slot, mpm=self)
+        self._drivers.append(driver)            # first: a graceful from now on reaches it
+        driver.stopping = self._graceful
+        return driver
+
     # -- to override --------------------------------------------------------------------
     def child_main(self, slot: int) -> int:          # pragma: no cover - abstract
         raise NotImplementedError

@@ -107,9 +107,7 @@ class Prefork(ForkingMPM):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.settings, _ = settings(self.cfg)
-        self._graceful = False
         self._wake_r = self._wake_w = -1
-        self._driver: Any = None
 
     @classmethod
     def check_config(cls, cfg: Any) -> list[Any]:
@@ -135,9 +133,7 @@ class Prefork(ForkingMPM):
 
     # -- the child ------------------------------------------------------------------------
     def _on_graceful(self, signo: int, frame: Any) -> None:
-        self._graceful = True
-        if self._driver is not None:
-            self._driver.stopping = True     # the connection being served ends after this answer
+        self.graceful = True                 # the connection being served ends after this answer
         try:
             os.write(self._wake_w, b"g")
         except OSError:
@@ -146,7 +142,6 @@ class Prefork(ForkingMPM):
     def child_main(self, slot: int) -> int:
         """Accept and serve connections until retired (Rule 1, Rule 2)."""
         from mpmd.mpm.common import child_setup
-        from mpmd.mpm.conn import ConnectionDriver
 
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         if not self.runtime.single_process:
@@ -156,12 +151,11 @@ class Prefork(ForkingMPM):
         ws = self.scoreboard.worker(slot, 0)
         ws.reset(os.getpid(), Status.STARTING)
         child_setup(self)
-        driver = self._driver = ConnectionDriver(self.cfg, ws, mpm=self)
-        driver.stopping = self._graceful
+        driver = self.new_driver(ws)
         try:
             self._accept_loop(ws, driver)
         finally:
-            ws.set_status(Status.GRACEFUL if self._graceful else Status.DEAD)
+            ws.set_status(Status.GRACEFUL if self.graceful else Status.DEAD)
             hooks = getattr(self.cfg, "hooks", None)
             if hooks is not None:
                 hooks.run("child_exit", self.cfg, self)
@@ -181,7 +175,7 @@ class Prefork(ForkingMPM):
     def _wait_and_serve(self, ws: Any, driver: Any, waiter: AcceptWaiter, pod: Any,
                         limit: int) -> None:
         served = 0
-        while not self._graceful:
+        while not self.graceful:
             ws.set_status(Status.READY)
             # 1 s, not longer: with an exclusive wake-up, a connection whose waiter left
             # without accepting it waits for the next child to look again.

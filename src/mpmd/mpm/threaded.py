@@ -154,20 +154,7 @@ class ThreadedMPM(ForkingMPM):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.settings, _ = type(self).settings_fn(self.cfg)
-        self._drivers: list[Any] = []
-        self.graceful = False
         self.wake_r = self.wake_w = -1
-
-    @property
-    def graceful(self) -> bool:
-        return self._graceful
-
-    @graceful.setter
-    def graceful(self, value: bool) -> None:
-        """Graceful from here on: every worker's driver stops keeping connections alive."""
-        self._graceful = value
-        for driver in self._drivers:
-            driver.stopping = value
 
     @classmethod
     def check_config(cls, cfg: Any) -> list[Any]:
@@ -237,12 +224,7 @@ class ThreadedMPM(ForkingMPM):
         raise NotImplementedError
 
     def make_driver(self, thread: int) -> Any:
-        from mpmd.mpm.conn import ConnectionDriver
-        ws = self.scoreboard.worker(self.slot, thread)
-        driver = ConnectionDriver(self.cfg, ws, mpm=self)
-        self._drivers.append(driver)           # first: a graceful from now on reaches it
-        driver.stopping = self.graceful
-        return driver
+        return self.new_driver(self.scoreboard.worker(self.slot, thread))
 
     def start_threads(self, target: Callable[[int], None]) -> list[threading.Thread]:
         threads = [threading.Thread(target=target, args=(t,), name=f"mpmd-worker-{t}", daemon=True)

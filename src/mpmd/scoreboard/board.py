@@ -7,9 +7,9 @@ status byte that may be a moment stale.
 
 Rule 1: one writer per record, so no locks.
 Rule 2: the per-request cost is a few ``pack_into`` calls at pre-computed offsets; a status is
-        written only when it changes.  A blocking worker ends a request with one ``finish``:
-        status and counters in a single write (every call touches lines that 63 other prefork
-        children have pushed out of the cache since).
+        written only when it changes.  A blocking worker ends a request with one ``finish``
+        call for status and counters (every call touches lines that 63 other prefork children
+        have pushed out of the cache since).
 Rule 3: counters are per slot; totals are added up by readers.
 """
 
@@ -68,13 +68,12 @@ def _text(raw: bytes) -> str:
 class WorkerSlot:
     """The write handle of one Worker record (Rule 1, Rule 2)."""
 
-    __slots__ = ("_mm", "_off", "_status", "_pid", "_count", "_bytes", "slot", "thread")
+    __slots__ = ("_mm", "_off", "_status", "_count", "_bytes", "slot", "thread")
 
     def __init__(self, mm: Any, offset: int, slot: int, thread: int) -> None:
         self._mm = mm
         self._off = offset
         self._status = mm[offset]
-        self._pid = layout.PID.unpack_from(mm, offset + layout.W_PID)[0]
         self._count, self._bytes, _ = layout.COUNTERS.unpack_from(mm, offset + layout.W_COUNTERS)
         self.slot = slot
         self.thread = thread
@@ -87,7 +86,7 @@ class WorkerSlot:
     def reset(self, pid: int, status: int = Status.STARTING) -> None:
         """Start the record over for a new process/thread in this slot."""
         layout.WORKER.pack_into(self._mm, self._off, status, pid, 0, 0, 0.0, b"", b"", b"")
-        self._status, self._pid, self._count, self._bytes = status, pid, 0, 0
+        self._status, self._count, self._bytes = status, 0, 0
 
     def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None:
         """Status R with who and what (called once the request head is parsed)."""
@@ -110,12 +109,13 @@ class WorkerSlot:
 
     def finish(self, nbytes: int, last: float, status: int) -> None:
         """Count one request of ``nbytes`` answered at ``last`` and take ``status`` (what the
-        worker does next: K or C), in one write (Rule 2)."""
+        worker does next: K or C): the driver's one call as a request ends (Rule 2)."""
         self._count += 1
         self._bytes += nbytes
         self._status = status
-        layout.STATUS_COUNTERS.pack_into(self._mm, self._off, status, self._pid, self._count,
-                                         self._bytes, last)
+        mm, off = self._mm, self._off
+        mm[off] = status
+        layout.COUNTERS.pack_into(mm, off + layout.W_COUNTERS, self._count, self._bytes, last)
 
     @property
     def status(self) -> int:

@@ -57,9 +57,6 @@ W_STATUS = 0
 W_PID = 4
 W_COUNTERS = 8                  # access_count, bytes_served, last_used: packed together
 COUNTERS = struct.Struct("<QQd")
-PID = struct.Struct("<i")
-# status, pad, pid, counters: the blocking driver's one write at the end of a request
-STATUS_COUNTERS = struct.Struct("<B3xiQQd")
 W_CLIENT = W_COUNTERS + COUNTERS.size
 W_REQUEST = W_CLIENT + CLIENT_BYTES
 W_VHOST = W_REQUEST + REQUEST_BYTES
