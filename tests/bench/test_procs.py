@@ -83,3 +83,26 @@ def test_cpu_seconds_grow_with_work():
     finally:
         proc.stdin.close()
         proc.wait(timeout=10)
+
+
+def test_cpu_split_tells_user_code_from_kernel_work():
+    """A child that only computes spends user time; one that only makes system calls
+    spends system time: the split is the kernel's own accounting, per process."""
+    from mpmd.bench.procs import tree_cpu_split
+    compute = "x=0\nfor i in range(3_000_000): x+=i\n"
+    syscalls = "import os\nfor i in range(200_000): os.stat('/')\n"
+    splits = {}
+    for name, code in (("compute", compute), ("syscalls", syscalls)):
+        proc = subprocess.Popen([sys.executable, "-c",
+                                 code + "print('done', flush=True)\nimport sys; sys.stdin.read()"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "done"
+            splits[name] = tree_cpu_split(proc.pid)
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=10)
+    user, system = splits["compute"]
+    assert user > system
+    user, system = splits["syscalls"]
+    assert system > 0

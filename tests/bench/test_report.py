@@ -54,6 +54,29 @@ def test_report_has_ratios_claims_and_unavailable_reasons():
     assert "![rps.png](rps.png)" in md
 
 
+def _data_with_cpu_split():
+    data = _data()
+    for s in data["samples"]:
+        if s["workload"] == "static-1k" and s["keep_alive"] and "rps" in s:
+            s["requests"] = 1000
+            fast = s["target"] == "nginx"
+            # µs per request: server user 2 / 30, server system 6 / 20, wrk 1+5 / 2+18
+            s.update(server_user_s=0.002 if fast else 0.030, server_sys_s=0.006 if fast else 0.020,
+                     cpu_user_s=0.001 if fast else 0.002, cpu_sys_s=0.005 if fast else 0.018)
+    return data
+
+
+def test_cpu_table_splits_each_request_and_sums_the_parts():
+    md = render_markdown(_data_with_cpu_split(), [])
+    assert "Where the CPU goes, keep-alive on" in md
+    assert "| mpmd-prefork | 30.0 | 20.0 | 2.0 | 18.0 | 70.0 | 5.00 |" in md
+    assert "| nginx | 2.0 | 6.0 | 1.0 | 5.0 | 14.0 | 1.00 |" in md
+
+
+def test_no_cpu_table_without_the_split():
+    assert "Where the CPU goes" not in render_markdown(_data(), [])
+
+
 def test_interleaving_rotates_the_order_each_round():
     assert [rotated(["a", "b", "c"], k) for k in range(3)] == [
         ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]]
@@ -72,4 +95,11 @@ def test_charts_are_written_for_the_data_present(tmp_path):
     assert {"rps.png", "keepalive_speedup.png", "p99_latency.png",
             "idle_connections.png"} <= set(names)
     assert "faults.png" not in names          # no fault samples -> no empty chart
+    assert "cpu_per_request.png" not in names  # no CPU split in these samples
     assert all((tmp_path / n).stat().st_size > 1000 for n in names)
+
+
+def test_cpu_chart_is_written_when_the_split_was_measured(tmp_path):
+    from mpmd.bench.charts import write_charts
+    assert "cpu_per_request.png" in write_charts(_data_with_cpu_split(), tmp_path)
+    assert (tmp_path / "cpu_per_request.png").stat().st_size > 1000

@@ -39,11 +39,16 @@ def test_quick_static_against_nginx_and_mpmd_prefork(tmp_path):
     nginx = [s for s in data["samples"] if s["target"] == "nginx"]
     assert {s["keep_alive"] for s in nginx} == {True, False}
     assert all(s["rps"] > 0 and s["requests"] > 0 for s in nginx)
+    # where the CPU went: the server's user and system time, and wrk's own
+    assert all(s["server_user_s"] + s["server_sys_s"] > 0 for s in nginx)
+    assert all(s["cpu_user_s"] + s["cpu_sys_s"] > 0 for s in nginx)
     ran = any(s["target"] == "mpmd-prefork" for s in data["samples"])
     assert ran or "static-1k" in data["unavailable"]["mpmd-prefork"]
     report = (out / "report.md").read_text()
     assert "## Static file, 1 KiB" in report and "| nginx |" in report
+    assert "Where the CPU goes" in report and "wrk system µs/req" in report
     assert (out / "rps.png").stat().st_size > 0
+    assert (out / "cpu_per_request.png").stat().st_size > 0
     assert _lab_processes() == []
 
 

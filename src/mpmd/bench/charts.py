@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from mpmd.bench.report import MIB, Cells, aggregate, idle_per_conn, targets_in
+from mpmd.bench.report import (CPU_PARTS, MIB, Cells, aggregate, idle_per_conn,
+                               targets_in)
 from mpmd.bench.stats import Summary, speedup_pct
 
 
@@ -49,6 +50,29 @@ def chart_rps(data: dict[str, Any], cells: Cells) -> Any:
                        for m, ka in (("on", True), ("off", False))})
         ax.set_title(w)
         ax.set_ylabel("requests/s (median, min–max)")
+    fig.tight_layout()
+    return fig
+
+
+def chart_cpu(data: dict[str, Any], cells: Cells) -> Any:
+    """CPU per request of the 1 KiB keep-alive runs, stacked as ``CPU_PARTS``."""
+    ts = [t for t in targets_in(data, "static-1k")
+          if all(getattr(cells.get(("static-1k", t, True)), "extra", {}).get(f"{k}_us_per_req")
+                 for k in CPU_PARTS)]
+    if not ts:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(ts)), 4.5))
+    bottom = [0.0] * len(ts)
+    for key, name in CPU_PARTS.items():
+        values = [cells[("static-1k", t, True)].extra[f"{key}_us_per_req"].median for t in ts]
+        ax.bar(ts, values, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xticks(range(len(ts)))
+    ax.set_xticklabels(ts, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("CPU µs per request (median of each part)")
+    ax.set_title("static-1k, keep-alive on: where the CPU goes")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -128,6 +152,7 @@ CHARTS: dict[str, Callable[[dict[str, Any], Cells], Any]] = {
     "rps.png": chart_rps,
     "keepalive_speedup.png": chart_keepalive,
     "p99_latency.png": chart_p99,
+    "cpu_per_request.png": chart_cpu,
     "idle_connections.png": chart_idle,
     "faults.png": chart_faults,
 }

@@ -90,15 +90,18 @@ def _targets_for(opts: Options, workload: str) -> list[Target]:
 def _wrk_sample(server: Server, opts: Options, keep_alive: bool,
                 others: tuple[Server, ...] = ()) -> dict[str, Any]:
     """One wrk run plus what else used the machine meanwhile: the measured server's CPU
-    time, the CPU time of the other (idle) servers of the pool, and the load average."""
+    time (user and system), wrk's own, the CPU time of the other (idle) servers of the pool,
+    and the load average."""
     def cpu(servers: tuple[Server, ...]) -> float:
         return sum(procs.tree_cpu_seconds(s.pid) for s in servers)
-    own0, others0 = cpu((server,)), cpu(others)
+    (user0, sys0), others0 = procs.tree_cpu_split(server.pid), cpu(others)
     result = wrk.run_wrk(server.url, threads=opts.threads, connections=opts.connections,
                          duration_s=opts.duration_s, keep_alive=keep_alive)
+    user1, sys1 = procs.tree_cpu_split(server.pid)
     sample = result.to_dict()
     sample.update(usage=procs.tree_usage(server.pid).to_dict(),
-                  server_cpu_s=cpu((server,)) - own0, others_cpu_s=cpu(others) - others0,
+                  server_cpu_s=(user1 - user0) + (sys1 - sys0), server_user_s=user1 - user0,
+                  server_sys_s=sys1 - sys0, others_cpu_s=cpu(others) - others0,
                   loadavg_1m=os.getloadavg()[0])
     return sample
 

@@ -96,19 +96,32 @@ def tree_usage(root: int, proc: Path = PROC) -> TreeUsage:
     )
 
 
-def cpu_seconds(pid: int, proc: Path = PROC) -> float:
-    """utime + stime of one process (fields 14 and 15 of /proc/PID/stat), in seconds."""
+def cpu_split(pid: int, proc: Path = PROC) -> tuple[float, float]:
+    """(user, system) CPU seconds of one process (fields 14 and 15 of /proc/PID/stat)."""
     try:
         stat = (proc / str(pid) / "stat").read_text()
     except OSError:
-        return 0.0
+        return 0.0, 0.0
     fields = stat[stat.rfind(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int, proc: Path = PROC) -> float:
+    """utime + stime of one process, in seconds."""
+    return sum(cpu_split(pid, proc))
+
+
+def tree_cpu_split(root: int, proc: Path = PROC) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by the live processes of root's tree: user is
+    the server's own code, system the kernel working for it (sockets, scheduling, faults)."""
+    splits = [cpu_split(p, proc) for p in process_tree(root, proc)]
+    return sum(u for u, _ in splits), sum(s for _, s in splits)
 
 
 def tree_cpu_seconds(root: int, proc: Path = PROC) -> float:
     """CPU time used so far by the live processes of root's tree."""
-    return sum(cpu_seconds(p, proc) for p in process_tree(root, proc))
+    return sum(tree_cpu_split(root, proc))
 
 
 def raise_nofile_limit() -> tuple[int, int]:

@@ -65,6 +65,7 @@ def _extra(workload: str, good: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "cpu_us_per_req": summarize(s["server_cpu_s"] / s["requests"] * 1e6 for s in good
                                     if s.get("server_cpu_s") is not None and s.get("requests")),
+        **{f"{key}_us_per_req": _per_request(good, key) for key in CPU_PARTS},
         "others_cpu_s": summarize(s.get("others_cpu_s") for s in good),
         "loadavg_1m": summarize(s.get("loadavg_1m") for s in good),
         "pss": summarize(s.get("usage", {}).get("pss_bytes") for s in good),
@@ -79,6 +80,18 @@ def _extra(workload: str, good: list[dict[str, Any]]) -> dict[str, Any]:
         for k in ("ok", "failed", "crashes_sent", "failed_pct", "failed_per_crash"):
             out[k] = summarize(s.get(k) for s in good)
     return out
+
+
+# Where a run's CPU went, per sample: the server's own code, the kernel working for it, and
+# the load generator, which shares the machine (wrk's system time grows with the number of
+# processes it has to wake: one per request under prefork, few under an event loop).
+CPU_PARTS = {"server_user_s": "server user", "server_sys_s": "server system",
+             "cpu_user_s": "wrk user", "cpu_sys_s": "wrk system"}
+
+
+def _per_request(good: list[dict[str, Any]], key: str) -> Summary | None:
+    return summarize(s[key] / s["requests"] * 1e6 for s in good
+                     if s.get(key) is not None and s.get("requests"))
 
 
 def _median_curve(curves: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -128,6 +141,32 @@ def throughput_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Ce
             str((on.errors if on else 0) + (off.errors if off else 0)),
             fmt_summary(on.extra.get("cpu_us_per_req") if on else None, ".1f"),
         ]) + " |")
+    return "\n".join(rows)
+
+
+def cpu_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Cell],
+                workload: str) -> str:
+    """Microseconds of CPU per request, keep-alive on, split as ``CPU_PARTS``: the machine's
+    two cores are shared, so a server's rate is 2 s over the sum of all four (when both are
+    busy); '–' where a run did not measure a part."""
+    base = BASELINES.get(workload, "nginx")
+    rows = ["| server | " + " | ".join(f"{name} µs/req" for name in CPU_PARTS.values())
+            + " | all µs/req | all, ratio to " + base + " |",
+            "|---|" + "---|" * (len(CPU_PARTS) + 2)]
+
+    def total(t: str) -> float | None:
+        cell = cells.get((workload, t, True))
+        parts = [cell.extra.get(f"{k}_us_per_req") for k in CPU_PARTS] if cell else [None]
+        return None if any(p is None for p in parts) else sum(p.median for p in parts)
+
+    for t in targets_in(data, workload):
+        cell = cells.get((workload, t, True))
+        if cell is None:
+            continue
+        rows.append("| " + " | ".join(
+            [t] + [fmt(cell.extra.get(f"{k}_us_per_req") and
+                       cell.extra[f"{k}_us_per_req"].median, ".1f") for k in CPU_PARTS]
+            + [fmt(total(t), ".1f"), fmt(ratio(total(t), total(base)), ".2f")]) + " |")
     return "\n".join(rows)
 
 
@@ -297,6 +336,10 @@ def render_markdown(data: dict[str, Any], charts: list[str]) -> str:
         out += [{"idle": lambda: idle_table(data, cells),
                  "faults": lambda: fault_table(data, cells)}.get(
             w, lambda: throughput_table(data, cells, w))(), ""]
+        if w not in ("idle", "faults") and _has_cpu_split(cells, w):
+            out += ["Where the CPU goes, keep-alive on (medians of each part; their sum is "
+                    "the CPU the whole machine spent per request):", "",
+                    cpu_table(data, cells, w), ""]
     out += _conditions(data, cells)
     out += ["## The seed's claims, as measured", ""]
     for title, fn in CLAIMS:
@@ -304,6 +347,11 @@ def render_markdown(data: dict[str, Any], charts: list[str]) -> str:
     out += _unavailable_section(data) + _failed_runs(cells)
     out += [f"![{c}]({c})" for c in charts]
     return "\n".join(out) + "\n"
+
+
+def _has_cpu_split(cells: Cells, workload: str) -> bool:
+    return any(w == workload and ka and cell.extra.get("server_user_s_us_per_req")
+               for (w, _, ka), cell in cells.items())
 
 
 def _conditions(data: dict[str, Any], cells: Cells) -> list[str]:

@@ -11,6 +11,7 @@ so the server configuration is the same for both runs.
 from __future__ import annotations
 
 import re
+import resource
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,10 @@ class WrkResult:
     errors_write: int = 0
     errors_timeout: int = 0
     non_2xx_3xx: int = 0
+    # wrk's own CPU time (user, system) over the run: it shares the machine with the server,
+    # so what it spends per request is CPU the server does not get.  None: not measured.
+    cpu_user_s: float | None = None
+    cpu_sys_s: float | None = None
 
     @property
     def p99_s(self) -> float | None:
@@ -149,7 +154,12 @@ def run_wrk(url: str, *, threads: int = 1, connections: int = 64, duration_s: fl
     """Run wrk once (bounded by its own duration plus a grace period) and parse it."""
     cmd = wrk_command(url, threads=threads, connections=connections, duration_s=duration_s,
                       keep_alive=keep_alive, wrk=wrk)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)    # wrk was waited for: it is in
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
-    return parse_wrk(proc.stdout)
+    result = parse_wrk(proc.stdout)
+    result.cpu_user_s = after.ru_utime - before.ru_utime
+    result.cpu_sys_s = after.ru_stime - before.ru_stime
+    return result
