@@ -151,7 +151,7 @@ def cpu_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Cell],
     busy); '–' where a run did not measure a part."""
     base = BASELINES.get(workload, "nginx")
     rows = ["| server | " + " | ".join(f"{name} µs/req" for name in CPU_PARTS.values())
-            + " | all µs/req | all, ratio to " + base + " |",
+            + " | all µs/req | all, × " + base + "'s |",
             "|---|" + "---|" * (len(CPU_PARTS) + 2)]
 
     def total(t: str) -> float | None:
