@@ -154,18 +154,20 @@ def cpu_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Cell],
             + " | all µs/req | all, × " + base + "'s |",
             "|---|" + "---|" * (len(CPU_PARTS) + 2)]
 
-    def total(t: str) -> float | None:
+    def parts(t: str) -> list[float | None]:
         cell = cells.get((workload, t, True))
-        parts = [cell.extra.get(f"{k}_us_per_req") for k in CPU_PARTS] if cell else [None]
-        return None if any(p is None for p in parts) else sum(p.median for p in parts)
+        found = [cell.extra.get(f"{key}_us_per_req") if cell else None for key in CPU_PARTS]
+        return [None if part is None else part.median for part in found]
+
+    def total(t: str) -> float | None:
+        values = parts(t)
+        return None if None in values else sum(v for v in values if v is not None)
 
     for t in targets_in(data, workload):
-        cell = cells.get((workload, t, True))
-        if cell is None:
+        if (workload, t, True) not in cells:
             continue
         rows.append("| " + " | ".join(
-            [t] + [fmt(cell.extra.get(f"{k}_us_per_req") and
-                       cell.extra[f"{k}_us_per_req"].median, ".1f") for k in CPU_PARTS]
+            [t] + [fmt(v, ".1f") for v in parts(t)]
             + [fmt(total(t), ".1f"), fmt(ratio(total(t), total(base)), ".2f")]) + " |")
     return "\n".join(rows)
 
