@@ -459,18 +459,20 @@ def test_bytes_buffered_counts_queued_body_and_partial_head() -> None:
     assert conn2.bytes_buffered > 0 and conn2.partial_request
 
 
+@pytest.mark.parametrize("as_view", [False, True], ids=["bytes", "view"])
 @pytest.mark.parametrize("data,status", [
     (b"FROBNICATE /x HTTP/1.1\r\nHost: a\r\n\r\n", 501),    # a method we do not know
     (b"THIS IS NOT HTTP\r\n\r\n", 400),                     # no request line at all
     (b"\x01\x02\x03\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nJUNK JUNK\r\n\r\n", 400),   # pipelined after a good one
 ])
-def test_unknown_method_501_but_garbage_400(data, status):
+def test_unknown_method_501_but_garbage_400(data, status, as_view):
     from mpmd.http.connection import Connection
     from mpmd.http.errors import ProtocolError
     from mpmd.http.limits import Limits
     conn = Connection(Limits())
-    conn.receive_data(data)
+    # the blocking drivers feed a view of their receive buffer: the error path reads it too
+    conn.receive_data(memoryview(bytearray(data)) if as_view else data)
     with pytest.raises(ProtocolError) as info:
         for _ in range(10):
             event = conn.next_event()
@@ -496,3 +498,28 @@ def test_transfer_codings_from_several_fields_are_joined() -> None:
     conn.receive_data(b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n"
                       b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
     assert drain(conn) == [("ERR", 501)]
+
+
+def test_a_view_of_a_reused_buffer_leaves_nothing_behind():
+    """The drivers feed ``memoryview(buffer)[:n]`` and read into the same buffer again: what
+    the core handed out (the Request) and what it keeps (a head not yet complete) must be
+    copies, not views of that buffer."""
+    buf = bytearray(256)
+    view = memoryview(buf)
+    conn = Connection()
+
+    def feed(data: bytes) -> None:
+        buf[:len(data)] = data
+        conn.receive_data(view[:len(data)])
+        buf[:] = b"x" * len(buf)                 # the next recv_into overwrites it
+
+    feed(b"GET /first?q=1 HTTP/1.1\r\nHost: a.example\r\nX-One: 1\r\n\r\nGET /sec")
+    first = conn.next_event()
+    assert isinstance(first, Request)
+    assert isinstance(conn.next_event(), EndOfMessage)
+    conn.start_next_cycle()
+    feed(b"ond HTTP/1.1\r\nHost: b.example\r\n\r\n")
+    second = conn.next_event()
+    assert (first.target, first.query, first.headers) == (
+        b"/first?q=1", b"q=1", ((b"host", b"a.example"), (b"x-one", b"1")))
+    assert (second.path, second.header(b"host")) == (b"/second", b"b.example")

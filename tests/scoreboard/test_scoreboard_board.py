@@ -87,3 +87,38 @@ def test_generation():
     board = Scoreboard(1, 1)
     board.set_generation(7)
     assert board.generation == 7 and board.snapshot().generation == 7
+
+
+def test_counters_land_in_the_layout_at_unaligned_offsets_and_on_either_byte_order():
+    """An odd ServerLimit puts worker records at offsets that are not multiples of 8: the
+    typed views copy unaligned items, and the big-endian fallback writes the same bytes."""
+    from mpmd.scoreboard.board import typed_view
+    board = Scoreboard(3, 1)
+    ws = board.worker(2, 0)
+    offset = board._woff(2, 0)
+    assert (offset + layout.W_COUNTERS) % 8 != 0
+    ws.reset(77)
+    ws.finish(1024, 1234.5, Status.BUSY_KEEPALIVE)
+    ws.finish(10, 1240.25, Status.CLOSING)
+    raw = bytes(board.mm[offset:offset + layout.WORKER.size])
+    status, pid, count, nbytes, last = layout.WORKER.unpack(raw)[:5]
+    assert (status, pid, count, nbytes, last) == (Status.CLOSING, 77, 2, 1034, 1240.25)
+    for fmt, count, values in (("Q", 2, (2**40 + 3, 5)), ("d", 1, (0.125,)), ("B", 1, (9,))):
+        native, fallback = bytearray(16), bytearray(16)
+        for buf, little in ((native, True), (fallback, False)):
+            view = typed_view(buf, 0, fmt, count, little_endian_host=little)
+            for i, value in enumerate(values):
+                view[i] = value
+            assert [view[i] for i in range(count)] == list(values)
+        assert native == fallback
+        assert native[:struct_size(fmt) * count] == struct_pack(fmt, values)
+
+
+def struct_size(fmt):
+    import struct
+    return struct.calcsize("<" + fmt)
+
+
+def struct_pack(fmt, values):
+    import struct
+    return struct.pack("<" + fmt * len(values), *values)

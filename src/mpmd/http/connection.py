@@ -132,8 +132,9 @@ class Connection:
 
     # -- the public API -------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes read from the peer; ``b""`` means the peer closed its side."""
+    def receive_data(self, data: bytes | memoryview) -> None:
+        """Feed bytes read from the peer; ``b""`` means the peer closed its side.  ``data`` may
+        be a view of the caller's receive buffer: nothing keeps it after the call returns."""
         if not data:
             self._eof = True
             return
@@ -202,7 +203,7 @@ class Connection:
 
     # -- feeding llhttp -------------------------------------------------------------
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes | memoryview) -> None:
         """Feed ``data``, and what follows each upgrade request llhttp stopped at: only plain
         requests get that far (CONNECT and upgrades with a body were refused in
         on_headers_complete), so parsing goes on after them."""
@@ -216,9 +217,9 @@ class Connection:
                 self._parse_error(data, exc)
                 return
 
-    def _parse_error(self, data: bytes, exc: HttpParserError) -> None:
+    def _parse_error(self, data: bytes | memoryview, exc: HttpParserError) -> None:
         if not self._closing:
-            self._fail(self._error or _from_llhttp(exc, data))
+            self._fail(self._error or _from_llhttp(exc, bytes(data)))
         self._dead = True
 
     def _fail(self, error: ProtocolError) -> None:

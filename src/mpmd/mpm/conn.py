@@ -291,7 +291,7 @@ class ConnectionDriver:
                 raise _Closed() from None
             if n and not started:
                 started = reading = True
-            conn.receive_data(bytes(self.view[:n]))
+            conn.receive_data(self.view[:n])      # parsed before the buffer is read into again
 
     # -- the connection loop ----------------------------------------------------------------
     def serve_connection(self, sock: socket.socket, addr: Any, conn: Any = None,

@@ -322,7 +322,7 @@ class Event(ThreadedMPM):
             return
         if ec.conn is None:
             ec.conn = make_connection(self.cfg, self.limits)
-        ec.conn.receive_data(bytes(self.view[:n]))
+        ec.conn.receive_data(self.view[:n])    # parsed before the buffer is read into again
         self._advance(ec)
 
     def _eof(self, ec: EventConn) -> None:

@@ -6,21 +6,52 @@ worker thread) writes only its own ``Worker`` record through a ``WorkerSlot`` ha
 status byte that may be a moment stale.
 
 Rule 1: one writer per record, so no locks.
-Rule 2: the per-request cost is a few ``pack_into`` calls at pre-computed offsets; a status is
-        written only when it changes.  A blocking worker ends a request with one ``finish``
-        call for status and counters (every call touches lines that 63 other prefork children
-        have pushed out of the cache since).
+Rule 2: the per-request cost is a few stores through typed views of the worker's own record
+        (``typed_view``); a status is written only when it changes.  A blocking worker ends a
+        request with one ``finish`` call for status and counters (every call touches lines
+        that 63 other prefork children have pushed out of the cache since).
 Rule 3: counters are per slot; totals are added up by readers.
 """
 
 from __future__ import annotations
 
+import struct
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from mpmd.scoreboard import layout, shm
 from mpmd.scoreboard.layout import Status
+
+
+def typed_view(mm: Any, offset: int, fmt: str, count: int,
+               little_endian_host: bool = sys.byteorder == "little") -> Any:
+    """Item access to ``count`` values of the struct format ``fmt`` at ``offset`` of ``mm``,
+    as the layout stores them (little-endian).  On a little-endian host a cast memoryview: an
+    item store copies its bytes, where ``Struct.pack_into`` parses its format and exports the
+    mapping's buffer on every call (about 38 more cache lines per prefork request, counted
+    by benchmarks/cachegrind.py).  Elsewhere ``_LittleEndianItems`` does it through struct.
+    Offsets need no alignment: memoryview copies unaligned items."""
+    if little_endian_host:
+        size = struct.calcsize(fmt)
+        return memoryview(mm)[offset:offset + size * count].cast(fmt)
+    return _LittleEndianItems(mm, offset, fmt)
+
+
+class _LittleEndianItems:
+    """``typed_view`` for big-endian hosts: each item packed and unpacked little-endian."""
+
+    __slots__ = ("_mm", "_off", "_item")
+
+    def __init__(self, mm: Any, offset: int, fmt: str) -> None:
+        self._mm, self._off, self._item = mm, offset, struct.Struct("<" + fmt)
+
+    def __getitem__(self, index: int) -> Any:
+        return self._item.unpack_from(self._mm, self._off + index * self._item.size)[0]
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        self._item.pack_into(self._mm, self._off + index * self._item.size, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,25 +99,28 @@ def _text(raw: bytes) -> str:
 class WorkerSlot:
     """The write handle of one Worker record (Rule 1, Rule 2)."""
 
-    __slots__ = ("_mm", "_off", "_status", "_count", "_bytes", "slot", "thread")
+    __slots__ = ("_mm", "_off", "_status", "_state", "_counts", "_last", "slot", "thread")
 
     def __init__(self, mm: Any, offset: int, slot: int, thread: int) -> None:
         self._mm = mm
         self._off = offset
         self._status = mm[offset]
-        self._count, self._bytes, _ = layout.COUNTERS.unpack_from(mm, offset + layout.W_COUNTERS)
+        base = offset + layout.W_COUNTERS
+        self._state = typed_view(mm, offset, "B", 1)
+        self._counts = typed_view(mm, base, "Q", 2)          # access_count, bytes_served
+        self._last = typed_view(mm, base + 16, "d", 1)       # last_used
         self.slot = slot
         self.thread = thread
 
     def set_status(self, status: int) -> None:
         if status != self._status:
             self._status = status
-            self._mm[self._off] = status
+            self._state[0] = status
 
     def reset(self, pid: int, status: int = Status.STARTING) -> None:
         """Start the record over for a new process/thread in this slot."""
         layout.WORKER.pack_into(self._mm, self._off, status, pid, 0, 0, 0.0, b"", b"", b"")
-        self._status, self._count, self._bytes = status, 0, 0
+        self._status = status
 
     def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None:
         """Status R with who and what (called once the request head is parsed)."""
@@ -102,20 +136,20 @@ class WorkerSlot:
     def add_requests(self, count: int, nbytes: int, last: float) -> None:
         """Count ``count`` requests and their bytes (one, or a loop iteration's batch);
         ``last`` is the newest one's time.  The blocking driver calls it for one."""
-        self._count += count
-        self._bytes += nbytes
-        layout.COUNTERS.pack_into(self._mm, self._off + layout.W_COUNTERS,
-                                  self._count, self._bytes, last)
+        counts = self._counts
+        counts[0] += count
+        counts[1] += nbytes
+        self._last[0] = last
 
     def finish(self, nbytes: int, last: float, status: int) -> None:
         """Count one request of ``nbytes`` answered at ``last`` and take ``status`` (what the
         worker does next: K or C): the driver's one call as a request ends (Rule 2)."""
-        self._count += 1
-        self._bytes += nbytes
+        counts = self._counts
+        counts[0] += 1
+        counts[1] += nbytes
+        self._last[0] = last
         self._status = status
-        mm, off = self._mm, self._off
-        mm[off] = status
-        layout.COUNTERS.pack_into(mm, off + layout.W_COUNTERS, self._count, self._bytes, last)
+        self._state[0] = status
 
     @property
     def status(self) -> int:
