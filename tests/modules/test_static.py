@@ -65,6 +65,32 @@ def test_cache_sees_changes(site) -> None:
     assert body_bytes(get(cfg, "/a.txt")) == b"changed!\n"
 
 
+def test_cache_sees_a_file_replaced_with_the_same_size_and_mtime(site) -> None:
+    """An editor's save (write a new file, rename it over the old one) keeps size and
+    mtime here, so only the inode tells the cached entry is stale."""
+    cfg = config(site)
+    path = site / "htdocs" / "a.txt"
+    st = os.stat(path)
+    assert body_bytes(get(cfg, "/a.txt")) == b"hello\n"
+    new = site / "htdocs" / "a.txt.new"
+    new.write_bytes(b"HELLO\n")
+    os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(new, path)
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert body_bytes(get(cfg, "/a.txt")) == b"HELLO\n"
+
+
+def test_cache_sees_a_change_of_size_alone(site) -> None:
+    cfg = config(site)
+    path = site / "htdocs" / "a.txt"
+    st = os.stat(path)
+    assert body_bytes(get(cfg, "/a.txt")) == b"hello\n"
+    with open(path, "ab") as f:                   # same inode
+        f.write(b"more\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert body_bytes(get(cfg, "/a.txt")) == b"hello\nmore\n"
+
+
 def test_unreadable_file_403(site) -> None:
     if os.geteuid() == 0:
         pytest.skip("root reads everything")

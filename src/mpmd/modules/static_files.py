@@ -184,8 +184,10 @@ class StaticHandler:
         dc = ctx.dir_config
         ctype = ctx.notes.get("content_type")
         entry = self.cache.entries.get(filename)
+        # st[6], st[1]: st_size and st_ino from the stat tuple; an index is cheaper than the
+        # attribute (os.stat_result fields are not specialized attribute reads).
         if entry is None or entry.dc is not dc or entry.ctype != ctype \
-                or entry.key != (st.st_mtime_ns, st.st_size, st.st_ino):
+                or entry.key != (st.st_mtime_ns, st[6], st[1]):
             entry = self._entry(ctx, filename, st, dc, ctype)
             if type(entry) is not Entry:
                 return entry                         # a directory's answer, or a refusal
