@@ -40,3 +40,17 @@ def test_the_summary_line_gives_every_event(tmp_path):
                    "summary: 9 0 0 3 1 1 2 0 0\n")
     assert _tool().totals(out) == {"Ir": 9, "I1mr": 0, "ILmr": 0, "Dr": 3, "D1mr": 1,
                                    "DLmr": 1, "Dw": 2, "D1mw": 0, "DLmw": 0}
+
+
+def test_cold_is_not_claimed_for_the_event_loop(monkeypatch, capsys):
+    """--cold streams through the fake socket between requests: the nginx driver has none,
+    and one loop serving every connection has no cold case; the tool says so instead of
+    printing counts with the stream's baseline taken off (negative numbers)."""
+    tool = _tool()
+    monkeypatch.setattr(tool.shutil, "which", lambda name: "/usr/bin/valgrind")
+    ran = []
+    monkeypatch.setattr(tool, "per_request", lambda driver, *a: ran.append(driver) or
+                        {e: 0.0 for e in tool.EVENTS})
+    assert tool.main(["--driver", "nginx", "--cold"]) == 0
+    assert ran == ["stream"]                                # the baseline only
+    assert "not this one" in capsys.readouterr().out
