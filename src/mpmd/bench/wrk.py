@@ -156,7 +156,7 @@ def run_wrk(url: str, *, threads: int = 1, connections: int = 64, duration_s: fl
                       keep_alive=keep_alive, wrk=wrk)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 30)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)    # wrk was waited for: it is in
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)   # wrk, now waited for, counts here
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
     result = parse_wrk(proc.stdout)
