@@ -257,11 +257,13 @@ def test_plans_of_a_cached_answer_are_remembered_per_second_and_request_kind(
     assert {**fields(listed.head), "date": ""} == {**fields(plan().head), "date": ""}
 
 
+@pytest.mark.parametrize("entry", ["finalize_plan", "plan_for"])
 def test_a_shared_response_keeps_its_plan_and_whole_answer_for_the_second(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, entry: str) -> None:
     """A Response made with memo=() (the static cache's, handed out again and again) keeps its
     Plan, with head + body joined, for requests of the same second, method, version,
-    keep-alive decision and config; anything else gets a Plan of its own."""
+    keep-alive decision and config; anything else gets a Plan of its own.  The drivers'
+    entry (plan_for) checks the kept Plan itself: it must answer exactly as finalize_plan."""
     import mpmd.core.respond as respond
 
     monkeypatch.setattr(respond, "_PLANS", {})
@@ -271,13 +273,17 @@ def test_a_shared_response_keeps_its_plan_and_whole_answer_for_the_second(
     class Cfg:
         server_tokens = "Prod"
 
+    class FullTokens:
+        server_tokens = "Full"
+
     cfg = Cfg()
+    make = getattr(respond, entry)
 
     def plan(at: float = 784111777.5, method: str = "GET", version: str = "1.1",
-             allowed: bool = True, client_keeps: bool = True) -> respond.Plan:
-        ctx = RequestContext(req(method, version, client_keeps), conn, cfg)
+             allowed: bool = True, client_keeps: bool = True, server: object = cfg) -> respond.Plan:
+        ctx = RequestContext(req(method, version, client_keeps), conn, server)
         ctx.start_time = at
-        return finalize_plan(ctx, shared, allowed)
+        return make(ctx, shared, allowed)
 
     closing = plan(client_keeps=False)                       # Connection: close first
     assert not closing.keep_alive and fields(closing.head)["connection"] == "close"
@@ -289,6 +295,10 @@ def test_a_shared_response_keeps_its_plan_and_whole_answer_for_the_second(
     assert fields(first.head)["date"] == "Sun, 06 Nov 1994 08:49:37 GMT"
     assert fields(first.head)["content-length"] == "5"
     assert plan(784111777.9) is first                        # same second: kept
+    other = plan(784111777.9, server=FullTokens())           # another config: its own
+    assert other is not first and fields(other.head)["server"] != fields(first.head)["server"]
+    assert plan(784111777.9) is not first                    # (the memo now holds that one)
+    first = plan(784111777.9)
     assert not plan(allowed=False).keep_alive
     assert fields(plan(version="1.0").head)["connection"] == "keep-alive"
     later = plan(784111778.1)

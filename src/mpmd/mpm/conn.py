@@ -190,9 +190,9 @@ def _pipeline() -> tuple[Callable[..., Any], ...]:
             pipeline.log)
 
 
-def _finalize() -> Callable[..., Any]:
-    from mpmd.core.respond import finalize_plan
-    return finalize_plan
+def _finalize() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    from mpmd.core.respond import finalize_plan, plan_for
+    return finalize_plan, plan_for
 
 
 def _error_for(exc: ProtocolError, ctx: Any) -> Response:
@@ -225,7 +225,7 @@ class ConnectionDriver:
         (self.begin, self.prepare, self.handler_failed, self.no_answer,
          self.log_request) = _pipeline()
         self.logs = logs_requests(cfg)      # asked once: see core/request.py
-        self.finalize = _finalize()
+        self.finalize, self.plan_for = _finalize()
         self.limits = make_limits(cfg)
         self.extended_status = bool(setting(cfg, "extended_status", False))
         self._rcv_timeout = -1.0
@@ -447,7 +447,7 @@ class ConnectionDriver:
             and not (max_ka and info.requests_served + 1 >= max_ka) \
             and not (request.expect_continue and request.has_body and not body.continue_sent
                      and not body.done)    # the client holds its body back: cannot reuse
-        plan = self.finalize(ctx, resp, keep_ok)
+        plan = self.plan_for(ctx, resp, keep_ok)
         keep = plan.keep_alive
         content = resp.body
         if type(content) is bytes and plan.send_body and len(content) < RECV_BYTES \

@@ -46,7 +46,7 @@ class RequestRunner:
 
     def __init__(self, worker: Any) -> None:
         from mpmd.core import request as pipeline
-        from mpmd.core.respond import finalize_plan
+        from mpmd.core.respond import finalize_plan, plan_for
         self.w = worker
         self.begin = pipeline.begin
         self.prepare = pipeline.prepare
@@ -57,6 +57,7 @@ class RequestRunner:
         self.log_error = pipeline._log_error
         self.error = pipeline.error
         self.finalize = finalize_plan
+        self.plan_for = plan_for
         self.logs = pipeline.logs_requests(worker.cfg)
 
 
@@ -337,7 +338,7 @@ class HttpProtocol(asyncio.Protocol):
                    and (not w.max_keep_alive or self.served + 1 < w.max_keep_alive)
                    and (body is None or body.done or not body.expect_continue
                         or body.continue_sent))   # else the client holds its body back
-        plan = w.runner.finalize(ctx, resp, keep_ok)
+        plan = w.runner.plan_for(ctx, resp, keep_ok)
         self.keep = plan.keep_alive
         if not plan.send_body:
             self.transport.write(plan.head)
