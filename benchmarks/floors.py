@@ -146,12 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         docroot.mkdir()
         (docroot / "1k.bin").write_bytes(bytes(range(256)) * 4)
         ports = {n: free_port() for n in names}
-        procs_ = {n: launch(n, root, docroot, ports[n]) for n in names}
+        servers = {n: launch(n, root, docroot, ports[n]) for n in names}
         try:
             for name in names:
                 deadline = time.monotonic() + 20
                 while not http_ready(ports[name], "/1k.bin"):
-                    if time.monotonic() > deadline or procs_[name].poll() is not None:
+                    if time.monotonic() > deadline or servers[name].poll() is not None:
                         raise SystemExit(f"{name} did not start: see {root / name / 'stderr'}")
                     time.sleep(0.2)
                 run_wrk(f"http://127.0.0.1:{ports[name]}/1k.bin", duration_s=1)   # warm up
@@ -159,10 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds):
                 for i, name in enumerate(names):
                     done = r * len(names) + i + 1
-                    user0, sys0 = procs.tree_cpu_split(procs_[name].pid)
+                    user0, sys0 = procs.tree_cpu_split(servers[name].pid)
                     res = run_wrk(f"http://127.0.0.1:{ports[name]}/1k.bin",
                                   duration_s=args.duration)
-                    user1, sys1 = procs.tree_cpu_split(procs_[name].pid)
+                    user1, sys1 = procs.tree_cpu_split(servers[name].pid)
                     samples[name].append(res.rps)
                     per_req = 1e6 / max(1, res.requests)
                     for part, seconds in zip(CPU_PARTS, (user1 - user0, sys1 - sys0,
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{done}/{total}] round {r + 1} {name:<14} "
                           f"{res.rps:>10,.0f} req/s", flush=True)
         finally:
-            for proc in procs_.values():
+            for proc in servers.values():
                 stop(proc)
     base = summarize(samples["nginx"])
     results: dict[str, dict[str, float]] = {}

@@ -22,8 +22,8 @@ Rule 5: a Plan depends only on the answer's headers, status and body length, the
         an answer with an immutable headers tuple and a bytes body (a cached file, a WSGI/ASGI
         app's remembered header list) gets its Plan from ``_PLANS`` for the rest of the second,
         and a Response handed out again and again (``memo=()``, the static cache's) keeps its
-        Plan, head and body joined (``Plan.whole``), on itself.  Date is the request's time,
-        as httpd's ``r->request_time``.
+        Plan, head and body joined (``Plan.whole``), on itself, which ``plan_for`` (the
+        drivers' entry) reuses.  Date is the request's time, as httpd's ``r->request_time``.
 """
 
 from __future__ import annotations
@@ -114,11 +114,12 @@ def finalize(request: Any, response: Response, keep_alive_allowed: bool = True, 
 
 
 def plan_for(ctx: RequestContext, response: Response, keep_alive_allowed: bool) -> "Plan":
-    """``finalize_plan`` for a driver's answer to a parsed request: the Plan kept on a shared
-    Response for this second (Rule 5) is checked first, without finalize_plan's keyword-only
-    defaults and type checks (a memo is only ever set for a tuple of headers and a bytes body,
-    on a Response nobody changes).  Drivers call this once per request: the memo hit of a
-    cached file costs it a few dozen cache lines less than the general entry."""
+    """The drivers' entry (once per request): the Plan a shared Response keeps (Rule 5) when
+    it was made for this second, method, version, keep-alive decision and config, else
+    ``finalize_plan``, which makes one and keeps it.  The only place a kept Plan is reused;
+    it skips finalize_plan's keyword-only defaults and type checks (a memo is only ever set
+    for a tuple of headers and a bytes body, on a Response nobody changes), a few dozen cache
+    lines a request for a cached file."""
     memo = response.memo
     if memo:
         req = ctx.request
@@ -138,7 +139,8 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
     if type(headers) is not tuple or type(request) is not RequestContext \
             or type(response.body) is not bytes or server_header is not None or date is not None:
         return _plan(request, response, keep_alive_allowed, server_header, date)
-    # Rule 5: the Plan kept on a shared Response (``memo``), else the one in ``_PLANS``.
+    # Rule 5: a shared Response gets a Plan kept on itself (``memo``; plan_for reuses it),
+    # any other the one in ``_PLANS``.
     req = request.request
     server = request.server
     now = request.start_time or _time()  # httpd dates an answer by its request's time too
@@ -147,14 +149,11 @@ def finalize_plan(request: Any, response: Response, keep_alive_allowed: bool = T
     keep = keep_alive_allowed and req.keep_alive and not response.close_connection
     memo = response.memo
     if memo is not None:                 # a Response handed out again and again
-        if memo and memo[0] == second and memo[1] is req.method \
-                and memo[2] is req.http_version and memo[3] is keep and memo[4] is server:
-            return memo[5]
         plan = _plan(request, response, keep, None, _DATE.http_date(now))
         if plan.send_body:
             plan.whole = plan.head + response.body       # before anyone else sees the Plan
         response.memo = (second, req.method, req.http_version, keep, server, plan)
-        return plan
+        return plan                      # kept for plan_for, which reuses it
     key = (id(headers), response.status, len(response.body), req.method, req.http_version,
            keep, id(server))
     hit = _PLANS.get(key)
