@@ -103,3 +103,37 @@ def test_cpu_chart_is_written_when_the_split_was_measured(tmp_path):
     from mpmd.bench.charts import write_charts
     assert "cpu_per_request.png" in write_charts(_data_with_cpu_split(), tmp_path)
     assert (tmp_path / "cpu_per_request.png").stat().st_size > 1000
+
+
+def _goal_data(prefork, apache, nginx_mpm=None):
+    data = _data()
+    data["samples"] = [s for s in data["samples"] if s["workload"] == "static-1k"]
+    for rnd in range(3):
+        data["samples"] += [_sample("apache-prefork", "static-1k", True, rnd, apache)]
+        if nginx_mpm is not None:
+            data["samples"] += [_sample("mpmd-nginx", "static-1k", True, rnd, nginx_mpm)]
+    for s in data["samples"]:
+        if s["target"] == "mpmd-prefork" and s["keep_alive"]:
+            s["rps"] = prefork
+    data["options"]["targets"] += ["apache-prefork", "mpmd-nginx"]
+    return data
+
+
+def test_goals_are_judged_from_the_run_with_the_reference_beside_them():
+    md = render_markdown(_goal_data(prefork=30, apache=60, nginx_mpm=50), [])
+    assert "## The issues' speed goals in this run" in md
+    # nginx's keep-alive medians are 100: prefork 0.30x (< 0.35), Apache 0.60x, ratio 0.50x
+    assert ("| #2 mpmd prefork ≥ 0.35x nginx | 0.30x (30 vs 100 req/s) | apache-prefork 0.60x "
+            "nginx; mpmd-prefork at 0.50x apache-prefork | no |") in md
+    assert "| #4 nginx MPM ≥ 0.5x nginx, one process each | 0.50x (50 vs 100 req/s) | – | yes |" in md
+    assert "#3 event" not in md          # mpmd-event did not run: no row, no guess
+    assert "| #2 mpmd prefork ≥ 0.35x nginx | 0.35x (35 vs 100 req/s)" in render_markdown(
+        _goal_data(prefork=35, apache=60), [])
+    assert "| yes |" in render_markdown(_goal_data(prefork=35, apache=60), []).split(
+        "#2 mpmd prefork")[1].splitlines()[0]
+
+
+def test_no_goals_section_when_no_goal_can_be_judged():
+    data = _data()
+    data["samples"] = [s for s in data["samples"] if s["target"] != "nginx"]
+    assert "speed goals" not in render_markdown(data, [])
