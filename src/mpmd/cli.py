@@ -6,7 +6,9 @@
 Rule 1: without ``-f`` the embedded config (src/mpmd/conf/embedded.conf) is used, and the
         CLI defines ``MPMD_DEMO`` (the bundled demo directory) for it; ``MPMD_RUNDIR`` (the
         temp dir, for PidFile) is always defined.  Config errors print httpd's message and exit 1; the server does not start.
-Rule 2: ``-t`` prints the cross-check warnings, then "Syntax OK" (on stderr, as httpd).
+Rule 2: ``-t`` prints the cross-check warnings, then "Syntax OK" (on stderr, as httpd);
+        warnings found while reading (an undefined ${NAME}) are printed as they are found,
+        whatever the command.
 Rule 3: stay light: nothing here imports the MPMs or the HTTP core; running the server
         (``mpmd.core.master.serve``) and ``-k`` (``mpmd.core.signals.send_action``) are
         imported only when used, so ``mpmd -t`` is quick.
@@ -69,7 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def load(opts: argparse.Namespace) -> Any:
     from mpmd.config.loader import load_config
     return load_config(opts.config_file, defines=opts.defines, pre=opts.pre, post=opts.post,
-                       server_root=opts.server_root)
+                       server_root=opts.server_root, warn=print_read_warning)
+
+
+def print_read_warning(problem: Any) -> None:
+    """A warning found while reading (an undefined ${NAME}): on stderr at once, as httpd
+    prints AH00111, so it is seen before a later line's error and by every command."""
+    print(str(problem), file=sys.stderr)
 
 
 def version_text() -> str:

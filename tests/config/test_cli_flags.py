@@ -103,3 +103,54 @@ def test_embedded_config_and_shipped_conf_pass_t():
     assert r.returncode == 0, r.stderr
     r = mpmd("-t", "-f", str(root / "conf" / "httpd.conf"))
     assert r.returncode == 0, r.stderr
+
+
+def test_non_utf8_config_gives_a_config_error_not_a_traceback(tmp_path):
+    conf = tmp_path / "bin.conf"
+    conf.write_bytes(b"\xff\xfe bad\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert r.stderr == (f"Syntax error on line 1 of {conf}:\nInvalid command '\\xff\\xfe', perhaps misspelled "
+                        "or defined by a module not included in the server configuration\n")
+
+
+def test_duplicate_listen_names_the_second_line(tmp_path):
+    conf = write(tmp_path, "Listen 18082\nServerAdmin x@y\nListen 18082\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 1
+    assert r.stderr == f"Syntax error on line 3 of {conf}:\nCannot define multiple Listeners on the same IP:port\n"
+
+
+def test_undefined_variable_warns_and_syntax_ok(tmp_path):
+    (tmp_path / "htdocs").mkdir()
+    conf = write(tmp_path, "Listen 127.0.0.1:0\nDocumentRoot htdocs\nPidFile mpmd.pid\nServerAdmin ${NOPE}\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [f"MPMD0513: Config variable ${{NOPE}} is not defined (line 4 of {conf})",
+                                     "Syntax OK"]
+
+
+def test_embedded_config_read_with_f_warns_then_fails_on_serverroot():
+    # Without the CLI's MPMD_DEMO define the text stays "${MPMD_DEMO}", as httpd would keep it.
+    conf = Path(SRC) / "mpmd" / "conf" / "embedded.conf"
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("MPMD0513: Config variable ${MPMD_DEMO} is not defined (line ")
+    assert lines[1:] == [f"Syntax error on line {_line_of(conf, 'ServerRoot')} of {conf}:",
+                         "ServerRoot must be a valid directory"]
+
+
+def _line_of(path, prefix):
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if line.startswith(prefix))
+
+
+def test_server_starts_with_an_undefined_variable_and_says_so(tmp_path):
+    from tests.support.confbuilder import ConfBuilder
+    from tests.support.harness import Server
+    conf = ConfBuilder(tmp_path).set("ServerAdmin", "${MPMD_NOT_DEFINED_ANYWHERE}")
+    with Server(conf) as server:
+        assert server.port
+    out = server.out_file.read_text()
+    assert "MPMD0513: Config variable ${MPMD_NOT_DEFINED_ANYWHERE} is not defined (line " in out

@@ -66,9 +66,23 @@ def test_define_substitution_and_undefine():
     assert cfg.keep_alive is False
 
 
-def test_undefined_variable_is_an_error():
-    e = error("Listen 80\nDocumentRoot ${NOPE_NOT_DEFINED_X}\n")
-    assert e.line == 2 and "Config variable ${NOPE_NOT_DEFINED_X} is not defined" in e.message
+def test_undefined_variable_warns_and_is_left_as_written():
+    # httpd: AH00111 "Config variable ${NOPE} is not defined", the text kept, Syntax OK
+    cfg = load("Listen 80\nServerAdmin ${NOPE_NOT_DEFINED_X}@x${NOPE_2}\n")
+    assert cfg.server_admin == "${NOPE_NOT_DEFINED_X}@x${NOPE_2}"
+    warned = [p for p in cfg.problems if p.id == "MPMD0513"]
+    assert [(p.level, p.text, p.line) for p in warned] == [
+        ("warn", "Config variable ${NOPE_NOT_DEFINED_X} is not defined", 2),
+        ("warn", "Config variable ${NOPE_2} is not defined", 2)]
+    assert str(warned[0]) == "MPMD0513: Config variable ${NOPE_NOT_DEFINED_X} is not defined (line 2 of (text))"
+
+
+def test_undefined_variable_warning_goes_to_warn_before_a_later_error():
+    seen = []
+    with pytest.raises(ConfigError) as info:
+        load("Listen ${NOPE_PORT_X}\n", warn=seen.append)
+    assert [p.text for p in seen] == ["Config variable ${NOPE_PORT_X} is not defined"]
+    assert info.value.line == 1 and "Listen: must be [host:]port" in info.value.message
 
 
 def test_ifdefine_with_command_line_defines():
@@ -148,7 +162,10 @@ def test_include_glob_relative_to_server_root(tmp_path):
     cfg = load(f'ServerRoot "{tmp_path}"\nListen 80\nInclude conf.d/*.conf\nIncludeOptional none/*.conf\n')
     assert [a.port for a in cfg.listen] == [80, 81, 82]
     e = error(f'ServerRoot "{tmp_path}"\nInclude none/*.conf\n')
-    assert "No matches for the wildcard" in e.message
+    assert e.message == f"Include/IncludeOptional: Could not open directory {tmp_path}/none: No such file or directory"
+    (tmp_path / "empty").mkdir()
+    e = error(f'ServerRoot "{tmp_path}"\nInclude empty/*.conf\n')
+    assert e.message == f"Include/IncludeOptional: No matches for the wildcard '*.conf' in '{tmp_path}/empty', failing"
 
 
 def test_pre_and_post_directives():
@@ -165,8 +182,8 @@ def test_pre_and_post_directives():
     ("KeepAliveTimeout soon\n", 1, "KeepAliveTimeout: must be a duration"),
     ("KeepAlive maybe\n", 1, "KeepAlive: must be On or Off"),
     ("MaxKeepAliveRequests -1\n", 1, "MaxKeepAliveRequests: must be an integer between 0 and"),
-    ("<Directory /a>\n<Directory /b>\n</Directory>\n</Directory>\n", 2, "<Directory> not allowed here"),
-    ("<Directory /a>\nListen 80\n</Directory>\n", 2, "Listen cannot occur within <Directory/Location/Files> section"),
+    ("<Directory /a>\n<Directory /b>\n</Directory>\n</Directory>\n", 2, "<Directory not allowed in <Directory> context"),
+    ("<Directory /a>\nListen 80\n</Directory>\n", 2, "Listen not allowed in <Directory> context"),
     ("\n<Directory /a>\nOptions None\n", 2, "<Directory> was not closed."),
     ("<Directory /a>\n</Files>\n", 2, "Expected </Directory> but saw </Files>"),
     ("</Location>\n", 1, "</Location> without matching <Location> section"),
@@ -174,12 +191,30 @@ def test_pre_and_post_directives():
     ("<FilesMatch \"(\">\n</FilesMatch>\n", 1, "Regular expression could not be compiled."),
     ("<Bogus x>\n</Bogus>\n", 1, "Invalid command '<Bogus'"),
     ("<Location /x>\nLoadModule a b\n</Location>\n", 2, "LoadModule cannot occur within <Location> section"),
-    ("Listen 80\nListen 80\n", None, "Cannot define multiple Listeners on the same IP:port"),
+    ("Listen 80\nListen 80\n", 2, "Cannot define multiple Listeners on the same IP:port"),
+    ("Listen 81\nTimeout 3\nListen *:81\nListen 81\n", 3, "Cannot define multiple Listeners on the same IP:port"),
+    # context errors, each as Apache 2.4 words it (apache2 -t)
+    ("<Files x>\nKeepAlive on\n</Files>\n", 2, "KeepAlive not allowed in <Files> context"),
+    ("<directorymatch x>\nkeepalive on\n</directorymatch>\n", 2, "KeepAlive not allowed in <DirectoryMatch> context"),
+    ("<Directory /x>\n<Location /y>\n</Location>\n</Directory>\n", 2, "<Location not allowed in <Directory> context"),
+    ("<Location /x>\n<Files y>\n</Files>\n</Location>\n", 2, "<Files> cannot occur within <Location> section"),
+    ("<Location /x>\n<FilesMatch y>\n</FilesMatch>\n</Location>\n", 2, "<FilesMatch> cannot occur within <Location> section"),
+    ("<Files x>\n<Directory /y>\n</Directory>\n</Files>\n", 2, "<Directory not allowed in <Files> context"),
+    ("<Location /x>\nListen 80\n</Location>\n", 2, "Listen not allowed in <Location> context"),
+    ("<VirtualHost *:80>\nListen 80\n</VirtualHost>\n", 2, "Listen cannot occur within <VirtualHost> section"),
+    ("<VirtualHost *:80>\n<VirtualHost *:81>\n</VirtualHost>\n</VirtualHost>\n", 2,
+     "<VirtualHost> cannot occur within <VirtualHost> section"),
+    ("<Directory /x>\n<VirtualHost *:81>\n</VirtualHost>\n</Directory>\n", 2,
+     "<VirtualHost not allowed in <Directory> context"),
+    ("<VirtualHost *:80>\nAllowOverride None\n</VirtualHost>\n", 2, "AllowOverride not allowed in <VirtualHost> context"),
+    ("AllowOverride None\n", 1, "AllowOverride not allowed here"),
+    ("ServerAlias x\n", 1, "ServerAlias only used in <VirtualHost>"),
 ])
 def test_errors(text, line, message):
     e = error(text)
     assert e.line == line
     assert message in e.message
+    assert e.file == "(text)"
     if line is not None:
         assert str(e).startswith(f"Syntax error on line {line} of (text):\n")
 
@@ -267,3 +302,30 @@ def test_alias_spelling_is_accepted_with_a_notice():
 def test_mpm_directives_invalid_when_mpm_not_loaded():
     e = error("LoadModule mpm_nginx_module x.so\nListen 80\nStartServers 3\n")
     assert e.line == 3 and "Invalid command 'StartServers'" in e.message
+
+
+def test_nested_files_is_accepted_but_never_applies_as_in_httpd():
+    # Apache 2.4: Syntax OK, and a request for a.txt is not denied by the inner <Files>
+    cfg = load("""\
+        Listen 80
+        <Files *.txt>
+            SetHandler outer
+            <Files a.txt>
+                SetHandler inner
+            </Files>
+            <FilesMatch "a">
+                SetHandler inner-match
+            </FilesMatch>
+        </Files>
+        <Directory /srv>
+            <Files *.txt>
+                <Files *.txt>
+                    SetHandler inner-in-directory
+                </Files>
+            </Files>
+        </Directory>
+        """)
+    assert cfg.dir_config("/srv/a.txt", "/a.txt").set_handler == "outer"
+    assert cfg.dir_config("/other/a.txt", "/a.txt").set_handler == "outer"
+    notices = [p for p in cfg.problems if p.id == "MPMD0514"]
+    assert [p.line for p in notices] == [4, 7, 13]

@@ -26,7 +26,7 @@ BAD = {
     "misspelled": ("KeepAlve On", 0, ["Invalid command 'KeepAlve'", "perhaps misspelled"]),
     "flag-without-arg": ("KeepAlive", 0, ["KeepAlive"]),
     "out-of-range": ("LimitRequestLine 0", 0, ["LimitRequestLine"]),
-    "wrong-context": ("<Directory /tmp>\nListen 81\n</Directory>", 1, ["Listen", "cannot occur"]),
+    "wrong-context": ("<Directory /tmp>\nListen 81\n</Directory>", 1, ["Listen not allowed in <Directory> context"]),
     "unclosed": ("ServerAdmin a@b\n<Directory /tmp>\nOptions Indexes", 1, ["<Directory", "not closed"]),
 }
 

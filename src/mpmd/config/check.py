@@ -4,7 +4,8 @@ Rule 1: a check is a function ``(cfg) -> list[Problem]`` in ``CHECKS``; it never
         never changes the config except to clamp a value the way httpd does, saying so.
 Rule 2: MPM-specific checks belong to the MPM class (``check_config(cfg)``, httpd's
         prefork_check_config); module checks to the module (an optional ``check_config``).
-Rule 3: level "error" problems stop the server (the loader raises them as ConfigError);
+Rule 3: level "error" problems stop the server (the loader raises them as ConfigError, at
+        the problem's file and line: a check that finds an error names the line to blame);
         "warn" and "notice" are printed by -t and logged at start.
 Message ids: config owns MPMD05nn (loader: 0510-0519; checks: 0501-0509).
 """
@@ -12,7 +13,6 @@ Message ids: config owns MPMD05nn (loader: 0510-0519; checks: 0501-0509).
 from __future__ import annotations
 
 import os
-from collections import Counter
 from typing import Any, Callable
 
 from mpmd.config.model import Problem
@@ -25,9 +25,19 @@ def no_listen(cfg: Any) -> list[Problem]:
 
 
 def duplicate_listen(cfg: Any) -> list[Problem]:
-    counts = Counter((a.host, a.port) for a in cfg.listen if a.port != 0)
-    return [Problem("error", "MPMD0502", f"Cannot define multiple Listeners on the same IP:port ({h}:{p})")
-            for (h, p), n in counts.items() if n > 1]
+    """httpd's words, at the line of the second Listen of an address (port 0: tests)."""
+    seen: set[tuple[str, int]] = set()
+    out: list[Problem] = []
+    origins = cfg.origins("listen")
+    for i, a in enumerate(cfg.listen):
+        if a.port == 0:
+            continue
+        if (a.host, a.port) in seen:
+            file, line = origins[i] if i < len(origins) else (None, None)
+            out.append(Problem("error", "MPMD0502", "Cannot define multiple Listeners on the same IP:port",
+                               file, line))
+        seen.add((a.host, a.port))
+    return out
 
 
 def document_root_exists(cfg: Any) -> list[Problem]:

@@ -2,8 +2,10 @@
 
 Rule 1: a line whose first non-blank character is ``#`` is a comment; there are no
         trailing comments (as in httpd, ``KeepAlive On # x`` passes three arguments).
-Rule 2: a line ending in a backslash continues on the next line; the logical line keeps
-        the number of its first physical line.
+Rule 2: a line ending in a backslash continues on the next line: the backslash is dropped
+        and the next line appended as it is (no space added, its leading blanks kept), so
+        ``a\\`` then ``b`` is ``ab``; a blank after the backslash ends the line instead.  The
+        logical line has the number of its last physical line, as in httpd's messages.
 Rule 3: words are separated by blanks; a word starting with ``"`` or ``'`` runs to the
         matching quote, inside which a backslash escapes the quote (httpd ap_getword_conf).
 Rule 4: ``<Name args>`` opens a section and ``</Name>`` closes one; the closing ``>`` is
@@ -29,25 +31,36 @@ class LexError(ValueError):
 
 
 def logical_lines(text: str, file: str) -> Iterator[Line]:
-    """Yield the non-blank, non-comment logical lines of ``text``."""
+    """Yield the non-blank, non-comment logical lines of ``text`` (Rules 1 and 2)."""
     pending: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not pending:
-            start = number
-        stripped = raw.rstrip()
-        if stripped.endswith("\\"):
-            pending.append(stripped[:-1])
+    for number, raw in enumerate(_physical_lines(text), start=1):
+        if raw.endswith("\\"):
+            pending.append(raw[:-1])
             continue
-        pending.append(stripped)
-        joined = " ".join(p.strip() for p in pending).strip()
+        pending.append(raw)
+        line = _logical(pending, file, number)
         pending = []
-        if joined and not joined.startswith("#"):
-            yield Line(file, start, joined)
+        if line is not None:
+            yield line
     if pending:
-        joined = " ".join(p.strip() for p in pending).strip()
-        if joined and not joined.startswith("#"):
-            yield Line(file, start, joined)
+        line = _logical(pending, file, number)
+        if line is not None:
+            yield line
+
+
+def _physical_lines(text: str) -> list[str]:
+    """Lines split on LF only (not str.splitlines' form feeds or U+2028), less one CR."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _logical(pieces: list[str], file: str, number: int) -> Line | None:
+    joined = "".join(pieces).strip()
+    if not joined or joined.startswith("#"):
+        return None
+    return Line(file, number, joined)
 
 
 def split_words(text: str) -> list[str]:

@@ -13,7 +13,13 @@ Rule 1: an unknown name is "Invalid command" -- including directives of modules 
 Rule 2: exactly one MPM may be loaded; a second one is an error naming both lines.
 Rule 3: a module or MPM whose class cannot be imported yet contributes no directives; a
         built-in one is reported as a warning (MPMD0510), never a crash.
-Rule 4: every error is a ConfigError(message, file, line, directive) in httpd's words.
+Rule 4: every error is a ConfigError(message, file, line, directive) in httpd's words;
+        a cross check's error carries the line that caused it (the second of two Listens).
+Rule 6: context errors in httpd's words: "X not allowed here" at top level, "X not allowed
+        in <Directory> context" in a section that cannot hold X, and "X cannot occur
+        within <VirtualHost> section" / "<Files> cannot occur within <Location> section"
+        for what httpd's ap_check_cmd_context refuses.  <IfModule>/<IfDefine> are not
+        sections here: the parser has spliced their bodies in.
 Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
         resolved against ServerRoot; a relative ServerRoot against the directory of the file
         that sets it; the default ServerRoot is the config file's directory (or ``-d``).
@@ -24,10 +30,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from mpmd.config import check
-from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.config.model import ConfigError, Op, Problem, Section, ServerConfig, apply_ops
 from mpmd.config.parser import Node, ReadState, parse_file, parse_text
 from mpmd.core import core_directives
@@ -46,15 +52,8 @@ ARITY_TEXT: dict[Args, str] = {
     Args.RAW_ARGS: "takes any number of arguments",
 }
 
-SCOPE_TEXT: dict[Ctx, str] = {
-    Ctx.VHOST: "cannot occur within <VirtualHost> section",
-    Ctx.DIRECTORY: "cannot occur within <Directory/Location/Files> section",
-    Ctx.FILES: "cannot occur within <Directory/Location/Files> section",
-    Ctx.LOCATION: "cannot occur within <Directory/Location/Files> section",
-    Ctx.SERVER: "not allowed here",
-}
-
 INVALID = "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration"
+M_NESTED_FILES = "MPMD0514"
 
 
 def canonical_module_name(name: str) -> str:
@@ -163,14 +162,23 @@ def _default_root(path: str | None) -> str:
 
 def load_config(path: str | None = None, *, text: str | None = None, defines: Any = (),
                 pre: Iterable[str] = (), post: Iterable[str] = (),
-                server_root: str | None = None) -> ServerConfig:
-    """Read and check a configuration; raises ConfigError (see the module docstring)."""
+                server_root: str | None = None,
+                warn: Callable[[Problem], None] | None = None) -> ServerConfig:
+    """Read and check a configuration; raises ConfigError (see the module docstring).
+
+    Warnings found while reading (an undefined ${NAME}) go to ``warn`` as they occur, so
+    they are seen even when a later line fails (httpd logs AH00111 while reading); without
+    ``warn`` they are the first of ``cfg.problems``.
+    """
     registry = Registry()
     mods = _Modules(registry)
+    read_problems: list[Problem] = []
     state = ReadState(defines=_parse_defines(defines), server_root=server_root or _default_root(path),
-                      module_present=mods.present, load_module=mods.load)
+                      module_present=mods.present, load_module=mods.load,
+                      warn=warn or read_problems.append)
     nodes = _read(path, text, list(pre), list(post), state)
     builtins, problems = _instantiate_builtins(registry)
+    problems = read_problems + problems
     modules = builtins + [m for _, m in mods.user]
     mpm_name = mods.mpm_name()
     mpm_class = registry.mpm_class(mpm_name)
@@ -241,7 +249,7 @@ def _arity_text(d: Directive) -> str:
 def _raise_errors(problems: list[Problem]) -> None:
     for p in problems:
         if p.level == "error":
-            raise ConfigError(p.text)
+            raise ConfigError(p.text, p.file, p.line)
 
 
 class _Walker:
@@ -254,12 +262,14 @@ class _Walker:
         self.server_ops: list[Op] = []
         self.sections: list[Section] = []
 
-    def walk(self, nodes: list[Node], scope: Ctx, section: Section | None) -> None:
+    def walk(self, nodes: list[Node], scope: Ctx, section: Section | None,
+             within: str | None = None) -> None:
+        """``within``: the table name of the section holding ``nodes`` ("<Files>"), for messages."""
         for node in nodes:
             if node.is_section:
-                self._section(node, scope, section)
+                self._section(node, scope, section, within)
             else:
-                op = self._directive(node, scope)
+                op = self._directive(node, scope, within)
                 (section.ops if section is not None else self.server_ops).append(op)
 
     def _lookup(self, node: Node) -> Directive:
@@ -270,10 +280,11 @@ class _Walker:
             raise ConfigError(INVALID.format(shown), node.file, node.line, node.name)
         return d
 
-    def _directive(self, node: Node, scope: Ctx) -> Op:
+    def _directive(self, node: Node, scope: Ctx, within: str | None) -> Op:
         d = self._lookup(node)
         if not d.context & scope:
-            self._fail(node, f"{node.name} {SCOPE_TEXT[scope]}")
+            name = d.name if node.name.lower() == d.name.lower() else node.name     # httpd's spelling
+            self._fail(node, _context_text(name, d, scope, within))
         n = len(node.args)
         if n < d.args.min or (d.args.max is not None and n > d.args.max):
             self._fail(node, _arity_text(d))
@@ -295,14 +306,20 @@ class _Walker:
     def _fail(self, node: Node, message: str) -> None:
         raise ConfigError(message, node.file, node.line, node.name)
 
-    def _section(self, node: Node, scope: Ctx, parent: Section | None) -> None:
+    def _section(self, node: Node, scope: Ctx, parent: Section | None, within: str | None) -> None:
         d = self._lookup(node)
         if not d.context & scope:
-            self._fail(node, f"<{node.name}> not allowed here")
+            self._fail(node, _context_text(d.name[:-1], d, scope, within))
         kind, arg, regex = self._section_target(node, d)
         section = Section(kind, arg, node.file, node.line, regex, parent=parent)
+        if parent is not None and parent.kind in ("Files", "FilesMatch"):
+            # httpd accepts <Files> in <Files> but its file walk never looks inside the
+            # outer one, so the inner section never applies (model.py skips it too).
+            self.problems.append(Problem("notice", M_NESTED_FILES,
+                                         f"<{node.name}> inside <{parent.kind}> never applies (as in httpd)",
+                                         node.file, node.line))
         (parent.sections if parent is not None else self.sections).append(section)
-        self.walk(node.children or [], d.extra["inner"], section)
+        self.walk(node.children or [], d.extra["inner"], section, d.name)
 
     def _section_target(self, node: Node, d: Directive) -> tuple[str, str, re.Pattern[str] | None]:
         kind: str = d.extra["section"]
@@ -326,6 +343,23 @@ class _Walker:
         return kind, arg, None
 
 
+def _context_text(name: str, d: Directive, scope: Ctx, within: str | None) -> str:
+    """httpd's words for ``name`` (``<Location`` for a section) where it may not be (Rule 6).
+
+    httpd first checks the section's override mask ("not allowed in <X> context"); what
+    passes it but is still refused (a server directive in a vhost, a per-directory one in
+    the wrong kind of section) gets ap_check_cmd_context's words, with the ``>`` put back.
+    """
+    shown = name + (">" if name.startswith("<") else "")
+    if within is None:
+        return f"{name} only used in <VirtualHost>" if d.context == Ctx.VHOST else f"{name} not allowed here"
+    if scope is Ctx.VHOST and d.context & Ctx.SERVER:
+        return f"{shown} cannot occur within {within} section"
+    if scope & Ctx.DIR and d.context & Ctx.DIR:
+        return f"{shown} cannot occur within {within} section"
+    return f"{name} not allowed in {within} context"
+
+
 def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path: str | None,
            mods: _Modules, mpm_name: str, mpm_class: Any, modules: list[Any]) -> ServerConfig:
     from mpmd.core.modules import HookTable
@@ -337,6 +371,10 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
     dir_values = apply_ops(dir_defaults, [op for op in server_ops if op.directive.per_dir])
     values["server_root"] = state.server_root
     where = {op.directive.field: f"{op.file}:{op.line}" for op in server_ops}
+    origins: dict[str, list[tuple[str, int]]] = {}
+    for op in server_ops:
+        if op.directive.merge is Merge.APPEND and not op.directive.per_dir:
+            origins.setdefault(op.directive.field, []).append((op.file, op.line))
     where["server_root"] = state.server_root_where
     loaded = [("core_module", "static"), *((n, "static") for n in mods.registry.builtins if n != "core_module"),
               (f"mpm_{mpm_name}_module", "shared" if mods.mpm else "static"),
@@ -345,7 +383,7 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
                         server_root=state.server_root,
                         config_file=os.path.abspath(path) if path else None, defines=dict(state.defines),
                         mpm_name=mpm_name, mpm_class=mpm_class, modules=modules,
-                        hooks=HookTable(modules, values), loaded=loaded)
+                        hooks=HookTable(modules, values), loaded=loaded, origins=origins)
 
 
 def _default(d: Directive, walker: _Walker) -> Any:

@@ -13,6 +13,7 @@ Rule 2: per-directory directives at server level make the server's default ``Dir
         sections whose path contains ``filename`` (shortest first), then <DirectoryMatch>,
         then <Files>/<FilesMatch> on the base name, then <Location>/<LocationMatch> on the
         URL path (httpd's directory_walk, file_walk, location_walk), and caches the result.
+        A <Files> inside a <Files> is kept but never applies, as in httpd.
 Rule 3: models are read-only after loading; every attribute has a value (defaults filled).
 """
 
@@ -43,9 +44,12 @@ class Problem:
     level: str      # "warn" | "notice" | "error"
     id: str         # stable message id, MPMDnnnn
     text: str
+    file: str | None = None     # the line that caused it, when one did: an "error" is
+    line: int | None = None     # raised as ConfigError(text, file, line)
 
     def __str__(self) -> str:
-        return f"{self.id}: {self.text}"
+        where = f" (line {self.line} of {self.file})" if self.file is not None else ""
+        return printable(f"{self.id}: {self.text}{where}")
 
 
 class ConfigError(Exception):
@@ -61,8 +65,18 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         if self.file is None:
-            return self.message
-        return f"Syntax error on line {self.line} of {self.file}:\n{self.message}"
+            return printable(self.message)
+        return printable(f"Syntax error on line {self.line} of {self.file}:\n{self.message}")
+
+
+def printable(text: str) -> str:
+    """Bytes that are not UTF-8 (kept by surrogateescape) shown as ``\\xff``, as httpd
+    escapes them in its messages; str() of a config message is then always printable."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:          # a surrogate no decoding made (a module's text)
+        raw = text.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 @dataclass(slots=True)
@@ -181,9 +195,11 @@ class ServerConfig:
     def __init__(self, *, values: dict[str, Any], where: dict[str, str], dir_defaults: dict[str, Any],
                  sections: list[Section], server_root: str, config_file: str | None,
                  defines: dict[str, str], mpm_name: str, mpm_class: Any, modules: list[Any],
-                 hooks: Any, loaded: list[tuple[str, str]]) -> None:
+                 hooks: Any, loaded: list[tuple[str, str]],
+                 origins: dict[str, list[tuple[str, int]]] | None = None) -> None:
         self._values = values
         self._where = where
+        self._origins = origins or {}
         self.default_dir = DirConfig(dir_defaults)
         self.sections = sections
         self.server_root = server_root
@@ -223,6 +239,11 @@ class ServerConfig:
         """``file:line`` of the line that set ``field_name`` ("default" if none did)."""
         return self._where.get(field_name, "default")
 
+    def origins(self, field_name: str) -> list[tuple[str, int]]:
+        """(file, line) of each server-level line of a repeatable directive, in order: the
+        n-th is where the n-th item of the list (``cfg.listen[n]``) was written."""
+        return list(self._origins.get(field_name, ()))
+
     def values(self) -> dict[str, Any]:
         return {**self.default_dir.as_dict(), **self._values}
 
@@ -248,12 +269,18 @@ class ServerConfig:
         return DirConfig(values)
 
 
+# Sections whose inner sections are never walked: vhosts are not served yet, and httpd's
+# file_walk only reads the <Files> sections of the directory config it starts from, never
+# those inside a <Files> (core.c filesection adds them to the outer one's list).
+NOT_WALKED_INSIDE = frozenset({"VirtualHost", "Files", "FilesMatch"})
+
+
 def _walk_order(sections: list[Section]) -> list[tuple[int, list[Section]]]:
     """Sections grouped by phase; <Directory> sorted by depth, shortest first (stable)."""
     phases: dict[int, list[Section]] = {0: [], 1: [], 2: [], 3: []}
     for section in _flatten(sections):
         phase = PHASE_OF_KIND.get(section.kind)
-        if phase is not None and (section.parent is None or section.parent.kind != "VirtualHost"):
+        if phase is not None and (section.parent is None or section.parent.kind not in NOT_WALKED_INSIDE):
             phases[phase].append(section)
     phases[0].sort(key=Section.depth)
     return sorted(phases.items())

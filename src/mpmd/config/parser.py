@@ -4,30 +4,40 @@ Like httpd's ap_build_config, some directives take effect *while* the file is re
 order, because they change what is read next:
 
 Rule 1: ``Define``/``UnDefine`` change the variables; ``${NAME}`` in any later line is
-        replaced by its value (then by the environment's); an undefined name is an error.
+        replaced by its value (then by the environment's); an undefined name is left as
+        written, with a warning (httpd AH00111).
 Rule 2: ``<IfDefine [!]NAME>`` and ``<IfModule [!]name>`` keep or drop their body at
         once; a dropped body is only scanned for its matching close (httpd
-        ap_soak_end_container), so directives in it are never checked.
+        ap_soak_end_container), so directives in it are never checked.  A kept body is
+        spliced into the enclosing section: conditionals are transparent to context
+        checks (``LoadModule`` inside ``<IfModule>`` at top level is at top level).
 Rule 3: ``Include``/``IncludeOptional`` splice in files (globs and directories relative
-        to ServerRoot, sorted); ``ServerRoot`` and ``LoadModule`` run at read time so that
-        later Includes and IfModules see them.  Sections may not span files.
+        to ServerRoot); a directory is read whole, subdirectories included, each level
+        sorted by name, dot files too (httpd process_resource_config_nofnmatch); a
+        wildcard matching a directory reads that directory.  ``ServerRoot`` and
+        ``LoadModule`` run at read time, in order, so later Includes and IfModules see
+        them.  Sections may not span files.
 Rule 4: every other line becomes a ``Node`` with its file and line; the loader checks it
         against the directive tables once every module is loaded.
+Rule 5: a file is read as bytes and decoded as UTF-8 with surrogateescape, so any bytes
+        load (httpd reads bytes) and file names in it round-trip through os.fsencode.
 """
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from mpmd.config.lexer import LexError, Line, Token, logical_lines, tokenize
-from mpmd.config.model import ConfigError
+from mpmd.config.model import ConfigError, Problem
 
 MAX_INCLUDE_DEPTH = 128          # httpd AP_MAX_INCLUDE_DIR_DEPTH
 VAR_RE = re.compile(r"\$\{([^}]*)\}")
+M_UNDEFINED_VAR = "MPMD0513"
+WILDCARD = re.compile(r"[*?\[]")
 
 
 @dataclass(slots=True)
@@ -52,6 +62,7 @@ class ReadState:
     server_root_where: str = "default"
     module_present: Callable[[str], bool] = lambda name: False
     load_module: Callable[[Node], None] = lambda node: None
+    warn: Callable[[Problem], None] = lambda problem: None      # read-time warnings, as they occur
     files: list[str] = field(default_factory=list)
     depth: int = 0
 
@@ -67,20 +78,26 @@ class _Cursor:
 def parse_text(text: str, file: str, state: ReadState) -> list[Node]:
     """Parse one file's text; returns its top-level nodes."""
     state.files.append(file)
-    return _block(_Cursor(logical_lines(text, file)), state, None)
+    return _block(_Cursor(logical_lines(text, file)), state, None, None)
 
 
 def parse_file(path: str, state: ReadState) -> list[Node]:
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as exc:
         raise ConfigError(f"Could not open configuration file {path}: {exc.strerror}") from None
-    return parse_text(text, path, state)
+    except ValueError as exc:          # a NUL byte in an Include'd name
+        raise ConfigError(f"Could not open configuration file {path}: {exc}") from None
+    return parse_text(data.decode("utf-8", "surrogateescape"), path, state)
 
 
-def _block(cur: _Cursor, state: ReadState, opener: Node | None) -> list[Node]:
-    """Nodes up to the close of ``opener`` (or end of file when ``opener`` is None)."""
+def _block(cur: _Cursor, state: ReadState, opener: Node | None, within: Node | None) -> list[Node]:
+    """Nodes up to the close of ``opener`` (or end of file when ``opener`` is None).
+
+    ``within`` is the innermost enclosing section that is not a conditional: what the
+    read-time directives' context checks see (Rule 2).
+    """
     nodes: list[Node] = []
     while (line := cur.next()) is not None:
         token = _token(line, state)
@@ -88,14 +105,14 @@ def _block(cur: _Cursor, state: ReadState, opener: Node | None) -> list[Node]:
             _check_close(token, line, opener)
             return nodes
         if token.kind == "open":
-            nodes.extend(_open(token, line, cur, state))
+            nodes.extend(_open(token, line, cur, state, within))
             continue
         handler = READ_TIME.get(token.name.lower())
         node = Node(token.name, token.args, line.file, line.line)
         if handler is None:
             nodes.append(node)
         else:
-            nodes.extend(handler(node, state, opener))
+            nodes.extend(handler(node, state, within))
     if opener is not None:
         raise ConfigError(f"<{opener.name}> was not closed.", opener.file, opener.line, opener.name)
     return nodes
@@ -103,12 +120,13 @@ def _block(cur: _Cursor, state: ReadState, opener: Node | None) -> list[Node]:
 
 def _token(line: Line, state: ReadState) -> Token:
     try:
-        return tokenize(substitute(line, state.defines))
+        return tokenize(substitute(line, state.defines, state.warn))
     except LexError as exc:
         raise ConfigError(str(exc), line.file, line.line) from None
 
 
-def substitute(line: Line, defines: dict[str, str]) -> str:
+def substitute(line: Line, defines: dict[str, str],
+               warn: Callable[[Problem], None] = lambda problem: None) -> str:
     """Replace ``${NAME}`` by a Define'd value, else the environment's (Rule 1)."""
     def repl(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -116,7 +134,11 @@ def substitute(line: Line, defines: dict[str, str]) -> str:
             return defines[name]
         if name in os.environ:
             return os.environ[name]
-        raise ConfigError(f"Config variable ${{{name}}} is not defined", line.file, line.line)
+        # httpd only warns and keeps "${NAME}", so a later check (ServerRoot, Listen...)
+        # reports the line if the text does not make sense as it stands.
+        warn(Problem("warn", M_UNDEFINED_VAR, f"Config variable ${{{name}}} is not defined",
+                     line.file, line.line))
+        return m.group(0)
     return VAR_RE.sub(repl, line.text) if "${" in line.text else line.text
 
 
@@ -129,11 +151,11 @@ def _check_close(token: Token, line: Line, opener: Node | None) -> None:
                           line.file, line.line, token.name)
 
 
-def _open(token: Token, line: Line, cur: _Cursor, state: ReadState) -> list[Node]:
+def _open(token: Token, line: Line, cur: _Cursor, state: ReadState, within: Node | None) -> list[Node]:
     node = Node(token.name, token.args, line.file, line.line, [])
     test = CONDITIONALS.get(token.name.lower())
     if test is None:
-        node.children = _block(cur, state, node)
+        node.children = _block(cur, state, node, node)
         return [node]
     if len(token.args) != 1:
         raise ConfigError(f"<{token.name}> takes exactly one argument",
@@ -141,7 +163,7 @@ def _open(token: Token, line: Line, cur: _Cursor, state: ReadState) -> list[Node
     arg = token.args[0]
     negate = arg.startswith("!")
     if test(state, arg.lstrip("!")) != negate:
-        return _block(cur, state, node)
+        return _block(cur, state, node, within)
     _soak(cur, node)
     return []
 
@@ -183,13 +205,14 @@ def _nargs(node: Node, lo: int, hi: int, what: str) -> None:
         raise ConfigError(f"{node.name} {what}", node.file, node.line, node.name)
 
 
-def _top_level_only(node: Node, opener: Node | None) -> None:
-    if opener is not None:
-        raise ConfigError(f"{node.name} cannot occur within <{opener.name}> section",
+def _top_level_only(node: Node, within: Node | None) -> None:
+    """``within`` is never a conditional (Rule 2): <IfModule>/<IfDefine> do not count."""
+    if within is not None:
+        raise ConfigError(f"{node.name} cannot occur within <{within.name}> section",
                           node.file, node.line, node.name)
 
 
-def _define(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
+def _define(node: Node, state: ReadState, within: Node | None) -> list[Node]:
     _nargs(node, 1, 2, "takes one or two arguments, Define a variable, optionally to a value.")
     name = node.args[0]
     if ":" in name:
@@ -198,15 +221,15 @@ def _define(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
     return []
 
 
-def _undefine(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
+def _undefine(node: Node, state: ReadState, within: Node | None) -> list[Node]:
     _nargs(node, 1, 1, "takes one argument, Undefine the existence of a variable.")
     state.defines.pop(node.args[0], None)
     return []
 
 
-def _server_root(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
+def _server_root(node: Node, state: ReadState, within: Node | None) -> list[Node]:
     _nargs(node, 1, 1, "takes one argument, Common directory of server-related files (logs, confs, etc.)")
-    _top_level_only(node, opener)
+    _top_level_only(node, within)
     root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(node.file)), node.args[0])
                             if os.path.isfile(node.file) else os.path.abspath(node.args[0]))
     if not os.path.isdir(root):
@@ -216,50 +239,105 @@ def _server_root(node: Node, state: ReadState, opener: Node | None) -> list[Node
     return []
 
 
-def _load_module(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
+def _load_module(node: Node, state: ReadState, within: Node | None) -> list[Node]:
     _nargs(node, 2, 2, "takes two arguments, a module name and the name of a shared object file to load it from")
-    _top_level_only(node, opener)
+    _top_level_only(node, within)
     state.load_module(node)
     return []
 
 
-def _include(node: Node, state: ReadState, opener: Node | None, optional: bool = False) -> list[Node]:
+def _include(node: Node, state: ReadState, within: Node | None, optional: bool = False) -> list[Node]:
     _nargs(node, 1, 1, "takes one argument, Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file")
     if state.depth >= MAX_INCLUDE_DEPTH:
         raise ConfigError(f"Exceeded the maximum include directory nesting level of {MAX_INCLUDE_DEPTH}",
                           node.file, node.line, node.name)
-    files = _include_files(node, state.server_root, optional)
     nodes: list[Node] = []
     state.depth += 1
     try:
-        for path in files:
+        # Lazily: each file is read before the next name is looked up, as httpd does, so a
+        # read-time error in an earlier file is the one reported.
+        for path in _include_files(node, os.path.join(state.server_root, node.args[0]), optional):
             nodes.extend(parse_file(path, state))
     finally:
         state.depth -= 1
     return nodes
 
 
-def _include_optional(node: Node, state: ReadState, opener: Node | None) -> list[Node]:
-    return _include(node, state, opener, optional=True)
+def _include_optional(node: Node, state: ReadState, within: Node | None) -> list[Node]:
+    return _include(node, state, within, optional=True)
 
 
-def _include_files(node: Node, server_root: str, optional: bool) -> list[str]:
-    pattern = os.path.join(server_root, node.args[0])
-    if glob.has_magic(pattern):
-        found = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
-        if not found and not optional:
-            raise ConfigError(f"No matches for the wildcard '{os.path.basename(pattern)}' in "
-                              f"'{os.path.dirname(pattern)}', failing", node.file, node.line, node.name)
-        return found
-    if os.path.isdir(pattern):
-        return sorted(os.path.join(pattern, p) for p in os.listdir(pattern)
-                      if os.path.isfile(os.path.join(pattern, p)))
-    if not os.path.exists(pattern):
-        if optional:
-            return []
-        raise ConfigError(f"Could not open configuration file {pattern}: No such file or directory",
+def _include_files(node: Node, pattern: str, optional: bool) -> Iterator[str]:
+    """The files an Include names (httpd ap_process_fnmatch_configs, Rule 3)."""
+    parts = pattern.split("/")
+    first = next((i for i, part in enumerate(parts) if WILDCARD.search(part)), None)
+    if first is None:
+        yield from _tree(node, pattern, optional, 0)
+        return
+    yield from _matches(node, "/".join(parts[:first]) or "/", parts[first:], optional)
+
+
+def _matches(node: Node, directory: str, parts: list[str], optional: bool) -> Iterator[str]:
+    """Expand ``parts`` (the first is a wildcard) under ``directory``, one component at a time."""
+    wildcard, rest = parts[0], parts[1:]
+    if not WILDCARD.search(wildcard):
+        path = os.path.join(directory, wildcard)
+        yield from (_matches(node, path, rest, optional) if rest else _tree(node, path, optional, 0))
+        return
+    try:
+        names = _listdir(directory)
+    except OSError as exc:
+        if optional and isinstance(exc, FileNotFoundError):
+            return
+        raise ConfigError(f"Include/IncludeOptional: Could not open directory {directory}: {exc.strerror}",
+                          node.file, node.line, node.name) from None
+    found = [os.path.join(directory, n) for n in names if _fnmatch_period(n, wildcard)]
+    if rest:      # a wildcard inside the path only matches directories
+        found = [p for p in found if os.path.isdir(p)]
+    if not found and not optional:
+        raise ConfigError(f"Include/IncludeOptional: No matches for the wildcard '{wildcard}' in "
+                          f"'{directory}', failing", node.file, node.line, node.name)
+    for path in found:
+        yield from (_matches(node, path, rest, optional) if rest else _tree(node, path, optional, 0))
+
+
+def _tree(node: Node, path: str, optional: bool, depth: int) -> Iterator[str]:
+    """``path`` itself, or every file below it when it is a directory (sorted, dot files too)."""
+    if depth > MAX_INCLUDE_DEPTH:
+        raise ConfigError(f"Directory {path} exceeds the maximum include directory nesting level of "
+                          f"{MAX_INCLUDE_DEPTH}. You have probably a recursion somewhere.",
                           node.file, node.line, node.name)
-    return [pattern]
+    if os.path.isdir(path):
+        try:
+            names = _listdir(path)
+        except OSError as exc:
+            raise ConfigError(f"Could not open config directory {path}: {exc.strerror}",
+                              node.file, node.line, node.name) from None
+        for name in names:
+            yield from _tree(node, os.path.join(path, name), optional, depth + 1)
+        return
+    if not os.path.exists(path):
+        if optional:
+            return
+        raise ConfigError(f"Could not open configuration file {path}: No such file or directory",
+                          node.file, node.line, node.name)
+    if not os.path.isfile(path) and path != os.devnull:
+        # Opening a FIFO or a socket would block or fail; httpd refuses them by name.
+        raise ConfigError(f"Access to file {path} denied by server: not a regular file",
+                          node.file, node.line, node.name)
+    yield path
+
+
+def _listdir(directory: str) -> list[str]:
+    """Entry names in byte order (httpd sorts with strcmp)."""
+    return sorted(os.listdir(directory), key=os.fsencode)
+
+
+def _fnmatch_period(name: str, wildcard: str) -> bool:
+    """fnmatch with APR_FNM_PERIOD: a leading dot is only matched by a leading dot."""
+    if name.startswith(".") and not wildcard.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, wildcard)
 
 
 READ_TIME: dict[str, Callable[[Node, ReadState, Node | None], list[Node]]] = {

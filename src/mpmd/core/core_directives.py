@@ -78,8 +78,11 @@ DIRECTIVES: list[Directive] = [
     _section("VirtualHost", SERVER, Ctx.VHOST, "Directives that apply to one virtual host (parsed and stored)."),
     _section("Directory", SRV, Ctx.DIRECTORY, "Directives that apply to a directory and its subdirectories."),
     _section("DirectoryMatch", SRV, Ctx.DIRECTORY, "Like <Directory>, matching a regular expression.", True),
-    _section("Files", SRV | Ctx.DIRECTORY, Ctx.FILES, "Directives that apply to files whose base name matches a glob."),
-    _section("FilesMatch", SRV | Ctx.DIRECTORY, Ctx.FILES, "Like <Files>, matching a regular expression.", True),
+    # <Files> may nest in <Files> (httpd accepts it; the inner one never applies: config/model.py)
+    _section("Files", SRV | Ctx.DIRECTORY | Ctx.FILES, Ctx.FILES,
+             "Directives that apply to files whose base name matches a glob."),
+    _section("FilesMatch", SRV | Ctx.DIRECTORY | Ctx.FILES, Ctx.FILES,
+             "Like <Files>, matching a regular expression.", True),
     _section("Location", SRV, Ctx.LOCATION, "Directives that apply to URL paths under a prefix."),
     _section("LocationMatch", SRV, Ctx.LOCATION, "Like <Location>, matching a regular expression.", True),
     # listening (httpd LISTEN_COMMANDS, shared by every MPM)
