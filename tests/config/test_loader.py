@@ -267,3 +267,38 @@ def test_alias_spelling_is_accepted_with_a_notice():
 def test_mpm_directives_invalid_when_mpm_not_loaded():
     e = error("LoadModule mpm_nginx_module x.so\nListen 80\nStartServers 3\n")
     assert e.line == 3 and "Invalid command 'StartServers'" in e.message
+
+
+# Apache 2.4.68 says "Syntax OK" to each: core.c has no upper limit for these.
+@pytest.mark.parametrize("line, field, value", [
+    ("LimitRequestLine 100000", "limit_request_line", 100000),
+    ("LimitRequestLine 0", "limit_request_line", 0),
+    ("LimitRequestFieldSize 100000", "limit_request_field_size", 100000),
+    ("LimitRequestFieldSize 0", "limit_request_field_size", 0),
+    ("LimitRequestFields 40000", "limit_request_fields", 40000),
+    ("LimitRequestFields 0", "limit_request_fields", 0),
+    ("ListenBacklog 100000", "listen_backlog", 100000),
+    ("ListenBacklog 1", "listen_backlog", 1),
+])
+def test_limits_without_made_up_upper_bounds(line, field, value):
+    cfg = load(f"Listen 80\n{line}\n")
+    assert getattr(cfg, field) == value
+
+
+# httpd's messages, word for word (its "Fieldsize" spelling too); mpmd also refuses a
+# non-number, which httpd's atoi() would take as 0 (or as its leading digits).
+@pytest.mark.parametrize("line, message", [
+    ("LimitRequestLine -1", 'LimitRequestLine "-1" must be a non-negative integer'),
+    ("LimitRequestLine abc", 'LimitRequestLine "abc" must be a non-negative integer'),
+    ("LimitRequestFieldSize -1", 'LimitRequestFieldsize "-1" must be a non-negative integer'),
+    ("LimitRequestFields -1",
+     'LimitRequestFields "-1" must be a non-negative integer (0 = no limit)'),
+    ("LimitRequestLine 2147483648", 'LimitRequestLine "2147483648" must be a non-negative integer'),
+    ("ListenBacklog 0", "ListenBacklog must be > 0"),
+    ("ListenBacklog -1", "ListenBacklog must be > 0"),
+    ("ListenBacklog abc", "ListenBacklog must be > 0"),
+])
+def test_limit_errors_in_httpd_words(line, message):
+    e = error(f"Listen 80\n{line}\n")
+    assert (e.line, e.message) == (2, message)
+
