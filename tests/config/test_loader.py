@@ -302,3 +302,13 @@ def test_limit_errors_in_httpd_words(line, message):
     e = error(f"Listen 80\n{line}\n")
     assert (e.line, e.message) == (2, message)
 
+
+@pytest.mark.parametrize("mpm, message_id", [("prefork", "MPMD0205"), ("worker", "MPMD0407"),
+                                             ("event", "MPMD0407")])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_start_servers_below_one_is_clamped_with_httpds_warning(mpm, message_id, value):
+    cfg = load(f"LoadModule mpm_{mpm}_module x.so\nListen 80\nStartServers {value}\n")
+    problems = cfg.mpm_class.check_config(cfg)
+    assert [(p.level, p.id, p.text) for p in problems] == [
+        ("warn", message_id, f"WARNING: StartServers of {value} not allowed, increasing to 1.")]
+    assert cfg.mpm_class.scoreboard_limits(cfg)[0] >= 1
