@@ -303,6 +303,22 @@ def test_limit_errors_in_httpd_words(line, message):
     assert (e.line, e.message) == (2, message)
 
 
+def test_types_config_that_cannot_be_opened_is_an_error_at_its_line(tmp_path):
+    e = error(f"Listen 80\nTypesConfig {tmp_path}/nope.types\n")
+    assert (e.line, e.message) == (2, f"could not open mime types config file {tmp_path}/nope.types.")
+    e = error("Listen 80\nTypesConfig missing.types\n", server_root=str(tmp_path))
+    assert e.message == f"could not open mime types config file {tmp_path}/missing.types."
+    (tmp_path / "ok.types").write_text("text/x-ok ok\n")
+    cfg = load("Listen 80\nTypesConfig ok.types\n", server_root=str(tmp_path))
+    assert "MPMD0901" not in [p.id for p in cfg.problems]
+
+
+def test_types_config_unset_with_no_default_file_is_fine(tmp_path):
+    assert not (tmp_path / "conf" / "mime.types").exists()
+    cfg = load("Listen 80\n", server_root=str(tmp_path))
+    assert "MPMD0901" not in [p.id for p in cfg.problems]
+
+
 @pytest.mark.parametrize("mpm, message_id", [("prefork", "MPMD0205"), ("worker", "MPMD0407"),
                                              ("event", "MPMD0407")])
 @pytest.mark.parametrize("value", ["0", "-1"])

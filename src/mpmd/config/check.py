@@ -4,8 +4,9 @@ Rule 1: a check is a function ``(cfg) -> list[Problem]`` in ``CHECKS``; it never
         never changes the config except to clamp a value the way httpd does, saying so.
 Rule 2: MPM-specific checks belong to the MPM class (``check_config(cfg)``, httpd's
         prefork_check_config); module checks to the module (an optional ``check_config``).
-Rule 3: level "error" problems stop the server (the loader raises them as ConfigError);
-        "warn" and "notice" are printed by -t and logged at start.
+Rule 3: level "error" problems stop the server (the loader raises them as ConfigError, with
+        the file and line of ``Problem.where`` when it is set); "warn" and "notice" are
+        printed by -t and logged at start.
 Message ids: config owns MPMD05nn (loader: 0510-0519; checks: 0501-0509).
 """
 

@@ -241,6 +241,9 @@ def _arity_text(d: Directive) -> str:
 
 def _raise_errors(problems: list[Problem]) -> None:
     for p in problems:
+        if p.level == "error" and p.where:
+            file, _, line = p.where.rpartition(":")
+            raise ConfigError(p.text, file, int(line))
         if p.level == "error":
             raise ConfigError(p.text)
 

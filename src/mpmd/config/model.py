@@ -43,6 +43,7 @@ class Problem:
     level: str      # "warn" | "notice" | "error"
     id: str         # stable message id, MPMDnnnn
     text: str
+    where: str | None = None    # "file:line" of the directive at fault, when there is one
 
     def __str__(self) -> str:
         return f"{self.id}: {self.text}"
