@@ -154,3 +154,16 @@ def test_server_starts_with_an_undefined_variable_and_says_so(tmp_path):
         assert server.port
     out = server.out_file.read_text()
     assert "MPMD0513: Config variable ${MPMD_NOT_DEFINED_ANYWHERE} is not defined (line " in out
+
+
+def test_missing_types_config_fails_t_and_start(tmp_path):
+    """httpd AH01597 "could not open mime types config file"; exit 1, the server does not start."""
+    (tmp_path / "htdocs").mkdir()
+    conf = write(tmp_path, "Listen 127.0.0.1:0\nDocumentRoot htdocs\nPidFile mpmd.pid\n"
+                           f"TypesConfig {tmp_path}/nonexist/mime.types\n")
+    for args in (("-t",), ()):
+        r = mpmd(*args, "-f", str(conf))
+        assert r.returncode == 1, r.stderr
+        assert r.stderr == (f"Syntax error on line 4 of {conf}:\n"
+                            f"could not open mime types config file {tmp_path}/nonexist/mime.types.\n")
+    assert not (tmp_path / "mpmd.pid").exists()

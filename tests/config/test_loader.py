@@ -329,3 +329,64 @@ def test_nested_files_is_accepted_but_never_applies_as_in_httpd():
     assert cfg.dir_config("/other/a.txt", "/a.txt").set_handler == "outer"
     notices = [p for p in cfg.problems if p.id == "MPMD0514"]
     assert [p.line for p in notices] == [4, 7, 13]
+
+
+# Apache 2.4.68 says "Syntax OK" to each: core.c has no upper limit for these.
+@pytest.mark.parametrize("line, field, value", [
+    ("LimitRequestLine 100000", "limit_request_line", 100000),
+    ("LimitRequestLine 0", "limit_request_line", 0),
+    ("LimitRequestFieldSize 100000", "limit_request_field_size", 100000),
+    ("LimitRequestFieldSize 0", "limit_request_field_size", 0),
+    ("LimitRequestFields 40000", "limit_request_fields", 40000),
+    ("LimitRequestFields 0", "limit_request_fields", 0),
+    ("ListenBacklog 100000", "listen_backlog", 100000),
+    ("ListenBacklog 1", "listen_backlog", 1),
+])
+def test_limits_without_made_up_upper_bounds(line, field, value):
+    cfg = load(f"Listen 80\n{line}\n")
+    assert getattr(cfg, field) == value
+
+
+# httpd's messages, word for word (its "Fieldsize" spelling too); mpmd also refuses a
+# non-number, which httpd's atoi() would take as 0 (or as its leading digits).
+@pytest.mark.parametrize("line, message", [
+    ("LimitRequestLine -1", 'LimitRequestLine "-1" must be a non-negative integer'),
+    ("LimitRequestLine abc", 'LimitRequestLine "abc" must be a non-negative integer'),
+    ("LimitRequestFieldSize -1", 'LimitRequestFieldsize "-1" must be a non-negative integer'),
+    ("LimitRequestFields -1",
+     'LimitRequestFields "-1" must be a non-negative integer (0 = no limit)'),
+    ("LimitRequestLine 2147483648", 'LimitRequestLine "2147483648" must be a non-negative integer'),
+    ("ListenBacklog 0", "ListenBacklog must be > 0"),
+    ("ListenBacklog -1", "ListenBacklog must be > 0"),
+    ("ListenBacklog abc", "ListenBacklog must be > 0"),
+])
+def test_limit_errors_in_httpd_words(line, message):
+    e = error(f"Listen 80\n{line}\n")
+    assert (e.line, e.message) == (2, message)
+
+
+def test_types_config_that_cannot_be_opened_is_an_error_at_its_line(tmp_path):
+    e = error(f"Listen 80\nTypesConfig {tmp_path}/nope.types\n")
+    assert (e.line, e.message) == (2, f"could not open mime types config file {tmp_path}/nope.types.")
+    e = error("Listen 80\nTypesConfig missing.types\n", server_root=str(tmp_path))
+    assert e.message == f"could not open mime types config file {tmp_path}/missing.types."
+    (tmp_path / "ok.types").write_text("text/x-ok ok\n")
+    cfg = load("Listen 80\nTypesConfig ok.types\n", server_root=str(tmp_path))
+    assert "MPMD0901" not in [p.id for p in cfg.problems]
+
+
+def test_types_config_unset_with_no_default_file_is_fine(tmp_path):
+    assert not (tmp_path / "conf" / "mime.types").exists()
+    cfg = load("Listen 80\n", server_root=str(tmp_path))
+    assert "MPMD0901" not in [p.id for p in cfg.problems]
+
+
+@pytest.mark.parametrize("mpm, message_id", [("prefork", "MPMD0205"), ("worker", "MPMD0407"),
+                                             ("event", "MPMD0407")])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_start_servers_below_one_is_clamped_with_httpds_warning(mpm, message_id, value):
+    cfg = load(f"LoadModule mpm_{mpm}_module x.so\nListen 80\nStartServers {value}\n")
+    problems = cfg.mpm_class.check_config(cfg)
+    assert [(p.level, p.id, p.text) for p in problems] == [
+        ("warn", message_id, f"WARNING: StartServers of {value} not allowed, increasing to 1.")]
+    assert cfg.mpm_class.scoreboard_limits(cfg)[0] >= 1

@@ -436,6 +436,77 @@ def test_long_field_streamed_is_cut_off_without_buffering_it_all() -> None:
     assert info.value.status == 400
 
 
+def _line(method: bytes, n: int) -> bytes:
+    """A request line of exactly ``n`` bytes (without CRLF), then a Host field."""
+    fixed = len(method) + len(b" / HTTP/1.1")
+    line = method + b" /" + b"a" * (n - fixed) + b" HTTP/1.1"
+    assert len(line) == n
+    return line + b"\r\n" + H + b"\r\n"
+
+
+# Apache 2.4.68, LimitRequestLine 100: request lines of 100 and 101 bytes (without CRLF) are
+# served, 102 gets 414; the method counts (http/limits.py Rule 3).
+@pytest.mark.parametrize("method", [b"GET", b"OPTIONS", b"PROPPATCH"])
+@pytest.mark.parametrize("n,refused", [(100, False), (101, False), (102, True), (150, True)])
+def test_request_line_limit_counts_the_whole_line(method: bytes, n: int, refused: bool) -> None:
+    events = feed(_line(method, n), eof=False, limits=Limits(request_line=100))
+    assert (events[-1] == ("ERR", 414)) is refused, events
+    if not refused:
+        assert events[0][:2] == ("REQ", method.decode())
+
+
+def test_request_line_limit_streamed_counts_the_method() -> None:
+    conn = Connection(Limits(request_line=100))
+    data = _line(b"PROPPATCH", 102)
+    for i in range(len(data)):
+        conn.receive_data(data[i:i + 1])
+    assert drain(conn)[-1] == ("ERR", 414)
+
+
+def _field(n: int) -> bytes:
+    """A field line of exactly ``n`` bytes (without CRLF): "X-F: vvv..."."""
+    line = b"X-F: " + b"v" * (n - 5)
+    assert len(line) == n
+    return line + b"\r\n"
+
+
+# Apache 2.4.68, LimitRequestFieldSize 50: a field line of 51 bytes ("Name: value" without
+# CRLF) is served, 52 gets 400.
+@pytest.mark.parametrize("n,refused", [(50, False), (51, False), (52, True)])
+def test_field_size_limit_boundary(n: int, refused: bool) -> None:
+    data = b"GET / HTTP/1.1\r\n" + H + _field(n) + b"\r\n"
+    events = feed(data, eof=False, limits=Limits(field_size=50))
+    assert (events[-1] == ("ERR", 400)) is refused, events
+
+
+def test_limit_zero_refuses_every_line_and_field() -> None:
+    """As httpd: LimitRequestLine 0 -> 414 for any request; LimitRequestFieldSize 0 -> 400."""
+    assert feed(b"GET / HTTP/1.1\r\n" + H + b"\r\n", eof=False,
+                limits=Limits(request_line=0))[-1] == ("ERR", 414)
+    assert feed(b"GET / HTTP/1.1\r\n" + H + b"\r\n", eof=False,
+                limits=Limits(field_size=0))[-1] == ("ERR", 400)
+    assert feed(b"GET / HTTP/1.0\r\n\r\n", limits=Limits(field_size=0))[0] == ("REQ", "GET", b"/")
+
+
+def test_fields_zero_means_unlimited() -> None:
+    data = b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-%d: v\r\n" % i for i in range(500)) + b"\r\n"
+    assert feed(data, limits=Limits(fields=0))[0] == ("REQ", "GET", b"/")
+    assert feed(data, eof=False, limits=Limits(fields=500))[-1] == ("ERR", 400)
+    assert feed(data, limits=Limits(fields=501))[0] == ("REQ", "GET", b"/")
+
+
+def test_large_limits_are_honoured() -> None:
+    """No cap below the configured values: llhttp takes a 200 kB target and field."""
+    big = Limits(request_line=300_000, field_size=300_000)
+    data = (b"GET /" + b"a" * 200_000 + b" HTTP/1.1\r\n" + H + b"X-Big: " + b"b" * 200_000
+            + b"\r\n\r\n")
+    assert feed(data, limits=big)[0] == ("REQ", "GET", b"/" + b"a" * 200_000)
+    conn = Connection(big)
+    for i in range(0, len(data), 1000):
+        conn.receive_data(data[i:i + 1000])
+    assert drain(conn)[0] == ("REQ", "GET", b"/" + b"a" * 200_000)
+
+
 def test_header_section_limit_is_431() -> None:
     limits = Limits(header_section=40)
     data = b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-%d: vvvvv\r\n" % i for i in range(5)) + b"\r\n"

@@ -25,7 +25,7 @@ def mpmd(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
 BAD = {
     "misspelled": ("KeepAlve On", 0, ["Invalid command 'KeepAlve'", "perhaps misspelled"]),
     "flag-without-arg": ("KeepAlive", 0, ["KeepAlive"]),
-    "out-of-range": ("LimitRequestLine 0", 0, ["LimitRequestLine"]),
+    "out-of-range": ("LimitRequestLine -1", 0, ['LimitRequestLine "-1" must be a non-negative integer']),
     "wrong-context": ("<Directory /tmp>\nListen 81\n</Directory>", 1, ["Listen not allowed in <Directory> context"]),
     "unclosed": ("ServerAdmin a@b\n<Directory /tmp>\nOptions Indexes", 1, ["<Directory", "not closed"]),
 }

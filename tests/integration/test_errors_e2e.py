@@ -149,6 +149,58 @@ def test_long_header_field_is_refused(econf, make_server):
     assert request_once(server.port, get("/index.html", extra="X-Short: ok\r\n")).status == 200
 
 
+def _line_of(n: int) -> str:
+    """The target of a GET whose request line ("GET ... HTTP/1.1", no CRLF) is ``n`` bytes."""
+    target = "/index.html?" + "q" * (n - len("GET /index.html? HTTP/1.1"))
+    assert len(f"GET {target} HTTP/1.1") == n
+    return target
+
+
+def test_request_line_limit_boundary_as_apache(econf, make_server):
+    """Apache 2.4.68, LimitRequestLine 100: lines of 100 and 101 bytes are served, 102 is 414."""
+    server = make_server(econf.set("LimitRequestLine", 100))
+    for n in (100, 101):
+        resp = request_once(server.port, get(_line_of(n)))
+        assert resp.status == 200, (n, resp.status, server.diagnostics())
+    assert_error_then_close(server, get(_line_of(102)), (414,))
+
+
+def test_field_size_limit_boundary_as_apache(econf, make_server):
+    """Apache 2.4.68, LimitRequestFieldSize 50: a 51-byte "Name: value" line is served, 52 is 400."""
+    server = make_server(econf.set("LimitRequestFieldSize", 50))
+    for n, status in ((50, 200), (51, 200), (52, 400)):
+        field = "X-F: " + "v" * (n - 5)
+        resp, _, _ = exchange(server.port, get("/index.html", extra=field + "\r\n"))
+        assert resp.status == status, (n, resp.status, server.diagnostics())
+    assert healthy(server.port)
+
+
+def test_limits_of_zero_as_apache(econf, make_server):
+    """Apache: LimitRequestLine 0 answers every request 414, LimitRequestFieldSize 0 every field
+    400 (a limit, not "unlimited"); LimitRequestFields 0 is no limit."""
+    server = make_server(econf.set("LimitRequestLine", 0))
+    assert request_once(server.port, get("/index.html")).status == 414
+    server.stop()
+    server = make_server(econf.set("LimitRequestLine", 8190).set("LimitRequestFieldSize", 0))
+    assert request_once(server.port, get("/index.html")).status == 400
+    assert request_once(server.port, b"GET /index.html HTTP/1.0\r\n\r\n").status == 200
+    server.stop()
+    server = make_server(econf.set("LimitRequestFieldSize", 8190).set("LimitRequestFields", 0))
+    extra = "".join(f"X-H{i}: {i}\r\n" for i in range(300))
+    assert request_once(server.port, get("/index.html", extra=extra)).status == 200
+
+
+def test_large_limits_are_honoured(econf, make_server):
+    """Values above the old made-up caps work at request time too (llhttp has no cap of its own)."""
+    server = make_server(econf.set("LimitRequestLine", 100000).set("LimitRequestFieldSize", 100000)
+                         .set("LimitRequestFields", 40000).set("ListenBacklog", 100000))
+    resp = request_once(server.port, get(_line_of(90000), extra="X-Big: " + "b" * 90000 + "\r\n"))
+    assert resp.status == 200, server.diagnostics()
+    extra = "".join(f"X-H{i}: {i}\r\n" for i in range(35000))
+    assert request_once(server.port, get("/index.html", extra=extra)).status == 200
+    assert_error_then_close(server, get(_line_of(100002)), (414,))
+
+
 def test_too_many_header_fields_is_refused(econf, make_server):
     server = make_server(econf.set("LimitRequestFields", 5))
     extra = "".join(f"X-H{i}: {i}\r\n" for i in range(20))

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from mpmd.config.loader import ConfigError
 from mpmd.core.exchange import FileBody
 from tests.modules.static_support import body_bytes, config, get, make_site
 
@@ -208,9 +209,18 @@ def test_addtype_and_charset(site) -> None:
     assert get(cfg, "/sub/deeper/x.css").header("Content-Type") == "text/css"
 
 
-def test_types_config_missing_uses_bundled(site) -> None:
-    cfg = config(site, "TypesConfig conf/does-not-exist.types")
-    assert get(cfg, "/a.txt").header("Content-Type") == "text/plain"
+def test_types_config_unset_and_default_missing_uses_bundled(site) -> None:
+    assert not (site / "conf" / "mime.types").exists()
+    assert get(config(site), "/a.txt").header("Content-Type") == "text/plain"
+
+
+def test_types_config_missing_is_an_error(site) -> None:
+    """httpd: AH01597, and the server does not start (tests/config has the -t/start side)."""
+    with pytest.raises(ConfigError) as info:
+        config(site, "TypesConfig conf/does-not-exist.types")
+    assert info.value.message == (f"could not open mime types config file "
+                                  f"{site}/conf/does-not-exist.types.")
+    assert info.value.line == 3
 
 
 def test_types_config_file(site) -> None:

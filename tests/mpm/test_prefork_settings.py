@@ -31,10 +31,40 @@ def test_max_request_workers_clamped_to_server_limit():
     assert any("exceeds ServerLimit" in p.text for p in problems)
 
 
-def test_server_limit_hard_max():
+def test_server_limit_hard_max_is_httpd_24s():
     s, problems = settings(cfg(server_limit=50000, max_request_workers=30000))
-    assert s.server_limit == 20000 and s.max_workers == 20000
-    assert any("20000" in p.text for p in problems)
+    assert (s.server_limit, s.max_workers, problems) == (50000, 30000, [])
+    s, problems = settings(cfg(server_limit=250000, max_request_workers=30000))
+    assert s.server_limit == 200000 and s.max_workers == 30000
+    assert [p.text for p in problems] == ["WARNING: ServerLimit of 250000 exceeds compile-time "
+                                          "limit of 200000 servers, decreasing to 200000."]
+
+
+def test_large_server_limit_small_workers_maps_but_does_not_touch_the_scoreboard():
+    """ServerLimit 200000 sizes the scoreboard (as httpd's); only MaxRequestWorkers slots run."""
+    from mpmd.scoreboard.board import Scoreboard
+    c = cfg(server_limit=200000, max_request_workers=4, start_servers=2)
+    assert Prefork.scoreboard_limits(c) == (200000, 1)
+    assert Prefork(c, [], None).maintenance_bounds()[2] == 4
+    board = Scoreboard(*Prefork.scoreboard_limits(c))
+    assert board.size == 24 + 300 * 200000       # address space; untouched pages cost nothing
+
+
+def test_start_servers_below_one_warns_as_httpd():
+    for value in (0, -1):
+        s, problems = settings(cfg(start_servers=value))
+        assert s.start_servers == 1
+        assert [(p.id, p.text) for p in problems] == [
+            ("MPMD0205", f"WARNING: StartServers of {value} not allowed, increasing to 1.")]
+    s, problems = settings(cfg(start_servers=50, max_request_workers=10))
+    assert s.start_servers == 10 and [p.id for p in problems] == []     # httpd: silently
+
+
+def test_negative_values_are_read_and_clamped_not_refused():
+    assert {d.name: d.value(["-1"]) for d in DIRECTIVES} == {n: -1 for n in (
+        "StartServers", "MinSpareServers", "MaxSpareServers", "MaxRequestWorkers", "ServerLimit")}
+    s, _ = settings(cfg(server_limit=-1, max_request_workers=-1, min_spare_servers=-1))
+    assert (s.server_limit, s.max_workers, s.min_spare) == (1, 1, 1)
 
 
 def test_defaults_give_no_problems():

@@ -45,6 +45,45 @@ def test_clamps_warn(given, field, expected, msg_id):
     assert all(p.text.startswith("WARNING: ") for p in problems)
 
 
+# Apache 2.4.68's words (worker AH00300/AH00302/AH00305/AH00307/AH00310/AH00312/AH00320).
+WORDING = [
+    (dict(server_limit=30000), "ServerLimit of 30000 exceeds compile-time limit of 20000 servers, "
+     "decreasing to 20000."),
+    (dict(server_limit=-1, max_request_workers=25), "ServerLimit of -1 not allowed, increasing to 1."),
+    (dict(thread_limit=30000), "ThreadLimit of 30000 exceeds compile-time limit of 20000 threads, "
+     "decreasing to 20000."),
+    (dict(thread_limit=0, threads_per_child=1, max_request_workers=16),
+     "ThreadLimit of 0 not allowed, increasing to 1."),
+    (dict(threads_per_child=30000, max_request_workers=384), "ThreadsPerChild of 30000 exceeds "
+     "ThreadLimit of 64 threads, decreasing to 64. To increase, please see the ThreadLimit directive."),
+    (dict(threads_per_child=-3, max_request_workers=16),
+     "ThreadsPerChild of -3 not allowed, increasing to 1."),
+    (dict(start_servers=0), "StartServers of 0 not allowed, increasing to 1."),
+    (dict(start_servers=-1), "StartServers of -1 not allowed, increasing to 1."),
+]
+
+
+@pytest.mark.parametrize("given, text", WORDING)
+def test_clamp_wording_as_apache(given, text):
+    _, problems = settings(cfg(**given))
+    assert [p.text for p in problems] == ["WARNING: " + text]
+
+
+def test_hard_limits_per_mpm():
+    """httpd 2.4: ServerLimit <= 20000 for both; ThreadLimit <= 20000 (worker), 100000 (event)."""
+    from mpmd.mpm.event import settings as event_settings
+    big = cfg(server_limit=30000, thread_limit=200000)
+    w, _ = settings(big)
+    e, problems = event_settings(big)
+    assert (w.server_limit, w.thread_limit) == (20000, 20000)
+    assert (e.server_limit, e.thread_limit) == (20000, 100000)
+    assert ("WARNING: ThreadLimit of 200000 exceeds compile-time limit of 100000 threads, "
+            "decreasing to 100000.") in [p.text for p in problems]
+    assert event_settings(cfg(thread_limit=30000))[0].thread_limit == 30000
+    assert load_mpm_class("event").scoreboard_limits(cfg(thread_limit=30000)) == (16, 30000)
+    assert load_mpm_class("worker").scoreboard_limits(cfg(thread_limit=30000)) == (16, 20000)
+
+
 def test_multiple_wording_as_apache():
     _, problems = settings(cfg(max_request_workers=110))
     assert problems[0].text == ("WARNING: MaxRequestWorkers of 110 is not an integer multiple of "

@@ -36,6 +36,7 @@ from mpmd.config import check
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.config.model import ConfigError, Op, Problem, Section, ServerConfig, apply_ops
 from mpmd.config.parser import Node, ReadState, parse_file, parse_text
+from mpmd.config.values import Worded
 from mpmd.core import core_directives
 
 __all__ = ["ConfigError", "load_config", "Registry", "canonical_module_name"]
@@ -293,6 +294,8 @@ class _Walker:
                                          f"{node.name} (line {node.line} of {node.file}) is deprecated; use {d.name}"))
         try:
             value = d.value(node.args)
+        except Worded as exc:
+            self._fail(node, str(exc))
         except ValueError as exc:
             self._fail(node, f"{d.name}: {exc}")
         return Op(d, self._resolve(d, value), node.file, node.line)

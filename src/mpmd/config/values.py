@@ -2,7 +2,8 @@
 
 Every ``Directive.value`` is one of these.  A converter is called with the list of argument
 strings (already split and unquoted) and returns the value, or raises ``ValueError`` whose
-text completes the sentence "KeepAliveTimeout: must be ...".  ``render(value)`` is the
+text completes the sentence "KeepAliveTimeout: must be ...", or ``Worded`` whose text is the
+whole message (httpd's own wording, printed as is).  ``render(value)`` is the
 inverse used by docs and the defaults test: ``conv(render(default).split()) == default``.
 
 Rule 1: converters are pure; they never look at files, ServerRoot or other directives.
@@ -21,6 +22,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from mpmd.config.model import ListenAddr
+
+
+class Worded(ValueError):
+    """A converter's error whose text is the whole message, in httpd's words: the loader prints
+    it as is, without the "Name: " in front."""
 
 
 class Converter:
@@ -86,6 +92,33 @@ class IntRange(Converter):
             n = None
         if n is None or not self.lo <= n <= self.hi:
             raise ValueError(f"must be an integer between {self.lo} and {self.hi}")
+        return n
+
+
+INT_MAX = 2 ** 31 - 1          # httpd keeps these values in a C int
+
+
+class IntAtLeast(Converter):
+    """An integer >= ``lo`` (and <= INT_MAX) where httpd has no upper limit, refused in httpd's
+    own words: ``text`` is its message, with ``{arg}`` for the argument as written.
+
+    httpd reads these with atoi(), so it also takes "abc" as 0 and "10x" as 10; mpmd refuses a
+    word that is not a whole decimal number, with the same message.
+    """
+
+    kind = "int"
+
+    def __init__(self, lo: int, text: str) -> None:
+        self.lo, self.text = lo, text
+        self.describe = f"integer >= {lo}"
+
+    def __call__(self, args: list[str]) -> int:
+        try:
+            n = int(args[0], 10)
+        except ValueError:
+            n = None
+        if n is None or not self.lo <= n <= INT_MAX:
+            raise Worded(self.text.format(arg=args[0]))
         return n
 
 
@@ -272,6 +305,10 @@ listen_addr = Listen()
 
 def int_range(lo: int, hi: int) -> IntRange:
     return IntRange(lo, hi)
+
+
+def int_at_least(lo: int, text: str) -> IntAtLeast:
+    return IntAtLeast(lo, text)
 
 
 def choice(*names: str) -> Choice:

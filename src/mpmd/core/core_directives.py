@@ -88,7 +88,8 @@ DIRECTIVES: list[Directive] = [
     # listening (httpd LISTEN_COMMANDS, shared by every MPM)
     _d("Listen", Args.TAKE12, SERVER, v.listen_addr, [], "An address and port to listen on (repeatable).",
        merge=Merge.APPEND, syntax="Listen [host:]port [protocol]"),
-    _d("ListenBacklog", Args.TAKE1, SERVER, v.int_range(1, 65535), 511, "Length of the pending connections queue."),
+    _d("ListenBacklog", Args.TAKE1, SERVER, v.int_at_least(1, "ListenBacklog must be > 0"), 511,
+       "Length of the pending connections queue (the kernel caps it at net.core.somaxconn)."),
     _d("MaxConnectionsPerChild", Args.TAKE1, SERVER, v.int_range(0, 2 ** 31 - 1), 0,
        "Connections a child serves before it exits (0 = no limit).", aliases=("MaxRequestsPerChild",)),
     _d("GracefulShutdownTimeout", Args.TAKE1, SERVER, v.duration, 0.0,
@@ -122,10 +123,20 @@ DIRECTIVES: list[Directive] = [
     _d("MaxKeepAliveRequests", Args.TAKE1, SRV, v.int_range(0, 2 ** 31 - 1), 100,
        "Requests served on one persistent connection (0 = unlimited)."),
     # request limits
-    _d("LimitRequestLine", Args.TAKE1, SRV, v.int_range(1, 65536), 8190, "Longest request line, in bytes."),
-    _d("LimitRequestFieldSize", Args.TAKE1, SRV, v.int_range(1, 65536), 8190, "Longest request header field, in bytes."),
-    _d("LimitRequestFields", Args.TAKE1, SRV, v.int_range(0, 32767), 100,
-       "Most request header fields (0 = unlimited)."),
+    # httpd core.c: any non-negative int, its messages word for word ("Fieldsize" is httpd's).
+    # 0 is a limit of 0 bytes for the line and a field (every request is refused), "no limit"
+    # for the number of fields (http/limits.py).
+    _d("LimitRequestLine", Args.TAKE1, SRV,
+       v.int_at_least(0, 'LimitRequestLine "{arg}" must be a non-negative integer'), 8190,
+       "Longest request line (method, target and version, without CRLF), in bytes; as in httpd, "
+       "one byte more still passes, and 0 refuses every request."),
+    _d("LimitRequestFieldSize", Args.TAKE1, SRV,
+       v.int_at_least(0, 'LimitRequestFieldsize "{arg}" must be a non-negative integer'), 8190,
+       "Longest request header field line (\"Name: value\", without CRLF), in bytes; as in "
+       "httpd, one byte more still passes, and 0 refuses any field."),
+    _d("LimitRequestFields", Args.TAKE1, SRV,
+       v.int_at_least(0, 'LimitRequestFields "{arg}" must be a non-negative integer (0 = no limit)'),
+       100, "Most request header fields (0 = unlimited)."),
     _d("LimitRequestBody", Args.TAKE1, ANY, v.size, GiB, "Largest request body, in bytes (0 = unlimited)."),
     # per directory
     _d("Options", Args.ITERATE, ANY, OPTIONS, frozenset({"FollowSymLinks"}),

@@ -29,6 +29,7 @@ served as a plain request; with a body it is rejected (llhttp would skip the bod
 from __future__ import annotations
 
 import re
+import sys
 from collections import deque
 from typing import NoReturn, Union
 
@@ -59,6 +60,9 @@ _METHODS = {m.encode(): m for m in (
 # llhttp's version string -> ours; anything else is decided in _version().
 _VERSIONS = {"1.1": "1.1", "1.0": "1.0"}
 
+# More than the longest method llhttp parses (GET_PARAMETER, 13; refused later for HTTP/1.x).
+_LONGEST_METHOD = 16
+
 # An int needle: ``b"#" in url`` first tries the needle as an int, and on 3.11 that builds
 # and drops a TypeError, once per request.
 _HASH = ord("#")
@@ -88,15 +92,20 @@ class Connection:
         "_phase", "_progress", "_stall", "_head_bytes", "_url", "_headers", "_section",
         "_host", "_hosts", "_good_host", "_cl", "_te", "_expect", "_chunked", "_body_seen",
         "_error",
-        "_keep_alive", "_max_field", "_max_fields", "_max_line", "_max_section", "_upgrade",
+        "_keep_alive", "_max_field", "_max_fields", "_max_line", "_max_target", "_max_section",
+        "_upgrade",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
-        self._max_field = limits.field_size
-        self._max_line = limits.request_line
+        # limits.py Rule 3: a line of limit + 1 bytes passes.  The request line is method +
+        # target + 10 ("  HTTP/1.1"); a target of at most _max_target passes whatever the
+        # method, so only a longer one costs asking llhttp for the method.
+        self._max_field = limits.field_size + 1
+        self._max_line = limits.request_line + 1 - 10
+        self._max_target = self._max_line - _LONGEST_METHOD
         self._max_section = limits.header_section
-        self._max_fields = limits.fields
+        self._max_fields = limits.fields or sys.maxsize       # LimitRequestFields 0: no limit
         self._parser = HttpRequestParser(self)
         self._parser.set_dangerous_leniencies(lenient_version=True)
         self._events: deque[_Queued] = deque()
@@ -255,8 +264,8 @@ class Connection:
             url = self._url + url
         elif url[:1] == b"*" and self._parser.get_method() == b"PRI":
             self._reject(505, "HTTP/2 connection preface on an HTTP/1.1 port")
-        if len(url) > self._max_line:
-            self._reject(414, "request-target exceeds LimitRequestLine")
+        if len(url) > self._max_target and len(url) + len(self._parser.get_method()) > self._max_line:
+            self._reject(414, "request line exceeds LimitRequestLine")
         self._url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:

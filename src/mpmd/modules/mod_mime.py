@@ -1,8 +1,10 @@
 """mod_mime: the Content-Type of a file from its extensions (TypesConfig, AddType, ForceType).
 
 Rule 1: TypesConfig names an Apache-format mime.types file (default conf/mime.types under
-        ServerRoot); when it does not exist the copy bundled with mpmd is used.  The table is
-        read once per generation and process, never per request.
+        ServerRoot).  A TypesConfig line naming a file that cannot be opened stops the server
+        (-t and start), as httpd's AH01597 does; without the directive, a missing default
+        file means the copy bundled with mpmd is used.  The table is read once per generation
+        and process, never per request.
 Rule 2: every extension of the file name counts, as in httpd ("a.tar.gz", "index.html.en"); the
         last one with a known type wins; AddType in the per-dir config overrides the file, and
         ForceType overrides everything.  No known type -> no Content-Type (httpd 2.4 has no
@@ -18,6 +20,7 @@ from typing import Any, ClassVar
 
 from mpmd.config import values as v
 from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.model import Problem
 from mpmd.core.exchange import RequestContext
 from mpmd.core.modules import Module
 
@@ -38,15 +41,39 @@ def read_types(path: str) -> dict[str, str]:
     return table
 
 
-def load_types(server: Any) -> dict[str, str]:
-    """Rule 1."""
+M_TYPES_CONFIG = "MPMD0901"
+
+
+def types_path(server: Any) -> str:
     path = getattr(server, "types_config", None) or "conf/mime.types"
     if not os.path.isabs(path):
         path = os.path.join(getattr(server, "server_root", None) or os.getcwd(), path)
+    return path
+
+
+def load_types(server: Any) -> dict[str, str]:
+    """Rule 1 (a configured file was checked at load, ``check_types_config``; if it has gone
+    since, the bundled table rather than failing every request)."""
     try:
-        return read_types(path)
+        return read_types(types_path(server))
     except OSError:
         return read_types(BUNDLED_TYPES)
+
+
+def check_types_config(cfg: Any) -> list[Problem]:
+    """Rule 1: a TypesConfig line whose file cannot be opened is an error at its line."""
+    where = cfg.where("types_config")     # "file:line" of the line that set it, or "default"
+    if where == "default":
+        return []
+    file, _, line = where.rpartition(":")
+    path = types_path(cfg)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError:
+        return [Problem("error", M_TYPES_CONFIG,
+                        f"could not open mime types config file {path}.", file, int(line))]
+    return []
 
 
 def add_type_value(args: list[str]) -> tuple[str, tuple[str, ...]]:
@@ -129,7 +156,8 @@ class MimeModule(Module):
     builtin: ClassVar[bool] = True
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("TypesConfig", Args.TAKE1, Ctx.SERVER, v.path, "conf/mime.types", "types_config",
-                  "The mime.types file (extension -> media type); the bundled one if missing.",
+                  "The mime.types file (extension -> media type); an error if it cannot be "
+                  "opened.  Without this directive, the bundled one if conf/mime.types is missing.",
                   syntax="TypesConfig file-path", owner="mime_module"),
         Directive("AddType", Args.RAW_ARGS, Ctx.ANY, add_type_value, [], "add_type",
                   "Map file extensions to a media type.", merge=Merge.APPEND,
@@ -161,6 +189,9 @@ class MimeModule(Module):
                 self._dirs.clear()
             tables = self._dirs[id(dc)] = DirTypes(dc, self._base)
         return tables
+
+    def check_config(self, cfg: Any) -> list[Problem]:
+        return check_types_config(cfg)
 
     def fixups(self, ctx: RequestContext) -> None:
         if ctx.filename:

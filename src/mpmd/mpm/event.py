@@ -55,6 +55,8 @@ from mpmd.scoreboard.layout import Status
 RECV_BYTES = 65536
 LINGER_S = 2.0
 MAX_EVENTS = 512
+MAX_THREAD_LIMIT = 100000         # httpd 2.4 event MAX_THREAD_LIMIT (worker's is 20000)
+
 # How often an over-limit child looks at the other children.  A client that connects while
 # every child is over its limit waits in the backlog until one looks: at 0.25 s those waits
 # were the p99 (~100 ms) of a busy client beside 10,000 idle connections; at 0.05 s, 9 ms.
@@ -105,6 +107,7 @@ class Event(ThreadedMPM):
     name = "event"
     DIRECTIVES = DIRECTIVES
     is_async = True
+    settings_fn = staticmethod(lambda cfg: settings(cfg))   # event's ThreadLimit cap (below)
 
     # -- child setup ----------------------------------------------------------------------------
     def serve_child(self, slot: int) -> None:
@@ -512,5 +515,6 @@ def _conn_info(ec: EventConn) -> ConnInfo:
 
 
 def settings(cfg: Any) -> tuple[Any, list[Any]]:
-    """The threaded clamps (event has no others beyond AsyncRequestWorkerFactor > 0)."""
-    return threaded_settings(cfg)
+    """The threaded clamps with event's ThreadLimit cap (event has no other clamps beyond
+    AsyncRequestWorkerFactor > 0)."""
+    return threaded_settings(cfg, MAX_THREAD_LIMIT)

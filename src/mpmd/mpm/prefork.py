@@ -27,23 +27,31 @@ from mpmd.mpm.base import Problem, Query, int_arg, setting
 from mpmd.mpm.common import AcceptWaiter, ForkingMPM
 from mpmd.scoreboard.layout import Status
 
-MAX_SERVER_LIMIT = 20000          # httpd prefork MAX_SERVER_LIMIT
+# httpd 2.4 prefork MAX_SERVER_LIMIT (2.2 had 20000).  The scoreboard is sized from ServerLimit,
+# as httpd's is (ap_calc_scoreboard_size; here layout.segment_size: 300 bytes a slot, 60 MB at
+# 200000).  httpd memsets its whole segment at start; ours is an anonymous shared mapping of
+# which only the slots in use (below MaxRequestWorkers) are ever written, so a large ServerLimit
+# with a small MaxRequestWorkers costs address space, not memory.  Only a mod_status page reads
+# every slot (as httpd's does), which makes the kernel back the whole segment.
+MAX_SERVER_LIMIT = 200000
 DEFAULT_SERVER_LIMIT = 256
+INT_ARG = int_arg(-2 ** 31, 2 ** 31 - 1)     # httpd atoi(): any int; settings() clamps (Rule 3)
 
 DIRECTIVES = [
-    Directive("StartServers", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), 5, "start_servers",
+    Directive("StartServers", Args.TAKE1, Ctx.SERVER, INT_ARG, 5, "start_servers",
               "Number of child processes created at start-up.", syntax="StartServers number"),
-    Directive("MinSpareServers", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), 5,
+    Directive("MinSpareServers", Args.TAKE1, Ctx.SERVER, INT_ARG, 5,
               "min_spare_servers", "Minimum number of idle child processes.",
               syntax="MinSpareServers number"),
-    Directive("MaxSpareServers", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), 10,
+    Directive("MaxSpareServers", Args.TAKE1, Ctx.SERVER, INT_ARG, 10,
               "max_spare_servers", "Maximum number of idle child processes.",
               syntax="MaxSpareServers number"),
-    Directive("MaxRequestWorkers", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), 256,
+    Directive("MaxRequestWorkers", Args.TAKE1, Ctx.SERVER, INT_ARG, 256,
               "max_request_workers", "Maximum number of connections served at the same time.",
               aliases=("MaxClients",), syntax="MaxRequestWorkers number"),
-    Directive("ServerLimit", Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), DEFAULT_SERVER_LIMIT,
-              "server_limit", "Upper limit on MaxRequestWorkers for the server's lifetime.",
+    Directive("ServerLimit", Args.TAKE1, Ctx.SERVER, INT_ARG, DEFAULT_SERVER_LIMIT,
+              "server_limit", "Upper limit on MaxRequestWorkers for the server's lifetime "
+              "(at most 200000).",
               syntax="ServerLimit number"),
 ]
 
@@ -84,6 +92,11 @@ def settings(cfg: Any) -> tuple[PreforkSettings, list[Any]]:
     elif workers < 1:
         warn(M_MAX_WORKERS, f"WARNING: MaxRequestWorkers of {workers} not allowed, increasing to 1.")
         workers = 1
+    start = int(setting(cfg, "start_servers", 5))
+    if start < 1:
+        warn(M_START, f"WARNING: StartServers of {start} not allowed, increasing to 1.")
+        start = 1
+    start = min(start, workers)              # httpd prefork_run does this one silently
     min_spare = int(setting(cfg, "min_spare_servers", 5))
     if min_spare < 1:
         warn(M_MIN_SPARE, f"WARNING: MinSpareServers of {min_spare} not allowed, increasing to 1 "
@@ -94,7 +107,6 @@ def settings(cfg: Any) -> tuple[PreforkSettings, list[Any]]:
         warn(M_MAX_SPARE, f"WARNING: MaxSpareServers of {max_spare} is not greater than "
              f"MinSpareServers of {min_spare}, increasing it to {min_spare + 1}.")
         max_spare = min_spare + 1
-    start = max(1, min(int(setting(cfg, "start_servers", 5)), workers))
     return PreforkSettings(start, min_spare, max_spare, workers, limit), problems
 
 

@@ -28,23 +28,27 @@ from mpmd.mpm.base import Problem, Query, int_arg, setting
 from mpmd.mpm.common import IDLE_STATES, ForkingMPM, SlotView, child_setup
 from mpmd.scoreboard.layout import Status
 
-MAX_SERVER_LIMIT = 20000          # httpd worker/event MAX_SERVER_LIMIT
-MAX_THREAD_LIMIT = 20000          # httpd MAX_THREAD_LIMIT
+MAX_SERVER_LIMIT = 20000          # httpd 2.4 worker and event MAX_SERVER_LIMIT
+MAX_THREAD_LIMIT = 20000          # httpd 2.4 worker MAX_THREAD_LIMIT (event: 100000, event.py)
 
 DEFAULTS = {"start_servers": 3, "server_limit": 16, "thread_limit": 64, "threads_per_child": 25,
             "min_spare_threads": 75, "max_spare_threads": 250, "max_request_workers": 400}
 
 
+INT_ARG = int_arg(-2 ** 31, 2 ** 31 - 1)     # httpd atoi(): any int; settings() clamps (Rule 1)
+
+
 def _d(name: str, field: str, doc: str, aliases: tuple[str, ...] = ()) -> Directive:
-    return Directive(name, Args.TAKE1, Ctx.SERVER, int_arg(0, 10_000_000), DEFAULTS[field], field,
+    return Directive(name, Args.TAKE1, Ctx.SERVER, INT_ARG, DEFAULTS[field], field,
                      doc, aliases=aliases, syntax=f"{name} number")
 
 
 DIRECTIVES = [
     _d("StartServers", "start_servers", "Number of child processes created at start-up."),
     _d("ServerLimit", "server_limit", "Upper limit on the number of child processes for the "
-       "server's lifetime."),
-    _d("ThreadLimit", "thread_limit", "Upper limit on ThreadsPerChild for the server's lifetime."),
+       "server's lifetime (at most 20000)."),
+    _d("ThreadLimit", "thread_limit", "Upper limit on ThreadsPerChild for the server's lifetime "
+       "(at most 20000 under worker, 100000 under event)."),
     _d("ThreadsPerChild", "threads_per_child", "Number of worker threads in each child process."),
     _d("MinSpareThreads", "min_spare_threads", "Minimum number of idle worker threads (all "
        "children together)."),
@@ -86,8 +90,9 @@ def _clamp(value: int, lo: int, hi: int, warn: Callable[[int], None]) -> int:
     return value
 
 
-def settings(cfg: Any) -> tuple[ThreadedSettings, list[Any]]:
-    """Effective values after httpd's clamps (Rule 1), and the warnings they produced."""
+def settings(cfg: Any, max_thread_limit: int = MAX_THREAD_LIMIT) -> tuple[ThreadedSettings, list[Any]]:
+    """Effective values after httpd's clamps (Rule 1), and the warnings they produced;
+    ``max_thread_limit`` is the MPM's compile-time ThreadLimit cap."""
     problems: list[Any] = []
 
     def get(field: str) -> int:
@@ -97,15 +102,23 @@ def settings(cfg: Any) -> tuple[ThreadedSettings, list[Any]]:
         problems.append(Problem("warn", mid, "WARNING: " + text))
 
     limit = _clamp(get("server_limit"), 1, MAX_SERVER_LIMIT, lambda v: warn(
-        M_SERVER_LIMIT, f"ServerLimit of {v} not allowed, setting it to "
-        f"{1 if v < 1 else MAX_SERVER_LIMIT}."))
-    tlimit = _clamp(get("thread_limit"), 1, MAX_THREAD_LIMIT, lambda v: warn(
-        M_THREAD_LIMIT, f"ThreadLimit of {v} not allowed, setting it to "
-        f"{1 if v < 1 else MAX_THREAD_LIMIT}."))
+        M_SERVER_LIMIT, f"ServerLimit of {v} exceeds compile-time limit of {MAX_SERVER_LIMIT} "
+        f"servers, decreasing to {MAX_SERVER_LIMIT}." if v > MAX_SERVER_LIMIT else
+        f"ServerLimit of {v} not allowed, increasing to 1."))
+    tlimit = _clamp(get("thread_limit"), 1, max_thread_limit, lambda v: warn(
+        M_THREAD_LIMIT, f"ThreadLimit of {v} exceeds compile-time limit of {max_thread_limit} "
+        f"threads, decreasing to {max_thread_limit}." if v > max_thread_limit else
+        f"ThreadLimit of {v} not allowed, increasing to 1."))
     tpc = _clamp(get("threads_per_child"), 1, tlimit, lambda v: warn(
-        M_THREADS, f"ThreadsPerChild of {v} exceeds ThreadLimit of {tlimit}, decreasing to "
-        f"{tlimit}." if v > tlimit else f"ThreadsPerChild of {v} not allowed, increasing to 1."))
+        M_THREADS, f"ThreadsPerChild of {v} exceeds ThreadLimit of {tlimit} threads, decreasing "
+        f"to {tlimit}. To increase, please see the ThreadLimit directive." if v > tlimit else
+        f"ThreadsPerChild of {v} not allowed, increasing to 1."))
     workers = _max_workers(get("max_request_workers"), tpc, limit, warn)
+    start = get("start_servers")
+    if start < 1:
+        warn(M_START, f"StartServers of {start} not allowed, increasing to 1.")
+        start = 1
+    start = min(start, workers // tpc)
     min_spare = get("min_spare_threads")
     if min_spare < 1:
         warn(M_MIN_SPARE, f"MinSpareThreads of {min_spare} not allowed, increasing to 1 to avoid "
@@ -116,11 +129,6 @@ def settings(cfg: Any) -> tuple[ThreadedSettings, list[Any]]:
         warn(M_MAX_SPARE, f"MaxSpareThreads of {max_spare} is less than MinSpareThreads + "
              f"ThreadsPerChild, increasing it to {min_spare + tpc}.")
         max_spare = min_spare + tpc
-    start = get("start_servers")
-    if start < 1:
-        warn(M_START, f"StartServers of {start} not allowed, increasing to 1.")
-        start = 1
-    start = min(start, workers // tpc)
     return ThreadedSettings(start, limit, tlimit, tpc, min_spare, max_spare, workers), problems
 
 
