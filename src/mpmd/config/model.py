@@ -65,6 +65,10 @@ class ConfigError(Exception):
         return f"Syntax error on line {self.line} of {self.file}:\n{self.message}"
 
 
+class CheckError(ConfigError):
+    """A cross check's error (config/check.py): printed as is, with no "mpmd:" in front."""
+
+
 @dataclass(slots=True)
 class Op:
     """One directive line, converted: replayed over defaults to compute values."""

@@ -60,6 +60,25 @@ class Joined(Converter):
         return " ".join(args)
 
 
+class Verbatim(ValueError):
+    """A converter's message in httpd's own words: the loader shows it without the name prefix."""
+
+
+class LogLevel(Joined):
+    """LogLevel words, each checked as httpd's set_loglevel does (core/log.py parse_log_level)."""
+
+    describe = "level [module:level] ..."
+
+    def __call__(self, args: list[str]) -> str:
+        from mpmd.core.log import parse_log_level
+        text = " ".join(args)
+        try:
+            parse_log_level(text)
+        except ValueError as exc:
+            raise Verbatim(str(exc)) from None
+        return text
+
+
 class Flag(Converter):
     kind = "flag"
     describe = "On|Off"
@@ -263,6 +282,7 @@ def render(value: Any) -> str:
 string = String()
 words = Words()
 joined = Joined()
+log_level = LogLevel()
 flag = Flag()
 size = Size()
 duration = Duration()
