@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opts = build_parser().parse_args(argv)
     opts.embedded = opts.config_file is None
-    opts.config_file = os.path.abspath(opts.config_file) if opts.config_file else str(EMBEDDED_CONF)
+    opts.config_file = config_path(opts.config_file, opts.server_root)
     builtin = [f"MPMD_RUNDIR={tempfile.gettempdir()}"] + ([f"MPMD_DEMO={DEMO_DIR}"] if opts.embedded else [])
     opts.defines = [*builtin, *opts.defines]
     if opts.app:
@@ -66,6 +66,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opts.foreground = True
     opts.load_config = lambda: load(opts)
     return opts
+
+
+def config_path(config_file: str | None, server_root: str | None) -> str:
+    """-f FILE, absolute; a relative FILE is under -d ROOT when given (httpd), else the cwd."""
+    if not config_file:
+        return str(EMBEDDED_CONF)
+    if server_root and not os.path.isabs(config_file):
+        return os.path.join(os.path.abspath(server_root), config_file)
+    return os.path.abspath(config_file)
 
 
 def load(opts: argparse.Namespace) -> Any:
@@ -84,21 +93,22 @@ def version_text() -> str:
     return f"Server version: {mpmd.SERVER_SOFTWARE}/{mpmd.__version__}"
 
 
-def full_version_text(cfg: Any, opts: argparse.Namespace) -> str:
+def full_version_text(mpm_name: str, server_root: str, opts: argparse.Namespace) -> str:
     import httptools
-    mpm = cfg.mpm_class
+    from mpmd.config.loader import Registry
+    mpm = Registry().mpm_class(mpm_name)
     threaded = bool(getattr(mpm, "threaded", False))
     forked = bool(getattr(mpm, "forked", True))
     return "\n".join([
         version_text(),
         f"Server built:   Python {platform.python_version()} ({platform.python_implementation()})",
-        f"Server MPM:     {cfg.mpm_name}",
+        f"Server MPM:     {mpm_name}",
         f"  threaded:     {'yes' if threaded else 'no'}",
         f"    forked:     {'yes (variable process count)' if forked else 'no'}",
         f"Architecture:   {platform.machine()}",
         f"Python version: {platform.python_version()}",
         f"httptools version: {getattr(httptools, '__version__', 'unknown')}",
-        f" -D HTTPD_ROOT=\"{cfg.server_root}\"",
+        f" -D HTTPD_ROOT=\"{server_root}\"",
         f" -D SERVER_CONFIG_FILE=\"{opts.config_file}\"",
         f"SERVER_CONFIG_FILE={opts.config_file}",
     ]) + "\n"
@@ -115,9 +125,23 @@ def do_test(cfg: Any, opts: argparse.Namespace) -> int:
     return 0
 
 
-def do_version(cfg: Any, opts: argparse.Namespace) -> int:
-    sys.stdout.write(full_version_text(cfg, opts))
-    return 0
+def do_version(opts: argparse.Namespace) -> int:
+    """-V as httpd: the config is read (for the MPM) but not processed, so a misspelled
+    directive does not hide the build settings; a file that cannot be read is reported
+    first, the settings still follow, and the exit status is 1."""
+    from mpmd.config.loader import read_only
+    mpm_name, server_root, error = read_only(opts.config_file, defines=opts.defines, pre=opts.pre,
+                                             post=opts.post, server_root=opts.server_root)
+    if error is not None:
+        print_config_error(error)
+    sys.stdout.write(full_version_text(mpm_name, server_root, opts))
+    return 0 if error is None else 1
+
+
+def print_config_error(exc: Any) -> None:
+    from mpmd.config.model import CheckError
+    bare = exc.file is not None or isinstance(exc, CheckError)
+    print(str(exc) if bare else f"mpmd: {exc}", file=sys.stderr)
 
 
 def do_modules(cfg: Any, opts: argparse.Namespace) -> int:
@@ -126,10 +150,18 @@ def do_modules(cfg: Any, opts: argparse.Namespace) -> int:
 
 
 def do_action(cfg: Any, opts: argparse.Namespace) -> int:
+    from mpmd.core.signals import NOT_RUNNING, find_master, send_action
     if opts.action == "start":
+        pid, why = find_master(cfg)
+        if pid is not None:              # httpd: "httpd (pid 42) already running", exit 0
+            print(f"mpmd {why} already running")
+            return 0
         return do_serve(cfg, opts)
-    from mpmd.core.signals import send_action
-    return int(send_action(cfg, opts.action))
+    code = int(send_action(cfg, opts.action))
+    if code == NOT_RUNNING:              # restart/graceful with nothing running: start (httpd)
+        print("mpmd not running, trying to start", flush=True)
+        return do_serve(cfg, opts)
+    return code
 
 
 def do_serve(cfg: Any, opts: argparse.Namespace) -> int:
@@ -140,7 +172,6 @@ def do_serve(cfg: Any, opts: argparse.Namespace) -> int:
 # (option attribute, what to do with the loaded config), first set one wins; else serve.
 COMMANDS: tuple[tuple[str, Callable[[Any, argparse.Namespace], int]], ...] = (
     ("test", do_test),
-    ("version_full", do_version),
     ("list_modules", do_modules),
     ("action", do_action),
 )
@@ -164,11 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if opts.list_directives:
         return list_directives()
+    if opts.version_full:
+        return do_version(opts)
     from mpmd.config.model import ConfigError
     try:
         cfg = load(opts)
     except ConfigError as exc:
-        print(f"mpmd: {exc}" if exc.file is None else str(exc), file=sys.stderr)
+        print_config_error(exc)
         return 1
     for attr, command in COMMANDS:
         if getattr(opts, attr):

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
@@ -167,3 +169,120 @@ def test_missing_types_config_fails_t_and_start(tmp_path):
         assert r.stderr == (f"Syntax error on line 4 of {conf}:\n"
                             f"could not open mime types config file {tmp_path}/nonexist/mime.types.\n")
     assert not (tmp_path / "mpmd.pid").exists()
+
+
+# --- start-up and CLI behaviour as httpd 2.4 (the audit's list) ----------------------------------
+
+def test_t_fails_when_the_error_log_directory_is_missing(tmp_path):
+    # httpd: "(2)...: AH02291: Cannot access directory '/x/' for main error log", AH00014, exit 1.
+    missing = tmp_path / "nonexist"
+    conf = write(tmp_path, f"Listen 127.0.0.1:0\nDocumentRoot {tmp_path}\nPidFile mpmd.pid\n"
+                           f"ErrorLog {missing}/error.log\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 1, r.stderr
+    assert f"Cannot access directory '{missing}/' for main error log" in r.stderr
+    assert f"{conf}:4" in r.stderr                    # the directive's file:line
+    assert "Configuration check failed" in r.stderr and "Syntax OK" not in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_t_passes_with_a_missing_pid_directory_as_httpd(tmp_path):
+    # httpd -t does not look at the PidFile; mpmd warns, and still says Syntax OK.
+    conf = write(tmp_path, f"Listen 127.0.0.1:0\nDocumentRoot {tmp_path}\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 0 and r.stderr.strip().endswith("Syntax OK"), r.stderr
+    assert "MPMD0504" in r.stderr and "PidFile" in r.stderr
+
+
+LEVEL_ERROR = ("Log level keyword must be one of emerg/alert/crit/error/warn/notice/info/debug/"
+               "trace1/.../trace8")
+
+
+@pytest.mark.parametrize("words, message", [
+    ("bogus", LEVEL_ERROR),
+    ("warn foo:bar", f"foo:bar: {LEVEL_ERROR}"),
+    ("core:trace9", f"core:trace9: {LEVEL_ERROR}"),
+    ("core:", "Module specifier 'core' must be followed by a log level keyword"),
+    ("warn nomod:debug", "Cannot find module nomod"),
+    ("mod_authz_core:debug", "Cannot find module mod_authz_core"),
+])
+def test_t_rejects_bad_loglevel_words_with_file_and_line(tmp_path, words, message):
+    conf = write(tmp_path, f"Listen 127.0.0.1:0\nPidFile mpmd.pid\nLogLevel {words}\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 1, r.stderr
+    assert f"Syntax error on line 3 of {conf}:\n{message}" in r.stderr
+
+
+@pytest.mark.parametrize("words", ["WARN", "info warn", "warn authz_core:debug",
+                                   "authz_core_module:debug", "mod_authz_core.c:trace3",
+                                   "core:info mpm_prefork:debug"])
+def test_t_accepts_loglevel_words_httpd_accepts(tmp_path, words):
+    (tmp_path / "htdocs").mkdir()
+    conf = write(tmp_path, "LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\n"
+                           f"Listen 127.0.0.1:0\nPidFile mpmd.pid\nLogLevel {words}\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 0, r.stderr
+
+
+def test_relative_f_is_under_the_d_server_root(tmp_path):
+    # httpd: "cd /; httpd -d /tmp/x -f srv/p.conf" reads /tmp/x/srv/p.conf.
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "htdocs").mkdir()
+    write(tmp_path, "Listen 127.0.0.1:0\nPidFile mpmd.pid\n", name="srv/p.conf")
+    r = mpmd("-d", str(tmp_path), "-f", "srv/p.conf", "-t", cwd="/")
+    assert r.returncode == 0, r.stderr
+    v = mpmd("-d", str(tmp_path), "-f", "srv/p.conf", "-V", cwd="/")
+    assert f'SERVER_CONFIG_FILE="{tmp_path / "srv" / "p.conf"}"' in v.stdout
+
+
+def test_V_with_a_directive_error_still_prints_the_version_block(tmp_path):
+    # httpd -V reads the config (for the MPM) without processing it: exit 0, no error shown.
+    conf = write(tmp_path, "LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\n"
+                           "Listen 127.0.0.1:0\nKeepAlve On\n")
+    r = mpmd("-V", "-f", str(conf))
+    assert r.returncode == 0, r.stderr
+    assert "Server version: mpmd/" in r.stdout and "Server MPM:     prefork" in r.stdout
+
+
+def test_V_with_an_unreadable_config_reports_it_then_the_version_block(tmp_path):
+    # httpd: the read error, then the build settings anyway, exit 1.
+    r = mpmd("-V", "-f", str(tmp_path / "nope.conf"))
+    assert r.returncode == 1
+    assert "Could not open configuration file" in r.stderr
+    assert "Server version: mpmd/" in r.stdout and "Server MPM:" in r.stdout
+    unclosed = write(tmp_path, "Listen 127.0.0.1:0\n<Directory /tmp>\n")
+    r = mpmd("-V", "-f", str(unclosed))
+    assert r.returncode == 1 and "not closed" in r.stderr and "Server MPM:" in r.stdout
+
+
+def test_k_stop_when_not_running_says_so_and_succeeds(tmp_path):
+    # httpd: "httpd (no pid file) not running" / "httpd (pid N?) not running", exit 0.
+    conf = write(tmp_path, f"Listen 127.0.0.1:0\nPidFile {tmp_path}/mpmd.pid\n")
+    r = mpmd("-f", str(conf), "-k", "stop")
+    assert r.returncode == 0 and r.stdout.strip() == "mpmd (no pid file) not running", r
+    dead = 4194304 + 1         # above Linux pid_max: never a live process
+    (tmp_path / "mpmd.pid").write_text(f"{dead}\n")
+    r = mpmd("-f", str(conf), "-k", "graceful-stop")
+    assert r.returncode == 0 and r.stdout.strip() == f"mpmd (pid {dead}?) not running", r
+
+
+def test_loadmodule_accepts_a_plain_dotted_path(tmp_path):
+    (tmp_path / "hello_mod.py").write_text(
+        "from mpmd.core.modules import Module\nclass Hello(Module):\n    name = 'hello_module'\n")
+    (tmp_path / "htdocs").mkdir()
+    conf = write(tmp_path, "LoadModule hello_module hello_mod.Hello\nListen 127.0.0.1:0\n"
+                           "PidFile mpmd.pid\n<IfModule hello_module>\nKeepAlive Off\n</IfModule>\n")
+    env_path = f"{tmp_path}"
+    r = subprocess.run([sys.executable, "-m", "mpmd", "-M", "-f", str(conf)], capture_output=True,
+                       text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": SRC + os.pathsep + env_path})
+    assert r.returncode == 0, r.stderr
+    assert "hello_module (shared)" in r.stdout
+
+
+def test_loadmodule_unknown_name_says_which_forms_are_accepted(tmp_path):
+    conf = write(tmp_path, "LoadModule rewrite_module modules/mod_rewrite.so\nListen 127.0.0.1:0\n")
+    r = mpmd("-t", "-f", str(conf))
+    assert r.returncode == 1
+    assert "mpmd has no module named rewrite_module" in r.stderr
+    assert "package.module:attr or package.module.attr" in r.stderr

@@ -7,7 +7,8 @@ Rule 2: MPM-specific checks belong to the MPM class (``check_config(cfg)``, http
 Rule 3: level "error" problems stop the server (the loader raises them as ConfigError, at
         the problem's file and line: a check that finds an error names the line to blame);
         "warn" and "notice" are printed by -t and logged at start.
-Message ids: config owns MPMD05nn (loader: 0510-0519; checks: 0501-0509).
+Message ids: config owns MPMD05nn (loader: 0510-0519; checks: 0501-0509; 0507: the line after
+a check's error, "Configuration check failed").
 """
 
 from __future__ import annotations
@@ -47,13 +48,25 @@ def document_root_exists(cfg: Any) -> list[Problem]:
     return []
 
 
-def log_dirs_exist(cfg: Any) -> list[Problem]:
-    out = []
-    for field_name, label in (("pid_file", "PidFile"), ("error_log", "ErrorLog")):
-        value = getattr(cfg, field_name, None)
-        if value and os.path.isabs(value) and not os.path.isdir(os.path.dirname(value)):
-            out.append(Problem("warn", "MPMD0504", f"{label} directory {os.path.dirname(value)} does not exist"))
-    return out
+def pid_dir_exists(cfg: Any) -> list[Problem]:
+    # httpd's -t does not look at the PidFile; starting then fails (MPMD0009).  Say it early.
+    value = getattr(cfg, "pid_file", None)
+    if value and os.path.isabs(value) and not os.path.isdir(os.path.dirname(value)):
+        return [Problem("warn", "MPMD0504", f"PidFile directory {os.path.dirname(value)} does not exist")]
+    return []
+
+
+def error_log_dir_exists(cfg: Any) -> list[Problem]:
+    """httpd open_error_log: a missing directory fails -t and start-up (AH02291)."""
+    value = getattr(cfg, "error_log", None)
+    if not value or not os.path.isabs(value):
+        return []                      # stderr, syslog, |program
+    folder = os.path.dirname(value)
+    if os.path.isdir(folder):
+        return []
+    where = cfg.where("error_log") if hasattr(cfg, "where") else "default"
+    return [Problem("error", "MPMD0506", f"(2)No such file or directory: MPMD0506: Cannot access "
+                    f"directory '{folder}/' for main error log (ErrorLog at {where})")]
 
 
 def mpm_checks(cfg: Any) -> list[Problem]:
@@ -78,7 +91,8 @@ def _delegate(owner: Any, cfg: Any, label: str) -> list[Problem]:
 
 
 CHECKS: list[Callable[[Any], list[Problem]]] = [
-    no_listen, duplicate_listen, document_root_exists, log_dirs_exist, mpm_checks, module_checks,
+    no_listen, duplicate_listen, document_root_exists, pid_dir_exists, error_log_dir_exists, mpm_checks,
+    module_checks,
 ]
 
 

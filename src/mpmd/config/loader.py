@@ -34,12 +34,13 @@ from typing import Any, Callable, Iterable
 
 from mpmd.config import check
 from mpmd.config.directives import Args, Ctx, Directive, Merge
-from mpmd.config.model import ConfigError, Op, Problem, Section, ServerConfig, apply_ops
+from mpmd.config.model import CheckError, ConfigError, Op, Problem, Section, ServerConfig, apply_ops
 from mpmd.config.parser import Node, ReadState, parse_file, parse_text
 from mpmd.config.values import Worded
 from mpmd.core import core_directives
+from mpmd.core.log import log_level_modules, module_key
 
-__all__ = ["ConfigError", "load_config", "Registry", "canonical_module_name"]
+__all__ = ["ConfigError", "load_config", "read_only", "Registry", "canonical_module_name"]
 
 ARITY_TEXT: dict[Args, str] = {
     Args.NO_ARGS: "takes no arguments",
@@ -52,6 +53,13 @@ ARITY_TEXT: dict[Args, str] = {
     Args.ITERATE: "requires at least one argument",
     Args.RAW_ARGS: "takes any number of arguments",
 }
+
+# A Python module named by LoadModule without a colon: package.module.Class (not mod_x.so/.c).
+DOTTED = re.compile(r"(?!.*\.(?:so|c)$)[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+LOADMODULE_FORMS = ("LoadModule takes a built-in module or MPM by its httpd name (mime_module, "
+                    "mpm_event_module; the .so path is ignored) or a Python module as "
+                    "package.module:attr or package.module.attr")
+CHECK_FAILED = "MPMD0507: Configuration check failed"
 
 INVALID = "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration"
 M_NESTED_FILES = "MPMD0514"
@@ -111,17 +119,29 @@ class _Modules:
             return True                  # <IfModule prefork.c>
         return any(want in {canonical_module_name(a) for a in getattr(m, "aliases", ())} for _, m in self.user)
 
+    def present_for_log_level(self, word: str) -> bool:
+        """httpd's find_module for LogLevel: a module's name (``authz_core_module``), its file
+        name (``mod_authz_core.c``) or the name without ``_module``; "core" and the MPM too."""
+        key = module_key(word)
+        if key.startswith("mod_"):
+            return False                 # httpd does not know "mod_authz_core"
+        mpm = self.mpm_name()            # mpm_prefork, mpm_prefork_module, prefork.c
+        names = {"core", f"mpm_{mpm}", mpm, *(module_key(n) for n in self.registry.builtins),
+                 *(module_key(n) for n, _ in self.user)}
+        names |= {module_key(a) for _, m in self.user for a in getattr(m, "aliases", ())}
+        return key in names
+
     def load(self, node: Node) -> None:
         name, spec = node.args
         if name in self.registry.builtins:
             self.mentioned.add(name)
         elif name in self.registry.mpm_modules:
             self._load_mpm(name, node)
-        elif ":" in spec and not spec.endswith(".so"):
+        elif (":" in spec and not spec.endswith(".so")) or DOTTED.fullmatch(spec):
             self._load_user(name, spec, node)
         else:
-            raise ConfigError(f"Cannot load {spec} into server: mpmd has no module named {name}",
-                              node.file, node.line, node.name)
+            raise ConfigError(f"Cannot load {spec} into server: mpmd has no module named {name}; "
+                              f"{LOADMODULE_FORMS}", node.file, node.line, node.name)
 
     def _load_mpm(self, name: str, node: Node) -> None:
         where = f"line {node.line} of {node.file}"
@@ -186,10 +206,26 @@ def load_config(path: str | None = None, *, text: str | None = None, defines: An
     index = _index(registry.core, modules, mpm_name, mpm_class, problems)
     walker = _Walker(index, state.server_root, problems)
     walker.walk(nodes, Ctx.SERVER, None)
+    _check_log_level_modules(walker, mods)
     cfg = _build(walker, index, state, path, mods, mpm_name, mpm_class, modules)
     cfg.problems = problems + check.run(cfg)
     _raise_errors(cfg.problems)
     return cfg
+
+
+def read_only(path: str | None = None, *, defines: Any = (), pre: Iterable[str] = (),
+              post: Iterable[str] = (), server_root: str | None = None
+              ) -> tuple[str, str, ConfigError | None]:
+    """Step 1 alone, for ``-V`` (httpd shows its settings after reading, before processing):
+    (MPM name, ServerRoot, the read error or None).  The MPM is the one loaded before any error."""
+    mods = _Modules(Registry())
+    state = ReadState(defines=_parse_defines(defines), server_root=server_root or _default_root(path),
+                      module_present=mods.present, load_module=mods.load)
+    try:
+        _read(path, None, list(pre), list(post), state)
+    except ConfigError as exc:
+        return mods.mpm_name(), state.server_root, exc
+    return mods.mpm_name(), state.server_root, None
 
 
 def _read(path: str | None, text: str | None, pre: list[str], post: list[str],
@@ -248,9 +284,22 @@ def _arity_text(d: Directive) -> str:
 
 
 def _raise_errors(problems: list[Problem]) -> None:
+    # A cross check failing is not a syntax error: httpd says so after the finding (AH00014).
     for p in problems:
         if p.level == "error":
-            raise ConfigError(p.text, p.file, p.line)
+            if p.file is not None:      # a line to blame: httpd's "Syntax error on line N"
+                raise ConfigError(p.text, p.file, p.line)
+            raise CheckError(f"{p.text}\n{CHECK_FAILED}")
+
+
+def _check_log_level_modules(walker: "_Walker", mods: _Modules) -> None:
+    """LogLevel module:level words name loaded modules (httpd: "Cannot find module x")."""
+    for op in walker.all_ops():
+        if op.directive.field != "log_level":
+            continue
+        for module in log_level_modules(op.value):
+            if not mods.present_for_log_level(module):
+                raise ConfigError(f"Cannot find module {module}", op.file, op.line, "LogLevel")
 
 
 class _Walker:
@@ -272,6 +321,16 @@ class _Walker:
             else:
                 op = self._directive(node, scope, within)
                 (section.ops if section is not None else self.server_ops).append(op)
+
+    def all_ops(self) -> list[Op]:
+        """Every directive line walked, at server level and in every section."""
+        ops = list(self.server_ops)
+        todo = list(self.sections)
+        while todo:
+            section = todo.pop()
+            ops += section.ops
+            todo += section.sections
+        return ops
 
     def _lookup(self, node: Node) -> Directive:
         key = f"<{node.name}>" if node.is_section else node.name

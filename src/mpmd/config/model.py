@@ -79,6 +79,10 @@ def printable(text: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+class CheckError(ConfigError):
+    """A cross check's error (config/check.py): printed as is, with no "mpmd:" in front."""
+
+
 @dataclass(slots=True)
 class Op:
     """One directive line, converted: replayed over defaults to compute values."""

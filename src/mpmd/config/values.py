@@ -66,6 +66,21 @@ class Joined(Converter):
         return " ".join(args)
 
 
+class LogLevel(Joined):
+    """LogLevel words, each checked as httpd's set_loglevel does (core/log.py parse_log_level)."""
+
+    describe = "level [module:level] ..."
+
+    def __call__(self, args: list[str]) -> str:
+        from mpmd.core.log import parse_log_level
+        text = " ".join(args)
+        try:
+            parse_log_level(text)
+        except ValueError as exc:
+            raise Worded(str(exc)) from None
+        return text
+
+
 class Flag(Converter):
     kind = "flag"
     describe = "On|Off"
@@ -296,6 +311,7 @@ def render(value: Any) -> str:
 string = String()
 words = Words()
 joined = Joined()
+log_level = LogLevel()
 flag = Flag()
 size = Size()
 duration = Duration()

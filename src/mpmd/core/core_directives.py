@@ -68,8 +68,9 @@ DIRECTIVES: list[Directive] = [
     _read_time("IncludeOptional", Args.TAKE1, ANY, "Include config files; silently ignores no match.",
                "IncludeOptional file-path|directory-path|wildcard"),
     _read_time("LoadModule", Args.TAKE2, SERVER, "Load a module: an MPM or built-in by its httpd name "
-               "(the .so path is ignored), or a Python module as package.module:attr.",
-               "LoadModule module_name modules/mod_x.so|package.module:attr"),
+               "(the .so path is ignored), or a Python module as package.module:attr or "
+               "package.module.attr (a dotted path that is itself a module is used as one).",
+               "LoadModule module_name modules/mod_x.so|package.module:attr|package.module.attr"),
     _read_time("<IfModule>", Args.TAKE1, ANY, "Keep the body only if the module is (or, with !, is not) loaded.",
                "<IfModule [!]module> ... </IfModule>"),
     _read_time("<IfDefine>", Args.TAKE1, ANY, "Keep the body only if NAME is (or, with !, is not) defined.",
@@ -100,8 +101,11 @@ DIRECTIVES: list[Directive] = [
     _d("ServerAlias", Args.ITERATE, Ctx.VHOST, v.words, None, "Other host names of a virtual host."),
     _d("DocumentRoot", Args.TAKE1, SRV, v.path, "htdocs", "Directory that URL paths are mapped to."),
     _d("PidFile", Args.TAKE1, SERVER, v.path, "logs/mpmd.pid", "File the master writes its process id to."),
-    _d("ErrorLog", Args.TAKE1, SRV, v.path, "stderr", "Where the error log goes: a path, or stderr."),
-    _d("LogLevel", Args.ITERATE, SRV, v.joined, "warn", "Verbosity of the error log (emerg..debug, trace1..8)."),
+    _d("ErrorLog", Args.TAKE1, SRV, v.path, "stderr", "Where the error log goes: a path, stderr, "
+       "syslog[:facility[:tag]], or a piped program \"|cmd\" (\"|$cmd\" through the shell)."),
+    _d("LogLevel", Args.ITERATE, SRV, v.log_level, "warn", "Verbosity of the error log (emerg..debug, "
+       "trace1..8), and per module as module:level (e.g. authz_core:debug).",
+       syntax="LogLevel [module:]level [module:level] ..."),
     _d("User", Args.TAKE1, SERVER, v.string, None, "User the children run as (when started as root)."),
     _d("Group", Args.TAKE1, SERVER, v.string, None, "Group the children run as (when started as root)."),
     _d("Mutex", Args.ITERATE, SERVER, v.words, None, "Accepted for compatibility; mpmd chooses its own locks."),

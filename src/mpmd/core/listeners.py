@@ -68,16 +68,31 @@ def bind_one(host: str, port: int, backlog: int, defer_accept: bool = False) -> 
     return Listener(sock, real[0], real[1])
 
 
+class BindError(OSError):
+    """A Listen address that could not be bound: ``address`` as httpd prints it, ``error`` why."""
+
+    def __init__(self, address: str, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.address = address
+        self.error = error
+
+
+def show_address(host: str, port: int) -> str:
+    """``127.0.0.1:80``, ``[::1]:80``, ``0.0.0.0:80`` for "Listen 80" (httpd make_sock)."""
+    host = host or "0.0.0.0"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def bind_all(addrs: Iterable[Any], backlog: int = 511, defer_accept: bool = False) -> list[Listener]:
-    """Bind each Listen address; on any failure close what was bound and re-raise."""
+    """Bind each Listen address; on any failure close what was bound and raise BindError."""
     bound: list[Listener] = []
-    try:
-        for addr in addrs:
-            host, port = _host_port(addr)
+    for addr in addrs:
+        host, port = _host_port(addr)
+        try:
             bound.append(bind_one(host, port, backlog, defer_accept))
-    except OSError:
-        close_all(bound)
-        raise
+        except OSError as exc:
+            close_all(bound)
+            raise BindError(show_address(host, port), exc) from None
     return bound
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 from typing import Any
 
 from mpmd.core import listeners as listeners_mod
 from mpmd.core import log as log_mod
-from mpmd.core import pidfile
+from mpmd.core import pidfile, piped
 from mpmd.core.signals import SignalQueue
 from mpmd.mpm import load_mpm_class
 from mpmd.mpm.base import Runtime, RunResult
@@ -34,6 +36,9 @@ M_RESTARTING = "MPMD0005"
 M_MPM_FAILED = "MPMD0006"
 M_CHECK = "MPMD0007"
 M_POST_CONFIG = "MPMD0008"
+M_PID_CREATE = "MPMD0009"
+M_PID_LOG = "MPMD0010"
+M_OPEN_LOG = "MPMD0011"
 
 
 def write_ready_file(path: str, pid: int, lsts: list[Any], mpm: str, generation: int) -> None:
@@ -77,9 +82,10 @@ class Master:
             self.listeners = listeners_mod.bind_all(
                 self.cfg.listen, int(getattr(self.cfg, "listen_backlog", 511) or 511),
                 defer_accept=_defers_accept(self.cfg))
-        except OSError as exc:
-            self.log.emerg(M_BIND, f"could not bind to address: {exc}; no listening sockets "
-                           "available, shutting down")
+        except listeners_mod.BindError as exc:
+            # httpd says this on stderr, before its logs are open (AH00072, then AH00015).
+            say(f"{log_mod.errno_text(exc.error)}: {M_BIND}: make_sock: could not bind to "
+                f"address {exc.address}\nno listening sockets available, shutting down")
             return 1
         self.mpm_cls = load_mpm_class(self.cfg.mpm_name)
         for problem in self.mpm_cls.check_config(self.cfg):
@@ -99,20 +105,39 @@ class Master:
         if not single:
             self.signals = SignalQueue()
             self.signals.install()
+        else:
+            # -X: TERM (`-k stop`) stops like Ctrl-C, through the finally below that removes
+            # the PidFile, instead of killing the process where it stands.
+            previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        # -X writes the PidFile too (httpd does), so `-k stop` finds a debugging server.
         pid_path = getattr(self.cfg, "pid_file", None)
-        if pid_path and not single:
-            pidfile.write(pid_path, self.pid)
-        self.log.notice(M_RUNNING, f"mpmd ({self.cfg.mpm_name}) configured -- resuming normal "
-                        "operations", f"mpm_{self.cfg.mpm_name}")
         try:
-            code = self.loop(single)
+            if pid_path and not self.log_pid(pid_path):
+                return 1
+            self.log.notice(M_RUNNING, f"mpmd ({self.cfg.mpm_name}) configured -- resuming normal "
+                            "operations", f"mpm_{self.cfg.mpm_name}")
+            try:
+                return self.loop(single)
+            finally:
+                if pid_path:
+                    pidfile.remove(pid_path, self.pid)
         finally:
-            if pid_path and not single:
-                pidfile.remove(pid_path, self.pid)
             listeners_mod.close_all(self.listeners)
             if self.signals is not None:
                 self.signals.restore()
-        return code
+            if single:
+                signal.signal(signal.SIGTERM, previous_term)
+
+    def log_pid(self, path: str) -> bool:
+        """Write the PidFile before any child exists; False (logged as httpd's AH00099 and
+        AH00100) when it cannot be written: the server does not start."""
+        try:
+            pidfile.write(path, self.pid)
+        except pidfile.PidFileError as exc:
+            self.log.error(M_PID_CREATE, f"{log_mod.errno_text(exc.error)}: could not create {exc.tmp}")
+            self.log.error(M_PID_LOG, f"mpmd: could not log pid to file {path}")
+            return False
+        return True
 
     def post_config(self) -> bool:
         """Run the modules' post_config hooks in the master, before forking (e.g. WSGIPreload)."""
@@ -152,12 +177,34 @@ class Master:
 
 
 def serve(cfg: Any, opts: Any) -> int:
-    """Run the server until stopped; the process exit code (0 after a clean stop)."""
-    master = Master(cfg, opts)
-    code = master.setup()
-    if code:
-        return code
-    return master.run()
+    """Run the server until stopped; the process exit code (0 after a clean stop, 1 when it
+    cannot start: nothing is left behind -- no listener, child, PidFile or piped logger)."""
+    try:
+        try:
+            master = Master(cfg, opts)
+        except OSError as exc:               # ErrorLog unwritable, syslog facility unknown ...
+            say(open_log_failure(exc, getattr(cfg, "error_log", "")))
+            return 1
+        code = master.setup()
+        if code:
+            return code
+        return master.run()
+    finally:
+        piped.close_all()
+
+
+def open_log_failure(exc: OSError, target: str) -> str:
+    """httpd's AH00091 (or AH10036 for syslog), then AH00015."""
+    if exc.errno:
+        text = f"{log_mod.errno_text(exc)}: {M_OPEN_LOG}: mpmd: could not open error log file {target}."
+    else:
+        text = f"{M_OPEN_LOG}: mpmd: {exc}"
+    return f"{text}\nUnable to open logs"
+
+
+def say(text: str) -> None:
+    """Start-up failures before the ErrorLog is usable go to stderr, as httpd's do."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def _defers_accept(cfg: Any) -> bool:

@@ -3,7 +3,7 @@
 Rule 1: a handler only records the signal (writes its number to a self-pipe); the master's loop
         reads the pipe and dispatches to ``handle_<action>`` (nginx signals[], gunicorn arbiter).
 Rule 2: ``mpmd -k ACTION`` looks the action up in the same ``SIGNALS`` table, reads the PidFile
-        and sends the signal.
+        and sends the signal; with no server running it does what httpd does (send_action).
 """
 
 from __future__ import annotations
@@ -100,23 +100,47 @@ def set_cloexec(fd: int) -> None:
     fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
 
 
+NOT_RUNNING = -1      # send_action: no server to signal, and the action starts one (the CLI does)
+STARTS_IF_NOT_RUNNING = ("restart", "graceful")
+
+
+def find_master(cfg: Any) -> tuple[int | None, str]:
+    """(pid of the running master or None, httpd's words for why not: "(no pid file)", "(pid 7?)")."""
+    path = getattr(cfg, "pid_file", None)
+    pid = pidfile.read(path) if path else None
+    if pid is None:
+        return None, "(no pid file)"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None, f"(pid {pid}?)"
+    except PermissionError:
+        pass                     # someone else's process: it exists
+    return pid, f"(pid {pid})"
+
+
 def send_action(cfg: Any, action: str) -> int:
-    """``mpmd -k ACTION``: signal the running master named by the PidFile; 0 on success."""
+    """``mpmd -k ACTION``: signal the running master named by the PidFile; 0 on success.
+
+    With no server running, stop and graceful-stop say so and succeed (httpd: "httpd (no pid
+    file) not running", exit 0); restart and graceful return NOT_RUNNING and the CLI starts one.
+    """
     signo = SIGNAL_FOR_COMMAND.get(action)
     if signo is None:
         print(f"mpmd: unknown -k action {action!r}; use one of "
               f"{', '.join(sorted(SIGNAL_FOR_COMMAND))}", file=sys.stderr)
         return 1
-    path = getattr(cfg, "pid_file", None)
-    pid = pidfile.read(path) if path else None
+    pid, why = find_master(cfg)
     if pid is None:
-        print(f"mpmd (no pid file) not running", file=sys.stderr)
-        return 1
+        if action in STARTS_IF_NOT_RUNNING:
+            return NOT_RUNNING
+        print(f"mpmd {why} not running")
+        return 0
     try:
         os.kill(pid, signo)
     except ProcessLookupError:
-        print(f"mpmd (pid {pid}?) not running", file=sys.stderr)
-        return 1
+        print(f"mpmd {why} not running")
+        return 0
     except PermissionError as exc:
         print(f"mpmd: cannot signal pid {pid}: {exc}", file=sys.stderr)
         return 1

@@ -24,6 +24,18 @@ BUILTIN_MODULES: dict[str, str] = {
 
 
 def load_module_class(spec: str) -> Any:
-    """Import ``"package.module:attr"`` and return the attribute."""
-    module_name, _, attr = spec.partition(":")
+    """Import ``"package.module:attr"`` or ``"package.module.attr"`` and return the attribute.
+
+    A dotted path that is itself importable is a module object used as the module (its
+    functions are the hooks); otherwise its last component is the attribute.
+    """
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+    try:
+        return importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        if exc.name != spec or "." not in spec:
+            raise                # a package on the way is missing: that is the real error
+    module_name, _, attr = spec.rpartition(".")
     return getattr(importlib.import_module(module_name), attr)

@@ -11,6 +11,8 @@ Rule 2: formats follow httpd: ``%h %l %u %t "%r" %>s %b``, ``%{Header}i``, ``%{H
         Unknown letters are a configuration error.
 Rule 3: text from the client (%r, %i, %U, %q, %u) is escaped as httpd does: '"' and '\\' get a
         backslash, control and non-ASCII bytes become \\xhh -- a client cannot forge log lines.
+Rule 4: ``CustomLog "|cmd" fmt`` (and ``|$cmd``, through the shell) writes to a program started
+        once by the master before it forks (core/piped.py); every child writes into its pipe.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from typing import Any, Callable, ClassVar
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.core import piped
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module
 
@@ -184,7 +187,12 @@ class LogFile:
         if condition and condition.startswith("env="):
             name = condition[4:]
             self.env_negate, self.env_name = name.startswith("!"), name.lstrip("!")
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if piped.is_piped(path):
+            # A copy of the master's pipe (Rule 4): closing it at child exit (or -X) keeps the
+            # master's end, which a restarted program reads from.
+            self.fd = os.dup(piped.open(path))
+        else:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def wanted(self, ctx: RequestContext) -> bool:
         if self.env_name is None:
@@ -205,16 +213,14 @@ class LogFile:
 
 
 def open_logs(server: Any) -> list[LogFile]:
-    """The CustomLog lines of ``server``; piped logs are skipped (not supported)."""
+    """The CustomLog lines of ``server``, files and piped programs (Rule 4)."""
     nick = dict(NICKNAMES)
     for fmt, name in getattr(server, "log_format", None) or ():
         nick[name or "default"] = fmt
     root = getattr(server, "server_root", None) or os.getcwd()
     logs = []
     for path, fmt, cond in getattr(server, "custom_log", None) or ():
-        if path.startswith("|"):
-            continue
-        full = path if os.path.isabs(path) else os.path.join(root, path)
+        full = path if os.path.isabs(path) or piped.is_piped(path) else os.path.join(root, path)
         logs.append(LogFile(full, compile_format(nick.get(fmt, fmt)), cond))
     return logs
 
@@ -241,6 +247,12 @@ class LogConfigModule(Module):
     def unused_hooks(self, values: dict[str, Any]) -> tuple[str, ...]:
         """No CustomLog: no access log to write, no call per request."""
         return () if values.get("custom_log") else ("log_transaction",)
+
+    def post_config(self, server: Any) -> None:
+        """In the master, before the fork: start each piped CustomLog's program (Rule 4)."""
+        for path, _, _ in getattr(server, "custom_log", None) or ():
+            if piped.is_piped(path):
+                piped.open(path)
 
     def logs_for(self, server: Any) -> list[LogFile]:
         if server is not self._server:

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
+from mpmd.core import piped
 from mpmd.mpm.base import MPM, MPMState, RunResult
 from mpmd.scoreboard.layout import Status
 
@@ -79,6 +80,8 @@ def reap() -> list[tuple[int, ExitInfo]]:
             break
         if pid == 0:
             break
+        if piped.reaped(pid, status):
+            continue             # a piped log program: core/piped.py starts it again
         dead.append((pid, decode_exit(status)))
     return dead
 
