@@ -129,6 +129,29 @@ def test_graceful_restart_replaces_children_and_keeps_serving(pconf, make_server
     assert request_once(port, get("/index.html")).status == 200
 
 
+def test_a_hup_while_a_new_child_starts_restarts_and_does_not_stop_the_server(pconf, make_server,
+                                                                              monkeypatch):
+    """The restart's SIGTERM reaches a child forked a moment ago (the test hook holds every new
+    child in that moment for 2 s).  It must kill the child, not be written into the master's
+    self-pipe by the master's inherited handler and read back as "stop" after the restart."""
+    import time
+    from mpmd.mpm.common import TEST_PAUSE_AFTER_FORK_ENV
+    monkeypatch.setenv(TEST_PAUSE_AFTER_FORK_ENV, "2")
+    server = make_server(pconf.set("StartServers", 1).set("MinSpareServers", 1)
+                         .set("MaxSpareServers", 2))
+    first = wait_for(lambda: server.children(), message="a child")
+    os.kill(first[0], signal.SIGKILL)           # maintenance forks a replacement ...
+    wait_for(lambda: set(server.children()) - set(first), timeout=10, message="a new child")
+    server.signal(signal.SIGHUP)                # ... which is in its first moment now
+    server.wait_ready(generation=1, timeout=30)
+    assert request_once(server.port, get("/index.html")).status == 200
+    deadline = time.monotonic() + 1.5           # a stop read back would end the master by now
+    while time.monotonic() < deadline:
+        assert server.proc.poll() is None, server.diagnostics()
+        time.sleep(0.05)
+    assert "caught SIGTERM" not in server.error_log_text()
+
+
 def test_hup_restart(pconf, make_server):
     server = make_server(pconf.set("StartServers", 2))
     old = set(wait_for(lambda: server.children(), message="children"))
