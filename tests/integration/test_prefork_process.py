@@ -217,3 +217,22 @@ def test_a_graceful_restart_gives_new_connections_the_new_timeout(pconf, make_se
         c.send(b"GET /index.html HTTP/1.1\r\nHost: x\r\n")      # and then nothing
         assert c.read_response().status == 408, server.diagnostics()
         assert time.monotonic() - start < 10
+
+
+def test_total_accesses_never_go_back_when_a_slot_gets_a_new_child(pconf, make_server):
+    """One slot, a new child every 3 connections: the slot's counters carry on (httpd zeroes
+    only the child's own), so Total Accesses counts every status request before it."""
+    pconf.set("StartServers", 1).set("MinSpareServers", 1).set("MaxSpareServers", 2)
+    pconf.set("MaxRequestWorkers", 1).set("MaxConnectionsPerChild", 3).set("KeepAlive", "Off")
+    pconf.add("LoadModule status_module modules/mod_status.so")
+    pconf.add("<Location /server-status>\n    SetHandler server-status\n</Location>")
+    server = make_server(pconf)
+    totals, pids = [], set()
+    for _ in range(8):
+        resp = request_once(server.port, get("/server-status?auto"))
+        assert resp.status == 200
+        fields = dict(line.split(": ", 1) for line in resp.body.decode().splitlines() if ": " in line)
+        totals.append(int(fields["Total Accesses"]))
+        pids.update(server.children())
+    assert len(pids) >= 2, "the slot never got a new child"
+    assert totals == list(range(8)), totals
