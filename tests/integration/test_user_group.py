@@ -90,11 +90,13 @@ def user_with_supplementary_group():
     finally:
         subprocess.run(["userdel", SUPP_USER], capture_output=True)
         subprocess.run(["groupdel", SUPP_GROUP], capture_output=True)
+    assert subprocess.run(["id", SUPP_USER], capture_output=True).returncode != 0, "user left"
 
 
-def test_a_child_keeps_the_users_supplementary_groups(world_root, make_server,
-                                                      user_with_supplementary_group):
-    """httpd calls initgroups(User, Group), not setgroups([Group])."""
+def test_a_child_keeps_the_users_supplementary_groups(world_root, user_with_supplementary_group,
+                                                      make_server):
+    """httpd calls initgroups(User, Group), not setgroups([Group]).  (The user fixture comes
+    before make_server: it is removed after the server has stopped.)"""
     user, supp_gid = user_with_supplementary_group
     server = make_server(user_conf(world_root, user=user))
     child = wait_for(lambda: server.children(), message="a child")[0]
