@@ -129,6 +129,29 @@ def test_graceful_restart_replaces_children_and_keeps_serving(pconf, make_server
     assert request_once(port, get("/index.html")).status == 200
 
 
+def test_a_hup_while_a_new_child_starts_restarts_and_does_not_stop_the_server(pconf, make_server,
+                                                                              monkeypatch):
+    """The restart's SIGTERM reaches a child forked a moment ago (the test hook holds every new
+    child in that moment for 2 s).  It must kill the child, not be written into the master's
+    self-pipe by the master's inherited handler and read back as "stop" after the restart."""
+    import time
+    from mpmd.mpm.common import TEST_PAUSE_AFTER_FORK_ENV
+    monkeypatch.setenv(TEST_PAUSE_AFTER_FORK_ENV, "2")
+    server = make_server(pconf.set("StartServers", 1).set("MinSpareServers", 1)
+                         .set("MaxSpareServers", 2))
+    first = wait_for(lambda: server.children(), message="a child")
+    os.kill(first[0], signal.SIGKILL)           # maintenance forks a replacement ...
+    wait_for(lambda: set(server.children()) - set(first), timeout=10, message="a new child")
+    server.signal(signal.SIGHUP)                # ... which is in its first moment now
+    server.wait_ready(generation=1, timeout=30)
+    assert request_once(server.port, get("/index.html")).status == 200
+    deadline = time.monotonic() + 1.5           # a stop read back would end the master by now
+    while time.monotonic() < deadline:
+        assert server.proc.poll() is None, server.diagnostics()
+        time.sleep(0.05)
+    assert "caught SIGTERM" not in server.error_log_text()
+
+
 def test_hup_restart(pconf, make_server):
     server = make_server(pconf.set("StartServers", 2))
     old = set(wait_for(lambda: server.children(), message="children"))
@@ -194,3 +217,22 @@ def test_a_graceful_restart_gives_new_connections_the_new_timeout(pconf, make_se
         c.send(b"GET /index.html HTTP/1.1\r\nHost: x\r\n")      # and then nothing
         assert c.read_response().status == 408, server.diagnostics()
         assert time.monotonic() - start < 10
+
+
+def test_total_accesses_never_go_back_when_a_slot_gets_a_new_child(pconf, make_server):
+    """One slot, a new child every 3 connections: the slot's counters carry on (httpd zeroes
+    only the child's own), so Total Accesses counts every status request before it."""
+    pconf.set("StartServers", 1).set("MinSpareServers", 1).set("MaxSpareServers", 2)
+    pconf.set("MaxRequestWorkers", 1).set("MaxConnectionsPerChild", 3).set("KeepAlive", "Off")
+    pconf.add("LoadModule status_module modules/mod_status.so")
+    pconf.add("<Location /server-status>\n    SetHandler server-status\n</Location>")
+    server = make_server(pconf)
+    totals, pids = [], set()
+    for _ in range(8):
+        resp = request_once(server.port, get("/server-status?auto"))
+        assert resp.status == 200
+        fields = dict(line.split(": ", 1) for line in resp.body.decode().splitlines() if ": " in line)
+        totals.append(int(fields["Total Accesses"]))
+        pids.update(server.children())
+    assert len(pids) >= 2, "the slot never got a new child"
+    assert totals == list(range(8)), totals

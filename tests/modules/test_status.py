@@ -77,3 +77,37 @@ def test_handler_auto_and_html():
     ctx = make_ctx(path="/server-status", method="POST")
     ctx.mpm = mpm
     assert handler(ctx).status == 405
+
+
+def test_an_old_generation_still_busy_after_a_graceful_restart_shows_g():
+    """httpd marks the workers of a process finishing after a graceful restart "G"
+    (Gracefully finishing) and counts them in GracefulWorkers, not as busy or idle."""
+    sb = board()
+    sb.set_process(0, 4242, 1, True)            # retire_generation: quiescing
+    sb.set_process(1, 4343, 2)
+    sb.worker(1, 0).reset(4343, Status.READY)
+    s = mod_status.aggregate(sb.snapshot(), now=2000.0)
+    assert s.scoreboard == "GGG_.."
+    assert (s.graceful, s.busy, s.idle, s.stopping) == (3, 0, 1, 1)
+
+
+def test_the_acc_column_is_child_and_slot_accesses():
+    sb = board()
+    w = sb.worker(0, 0)
+    w.reset(5151, Status.BUSY_WRITE)            # a new child in the slot, then one request
+    w.finish_request(10, 1500.0)
+    page = mod_status.render_html(mod_status.aggregate(sb.snapshot(), now=2000.0), "h",
+                                  "prefork", "mpmd/0.1.0", extended=True)
+    assert "<td>5151</td><td>-/1/2</td>" in page
+
+
+def test_loading_mod_status_turns_extended_status_on_unless_set_off():
+    """httpd's status_pre_config: ExtendedStatus On whenever mod_status is loaded; without the
+    LoadModule line (the benchmark configs) nothing changes, so no request pays for it."""
+    from mpmd.config.loader import load_config
+    base = "LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\nListen 127.0.0.1:0\n"
+    loaded = base + "LoadModule status_module modules/mod_status.so\n"
+    assert load_config(text=loaded).extended_status is True
+    assert load_config(text=loaded + "ExtendedStatus Off\n").extended_status is False
+    assert load_config(text=base).extended_status is False
+    assert load_config(text=base + "ExtendedStatus On\n").extended_status is True

@@ -103,3 +103,30 @@ def test_timeout_queue_reappend_moves_item():
     q.append("a", 3.0)
     assert q.expire(6.0) == []
     assert q.expire(8.0) == ["a"]
+
+
+def test_a_signal_sent_to_a_new_child_before_its_handlers_never_reaches_the_master(monkeypatch):
+    """The child pauses right after fork (the test hook widens that window); a SIGTERM sent to it
+    then must wait for the child's own SIG_DFL and kill it -- not run the master's handler,
+    which would write "stop" into the master's self-pipe (a restart becoming a shutdown)."""
+    import time
+    from mpmd.core.signals import SignalQueue
+    from mpmd.mpm.common import TEST_PAUSE_AFTER_FORK_ENV
+
+    queue = SignalQueue()
+    queue.install()
+    try:
+        def child_signals():
+            queue.close_in_child()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+        monkeypatch.setenv(TEST_PAUSE_AFTER_FORK_ENV, "1.5")
+        pid = fork_child(lambda: 0, child_signals)
+        monkeypatch.delenv(TEST_PAUSE_AFTER_FORK_ENV)
+        time.sleep(0.3)                       # the child is in its pause
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        assert decode_exit(status).signo == signal.SIGTERM, decode_exit(status).describe()
+        assert "stop" not in queue.drain()    # only the SIGCHLD of its death, nothing from it
+    finally:
+        queue.restore()

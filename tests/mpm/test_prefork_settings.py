@@ -43,11 +43,13 @@ def test_server_limit_hard_max_is_httpd_24s():
 def test_large_server_limit_small_workers_maps_but_does_not_touch_the_scoreboard():
     """ServerLimit 200000 sizes the scoreboard (as httpd's); only MaxRequestWorkers slots run."""
     from mpmd.scoreboard.board import Scoreboard
+    from mpmd.scoreboard.layout import GLOBAL, PROCESS, WORKER
     c = cfg(server_limit=200000, max_request_workers=4, start_servers=2)
     assert Prefork.scoreboard_limits(c) == (200000, 1)
     assert Prefork(c, [], None).maintenance_bounds()[2] == 4
     board = Scoreboard(*Prefork.scoreboard_limits(c))
-    assert board.size == 24 + 300 * 200000       # address space; untouched pages cost nothing
+    # address space for every slot; untouched pages cost nothing
+    assert board.size == GLOBAL.size + (PROCESS.size + WORKER.size) * 200000
 
 
 def test_start_servers_below_one_warns_as_httpd():

@@ -122,3 +122,23 @@ def struct_size(fmt):
 def struct_pack(fmt, values):
     import struct
     return struct.pack("<" + fmt * len(values), *values)
+
+
+def test_a_new_process_in_a_slot_keeps_the_slot_counters_and_starts_its_own():
+    """httpd: access_count/bytes_served belong to the slot and only grow; my_access_count and
+    my_bytes_served (the child's) start at 0 for each new process."""
+    board = Scoreboard(1, 1)
+    ws = board.worker(0, 0)
+    ws.reset(100)
+    ws.finish(1000, 10.0, Status.READY)
+    ws.finish(24, 11.0, Status.READY)
+    ws.start_request(b"10.0.0.1", b"GET /old HTTP/1.1")
+    board.worker(0, 0).reset(200, Status.STARTING)      # the next child in the same slot
+    rec = board.snapshot().workers[0][0]
+    assert (rec.pid, rec.status, rec.access_count, rec.bytes_served) == (200, Status.STARTING, 2, 1024)
+    assert (rec.child_access_count, rec.child_bytes_served) == (0, 0)
+    assert (rec.client, rec.request) == ("", "")
+    board.worker(0, 0).finish(6, 12.0, Status.READY)
+    rec = board.snapshot().workers[0][0]
+    assert (rec.access_count, rec.bytes_served, rec.child_access_count, rec.child_bytes_served) == \
+        (3, 1030, 1, 6)

@@ -438,6 +438,7 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
         if op.directive.merge is Merge.APPEND and not op.directive.per_dir:
             origins.setdefault(op.directive.field, []).append((op.file, op.line))
     where["server_root"] = state.server_root_where
+    values.update(_loaded_defaults(modules, mods.mentioned, where))
     loaded = [("core_module", "static"), *((n, "static") for n in mods.registry.builtins if n != "core_module"),
               (f"mpm_{mpm_name}_module", "shared" if mods.mpm else "static"),
               *((n, "shared") for n, _ in mods.user)]
@@ -446,6 +447,18 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
                         config_file=os.path.abspath(path) if path else None, defines=dict(state.defines),
                         mpm_name=mpm_name, mpm_class=mpm_class, modules=modules,
                         hooks=HookTable(modules, values), loaded=loaded, origins=origins)
+
+
+def _loaded_defaults(modules: list[Any], mentioned: set[str], where: dict[str, str]) -> dict[str, Any]:
+    """What a built-in module named by a LoadModule line sets unless the config does (its
+    ``defaults_when_loaded``): httpd's mod_status turns ExtendedStatus on in its pre_config."""
+    out: dict[str, Any] = {}
+    for module in modules:
+        if getattr(module, "name", None) in mentioned:
+            for name, value in (getattr(module, "defaults_when_loaded", None) or {}).items():
+                if name not in where:
+                    out[name] = value
+    return out
 
 
 def _default(d: Directive, walker: _Walker) -> Any:

@@ -45,8 +45,11 @@ class SignalQueue:
     def __init__(self) -> None:
         self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._old: dict[int, Any] = {}
+        self.pid = os.getpid()
 
     def _handler(self, signo: int, frame: Any) -> None:
+        if os.getpid() != self.pid:
+            return               # a forked child before close_in_child: the pipe is the master's
         try:
             os.write(self.w, bytes((signo,)))
         except OSError:

@@ -5,7 +5,7 @@ functions (no parsing or regex per request); a request joins their output into o
 
 Rule 1: the line is written with one ``os.write`` on a descriptor opened ``O_APPEND``, so lines
         from many processes and threads never interleave (POSIX appends are atomic per write
-        on local files).
+        on local files).  The master opens the files (post_config), the children inherit them.
 Rule 2: formats follow httpd: ``%h %l %u %t "%r" %>s %b``, ``%{Header}i``, ``%{Header}o``, ``%D``
         (microseconds), ``%T`` (seconds) ...; "common" and "combined" are predefined nicknames.
         Unknown letters are a configuration error.
@@ -225,6 +225,12 @@ def open_logs(server: Any) -> list[LogFile]:
     return logs
 
 
+# The CustomLog files the master opened for the running generation (``post_config``).  Module-
+# level: each generation's config has its own module instances, and the master closes the last
+# generation's descriptors when it opens the next (its children keep the copies they inherited).
+_master_logs: list[LogFile] = []
+
+
 class LogConfigModule(Module):
     name: ClassVar[str] = "log_config_module"
     aliases: ClassVar[tuple[str, ...]] = ("mod_log_config.c",)
@@ -249,10 +255,15 @@ class LogConfigModule(Module):
         return () if values.get("custom_log") else ("log_transaction",)
 
     def post_config(self, server: Any) -> None:
-        """In the master, before the fork: start each piped CustomLog's program (Rule 4)."""
-        for path, _, _ in getattr(server, "custom_log", None) or ():
-            if piped.is_piped(path):
-                piped.open(path)
+        """In the master, before fork and before User/Group take effect: open the CustomLog
+        files and start the piped ones' programs (Rule 4), as httpd opens its logs in the
+        parent as root; children inherit the descriptors, so a log directory only root may
+        write to still gets every child's lines (Rule 1)."""
+        logs = self.logs_for(server)        # the same objects when server has not changed
+        for old in _master_logs:
+            if old not in logs:
+                old.close()
+        _master_logs[:] = logs
 
     def logs_for(self, server: Any) -> list[LogFile]:
         if server is not self._server:

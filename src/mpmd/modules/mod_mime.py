@@ -3,8 +3,8 @@
 Rule 1: TypesConfig names an Apache-format mime.types file (default conf/mime.types under
         ServerRoot).  A TypesConfig line naming a file that cannot be opened stops the server
         (-t and start), as httpd's AH01597 does; without the directive, a missing default
-        file means the copy bundled with mpmd is used.  The table is read once per generation
-        and process, never per request.
+        file means the copy bundled with mpmd is used.  The table is read once per
+        generation, by the master before it forks (post_config), never per request.
 Rule 2: every extension of the file name counts, as in httpd ("a.tar.gz", "index.html.en"); the
         last one with a known type wins; AddType in the per-dir config overrides the file, and
         ForceType overrides everything.  No known type -> no Content-Type (httpd 2.4 has no
@@ -179,6 +179,11 @@ class MimeModule(Module):
         self._server: Any = None
         self._base: dict[str, str] = {}
         self._dirs: dict[int, DirTypes] = {}
+
+    def post_config(self, server: Any) -> None:
+        """In the master, before fork: read TypesConfig now, as httpd does in the parent; a
+        child under User/Group may not be able to read it."""
+        self._server, self._base, self._dirs = server, load_types(server), {}
 
     def _tables(self, server: Any, dc: Any) -> DirTypes:
         if server is not self._server:

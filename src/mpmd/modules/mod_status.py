@@ -4,7 +4,10 @@ Configuration:
   <Location /server-status>
       SetHandler server-status
   </Location>
-  ExtendedStatus On|Off      (server; default Off) On adds one row per worker: client, request line
+  ExtendedStatus On|Off      (server) On adds one row per worker: client, request line.  Default
+                             On when a LoadModule line loads status_module (httpd's
+                             status_pre_config), else Off; the cost is one scoreboard store of
+                             client and request line per request.
 
 ``/server-status?auto`` is the machine-readable form (Apache's field names: Total Accesses,
 Total kBytes, Uptime, BusyWorkers, IdleWorkers, ConnsTotal, ConnsAsync*, Scoreboard).
@@ -15,7 +18,9 @@ Rule 1: the only input is ``mpm.scoreboard.snapshot()`` (a copy); the page never
 Rule 2: ``aggregate`` is a pure function snapshot -> Summary; the renderers are pure functions
         Summary -> text.  Tests call them with hand-made snapshots.
 Rule 3: busy/idle follow httpd's status_handler: READY is idle; DEAD, STARTING and IDLE_KILL are
-        neither; GRACEFUL is counted apart (GracefulWorkers); everything else is busy.
+        neither; GRACEFUL is counted apart (GracefulWorkers); everything else is busy.  Every
+        worker of a quiescing process (an old generation after a graceful restart) shows and
+        counts as G ("Gracefully finishing"), whatever it is doing.
 Rule 4: per-process connection counters (ConnsTotal, ConnsAsync*) are read from the process
         records when the MPM keeps them (worker/event/nginx) and are 0 otherwise.
 """
@@ -56,7 +61,8 @@ CONN_FIELDS: dict[str, tuple[str, ...]] = {
 DIRECTIVES = [
     Directive("ExtendedStatus", args=Args.FLAG, context=Ctx.SERVER, value=config_values.flag, default=False,
               field="extended_status", owner="status_module", syntax="ExtendedStatus On|Off",
-              doc="Show each worker's client and request line on the server-status page."),
+              doc="Show each worker's client and request line on the server-status page; On "
+                  "whenever a LoadModule line loads status_module, unless set Off (as httpd)."),
 ]
 
 
@@ -66,12 +72,13 @@ class WorkerRow:
     thread: int
     pid: int
     letter: str
-    accesses: int
+    accesses: int                # the slot's, over every process it has had
     bytes_served: int
     last_used: float
     client: str
     request: str
     vhost: str
+    child_accesses: int = 0      # the current process's (thread's) own
 
 
 @dataclass
@@ -111,15 +118,19 @@ def aggregate(snap: Any, now: float) -> Summary:
             s.stopping += int(bool(proc.quiescing))
             for out, attrs in CONN_FIELDS.items():
                 s.conns[out] += _first_attr(proc, attrs)
+        retiring = bool(proc.pid and proc.quiescing)
         for thread, w in enumerate(workers):
             letter = w.letter
+            if retiring and letter != ".":
+                letter = "G"         # an old generation finishing after a graceful restart
             letters.append(letter)
             _count(s, letter)
             s.total_accesses += w.access_count
             s.total_bytes += w.bytes_served
             if letter != "." or w.access_count:
                 s.rows.append(WorkerRow(slot, thread, w.pid, letter, w.access_count, w.bytes_served,
-                                        w.last_used, w.client, w.request, w.vhost))
+                                        w.last_used, w.client, w.request, w.vhost,
+                                        getattr(w, "child_access_count", w.access_count)))
     s.scoreboard = "".join(letters)
     return s
 
@@ -208,7 +219,10 @@ def _worker_table(s: Summary) -> str:
     rows = []
     for r in s.rows:
         since = int(s.now - r.last_used) if r.last_used else 0
-        rows.append(f"<tr><td>{r.slot}-{r.thread}</td><td>{r.pid or '-'}</td><td>{r.accesses}</td>"
+        # Acc is httpd's connection/child/slot; the per-connection count is not kept (it would
+        # cost a scoreboard store per connection), hence "-".
+        rows.append(f"<tr><td>{r.slot}-{r.thread}</td><td>{r.pid or '-'}</td>"
+                    f"<td>-/{r.child_accesses}/{r.accesses}</td>"
                     f"<td><b>{esc(r.letter)}</b></td><td>{since}</td><td>{r.bytes_served}</td>"
                     f"<td>{esc(r.client)}</td><td>{esc(r.vhost)}</td><td>{esc(r.request)}</td></tr>")
     return head + "".join(rows) + "</table>"
@@ -280,6 +294,9 @@ class StatusModule(Module):
     aliases: ClassVar[tuple[str, ...]] = ("mod_status.c", "mod_status")
     DIRECTIVES: ClassVar[list[Directive]] = DIRECTIVES
     builtin: ClassVar[bool] = True
+    # httpd: loading mod_status turns ExtendedStatus on unless the config says Off
+    # (config.loader applies it when a LoadModule line names this module).
+    defaults_when_loaded: ClassVar[dict[str, Any]] = {"extended_status": True}
 
     def __init__(self) -> None:
         self.handlers = {HANDLER_NAME: StatusHandler()}

@@ -21,10 +21,12 @@ import os
 import select
 import signal
 import time
+import traceback          # at import: a child without privileges may not read the stdlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from mpmd.core import piped
+from mpmd.core.signals import SIGNALS
 from mpmd.mpm.base import MPM, MPMState, RunResult
 from mpmd.scoreboard.layout import Status
 
@@ -41,6 +43,7 @@ M_CHILD_DIED = "MPMD0103"
 M_CHILD_FATAL = "MPMD0104"
 M_STOP_KILL = "MPMD0105"
 M_CHILD_START = "MPMD0106"
+M_CHILD_CRASH = "MPMD0108"
 
 
 # --- exit status ---------------------------------------------------------------------------
@@ -86,27 +89,56 @@ def reap() -> list[tuple[int, ExitInfo]]:
     return dead
 
 
-def fork_child(child_main: Callable[[], int]) -> int:
+# The signals the master acts on (core/signals.SIGNALS).  They are blocked across fork(): a new
+# child starts with the master's handler installed and the master's self-pipe open, so a signal
+# sent to it then (a restart's TERM or USR1 to every child) would be written into the master's
+# pipe and read by the master as its own -- a second graceful, or a stop instead of a restart.
+# Blocked, such a signal waits until the child has its own handlers, then reaches the child.
+FORK_BLOCKED_SIGNALS = frozenset(spec.signo for spec in SIGNALS)
+# Tests only: seconds a new child pauses right after fork, before its own signal handling is in
+# place, to widen the window above so that a test can send a signal into it reliably.
+TEST_PAUSE_AFTER_FORK_ENV = "MPMD_TEST_PAUSE_AFTER_FORK_S"
+
+
+def fork_child(child_main: Callable[[], int],
+               child_signals: Callable[[], None] | None = None) -> int:
     """Fork; the child runs ``child_main`` and ``os._exit``s with its result (never returns).
 
     ``gc.freeze()`` first moves every object the master made into the permanent generation, so
-    the collector in the children never touches (and copies) those shared pages.
+    the collector in the children never touches (and copies) those shared pages.  The master's
+    signals stay blocked in the child until ``child_signals`` has installed the child's own
+    handlers (FORK_BLOCKED_SIGNALS).
     """
     gc.freeze()
-    pid = os.fork()
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED_SIGNALS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+        raise
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
         return pid
     code = EXIT_CHILD_FATAL
     try:
+        _test_pause_after_fork()
+        if child_signals is not None:
+            child_signals()
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
         code = child_main()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 0
     except BaseException:  # noqa: BLE001 - report and exit; never return into the master's stack
-        import traceback
         traceback.print_exc()
         code = 1
     finally:
         os._exit(code)
+
+
+def _test_pause_after_fork() -> None:
+    pause = os.environ.get(TEST_PAUSE_AFTER_FORK_ENV)
+    if pause:
+        time.sleep(float(pause))
 
 
 # --- pipe of death -----------------------------------------------------------------------------
@@ -309,6 +341,7 @@ class ForkingMPM(MPM):
         gen = self.runtime.generation
         self.scoreboard.set_generation(gen)
         self.pod.drain()
+        self.preload()
         self._spawn_rate = 1
         used = set(self.pool.slot_pids())
         free = [s for s in range(self.maintenance_bounds()[2]) if s not in used]
@@ -342,19 +375,48 @@ class ForkingMPM(MPM):
         gen = self.runtime.generation
         for t in range(self.scoreboard.thread_limit):
             self.scoreboard.set_status(slot, t, Status.STARTING)
-        pid = fork_child(lambda: self._child_entry(slot))
+        pid = fork_child(lambda: self._child_entry(slot), self.child_signals)
         self.scoreboard.set_process(slot, pid, gen)
         self.pool.add(Child(pid, slot, gen, time.monotonic()))
         return pid
 
+    def preload(self) -> None:
+        """In the master, before fork: import what serving a connection needs (the HTTP core
+        and httptools, the request pipeline), as httpd loads everything in the parent.  With
+        User/Group a child cannot import what its user cannot read (a Python tree under a
+        root-only home), and would die on its first connection."""
+        from mpmd.core import errors  # noqa: F401 - the error pages' module, imported lazily
+        from mpmd.mpm.conn import ConnectionDriver, make_connection
+        ConnectionDriver(self.cfg)           # the pipeline, respond, limits
+        make_connection(self.cfg)            # mpmd.http.connection, httptools
+
     def _child_entry(self, slot: int) -> int:
+        try:
+            return self.child_main(slot)
+        except Exception as exc:
+            # The traceback goes to stderr (fork_child); the error log gets what killed it.
+            self.log.error(M_CHILD_CRASH, f"child pid {os.getpid()} died: "
+                           f"{type(exc).__name__}: {exc}", self.name)
+            raise
+
+    def child_signals(self) -> None:
+        """In a new child, while the master's signals are still blocked (``fork_child``): none
+        of the master's plumbing, and the child's own handlers (httpd make_child)."""
         if self.runtime.signals is not None:
             self.runtime.signals.close_in_child()
         for signo in (signal.SIGINT, signal.SIGHUP):
             signal.signal(signo, signal.SIG_IGN)
         for signo in (signal.SIGTERM, signal.SIGCHLD):
             signal.signal(signo, signal.SIG_DFL)
-        return self.child_main(slot)
+        for signo in (signal.SIGUSR1, signal.SIGWINCH):
+            signal.signal(signo, self._on_graceful)
+            signal.siginterrupt(signo, False)
+
+    def _on_graceful(self, signo: int, frame: Any) -> None:
+        """A child's SIGUSR1/SIGWINCH: finish what is in hand, then exit.  MPMs that sleep in a
+        wait of their own also wake it; the nginx MPM's loop takes the signals over later and
+        reads this flag once it does."""
+        self.graceful = True
 
     # -- the loop -----------------------------------------------------------------------
     def supervise(self) -> RunResult:
@@ -541,8 +603,10 @@ def drop_privileges(cfg: Any) -> None:
     gid = pw.pw_gid
     if isinstance(group, str) and group:
         gid = grp.getgrnam(group).gr_gid if not group.startswith("#") else int(group[1:])
-    os.setgroups([gid])
+    # httpd set_group_privs: setgid first (some systems zap the group list), then initgroups
+    # with the user's name (also for "#uid"), so the user keeps its supplementary groups.
     os.setgid(gid)
+    os.initgroups(pw.pw_name, gid)
     os.setuid(pw.pw_uid)
 
 

@@ -17,7 +17,6 @@ Rule 4: a new connection wakes one idle child, not all of them (``common.AcceptW
 from __future__ import annotations
 
 import os
-import signal
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -155,11 +154,8 @@ class Prefork(ForkingMPM):
         """Accept and serve connections until retired (Rule 1, Rule 2)."""
         from mpmd.mpm.common import child_setup
 
+        # SIGUSR1/SIGWINCH reach _on_graceful from fork on (ForkingMPM.child_signals).
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        if not self.runtime.single_process:
-            for signo in (signal.SIGUSR1, signal.SIGWINCH):
-                signal.signal(signo, self._on_graceful)
-                signal.siginterrupt(signo, False)
         ws = self.scoreboard.worker(slot, 0)
         ws.reset(os.getpid(), Status.STARTING)
         child_setup(self)

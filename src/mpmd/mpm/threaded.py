@@ -18,7 +18,6 @@ Rule 3: only the first ThreadsPerChild Worker records of a slot are used; the re
 from __future__ import annotations
 
 import os
-import signal
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -206,11 +205,8 @@ class ThreadedMPM(ForkingMPM):
     def child_main(self, slot: int) -> int:
         """Set up signals and scoreboard records, then ``serve_child`` (Rule 2, Rule 3)."""
         self.slot = slot
+        # SIGUSR1/SIGWINCH reach _on_graceful from fork on (ForkingMPM.child_signals).
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        if not self.runtime.single_process:
-            for signo in (signal.SIGUSR1, signal.SIGWINCH):
-                signal.signal(signo, self._on_graceful)
-                signal.siginterrupt(signo, False)
         pid = os.getpid()
         tpc = self.settings.threads_per_child
         for t in range(self.scoreboard.thread_limit):

@@ -10,7 +10,9 @@ Rule 2: the per-request cost is a few stores through typed views of the worker's
         (``typed_view``); a status is written only when it changes.  A blocking worker ends a
         request with one ``finish`` call for status and counters (every call touches lines
         that 63 other prefork children have pushed out of the cache since).
-Rule 3: counters are per slot; totals are added up by readers.
+Rule 3: counters are per slot and only grow, across the processes a slot has had (httpd); a
+        new process's own counts are the growth since its ``reset``.  Totals are added up by
+        readers.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class WorkerRecord:
     client: str
     request: str
     vhost: str
+    child_access_count: int = 0        # this process's (thread's) share of access_count
+    child_bytes_served: int = 0
 
     @property
     def letter(self) -> str:
@@ -118,8 +122,13 @@ class WorkerSlot:
             self._state[0] = status
 
     def reset(self, pid: int, status: int = Status.STARTING) -> None:
-        """Start the record over for a new process/thread in this slot."""
-        layout.WORKER.pack_into(self._mm, self._off, status, pid, 0, 0, 0.0, b"", b"", b"")
+        """Start the record over for a new process/thread in this slot.  The slot's counters
+        go on growing (httpd keeps access_count and bytes_served; it zeroes only the child's);
+        the child's start from here (layout.CHILD_BASE)."""
+        layout.HEAD.pack_into(self._mm, self._off, status, pid)
+        layout.TEXT.pack_into(self._mm, self._off + layout.W_CLIENT, b"", b"", b"")
+        counts = self._counts
+        layout.CHILD_BASE.pack_into(self._mm, self._off + layout.W_CHILD_BASE, counts[0], counts[1])
         self._status = status
 
     def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None:
@@ -238,7 +247,8 @@ class Scoreboard:
         return pid, gen, bool(q)
 
     def _wrec(self, data: bytes, slot: int, thread: int) -> WorkerRecord:
-        st, pid, count, nbytes, last, client, req, vhost = layout.WORKER.unpack_from(
-            data, self._woff(slot, thread))
+        st, pid, count, nbytes, last, client, req, vhost, base_count, base_bytes = \
+            layout.WORKER.unpack_from(data, self._woff(slot, thread))
         status = Status(st) if st in Status._value2member_map_ else Status.DEAD
-        return WorkerRecord(status, pid, count, nbytes, last, _text(client), _text(req), _text(vhost))
+        return WorkerRecord(status, pid, count, nbytes, last, _text(client), _text(req), _text(vhost),
+                            count - base_count, nbytes - base_bytes)

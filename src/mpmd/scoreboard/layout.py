@@ -49,8 +49,13 @@ TRUNC_MARK = b"..."
 GLOBAL = struct.Struct("<4sIIId")
 # Process: pid, generation, quiescing (0/1).
 PROCESS = struct.Struct("<iIB3x")
-# Worker: status, pad, pid, access_count, bytes_served, last_used, client, request, vhost.
-WORKER = struct.Struct(f"<B3xiQQd{CLIENT_BYTES}s{REQUEST_BYTES}s{VHOST_BYTES}s")
+# Worker: status, pad, pid, access_count, bytes_served, last_used, client, request, vhost,
+# child_base_count, child_base_bytes.  access_count/bytes_served belong to the slot and only
+# grow (httpd worker_score access_count/bytes_served), so Total Accesses never goes back when a
+# slot gets a new process; the two bases are the slot's counters when its current process (or
+# thread) started, which makes the per-child counts (httpd my_access_count/my_bytes_served)
+# count - base: written once per child, nothing more per request.
+WORKER = struct.Struct(f"<B3xiQQd{CLIENT_BYTES}s{REQUEST_BYTES}s{VHOST_BYTES}sQQ")
 
 # Field offsets inside one Worker record (for pack_into on a single field).
 W_STATUS = 0
@@ -61,8 +66,11 @@ W_CLIENT = W_COUNTERS + COUNTERS.size
 W_REQUEST = W_CLIENT + CLIENT_BYTES
 W_VHOST = W_REQUEST + REQUEST_BYTES
 TEXT = struct.Struct(f"<{CLIENT_BYTES}s{REQUEST_BYTES}s{VHOST_BYTES}s")
+HEAD = struct.Struct("<B3xi")           # status, pid
+W_CHILD_BASE = W_VHOST + VHOST_BYTES
+CHILD_BASE = struct.Struct("<QQ")      # child_base_count, child_base_bytes
 
-assert W_VHOST + VHOST_BYTES == WORKER.size == 288, WORKER.size
+assert W_CHILD_BASE + CHILD_BASE.size == WORKER.size == 304, WORKER.size
 assert PROCESS.size == 12 and GLOBAL.size == 24
 
 

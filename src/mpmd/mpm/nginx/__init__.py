@@ -31,6 +31,7 @@ Rule 5: graceful (SIGUSR1/SIGWINCH to a child): stop accepting, close idle conne
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ from mpmd.config import values as config_values
 MAX_PROCESSES = 1024
 DEFAULT_CONNECTIONS = 16384
 DEFAULT_THREADS = 32
+RESPAWN_AT_ONCE_AFTER_S = 1.0     # a worker that lived less is replaced by maintenance
 
 M_PROCESSES = "MPMD0601"
 M_CONNECTIONS = "MPMD0602"
@@ -182,10 +184,24 @@ class Nginx(ForkingMPM):
 
     def child_died(self, child: Any, info: Any) -> None:
         """nginx's master respawns a dead worker at once (ngx_reap_children), not a second later:
-        with a fixed, small process count, every moment without a worker refuses service."""
+        with a fixed, small process count, every moment without a worker refuses service.
+        Not one that died within RESPAWN_AT_ONCE_AFTER_S of its start: a worker that cannot
+        start (or dies at once every time) is replaced by the once-a-second maintenance,
+        never in a tight fork loop."""
         super().child_died(child, info)
-        if not child.retiring and child.generation == self.runtime.generation:
+        lived = time.monotonic() - child.started_s
+        if not child.retiring and child.generation == self.runtime.generation \
+                and lived >= RESPAWN_AT_ONCE_AFTER_S:
             self.perform_maintenance()
+
+    def preload(self) -> None:
+        """The event loop's modules too (ForkingMPM.preload)."""
+        super().preload()
+        from mpmd.mpm.nginx import body, loop, protocol, writer  # noqa: F401
+        try:
+            import uvloop  # noqa: F401 - loop.new_loop's, imported there lazily
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+            pass
 
     def child_main(self, slot: int) -> int:
         from mpmd.mpm.nginx.loop import LoopWorker

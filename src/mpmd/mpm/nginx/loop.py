@@ -131,6 +131,8 @@ class LoopWorker:
         self.resume_accept()
         loop.call_later(SWEEP_S, self._sweep)
         self.done = loop.create_future()
+        if self.mpm.graceful:            # told before the loop took the signals over
+            self.graceful()
         try:
             loop.run_until_complete(self.done)
             if self.stopping:
