@@ -105,9 +105,10 @@ def test_request_fields() -> None:
     assert not req.has_body
 
 
-def test_fragment_is_dropped() -> None:
-    req = first_request(b"GET /a?q#frag HTTP/1.1\r\n" + H + b"\r\n")
-    assert (req.path, req.query) == (b"/a", b"q")
+@pytest.mark.parametrize("target", [b"/a?q#frag", b"/hello.txt#frag", b"http://h/a#frag"])
+def test_fragment_in_target_is_400(target: bytes) -> None:
+    # RFC 9112 3.2: neither origin-form nor absolute-form has a fragment (httpd: 400)
+    assert feed(b"GET " + target + b" HTTP/1.1\r\n" + H + b"\r\n", eof=False)[-1] == ("ERR", 400)
 
 
 def test_content_length_and_chunked_flags() -> None:
@@ -130,8 +131,52 @@ def test_absolute_form(target: bytes, path: bytes, query: bytes, host: bytes) ->
 
 
 def test_absolute_form_without_host_header() -> None:
-    req = first_request(b"GET http://h/x HTTP/1.1\r\n\r\n")
+    # RFC 9112 3.2: an HTTP/1.1 request without Host is a 400 whatever its target (httpd too);
+    # HTTP/1.0 needs no Host, and the target's authority becomes it
+    assert feed(b"GET http://h/x HTTP/1.1\r\n\r\n", eof=False)[-1] == ("ERR", 400)
+    req = first_request(b"GET http://h/x HTTP/1.0\r\n\r\n")
     assert req.header(b"host") == b"h"
+
+
+@pytest.mark.parametrize("host", [b"x:abc", b"x:8a", b"x:1:2", b"[::1", b"[::1]x", b"x]"])
+def test_host_with_a_bad_port_or_literal_is_400(host: bytes) -> None:
+    data = b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"
+    assert feed(data, eof=False)[-1] == ("ERR", 400)
+    absolute = b"GET http://" + host + b"/ HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert feed(absolute, eof=False)[-1] == ("ERR", 400)
+
+
+@pytest.mark.parametrize("host", [b"x", b"x:80", b"x:", b"[::1]", b"[::1]:8080", b"1.2.3.4:1"])
+def test_host_forms_accepted(host: bytes) -> None:
+    assert first_request(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n").header(b"host") == host
+
+
+@pytest.mark.parametrize("data", [
+    b"HEAD /hello.txt HTTP/1.1\r\n\r\n",
+    b"HEAD / HTTP/1.1\r\n" + H + b"Expect: foo\r\n\r\n",
+    b"HEAD / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\n",
+    b"HEAD / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n",
+    b"HEAD / HTTP/2.0\r\n" + H + b"\r\n",
+    b"HEAD / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+])
+def test_refused_head_carries_its_method(data: bytes) -> None:
+    conn = Connection()
+    conn.receive_data(data)
+    with pytest.raises(ProtocolError) as info:
+        conn.next_event()
+    assert info.value.method == "HEAD"
+
+
+def test_refused_unknown_method_after_a_head_has_no_method() -> None:
+    # llhttp's method field still holds the previous request's HEAD: not taken for this one
+    conn = Connection()
+    conn.receive_data(b"HEAD / HTTP/1.1\r\n" + H + b"\r\nFOO / HTTP/1.1\r\n" + H + b"\r\n")
+    assert conn.next_event().method == "HEAD"
+    conn.next_event()
+    conn.start_next_cycle()
+    with pytest.raises(ProtocolError) as info:
+        conn.next_event()
+    assert (info.value.status, info.value.method) == (501, None)
 
 
 def test_websocket_upgrade_is_a_plain_request_and_parsing_goes_on() -> None:
@@ -358,7 +403,9 @@ ERRORS = [
     (b"G@T / HTTP/1.1\r\n" + H + b"\r\n", 400),   # "@" is not a token char: no request line (httpd: 400)
     (b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 80\r\n", 400),
     (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n", 501),
-    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: xchunked\r\n\r\n", 501),
+    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: xchunked\r\n\r\n", 400),
+    # RFC 9112 6.3 item 4: a final coding other than chunked is 400 (httpd too)
+    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\n", 400),
     # 505: versions other than 1.x
     (b"GET / HTTP/2.0\r\n" + H + b"\r\n", 505),
     (b"GET / HTTP/0.9\r\n" + H + b"\r\n", 505),

@@ -58,7 +58,16 @@ CLOSING_ERRORS = {
     "chunk-missing-crlf": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                            b"5\r\nhelloXX0\r\n\r\n" + SMUGGLE, (400,)),
     "negative-content-length": (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n" + SMUGGLE, (400,)),
-    "unknown-te": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n" + SMUGGLE, (501, 400)),
+    # RFC 9112 6.3 item 4: a final coding other than chunked is 400 (httpd too); unknown
+    # codings before chunked are 501
+    "unknown-te": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n" + SMUGGLE, (400,)),
+    "unknown-te-before-chunked": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                                  + SMUGGLE, (501,)),
+    # RFC 9112 3.2: Host is a MUST on HTTP/1.1 whatever the target's form, with a valid port
+    "absolute-form-without-host": (b"GET http://x/index.html HTTP/1.1\r\n\r\n" + SMUGGLE, (400,)),
+    "host-port-not-digits": (b"GET /index.html HTTP/1.1\r\nHost: x:abc\r\n\r\n" + SMUGGLE, (400,)),
+    # origin-form has no fragment (httpd: 400)
+    "fragment-in-target": (b"GET /index.html#frag HTTP/1.1\r\nHost: x\r\n\r\n" + SMUGGLE, (400,)),
     "te-chunked-not-last": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
                             + SMUGGLE, (501, 400)),
     "http-2.0-line": (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", (505,)),
@@ -287,3 +296,36 @@ def test_bad_request_after_good_one_on_same_connection(econf, make_server):
     assert data.startswith(b"HTTP/1.1 200 ")
     assert b"HTTP/1.1 400 " in data
     assert b"SMUGGLED-MARKER" not in data
+
+
+# RFC 9110 9.3.2: no content in an answer to HEAD, also when the core refused the request
+REFUSED_HEADS = {
+    "no-host": (b"HEAD /index.html HTTP/1.1\r\n\r\n", 400),
+    "expect-unknown": (b"HEAD / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n", 417),
+    "te-gzip": (b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    "te-gzip-chunked": (b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    "http-2.0": (b"HEAD / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_HEADS))
+def test_refused_head_gets_no_content(case, econf, make_server):
+    server = make_server(econf)
+    data, status = REFUSED_HEADS[case]
+    with RawConn(server.port) as c:
+        c.send(data)
+        resp = c.read_response(head_only=True)
+        assert resp.status == status, f"{resp.status}\n{server.diagnostics()}"
+        assert (resp.header("connection") or "").lower() == "close"
+        assert c.is_closed(timeout=5.0)
+        assert c.buf == b"", f"content after a HEAD answer: {c.buf[:200]!r}"
+
+
+def test_absolute_form_authority_wins_over_host(econf, make_server):
+    # RFC 9112 3.2.2: the target's authority replaces Host (httpd uses the URI's host)
+    server = make_server(econf)
+    resp = request_once(server.port, b"GET http://target.example:81/echo HTTP/1.1\r\n"
+                                     b"Host: header.example\r\nConnection: close\r\n\r\n")
+    assert resp.status == 200, server.diagnostics()
+    environ = json.loads(resp.body)
+    assert environ["HTTP_HOST"] == "target.example:81"

@@ -3,6 +3,8 @@ and ``get()`` that runs one request through ``mpmd.core.request.process`` (no so
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,16 @@ def make_site(root: Path) -> Path:
     (docroot / "noindex").mkdir()
     (docroot / "noindex" / "f<1>.txt").write_text("x")
     (root / "secret.txt").write_text("CANARY-SECRET\n")
+    age_tree(docroot)
     return docroot
+
+
+def age_tree(top: Path, seconds: float = 3600.0) -> None:
+    """Set every file under ``top`` an hour back: a file written this second is "young"
+    (static_files Rule 5: weak ETag), and the tests want a deployed site's strong validators."""
+    when = time.time() - seconds
+    for path in [top, *top.rglob("*")]:
+        os.utime(path, (when, when))
 
 
 def config(root: Path, extra: str = "") -> Any:

@@ -165,3 +165,62 @@ def test_if_range(site) -> None:
     for value, want in cases:
         resp = get(cfg, "/digits.txt", headers={"Range": "bytes=0-4", "If-Range": value})
         assert resp.status == want, value
+
+
+# -- If-Match: * without an ETag; young files (static_files Rule 5) ---------------------------
+
+def test_if_match_star_is_true_without_an_etag(site) -> None:
+    # RFC 9110 13.1.1: "*" is true when a current representation exists (httpd: 200)
+    cfg = config(site[3], "FileETag None")
+    assert get(cfg, "/index.html", headers={"If-Match": "*"}).status == 200
+    assert get(cfg, "/index.html", headers={"If-Match": '"x"'}).status == 412
+    assert get(cfg, "/no-such", headers={"If-Match": "*"}).status == 404
+
+
+def _at(cfg, when: float, headers=None, target=b"/a.txt"):
+    from mpmd.core import request as pipeline
+    from tests.modules.static_support import context
+    ctx = context(cfg, "GET", target, headers)
+    ctx.start_time = when
+    return pipeline.process(ctx)
+
+
+def test_future_mtime_gets_the_date_as_last_modified_and_a_weak_etag(site) -> None:
+    import time as _t
+    cfg, _, _, root = site
+    path = root / "htdocs" / "a.txt"
+    future = _t.time() + 3600
+    os.utime(path, (future, future))
+    now = _t.time()
+    resp = _at(cfg, now)
+    assert resp.status == 200 and body_bytes(resp) == b"hello\n"
+    assert resp.header("Last-Modified") == formatdate(int(now), usegmt=True)   # httpd: = Date
+    etag = resp.header("ETag")
+    assert etag.startswith('W/"')
+    strong = etag[2:]
+    assert _at(cfg, now, {"If-Match": strong}).status == 412      # a weak tag never matches strongly
+    assert _at(cfg, now, {"If-Match": etag}).status == 412
+    assert _at(cfg, now, {"If-None-Match": strong}).status == 304  # weak comparison
+    assert _at(cfg, now, {"If-None-Match": etag}).header("ETag") == etag
+    ranged = _at(cfg, now, {"Range": "bytes=0-1", "If-Range": strong})
+    assert ranged.status == 200                                  # If-Range needs a strong validator
+    dated = _at(cfg, now, {"Range": "bytes=0-1", "If-Range": resp.header("Last-Modified")})
+    assert dated.status == 200
+    assert _at(cfg, now, {"Range": "bytes=0-1"}).status == 206
+
+
+def test_file_young_within_a_second_then_strong_and_cached(site) -> None:
+    cfg, _, _, root = site
+    path = root / "htdocs" / "a.txt"
+    mtime = 1_700_000_000.25
+    os.utime(path, (mtime, mtime))
+    young = _at(cfg, mtime + 0.5)
+    assert young.header("ETag").startswith('W/"')
+    assert young.header("Last-Modified") == formatdate(int(mtime), usegmt=True)
+    edge = _at(cfg, mtime + 1.0)                                  # httpd: strong only past 1 s
+    assert edge.header("ETag").startswith('W/"')
+    later = _at(cfg, mtime + 1.5)
+    assert later.header("ETag").startswith('"')                  # the young answers were not cached
+    assert _at(cfg, mtime + 2, {"If-Match": later.header("ETag")}).status == 200
+    assert _at(cfg, mtime + 2) is _at(cfg, mtime + 3)             # the shared cached answer again
+    assert _at(cfg, mtime + 0.5).header("ETag").startswith('W/"')  # and never the other way round

@@ -16,9 +16,13 @@ Rule 3: after a request that does not keep the connection alive, bytes that foll
 Rule 4: llhttp owns the syntax (strict mode: no bare LF, no bare CR, no obs-fold, no NUL,
         CL+TE rejected, CL digits and overflow checked).  This module adds what llhttp does
         not: the limits, Host rules (RFC 9112 3.2), version policy (1.x only, 1.2+ answered as
-        1.1, RFC 9110 6.2), Transfer-Encoding policy and absolute-form targets.
+        1.1, RFC 9110 6.2), Transfer-Encoding policy (RFC 9112 6.3: a final coding other
+        than chunked is 400, an unknown coding before chunked 501), absolute-form targets,
+        and no fragment in a request-target (RFC 9112 3.2: neither form has one; httpd 400).
 Rule 5: the only leniency turned on is ``lenient_version`` so that HTTP/1.2 parses; the
         version is then checked here (505 for any major other than 1).
+Rule 6: a refused request's ``ProtocolError`` carries its method once the request line was
+        read (``method``), so a refused HEAD is answered without content (RFC 9110 9.3.2).
 
 Methods: llhttp accepts a fixed list (RFC 9110, WebDAV, and a few more); any other method
 is answered 501 (Apache's answer to an unknown method).  CONNECT is answered 405: this is
@@ -228,7 +232,15 @@ class Connection:
 
     def _parse_error(self, data: bytes | memoryview, exc: HttpParserError) -> None:
         if not self._closing:
-            self._fail(self._error or _from_llhttp(exc, bytes(data)))
+            error = self._error
+            if error is None:
+                error = _from_llhttp(exc, bytes(data))
+                known = error.status != 501      # 501: an unknown method; llhttp's method
+            else:                                # field is then the previous request's
+                known = True
+            if known and self._phase == HEAD:    # Rule 6
+                error.method = _METHODS.get(self._parser.get_method())
+            self._fail(error)
         self._dead = True
 
     def _fail(self, error: ProtocolError) -> None:
@@ -386,12 +398,33 @@ def _build(conn: Connection) -> Request:
 
 
 def _host_ok(conn: Connection, host: bytes) -> bool:
-    """Whether Host has only allowed characters; the last good one is remembered, as a client
-    sends the same Host on every request of a connection (translate builds a table a call)."""
-    if host.translate(None, _HOST_CHARS):
+    """Whether Host is a valid authority (``_authority_ok``); the last good one is remembered,
+    as a client sends the same Host on every request of a connection (translate builds a table
+    a call)."""
+    if not _authority_ok(host):
         return False
     conn._good_host = host
     return True
+
+
+def _authority_ok(authority: bytes) -> bool:
+    """RFC 3986 host [":" port]: allowed characters only, an IP-literal closed by "]", at most
+    one ":" outside it, and a port of digits only (``Host: x:abc`` is httpd's 400 too)."""
+    if authority.translate(None, _HOST_CHARS):
+        return False
+    if authority[:1] == b"[":
+        end = authority.find(b"]")
+        if end < 0:
+            return False
+        rest = authority[end + 1:]
+        if rest and rest[:1] != b":":
+            return False
+        port = rest[1:]
+    else:
+        _, _, port = authority.partition(b":")
+        if b"[" in authority or b"]" in authority or b":" in port:
+            return False
+    return not port or port.isdigit()
 
 
 def _version(conn: Connection, llhttp_version: str) -> str:
@@ -413,7 +446,7 @@ def _split_target(conn: Connection, url: bytes, method: str) -> tuple[bytes, byt
     else:
         authority, url = _absolute_form(conn, url)
     if b"#" in url:
-        url = url[:url.index(b"#")]
+        conn._reject(400, "fragment in request-target")
     path, sep, query = url.partition(b"?")
     return path, query, authority
 
@@ -428,7 +461,7 @@ def _absolute_form(conn: Connection, url: bytes) -> tuple[bytes, bytes]:
         if 0 <= index < end:
             end = index
     authority, path = rest[:end], rest[end:]
-    if not authority or authority.translate(None, _HOST_CHARS):
+    if not authority or not _authority_ok(authority):
         conn._reject(400, "invalid authority in absolute-form request-target")
     if not path.startswith(b"/"):
         path = b"/" + path
@@ -447,10 +480,12 @@ def _check_host(conn: Connection, version: str, authority: bytes | None) -> None
         conn._reject(400, "more than one Host header field")
     host = conn._host
     if host is None:
-        if version == "1.1" and authority is None:
+        # even with an absolute-form target, which then gives the host (RFC 9112 3.2: "any
+        # HTTP/1.1 request message that lacks a Host header field"; httpd: 400)
+        if version == "1.1":
             conn._reject(400, "HTTP/1.1 request without Host")
         return
-    if host.translate(None, _HOST_CHARS):
+    if not _authority_ok(host):
         conn._reject(400, "invalid Host header value")
 
 
@@ -458,6 +493,9 @@ def _framing(conn: Connection, version: str) -> tuple[int | None, bool]:
     """(content_length, chunked); llhttp already refused CL+TE and malformed CL."""
     if conn._te:
         codings = [c.strip().lower() for c in b",".join(conn._te).split(b",")]
+        if codings[-1] != b"chunked":
+            # RFC 9112 6.3 item 4: the length cannot be determined; 400 and close (httpd too)
+            conn._reject(400, "final transfer coding is not chunked")
         if any(c != b"chunked" for c in codings):
             conn._reject(501, "transfer coding other than chunked")
         if len(codings) != 1:

@@ -7,7 +7,9 @@ Rule 2: If-Match uses the strong comparison, If-None-Match the weak one (RFC 911
 Rule 3: an unparsable HTTP-date makes its header ignored; an If-Modified-Since date in the
         future is ignored too (Apache does the same; RFC 9110 13.1.3).
 Rule 4: If-Range (13.1.5) keeps the Range only when its entity-tag strongly matches or its
-        date equals Last-Modified exactly.
+        date equals Last-Modified exactly (the caller refuses a date when Last-Modified is weak).
+Rule 5: ``If-Match: *`` is true whenever the representation exists, with or without an ETag
+        (FileETag None): RFC 9110 13.1.1; httpd answers 200 too.
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ def _split(etag: str) -> tuple[bool, str]:
 
 
 def match_strong(value: str, etag: str | None) -> bool:
-    if etag is None:
-        return False
     tags = etag_list(value)
     if tags is None:
-        return True
+        return True                 # "*": a current representation exists (RFC 9110 13.1.1)
+    if etag is None:
+        return False
     weak, opaque = _split(etag)
     return not weak and any(not w and t == opaque for w, t in tags)
 

@@ -13,8 +13,10 @@ Interface with the MPMs (the "asgi-app" handler; its ``kind`` is set per process
     whole body when that message ends it, so head and body go out in one write) or one loop
     iteration after ``http.response.start``, so a streaming app's head is not held back.
   - Request body: if ``ctx.body`` has ``async def aread(size) -> bytes`` it is awaited (``b""`` =
-    end of body; raising ``ConnectionError`` = the client went away); otherwise ``ctx.body.read(size)``
-    is called and must not block (a body the MPM has already buffered).
+    end of body; raising ``OSError`` = the client went away or its body failed, a
+    ``RequestBodyError``: the app gets ``http.disconnect`` and the MPM answers the body's
+    status); otherwise ``ctx.body.read(size)`` is called and must not block (a body the MPM
+    has already buffered).
   - ``response.body`` is an async iterator of bytes: the MPM writes each chunk and asks for the
     next only when the transport can take more (backpressure reaches ``send()``).
   - Client gone: the MPM calls ``response.on_close()`` (always, once, also after a normal end);
@@ -54,6 +56,7 @@ from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import PROCESS_TASK, TASK_GRACE_S, Response, work_after_answers
 from mpmd.core.memo import derived_by_content
 from mpmd.core.modules import Module
+from mpmd.http.errors import RequestBodyError
 from mpmd.modules.mod_wsgi import AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
 from mpmd.modules.mounts import find_mount
 
@@ -312,7 +315,7 @@ class AsyncCycle:
             try:
                 aread = getattr(self.ctx.body, "aread", None)
                 data = await aread(READ_SIZE) if aread else self.ctx.body.read(READ_SIZE)
-            except ConnectionError:
+            except OSError:                 # gone, or a body error (the MPM answers its status)
                 self.close()
                 return {"type": "http.disconnect"}
             self.body_done = not data
@@ -655,6 +658,11 @@ class ASGIModule(Module):
         kind, value = cycle.wait_start()
         if cycle.error is not None:
             cycle.close()
+            if isinstance(cycle.error, RequestBodyError):
+                # the client's body failed and the app was told http.disconnect: no traceback;
+                # the driver answers the body's status (it has the error too)
+                from mpmd.core.errors import error_response
+                return error_response(cycle.error.error.status, close=True)
             raise cycle.error
         if kind == "done" and (value is not None or cycle.head is None):
             cycle.close()

@@ -27,6 +27,11 @@ Rule 5: an exception before the headers are taken gives a 500 and a traceback in
         and raises ``AppBodyError`` (an OSError), and the driver drops the connection (a client
         must not take a cut response for a whole one).
 Rule 6: more body than the app's Content-Length is cut at the declared length.
+Rule 7: a request body that fails (bad chunk, over LimitRequestBody, timed out, the client gone)
+        raises ``RequestBodyError``, an OSError, from wsgi.input, as mod_wsgi's "request data
+        read error"; an app that lets it propagate gets one line in the ErrorLog (MPMD0705),
+        no traceback (the client's fault, not the app's), and the driver answers the body's
+        status (400, 408, 413) instead of the 500.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import FileBody, Response
 from mpmd.core.memo import derived_by_content
 from mpmd.core.modules import Module
+from mpmd.http.errors import RequestBodyError
 from mpmd.modules import wsgi_environ
 from mpmd.modules.wsgi_input import ErrorStream, wsgi_input
 from mpmd.config import values as config_values
@@ -333,10 +339,13 @@ class WSGIApplication:
             app = self.app if self.app is not None else self.load()
             result = app(environ, sr)
             return self._respond(result, sr, environ)
-        except Exception:
+        except Exception as exc:
             if result is not None and hasattr(result, "close"):
                 _quiet_close(result)
-            self._log_exc("MPMD0702", environ)
+            if isinstance(exc, RequestBodyError):
+                self._log_body_error(environ, exc)        # Rule 7
+            else:
+                self._log_exc("MPMD0702", environ)
             return _server_error()
 
     def _respond(self, result: Any, sr: StartResponse, environ: dict[str, Any]) -> Response:
@@ -388,8 +397,16 @@ class WSGIApplication:
         except GeneratorExit:
             raise
         except Exception as exc:
-            self._log_exc("MPMD0703", environ)
+            if isinstance(exc, RequestBodyError):
+                self._log_body_error(environ, exc)        # Rule 7
+            else:
+                self._log_exc("MPMD0703", environ)
             raise AppBodyError(f"WSGI application {self.what} failed in its body") from exc
+
+    def _log_body_error(self, environ: dict[str, Any], exc: RequestBodyError) -> None:
+        where = environ.get("REQUEST_METHOD", "") + " " + environ.get("REQUEST_URI", "")
+        _log(self.log, "error", "MPMD0705",
+             f"WSGI application {self.what} ({where}): {exc} ({exc.error.status})")
 
     def _log_exc(self, msg_id: str, environ: dict[str, Any]) -> None:
         where = environ.get("REQUEST_METHOD", "") + " " + environ.get("REQUEST_URI", "")

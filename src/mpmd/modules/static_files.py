@@ -14,6 +14,13 @@ Rule 2: the file must not be reached through a symlink unless Options FollowSymL
 Rule 3: directories go to the "httpd/unix-directory" handler (mod_dir: slash redirect,
         DirectoryIndex, autoindex); without mod_dir they are 403.
 Rule 4: ETag follows FileETag (default MTime Size): ``"<size hex>-<mtime µs hex>"`` as httpd.
+Rule 5: a file is "young" while the request time is within a second of its mtime (or before
+        it): it may change again within the same second, unseen by a validator of whole
+        seconds, so, as httpd, its ETag is weak (``W/"..."``) and its Last-Modified is no later
+        than the request's Date (RFC 9110 8.8.2.1, 8.8.1); If-Match then fails (strong
+        comparison), If-None-Match matches weakly, If-Range is not honoured.  The cached entry
+        keeps the settled (strong) validators; a young answer is made per request
+        (``Entry.as_of``) and never cached, so nothing young outlives its second.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 from email.utils import formatdate
+from time import time
 from typing import Any
 
 from mpmd.core.exchange import FileBody, MultipartBody, RequestContext, Response
@@ -62,7 +70,7 @@ class Entry:
     """What is known about one file version: validators, fixed headers, maybe its bytes."""
 
     __slots__ = ("key", "dc", "ctype", "follow", "etag", "mtime", "size", "headers", "full",
-                 "data", "response")
+                 "data", "response", "settled", "young")
 
     def __init__(self, key: tuple[int, int, int], dc: Any, ctype: str | None,
                  st: os.stat_result) -> None:
@@ -71,6 +79,18 @@ class Entry:
         self.etag = make_etag(st, _etag_components(dc))
         self.mtime = int(st.st_mtime)
         self.size = st.st_size
+        # Rule 5: requests up to this time see the file young (httpd: strong only when
+        # request_time - mtime > 1 s)
+        self.settled = st.st_mtime + 1.0
+        self.young = False
+        self._fields()
+        self.data: bytes | None = None
+        # The plain GET's answer once ``data`` is known: shared by every such request (drivers
+        # only ever change the Responses they make themselves, error answers).
+        self.response: Response | None = None
+
+    def _fields(self) -> None:
+        ctype = self.ctype
         headers = [("Content-Type", ctype)] if ctype else []
         headers.append(("Last-Modified", formatdate(self.mtime, usegmt=True)))
         if self.etag:
@@ -79,10 +99,20 @@ class Entry:
         self.headers = headers                       # without Content-Length
         # The whole answer's fields, immutable: finalize renders them once (respond.py).
         self.full = tuple(headers) + (("Content-Length", str(self.size)),)
-        self.data: bytes | None = None
-        # The plain GET's answer once ``data`` is known: shared by every such request (drivers
-        # only ever change the Responses they make themselves, error answers).
-        self.response: Response | None = None
+
+    def as_of(self, now: float) -> "Entry":
+        """Rule 5: this version as a request at ``now`` (while young) sees it: a weak ETag and
+        a Last-Modified no later than ``now``; the bytes are shared, the answer is not."""
+        young = Entry.__new__(Entry)
+        for name in Entry.__slots__:
+            setattr(young, name, getattr(self, name))
+        young.young = True
+        young.response = None
+        if self.etag and not self.etag.startswith("W/"):
+            young.etag = "W/" + self.etag
+        young.mtime = min(self.mtime, int(now))
+        young._fields()
+        return young
 
     def validators(self) -> list[tuple[str, str]]:
         """Headers a 304 repeats (RFC 9110 15.4.5)."""
@@ -193,6 +223,9 @@ class StaticHandler:
                 return entry                         # a directory's answer, or a refusal
         elif not entry.follow and not path_is_plain(ctx.notes.get("root", "/"), filename):
             return error(403, ctx)                   # (a cached entry is a regular file)
+        now = ctx.start_time or time()
+        if now <= entry.settled:                     # Rule 5: rare, and never cached
+            return serve_entry(ctx, filename, entry.as_of(now))
         watched = conditional.CONDITIONAL_HEADERS
         for name, _ in request.headers:
             if name in watched:
@@ -251,7 +284,9 @@ def serve_entry(ctx: RequestContext, filename: str, entry: Entry) -> Response:
     if status is not None:
         return error(status, ctx)
     rng = hdrs.get(b"range")
-    if rng is None or not conditional.if_range_ok(hdrs.get(b"if-range"), entry.etag, entry.mtime):
+    if_range = hdrs.get(b"if-range")
+    if rng is None or (if_range is not None and entry.young) \
+            or not conditional.if_range_ok(if_range, entry.etag, entry.mtime):
         return _full(filename, entry, head)
     parsed = ranges.parse_range(rng.decode("latin-1"), entry.size)
     if parsed is None:

@@ -19,6 +19,12 @@ Rule 4: a small response is one sendall (head + body); files go through os.sendf
         EnableSendfile is on.  Nothing on this path logs unless the level asks for it.
 Rule 5: the body the application reads is ``BodyReader``: it pulls Data events, enforces
         LimitRequestBody (413) and sends "100 Continue" on the first read (RFC 9110 10.1.1).
+        A body that fails raises ``RequestBodyError`` (an OSError, as mod_wsgi's "request
+        data read error") to the application; the driver answers the ProtocolError behind it.
+        Before the answer goes out, what the core already parsed of an unread body is taken
+        (``take_buffered``, no socket read), so an error in it is answered with its status and
+        ``Connection: close`` rather than by an answer that claims keep-alive (as the nginx
+        MPM, which pumps the body as it comes).
 Rule 6: scoreboard states, as httpd shows them: R from accept on and while a head needs more
         than one read, W from the parsed head to the end of the answer, then K (or C) written
         with the request's counters in one ``finish``.  A head that one read brings whole
@@ -39,7 +45,7 @@ from typing import Any, Callable, Iterable
 from mpmd.core.exchange import (ConnInfo, EmptyBody, FileBody, MultipartBody,
                                 Response)
 from mpmd.core.request import logs_requests
-from mpmd.http.errors import ProtocolError
+from mpmd.http.errors import ProtocolError, RequestBodyError
 from mpmd.http.events import NEED_DATA, Data, Request
 from mpmd.mpm.base import setting
 from mpmd.scoreboard.layout import Status
@@ -124,18 +130,43 @@ class BodyReader:
         try:
             event = self._driver.next_event(self._sock, self._conn, started=True)
             if isinstance(event, Data):
-                self._seen += len(event.data)
-                if self._limit and self._seen > self._limit:
-                    raise ProtocolError(413, "request body larger than LimitRequestBody")
+                self._count(event.data)
         except ProtocolError as exc:
             self.error = exc
             self._done = True
-            raise
+            raise RequestBodyError(exc) from None
+        except _Closed:                   # the peer reset: nothing will be answered
+            self.error = ProtocolError(400, "connection lost in the body")
+            self._done = True
+            raise RequestBodyError(self.error) from None
         if isinstance(event, Data):
             self._buf += event.data
             return True
         self._done = True
         return False
+
+    def _count(self, data: bytes) -> None:
+        self._seen += len(data)
+        if self._limit and self._seen > self._limit:
+            raise ProtocolError(413, "request body larger than LimitRequestBody")
+
+    def take_buffered(self) -> None:
+        """Rule 5: move what the core already parsed of the body into the buffer (still there
+        for an application that reads it while its answer streams); an error is kept."""
+        conn = self._conn
+        try:
+            while not self._done:
+                event = conn.next_event()
+                if event is NEED_DATA:
+                    return
+                if type(event) is Data:
+                    self._count(event.data)
+                    self._buf += event.data
+                else:
+                    self._done = True     # EndOfMessage
+        except ProtocolError as exc:
+            self.error = exc
+            self._done = True
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -205,6 +236,18 @@ def _error_for(exc: ProtocolError, ctx: Any) -> Response:
     except ImportError:
         body = f"<html><body><h1>{exc.status} {exc.reason}</h1></body></html>\n".encode()
         return Response(exc.status, [("Content-Type", "text/html; charset=iso-8859-1")], body)
+
+
+def refusal_bytes(finalize: Callable[..., Any], exc: ProtocolError) -> bytes:
+    """The answer to a request the core refused: head and error page, or the head alone when
+    the refused request was a HEAD (RFC 9110 9.3.2; its Content-Length is still the page's,
+    as for any HEAD).  Shared with the nginx MPM."""
+    resp = _error_for(exc, None)
+    resp.close_connection = True
+    head = finalize(None, resp, False).head
+    if exc.method == "HEAD":
+        return head                          # type: ignore[no-any-return]
+    return head + (resp.body if isinstance(resp.body, bytes) else b"")  # type: ignore[no-any-return]
 
 
 class ConnectionDriver:
@@ -353,12 +396,8 @@ class ConnectionDriver:
     def answer_error(self, sock: socket.socket, exc: ProtocolError) -> bool:
         """Write the error response for ``exc`` (no linger); False when the write failed."""
         self.slot.set_status(_WRITE)
-        resp = _error_for(exc, None)
-        resp.close_connection = True
         try:
-            head = self.finalize(None, resp, False).head
-            body = resp.body if isinstance(resp.body, bytes) else b""
-            sock.sendall(head + body)
+            sock.sendall(refusal_bytes(self.finalize, exc))
         except (OSError, TypeError, AttributeError):
             return False
         return True
@@ -437,6 +476,9 @@ class ConnectionDriver:
             error = body.error                    # kept even if the app caught it
         except ProtocolError as exc:              # body limit hit while the app read
             error = exc
+        if not body.done:                         # an unread body: what is already here (Rule 5)
+            body.take_buffered()
+            error = error or body.error
         if error is not None:                     # answer with the body's error, not a 500
             resp = _error_for(error, ctx)
             resp.close_connection = True
@@ -459,7 +501,7 @@ class ConnectionDriver:
         if keep and not body.done:
             try:
                 body.discard()
-            except (ProtocolError, _Closed):
+            except (RequestBodyError, ProtocolError, _Closed):
                 keep = False
         if self.logs:
             slot.set_status(_LOG)

@@ -7,12 +7,15 @@ inline handler on the loop: gets what is buffered, never waits) or ``await aread
 
 Rule 1: backpressure: above ``HIGH_BYTES`` buffered the loop stops reading the socket; once a
         reader takes the buffer below ``LOW_BYTES`` reading resumes.
-Rule 2: LimitRequestBody is enforced on what arrives (413); a read after an error raises the
-        ``ProtocolError`` (as ``mpm/conn.py``'s BodyReader) so the MPM answers with its status.
+Rule 2: LimitRequestBody is enforced on what arrives (413); a read after an error raises
+        ``RequestBodyError`` (an OSError, as ``mpm/conn.py``'s BodyReader) and the MPM answers
+        the ProtocolError behind it with its status.
 Rule 3: "100 Continue" is sent on the first read, only if the body has not arrived yet
         (RFC 9110 10.1.1).
 Rule 4: after the response, an unread rest is discarded (``discarding``) so the next pipelined
-        request can be parsed; the channel calls ``on_end`` once the body is over.
+        request can be parsed; the channel calls ``on_end`` once the body is over, or
+        ``on_fail`` if it fails instead (bad framing, over the limit, the client's EOF): the
+        answer is out and the stream cannot be resynchronised, so the connection must end.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import asyncio
 import threading
 from typing import Any, Callable
 
-from mpmd.http.errors import ProtocolError
+from mpmd.http.errors import ProtocolError, RequestBodyError
 
 HIGH_BYTES = 1 << 20
 LOW_BYTES = 1 << 18
@@ -46,6 +49,7 @@ class BodyChannel:
         self.continue_sent = False
         self.discarding = False
         self.on_end: Callable[[], None] | None = None
+        self.on_fail: Callable[[], None] | None = None
         self.cond = threading.Condition()
         self.waiter: asyncio.Future[None] | None = None
 
@@ -79,13 +83,18 @@ class BodyChannel:
             self.done = True
             self.cond.notify_all()
         self._wake()
+        on_fail, self.on_fail = self.on_fail, None
+        if self.discarding and on_fail is not None:
+            on_fail()                    # Rule 4
 
-    def discard(self, on_end: Callable[[], None]) -> None:
-        """Rule 4: drop the rest; ``on_end`` runs (on the loop) once EndOfMessage arrives."""
+    def discard(self, on_end: Callable[[], None], on_fail: Callable[[], None]) -> None:
+        """Rule 4: drop the rest; ``on_end`` runs (on the loop) once EndOfMessage arrives,
+        ``on_fail`` if the body fails first."""
         with self.cond:
             self.discarding = True
             self.buf.clear()
         self.on_end = on_end
+        self.on_fail = on_fail
         self.proto.resume_reading()
 
     def _wake(self) -> None:
@@ -113,8 +122,11 @@ class BodyChannel:
                 self.loop.call_soon_threadsafe(self.proto.resume_reading)
 
     def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
+        error = self.error
+        if isinstance(error, ProtocolError):
+            raise RequestBodyError(error)
+        if error is not None:
+            raise error
 
     def _wait_for(self, enough: Callable[[], bool]) -> None:
         """Block until ``enough()`` or the end (threads); on the loop: never wait."""
@@ -136,23 +148,21 @@ class BodyChannel:
         else:
             self._wait_for(lambda: len(self.buf) >= size)
         with self.cond:
-            self._raise_if_empty()
+            if size is None or size < 0 or len(self.buf) < size:
+                self._raise()            # the body failed short of the read (as BodyReader)
             n = len(self.buf) if size is None or size < 0 else min(size, len(self.buf))
             out = bytes(self.buf[:n])
             del self.buf[:n]
         self._taken()
         return out
 
-    def _raise_if_empty(self) -> None:
-        if not self.buf:
-            self._raise()
-
     def readline(self, size: int = -1) -> bytes:
         def enough() -> bool:
             return b"\n" in self.buf or (size is not None and 0 <= size <= len(self.buf))
         self._wait_for(enough)
         with self.cond:
-            self._raise_if_empty()
+            if not enough():
+                self._raise()
             end = self.buf.find(b"\n") + 1 or len(self.buf)
             if size is not None and size >= 0:
                 end = min(end, size)

@@ -30,7 +30,7 @@ from mpmd.core.exchange import ConnInfo, EmptyBody, Response
 from mpmd.http.connection import Connection
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, PAUSED, Data, EndOfMessage, Request
-from mpmd.mpm.conn import _addr, _close_body, _error_for, _request_line
+from mpmd.mpm.conn import _addr, _close_body, _error_for, _request_line, refusal_bytes
 from mpmd.mpm.nginx.body import BodyChannel, ClientGone
 from mpmd.scoreboard.layout import Status
 
@@ -382,7 +382,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         body = self.body
         if body is not None and not body.done:
-            body.discard(self.next_cycle)    # body.py Rule 4
+            body.discard(self.next_cycle, self.linger_close)    # body.py Rule 4
             return
         self.next_cycle()
 
@@ -408,11 +408,7 @@ class HttpProtocol(asyncio.Protocol):
         """A request the core refused: answer its status and close (Rule 3)."""
         self._to_busy(True)
         self.busy = True
-        resp = _error_for(exc, None)
-        resp.close_connection = True
-        plan = self.w.runner.finalize(None, resp, False)
-        content = resp.body if isinstance(resp.body, bytes) else b""
-        self.transport.write(plan.head + content)
+        self.transport.write(refusal_bytes(self.w.runner.finalize, exc))
         self.linger_close()
 
     # -- closing --------------------------------------------------------------------------------
@@ -440,7 +436,9 @@ class HttpProtocol(asyncio.Protocol):
             self.closed = True
 
     def on_timeout(self) -> None:
-        """Rule 2: the sweep found this busy connection past its deadline."""
+        """Rule 2: the sweep found this busy connection past its deadline.  Only a handler
+        still running (``ctx`` set, body read or not needed) is let be: any other state ends
+        here, so no connection outlives Timeout by waiting for something that cannot come."""
         body = self.body
         if self.lingering and self.transport is not None:
             self.transport.close()           # FIN was sent; a reset could destroy the answer
@@ -454,7 +452,7 @@ class HttpProtocol(asyncio.Protocol):
                 self.timed = False
         elif not self.busy and self.conn.partial_request:
             self.fail(ProtocolError(408, "request timed out"))
-        elif not self.busy:
+        elif self.ctx is None:               # idle, or between an answer and the next cycle
             self.abort()
 
     def abort(self) -> None:
