@@ -10,7 +10,7 @@ Rule 2: ``-t`` prints the cross-check warnings, then "Syntax OK" (on stderr, as 
         warnings found while reading (an undefined ${NAME}) are printed as they are found,
         whatever the command.
 Rule 3: stay light: nothing here imports the MPMs or the HTTP core; running the server
-        (``mpmd.core.master.serve``) and ``-k`` (``mpmd.core.signals.send_action``) are
+        (``mpmd.supervisor.master.serve``) and ``-k`` (``mpmd.supervisor.signals.send_action``) are
         imported only when used, so ``mpmd -t`` is quick.
 """
 
@@ -150,7 +150,7 @@ def do_modules(cfg: Any, opts: argparse.Namespace) -> int:
 
 
 def do_action(cfg: Any, opts: argparse.Namespace) -> int:
-    from mpmd.core.signals import NOT_RUNNING, find_master, send_action
+    from mpmd.supervisor.signals import NOT_RUNNING, find_master, send_action
     if opts.action == "start":
         pid, why = find_master(cfg)
         if pid is not None:              # httpd: "httpd (pid 42) already running", exit 0
@@ -165,7 +165,7 @@ def do_action(cfg: Any, opts: argparse.Namespace) -> int:
 
 
 def do_serve(cfg: Any, opts: argparse.Namespace) -> int:
-    from mpmd.core.master import serve
+    from mpmd.supervisor.master import serve
     return int(serve(cfg, opts) or 0)
 
 

@@ -110,7 +110,7 @@ def test_a_signal_sent_to_a_new_child_before_its_handlers_never_reaches_the_mast
     then must wait for the child's own SIG_DFL and kill it -- not run the master's handler,
     which would write "stop" into the master's self-pipe (a restart becoming a shutdown)."""
     import time
-    from mpmd.core.signals import SignalQueue
+    from mpmd.supervisor.signals import SignalQueue
     from mpmd.mpm.common import TEST_PAUSE_AFTER_FORK_ENV
 
     queue = SignalQueue()

@@ -14,6 +14,7 @@ Rule 3: ``scoreboard_limits(cfg)`` sizes the scoreboard once per server lifetime
 from __future__ import annotations
 
 import abc
+import signal
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any, Callable, ClassVar
@@ -62,12 +63,34 @@ class RunResult(Enum):
     GRACEFUL_STOP = "graceful-stop"
 
 
+# What each signal means to the master, and the ``-k ACTION`` that sends it (httpd's MPM
+# signals).  The forking MPMs block these across fork(); the supervisor acts on them.
+@dataclass(frozen=True)
+class SignalSpec:
+    signo: int
+    action: str              # what the master does
+    command: str | None      # the -k ACTION that sends it (None: not sendable)
+
+
+SIGNALS: tuple[SignalSpec, ...] = (
+    SignalSpec(signal.SIGTERM, "stop", "stop"),
+    SignalSpec(signal.SIGINT, "stop", None),
+    SignalSpec(signal.SIGHUP, "restart", "restart"),
+    SignalSpec(signal.SIGUSR1, "graceful", "graceful"),
+    SignalSpec(signal.SIGWINCH, "graceful-stop", "graceful-stop"),
+    SignalSpec(signal.SIGCHLD, "reap", None),
+)
+
+ACTION_OF: dict[int, str] = {s.signo: s.action for s in SIGNALS}
+SIGNAL_FOR_COMMAND: dict[str, int] = {s.command: s.signo for s in SIGNALS if s.command}
+
+
 @dataclass
 class Runtime:
     """What the master hands each generation besides config, listeners and scoreboard."""
 
     log: Any                                   # mpmd.core.log.ErrorLog
-    signals: Any = None                        # mpmd.core.signals.SignalQueue (None with -X)
+    signals: Any = None                        # mpmd.supervisor.signals.SignalQueue (None with -X)
     generation: int = 0
     single_process: bool = False               # -X: serve in this process, no fork
     on_ready: Callable[[], None] | None = None  # call once the first children are up

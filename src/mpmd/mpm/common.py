@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from mpmd.core import piped
-from mpmd.core.signals import SIGNALS
-from mpmd.mpm.base import MPM, MPMState, RunResult
+from mpmd.mpm.base import SIGNALS, MPM, MPMState, RunResult
 from mpmd.scoreboard.layout import Status
 
 MAX_SPAWN_RATE = 32
@@ -89,7 +88,7 @@ def reap() -> list[tuple[int, ExitInfo]]:
     return dead
 
 
-# The signals the master acts on (core/signals.SIGNALS).  They are blocked across fork(): a new
+# The signals the master acts on (mpm/base.py SIGNALS).  They are blocked across fork(): a new
 # child starts with the master's handler installed and the master's self-pipe open, so a signal
 # sent to it then (a restart's TERM or USR1 to every child) would be written into the master's
 # pipe and read by the master as its own -- a second graceful, or a stop instead of a restart.

@@ -20,10 +20,11 @@ import signal
 import sys
 from typing import Any
 
-from mpmd.core import listeners as listeners_mod
+from mpmd.supervisor import listeners as listeners_mod
 from mpmd.core import log as log_mod
-from mpmd.core import pidfile, piped
-from mpmd.core.signals import SignalQueue
+from mpmd.core import piped
+from mpmd.supervisor import pidfile
+from mpmd.supervisor.signals import SignalQueue
 from mpmd.mpm import load_mpm_class
 from mpmd.mpm.base import Runtime, RunResult
 from mpmd.scoreboard.board import Scoreboard

@@ -13,30 +13,10 @@ import os
 import select
 import signal
 import sys
-from dataclasses import dataclass
 from typing import Any
 
-from mpmd.core import pidfile
-
-
-@dataclass(frozen=True)
-class SignalSpec:
-    signo: int
-    action: str              # what the master does
-    command: str | None      # the -k ACTION that sends it (None: not sendable)
-
-
-SIGNALS: tuple[SignalSpec, ...] = (
-    SignalSpec(signal.SIGTERM, "stop", "stop"),
-    SignalSpec(signal.SIGINT, "stop", None),
-    SignalSpec(signal.SIGHUP, "restart", "restart"),
-    SignalSpec(signal.SIGUSR1, "graceful", "graceful"),
-    SignalSpec(signal.SIGWINCH, "graceful-stop", "graceful-stop"),
-    SignalSpec(signal.SIGCHLD, "reap", None),
-)
-
-ACTION_OF: dict[int, str] = {s.signo: s.action for s in SIGNALS}
-SIGNAL_FOR_COMMAND: dict[str, int] = {s.command: s.signo for s in SIGNALS if s.command}
+from mpmd.mpm.base import ACTION_OF, SIGNAL_FOR_COMMAND, SIGNALS
+from mpmd.supervisor import pidfile
 
 
 class SignalQueue:
