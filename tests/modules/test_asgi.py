@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from mpmd.modules import mod_asgi
+from mpmd.mpm.base import Query
 from tests.apps import asgi_apps
 from tests.modules.wsgi_fakes import ROOT, make_ctx
 
@@ -14,7 +15,8 @@ from tests.modules.wsgi_fakes import ROOT, make_ctx
 def module_for(spec, mpm_name, mount="/a"):
     server = SimpleNamespace(server_root=ROOT, asgi_app=[(mount, spec)], wsgi_python_path=[])
     module = mod_asgi.ASGIModule()
-    module.child_init(server, SimpleNamespace(name=mpm_name))
+    module.child_init(server, SimpleNamespace(name=mpm_name, query=lambda q: int(
+        q == Query.AWAITS_HANDLERS and mpm_name == "nginx")))     # the MPM's own answer
     return module, server
 
 

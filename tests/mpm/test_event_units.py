@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from mpmd.mpm.event import Event
+from mpmd.mpm.event import DIRECTIVES, Event
 from mpmd.mpm.threaded import settings
 from mpmd.mpm.timeouts import TimeoutQueue
+from tests.support.confbuilder import directive_values
 
 
 def test_pop_oldest_skips_removed_entries():
@@ -22,7 +23,7 @@ def test_pop_oldest_skips_removed_entries():
 
 def _limit_view(conns: int, lingering: int, idle: int, tpc: int = 4, factor: float = 2.0):
     ev = Event.__new__(Event)
-    ev.settings, _ = settings(SimpleNamespace(threads_per_child=tpc, max_request_workers=tpc))
+    ev.settings, _ = settings(directive_values(DIRECTIVES, threads_per_child=tpc, max_request_workers=tpc))
     ev.factor = factor
     ev.idle_workers = idle
     ev.conns = dict.fromkeys(range(conns))

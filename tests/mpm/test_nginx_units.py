@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -16,10 +17,11 @@ from mpmd.config.loader import load_config
 from mpmd.core.log import ErrorLog
 from mpmd.mpm.base import Runtime
 from mpmd.mpm.nginx import DIRECTIVES, Nginx, check, cpu_count, settings
-from mpmd.mpm.nginx.body import BodyChannel
+from mpmd.core.body import RequestBody
 from mpmd.mpm.nginx.loop import LoopWorker
 from mpmd.mpm.nginx.protocol import HttpProtocol
 from mpmd.scoreboard.board import Scoreboard
+from tests.support.confbuilder import directive_values
 
 GET = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -34,15 +36,15 @@ def test_worker_processes_auto_and_bounds():
     for bad in (["0"], ["x"], ["2000"]):
         with pytest.raises(ValueError):
             conv(bad)
-    assert settings(SimpleNamespace(worker_processes=0)).processes == cpu_count()
-    assert settings(SimpleNamespace(worker_processes=3)).processes == 3
+    assert settings(directive_values(DIRECTIVES, worker_processes=0)).processes == cpu_count()
+    assert settings(directive_values(DIRECTIVES, worker_processes=3)).processes == 3
 
 
 def test_defaults_and_scoreboard_room_for_a_graceful_generation():
-    s = settings(SimpleNamespace())
+    s = settings(directive_values(DIRECTIVES))
     assert (s.processes, s.connections, s.reuse_port) == (1, 16384, False)
-    assert Nginx.scoreboard_limits(SimpleNamespace(worker_processes=3)) == (6, 1)
-    assert check(SimpleNamespace(worker_connections=4))[0].id == "MPMD0602"
+    assert Nginx.scoreboard_limits(directive_values(DIRECTIVES, worker_processes=3)) == (6, 1)
+    assert check(directive_values(DIRECTIVES, worker_connections=4))[0].id == "MPMD0602"
 
 
 def test_loads_from_httpd_conf(tmp_path):
@@ -100,6 +102,7 @@ def worker(tmp_path):
     mpm = Nginx(cfg, [], Scoreboard(2, 1), Runtime(log=ErrorLog(), single_process=True))
     w = LoopWorker(mpm, 0)
     w.loop = asyncio.new_event_loop()
+    w.loop_thread = threading.get_ident()
     w.ws = mpm.scoreboard.worker(0, 0)
     w.done = w.loop.create_future()
     yield w
@@ -158,10 +161,10 @@ def test_bad_request_is_answered_and_lingers(worker):
     assert t.out.startswith(b"HTTP/1.1 400") and b"Connection: close" in t.out and t.eof
 
 
-def test_body_channel_nonblocking_on_the_loop_and_aread(worker):
+def test_request_body_never_waits_on_the_loop_and_aread(worker):
     proto, t = connect(worker)
     request = SimpleNamespace(expect_continue=True)
-    ch = BodyChannel(proto, request, limit=10)
+    ch = RequestBody(request, proto.conn, 10, proto)
     assert ch.read(5) == b"" and t.out == b"HTTP/1.1 100 Continue\r\n\r\n"   # Rule 3, no wait
     ch.feed(b"abc")
     ch.feed(b"def")
@@ -172,6 +175,6 @@ def test_body_channel_nonblocking_on_the_loop_and_aread(worker):
         ch.finish()
         return first, await ch.aread(10)
     assert worker.loop.run_until_complete(rest()) == (b"ef", b"")
-    ch2 = BodyChannel(proto, request, limit=4)
+    ch2 = RequestBody(request, proto.conn, 4, proto)
     ch2.feed(b"12345")
     assert ch2.error is not None and ch2.error.status == 413

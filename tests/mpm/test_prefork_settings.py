@@ -2,12 +2,14 @@
 
 from types import SimpleNamespace
 
+from tests.support.confbuilder import directive_values
+
 from mpmd.mpm.base import Query
 from mpmd.mpm.prefork import DIRECTIVES, Prefork, settings
 
 
 def cfg(**kw):
-    return SimpleNamespace(**kw)
+    return directive_values(DIRECTIVES, **kw)
 
 
 def test_defaults_are_apaches():

@@ -9,11 +9,13 @@ import pytest
 from mpmd.config.loader import load_config
 from mpmd.mpm import load_mpm_class
 from mpmd.mpm.base import Query
+from mpmd.mpm.event import DIRECTIVES as EVENT_DIRECTIVES
 from mpmd.mpm.threaded import settings
+from tests.support.confbuilder import directive_values
 
 
 def cfg(**kw):
-    return SimpleNamespace(**kw)
+    return directive_values(EVENT_DIRECTIVES, **kw)
 
 
 def test_apache_defaults():

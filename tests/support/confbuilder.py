@@ -60,3 +60,14 @@ class ConfBuilder:
         self.htdocs.mkdir(parents=True, exist_ok=True)
         path.write_text(self.text())
         return path
+
+
+def directive_values(directives: list, **overrides: object) -> object:
+    """A config object holding every core directive's and ``directives``' table default, then
+    ``overrides``: what an MPM's settings read as typed attributes, without loading a file."""
+    from types import SimpleNamespace
+
+    from mpmd.core.core_directives import DIRECTIVES as CORE
+    values = {d.field: d.default for d in (*CORE, *directives)}
+    values.update(overrides)
+    return SimpleNamespace(**values)

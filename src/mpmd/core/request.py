@@ -153,7 +153,7 @@ def _pick_handler(ctx: RequestContext) -> Any:
     ctx.handler = name
     handler = ctx.server.hooks.handlers.get(name)
     if handler is None:
-        _log_error(ctx, "MPMD0302", f"handler \"{name}\" not found for: {ctx.filename}")
+        log_error(ctx, "MPMD0302", f"handler \"{name}\" not found for: {ctx.filename}")
         return error(500, ctx)
     return handler
 
@@ -170,8 +170,13 @@ def begin(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
             uri_path, filename, path_info, dir_config, name, notes, handler = hit
             return RequestContext(request, conn, server, body, uri_path, path_info, filename,
                                   name, dir_config, notes.copy(), mpm, now), handler
-    return RequestContext(request, conn, server, body, "/", "", None, None, None, {}, mpm,
-                          now), None
+    return new_context(request, conn, server, body, mpm, now), None
+
+
+def new_context(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
+                now: float) -> RequestContext:
+    """A request's context before any phase ran (the plain path's ``begin``)."""
+    return RequestContext(request, conn, server, body, "/", "", None, None, None, {}, mpm, now)
 
 
 def prepare(ctx: RequestContext) -> Any:
@@ -179,7 +184,7 @@ def prepare(ctx: RequestContext) -> Any:
     request = ctx.request
     routes = ctx.server.hooks.routes
     if routes is None:
-        return _prepare(ctx)
+        return run_phases(ctx)
     key = (request.path, request.method)
     hit = routes.get(key)
     if hit is not None:                                  # Rule 4
@@ -187,14 +192,15 @@ def prepare(ctx: RequestContext) -> Any:
          handler) = hit
         ctx.notes = notes.copy()
         return handler
-    handler = _prepare(ctx)
+    handler = run_phases(ctx)
     if type(handler) is not Response and VOLATILE not in ctx.notes:
         remember(routes, key, (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config,
                                ctx.handler, ctx.notes.copy(), handler), ROUTE_CACHE_SIZE)
     return handler
 
 
-def _prepare(ctx: RequestContext) -> Any:
+def run_phases(ctx: RequestContext) -> Any:
+    """post_read_request .. fixups, without the route cache: the handler, or a Response."""
     request = ctx.request
     path = request.path
     if path == b"*" or request.target == b"*":
@@ -229,13 +235,19 @@ def run_handler(ctx: RequestContext, handler: Any) -> Response:
 def handler_failed(ctx: RequestContext) -> Response:
     """The 500 for a handler that raised; call it from the ``except`` clause (it logs the
     traceback being handled).  Drivers that inline ``run_handler`` use it and ``no_answer``."""
-    _log_error(ctx, "MPMD0301", "handler failed: " + traceback.format_exc().rstrip())
+    log_error(ctx, "MPMD0301", "handler failed: " + traceback.format_exc().rstrip())
+    return error(500, ctx)
+
+
+def phase_failed(ctx: RequestContext) -> Response:
+    """The 500 for a phase hook that raised; call it from the ``except`` clause."""
+    log_error(ctx, "MPMD0301", "request phase failed: " + traceback.format_exc().rstrip())
     return error(500, ctx)
 
 
 def no_answer(ctx: RequestContext) -> Response:
     """The 500 for a handler that returned None."""
-    _log_error(ctx, "MPMD0303", f"handler {ctx.handler!r} returned no response")
+    log_error(ctx, "MPMD0303", f"handler {ctx.handler!r} returned no response")
     return error(500, ctx)
 
 
@@ -251,7 +263,7 @@ def internal_redirect(ctx: RequestContext, uri_path: str) -> Response:
     """Serve ``uri_path`` instead (Rule 3): translate .. handler run again."""
     count = ctx.notes.get("redirects", 0) + 1
     if count > MAX_REDIRECTS:
-        _log_error(ctx, "MPMD0304", "too many internal redirects for " + uri_path)
+        log_error(ctx, "MPMD0304", "too many internal redirects for " + uri_path)
         return error(500, ctx)
     ctx.notes["redirects"] = count
     ctx.uri_path = uri_path
@@ -273,7 +285,7 @@ def log(ctx: RequestContext, response: Response, bytes_sent: int) -> None:
         for fn in ctx.server.hooks.by_hook["log_transaction"]:
             fn(ctx, response, bytes_sent)
     except Exception:
-        _log_error(ctx, "MPMD0305", "log_transaction failed: " + traceback.format_exc().rstrip())
+        log_error(ctx, "MPMD0305", "log_transaction failed: " + traceback.format_exc().rstrip())
 
 
 def logs_requests(cfg: Any) -> bool:
@@ -283,7 +295,8 @@ def logs_requests(cfg: Any) -> bool:
     return hooks is None or bool(hooks.by_hook.get("log_transaction", True))
 
 
-def _log_error(ctx: RequestContext, msg_id: str, text: str) -> None:
+def log_error(ctx: RequestContext, msg_id: str, text: str) -> None:
+    """An error-log line for ``ctx``'s request (the MPM's log, or stderr)."""
     errlog = getattr(ctx.mpm, "log", None)
     if errlog is not None and hasattr(errlog, "error"):
         errlog.error(msg_id, text)

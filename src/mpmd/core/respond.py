@@ -171,8 +171,14 @@ _PLANS: dict[tuple[Any, ...], tuple[Any, int, Any, "Plan"]] = {}
 PLAN_CACHE_SIZE = 4096
 
 
+def plain_plan(request: Any, response: Response, keep_alive_allowed: bool) -> Plan:
+    """``finalize_plan`` with nothing remembered: no kept Plan, head block, length field or
+    Date/Server stamp (the plain path of core/cycle.py Rule 6, which tests compare with)."""
+    return _plan(request, response, keep_alive_allowed, None, None, cached=False)
+
+
 def _plan(request: Any, response: Response, keep_alive_allowed: bool,
-          server_header: str | None, date: bytes | None) -> "Plan":
+          server_header: str | None, date: bytes | None, cached: bool = True) -> "Plan":
     if request is None or isinstance(request, Request):
         req, server = request, None
     else:
@@ -185,7 +191,8 @@ def _plan(request: Any, response: Response, keep_alive_allowed: bool,
         version = "1.1"
         send_body = status >= 200 and status != 204 and status != 304
 
-    block, app_length, app_close = _own_headers(response.headers)
+    block, app_length, app_close = (_own_headers(response.headers) if cached
+                                    else _split_owned(response.headers))
     body = response.body
     if type(body) is bytes and send_body:                       # the common case, Rule 2
         length: int | None = len(body)
@@ -197,7 +204,8 @@ def _plan(request: Any, response: Response, keep_alive_allowed: bool,
                   and (length is not None or chunked or not send_body))
 
     if length is not None:
-        framing = _LENGTHS.get(length) or _length_field(length)
+        framing = (_LENGTHS.get(length) or _length_field(length)) if cached \
+            else b"Content-Length: %d\r\n" % length
     elif chunked and send_body:
         framing = b"Transfer-Encoding: chunked\r\n"
     else:
@@ -206,7 +214,10 @@ def _plan(request: Any, response: Response, keep_alive_allowed: bool,
         framing += b"Connection: close\r\n"
     elif version == "1.0":
         framing += b"Connection: keep-alive\r\n"
-    if date is None and server_header is None:
+    if not cached:
+        stamp = b"".join((b"Date: ", _DATE.http_date(), b"\r\nServer: ",
+                          _server_of(server).encode("latin-1"), CRLF))
+    elif date is None and server_header is None:
         stamp = _stamp(server)
     else:
         stamp = b"".join((b"Date: ", date if date is not None else _DATE.http_date(),

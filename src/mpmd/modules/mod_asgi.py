@@ -57,12 +57,12 @@ from mpmd.core.exchange import PROCESS_TASK, TASK_GRACE_S, Response, work_after_
 from mpmd.core.memo import derived_by_content
 from mpmd.core.modules import Module
 from mpmd.http.errors import RequestBodyError
+from mpmd.mpm.base import awaits_handlers
 from mpmd.modules.mod_wsgi import AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
 from mpmd.modules.mounts import find_mount
 
 HANDLER_NAME = "asgi-app"
 READ_SIZE = 65536
-ASYNC_MPMS = frozenset({"nginx"})          # MPMs that await "async" handlers on their own loop
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -598,7 +598,7 @@ class ASGIModule(Module):
                 m.load()
             except Exception:
                 _log(self.log, "error", "MPMD0801", f"failed to load ASGI application {m.spec}:\n{traceback.format_exc().rstrip()}")
-        self.handler.kind = "async" if getattr(mpm, "name", "") in ASYNC_MPMS else "blocking"
+        self.handler.kind = "async" if awaits_handlers(mpm) else "blocking"
         if self.handler.kind == "blocking":
             self.loop_thread = LoopThread()
             for m in mounts:

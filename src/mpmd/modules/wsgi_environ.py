@@ -11,24 +11,15 @@ Rule 1: header names map to CGI keys through a cache (``b"user-agent" -> "HTTP_U
 Rule 2: SCRIPT_NAME is the mount point without a trailing "/" ("" for a mount at "/"), PATH_INFO
         the rest of the decoded path; both are "bytes as latin-1" strings (PEP 3333 "native
         strings").  A request for the bare mount ("/app") gets PATH_INFO "".
-Rule 3: wsgi.multithread / wsgi.multiprocess come from the MPM: ``mpm.query(IS_THREADED)`` when the
-        MPM answers it, else the MPM_FLAGS table by MPM name.
+Rule 3: wsgi.multithread / wsgi.multiprocess are the MPM's answers to ``IS_THREADED`` and
+        ``IS_FORKED`` (httpd ap_mpm_query); an MPM that awaits handlers on its loop runs the
+        blocking ones in a thread pool, so it is multithread too.  With no MPM to ask (a tool),
+        both are True: the safe assumption for an application.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-# MPM name -> (wsgi.multithread, wsgi.multiprocess); used when the MPM has no query() answer.
-MPM_FLAGS: dict[str, tuple[bool, bool]] = {
-    "prefork": (False, True),
-    "worker": (True, True),
-    "event": (True, True),
-    "nginx": (True, True),       # blocking handlers run in each loop's thread pool
-}
-
-# Single-threaded loops that run "blocking" handlers in a thread pool: always multithread.
-POOLED_MPMS = frozenset({"nginx"})
 
 # Header names with their own CGI variables (no HTTP_ prefix).
 _SPECIAL = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
@@ -52,17 +43,12 @@ def header_key(name: bytes) -> str | None:
 
 def mpm_flags(mpm: Any) -> tuple[bool, bool]:
     """(multithread, multiprocess) for the running MPM (Rule 3)."""
-    name = getattr(mpm, "name", None) or "prefork"
-    threaded, forked = MPM_FLAGS.get(name, (True, True))
+    from mpmd.mpm.base import Query
     query = getattr(mpm, "query", None)
-    if query is not None:
-        try:
-            from mpmd.mpm.base import Query
-            threaded = bool(query(Query.IS_THREADED)) or name in POOLED_MPMS
-            forked = bool(query(Query.IS_FORKED)) or forked
-        except Exception:  # an MPM without these queries keeps the table's answer
-            pass
-    return threaded, forked
+    if query is None:
+        return True, True
+    return (bool(query(Query.IS_THREADED) or query(Query.AWAITS_HANDLERS)),
+            bool(query(Query.IS_FORKED)))
 
 
 def make_base(*, script_name: str, scheme: str, multithread: bool, multiprocess: bool,

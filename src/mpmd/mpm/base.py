@@ -48,6 +48,15 @@ class Query(IntEnum):
     MPM_STATE = 12
     GENERATION = 13
     IS_ASYNC = 14
+    # mpmd's own: 1 when the MPM awaits handlers of kind "async" on its own event loop
+    AWAITS_HANDLERS = 15
+
+
+def awaits_handlers(mpm: Any) -> bool:
+    """Whether ``mpm`` awaits handlers of kind "async" on its own loop (``Query``); a module
+    picks its handler's kind by it, never by the MPM's name."""
+    query = getattr(mpm, "query", None)
+    return bool(query is not None and query(Query.AWAITS_HANDLERS))
 
 
 class MPMState(IntEnum):
@@ -139,14 +148,6 @@ class MPM(abc.ABC):
     @abc.abstractmethod
     def run(self) -> RunResult:
         """Serve until a signal says stop/restart; return which."""
-
-
-def setting(cfg: Any, field_name: str, default: Any) -> Any:
-    """A config field, or ``default`` when the config model lacks it or leaves it unset."""
-    value = getattr(cfg, field_name, None)
-    if value is None or type(value).__name__ == "_Unset" or repr(value) == "UNSET":
-        return default
-    return value
 
 
 def _local_int_range(lo: int, hi: int) -> Any:

@@ -385,9 +385,8 @@ class ForkingMPM(MPM):
         User/Group a child cannot import what its user cannot read (a Python tree under a
         root-only home), and would die on its first connection."""
         from mpmd.core import errors  # noqa: F401 - the error pages' module, imported lazily
-        from mpmd.mpm.conn import ConnectionDriver, make_connection
-        ConnectionDriver(self.cfg)           # the pipeline, respond, limits
-        make_connection(self.cfg)            # mpmd.http.connection, httptools
+        from mpmd.mpm.conn import ConnectionDriver
+        ConnectionDriver(self.cfg).policy.connection()   # the cycle, the pipeline, httptools
 
     def _child_entry(self, slot: int) -> int:
         try:

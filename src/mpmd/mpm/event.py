@@ -44,8 +44,7 @@ from mpmd.config.directives import Args, Ctx, Directive
 from mpmd.core.exchange import ConnInfo
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
-from mpmd.mpm.base import setting
-from mpmd.mpm.conn import make_connection, make_limits
+from mpmd.core.cycle import LINGER_S, Policy
 from mpmd.mpm.threaded import DIRECTIVES as THREADED_DIRECTIVES
 from mpmd.mpm.threaded import ThreadedMPM
 from mpmd.mpm.threaded import settings as threaded_settings
@@ -53,7 +52,6 @@ from mpmd.mpm.timeouts import TimeoutQueue
 from mpmd.scoreboard.layout import Status
 
 RECV_BYTES = 65536
-LINGER_S = 2.0
 MAX_EVENTS = 512
 MAX_THREAD_LIMIT = 100000         # httpd 2.4 event MAX_THREAD_LIMIT (worker's is 20000)
 
@@ -111,10 +109,10 @@ class Event(ThreadedMPM):
 
     # -- child setup ----------------------------------------------------------------------------
     def serve_child(self, slot: int) -> None:
-        self.factor = float(setting(self.cfg, "async_request_worker_factor", 2.0))
-        self.timeout_s = float(setting(self.cfg, "timeout", 60))
+        self.factor = float(self.cfg.async_request_worker_factor)
+        self.policy = policy = Policy.from_config(self.cfg)
+        self.timeout_s = policy.timeout_s
         self.snd_timeo = _timeval(self.timeout_s)
-        self.limits = make_limits(self.cfg)
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.done: collections.deque[tuple[EventConn, bool]] = collections.deque()
         self.idle_lock = threading.Lock()
@@ -123,8 +121,7 @@ class Event(ThreadedMPM):
         self.pending: collections.deque[EventConn] = collections.deque()   # ready, no idle worker
         self.conns: dict[int, EventConn] = {}
         self.head_q: TimeoutQueue[EventConn] = TimeoutQueue(self.timeout_s)
-        self.ka_q: TimeoutQueue[EventConn] = TimeoutQueue(
-            float(setting(self.cfg, "keep_alive_timeout", 5)))
+        self.ka_q: TimeoutQueue[EventConn] = TimeoutQueue(policy.keep_alive_timeout_s)
         self.linger_q: TimeoutQueue[EventConn] = TimeoutQueue(LINGER_S)
         self.buf = bytearray(RECV_BYTES)
         self.view = memoryview(self.buf)
@@ -324,7 +321,7 @@ class Event(ThreadedMPM):
             self._eof(ec)
             return
         if ec.conn is None:
-            ec.conn = make_connection(self.cfg, self.limits)
+            ec.conn = self.policy.connection()
         ec.conn.receive_data(self.view[:n])    # parsed before the buffer is read into again
         self._advance(ec)
 

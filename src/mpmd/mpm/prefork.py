@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpmd.config.directives import Args, Ctx, Directive
-from mpmd.mpm.base import Problem, Query, int_arg, setting
+from mpmd.mpm.base import Problem, Query, int_arg
 from mpmd.mpm.common import AcceptWaiter, ForkingMPM
 from mpmd.scoreboard.layout import Status
 
@@ -74,7 +74,7 @@ def settings(cfg: Any) -> tuple[PreforkSettings, list[Any]]:
     """Effective values after httpd's clamps, and the warnings they produced (Rule 3)."""
     problems: list[Any] = []
     warn = lambda mid, text: problems.append(Problem("warn", mid, text))  # noqa: E731
-    limit = int(setting(cfg, "server_limit", DEFAULT_SERVER_LIMIT))
+    limit = int(cfg.server_limit)
     if limit > MAX_SERVER_LIMIT:
         warn(M_SERVER_LIMIT, f"WARNING: ServerLimit of {limit} exceeds compile-time limit of "
              f"{MAX_SERVER_LIMIT} servers, decreasing to {MAX_SERVER_LIMIT}.")
@@ -82,7 +82,7 @@ def settings(cfg: Any) -> tuple[PreforkSettings, list[Any]]:
     elif limit < 1:
         warn(M_SERVER_LIMIT, f"WARNING: ServerLimit of {limit} not allowed, increasing to 1.")
         limit = 1
-    workers = int(setting(cfg, "max_request_workers", 256))
+    workers = int(cfg.max_request_workers)
     if workers > limit:
         warn(M_MAX_WORKERS, f"WARNING: MaxRequestWorkers of {workers} exceeds ServerLimit value of "
              f"{limit} servers, decreasing MaxRequestWorkers to {limit}. To increase, please see "
@@ -91,17 +91,17 @@ def settings(cfg: Any) -> tuple[PreforkSettings, list[Any]]:
     elif workers < 1:
         warn(M_MAX_WORKERS, f"WARNING: MaxRequestWorkers of {workers} not allowed, increasing to 1.")
         workers = 1
-    start = int(setting(cfg, "start_servers", 5))
+    start = int(cfg.start_servers)
     if start < 1:
         warn(M_START, f"WARNING: StartServers of {start} not allowed, increasing to 1.")
         start = 1
     start = min(start, workers)              # httpd prefork_run does this one silently
-    min_spare = int(setting(cfg, "min_spare_servers", 5))
+    min_spare = int(cfg.min_spare_servers)
     if min_spare < 1:
         warn(M_MIN_SPARE, f"WARNING: MinSpareServers of {min_spare} not allowed, increasing to 1 "
              "to avoid almost certain server failure. Please read the documentation.")
         min_spare = 1
-    max_spare = int(setting(cfg, "max_spare_servers", 10))
+    max_spare = int(cfg.max_spare_servers)
     if max_spare <= min_spare:
         warn(M_MAX_SPARE, f"WARNING: MaxSpareServers of {max_spare} is not greater than "
              f"MinSpareServers of {min_spare}, increasing it to {min_spare + 1}.")
@@ -133,7 +133,7 @@ class Prefork(ForkingMPM):
         return {Query.HARD_LIMIT_DAEMONS: s.server_limit, Query.HARD_LIMIT_THREADS: 1,
                 Query.MAX_THREADS: 1, Query.MAX_DAEMONS: s.max_workers,
                 Query.MIN_SPARE_DAEMONS: s.min_spare, Query.MAX_SPARE_DAEMONS: s.max_spare,
-                Query.MAX_REQUESTS_DAEMON: int(setting(self.cfg, "max_connections_per_child", 0))}
+                Query.MAX_REQUESTS_DAEMON: int(self.cfg.max_connections_per_child)}
 
     def start_children(self) -> int:
         return self.settings.start_servers
@@ -170,7 +170,7 @@ class Prefork(ForkingMPM):
         return 0
 
     def _accept_loop(self, ws: Any, driver: Any) -> None:
-        limit = int(setting(self.cfg, "max_connections_per_child", 0) or 0)
+        limit = int(self.cfg.max_connections_per_child)
         pod = None if self.runtime.single_process else self.pod
         control: list[Any] = [self._wake_r] + ([pod.r] if pod is not None else [])
         waiter = AcceptWaiter([lst.sock for lst in self.listeners], control)

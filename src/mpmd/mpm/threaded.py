@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from mpmd.config.directives import Args, Ctx, Directive
-from mpmd.mpm.base import Problem, Query, int_arg, setting
+from mpmd.mpm.base import Problem, Query, int_arg
 from mpmd.mpm.common import IDLE_STATES, ForkingMPM, SlotView, child_setup
 from mpmd.scoreboard.layout import Status
 
@@ -95,7 +95,7 @@ def settings(cfg: Any, max_thread_limit: int = MAX_THREAD_LIMIT) -> tuple[Thread
     problems: list[Any] = []
 
     def get(field: str) -> int:
-        return int(setting(cfg, field, DEFAULTS[field]))
+        return int(getattr(cfg, field))
 
     def warn(mid: str, text: str) -> None:
         problems.append(Problem("warn", mid, "WARNING: " + text))
@@ -177,7 +177,7 @@ class ThreadedMPM(ForkingMPM):
         return {Query.HARD_LIMIT_DAEMONS: s.server_limit, Query.HARD_LIMIT_THREADS: s.thread_limit,
                 Query.MAX_THREADS: s.threads_per_child, Query.MAX_DAEMONS: s.max_daemons,
                 Query.MIN_SPARE_THREADS: s.min_spare, Query.MAX_SPARE_THREADS: s.max_spare,
-                Query.MAX_REQUESTS_DAEMON: int(setting(self.cfg, "max_connections_per_child", 0))}
+                Query.MAX_REQUESTS_DAEMON: int(self.cfg.max_connections_per_child)}
 
     def start_children(self) -> int:
         return self.settings.start_servers
@@ -239,4 +239,4 @@ class ThreadedMPM(ForkingMPM):
 
     @property
     def max_conns_per_child(self) -> int:
-        return int(setting(self.cfg, "max_connections_per_child", 0) or 0)
+        return int(self.cfg.max_connections_per_child)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpmd.config.directives import Args, Ctx, Directive
-from mpmd.mpm.base import Problem, Query, setting
+from mpmd.mpm.base import Problem, Query
 from mpmd.mpm.common import ForkingMPM
 from mpmd.config import values as config_values
 
@@ -111,11 +111,11 @@ def cpu_count() -> int:
 
 def settings(cfg: Any) -> NginxSettings:
     """Effective values (Rule 1): ``auto`` resolved, unset fields defaulted."""
-    processes = int(setting(cfg, "worker_processes", 1) or 0) or cpu_count()
+    processes = int(cfg.worker_processes or 0) or cpu_count()
     return NginxSettings(min(processes, MAX_PROCESSES),
-                         int(setting(cfg, "worker_connections", DEFAULT_CONNECTIONS)),
-                         int(setting(cfg, "worker_threads", DEFAULT_THREADS)),
-                         bool(setting(cfg, "reuse_port", False)))
+                         int(cfg.worker_connections),
+                         int(cfg.worker_threads),
+                         bool(cfg.reuse_port))
 
 
 def check(cfg: Any) -> list[Any]:
@@ -153,9 +153,10 @@ class Nginx(ForkingMPM):
 
     def query_table(self) -> dict[Query, int]:
         s = self.settings
-        return {Query.HARD_LIMIT_DAEMONS: 2 * s.processes, Query.HARD_LIMIT_THREADS: 1,
+        return {Query.AWAITS_HANDLERS: 1,
+                Query.HARD_LIMIT_DAEMONS: 2 * s.processes, Query.HARD_LIMIT_THREADS: 1,
                 Query.MAX_THREADS: 1, Query.MAX_DAEMONS: s.processes,
-                Query.MAX_REQUESTS_DAEMON: int(setting(self.cfg, "max_connections_per_child", 0))}
+                Query.MAX_REQUESTS_DAEMON: int(self.cfg.max_connections_per_child)}
 
     def start_children(self) -> int:
         return self.settings.processes
@@ -197,7 +198,7 @@ class Nginx(ForkingMPM):
     def preload(self) -> None:
         """The event loop's modules too (ForkingMPM.preload)."""
         super().preload()
-        from mpmd.mpm.nginx import body, loop, protocol, writer  # noqa: F401
+        from mpmd.mpm.nginx import loop, protocol, writer  # noqa: F401
         try:
             import uvloop  # noqa: F401 - loop.new_loop's, imported there lazily
         except ImportError:  # pragma: no cover - uvloop is a dependency on Linux

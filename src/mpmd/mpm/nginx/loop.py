@@ -23,12 +23,12 @@ import asyncio
 import os
 import signal
 import socket
+import threading
 from typing import Any
 
 from mpmd.core.exchange import work_after_answers
-from mpmd.mpm.base import setting
+from mpmd.core.cycle import Policy
 from mpmd.mpm.common import child_setup
-from mpmd.mpm.conn import make_limits
 from mpmd.mpm.nginx.pool import BlockingPool
 from mpmd.scoreboard.layout import Status
 
@@ -80,20 +80,15 @@ class LoopWorker:
     """Everything one worker process owns (one instance per child)."""
 
     def __init__(self, mpm: Any, slot: int) -> None:
-        from mpmd.mpm.nginx.protocol import RequestRunner
         self.mpm = mpm
         self.cfg = mpm.cfg
         self.log = mpm.log
         self.slot_no = slot
         self.settings = mpm.settings
-        self.timeout_s = float(setting(self.cfg, "timeout", 60))
-        self.keep_alive = bool(setting(self.cfg, "keep_alive", True))
-        self.keep_alive_timeout_s = float(setting(self.cfg, "keep_alive_timeout", 5))
-        self.max_keep_alive = int(setting(self.cfg, "max_keep_alive_requests", 100) or 0)
-        self.extended_status = bool(setting(self.cfg, "extended_status", False))
-        self.limit_body = int(setting(self.cfg, "limit_request_body", 0) or 0)
-        self.max_conns = int(setting(self.cfg, "max_connections_per_child", 0) or 0)
-        self.limits = make_limits(self.cfg)
+        self.policy = policy = Policy.from_config(self.cfg)
+        self.timeout_s = policy.timeout_s
+        self.keep_alive_timeout_s = policy.keep_alive_timeout_s
+        self.max_conns = int(self.cfg.max_connections_per_child)
         self.fresh: dict[Any, None] = {}
         self.keepalive: dict[Any, None] = {}
         self.busy: dict[Any, None] = {}
@@ -114,11 +109,13 @@ class LoopWorker:
         self.pool: BlockingPool | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.ws: Any = None
-        self.runner = RequestRunner(self)
+        self.slot = LoopSlot(self)        # the scoreboard record as request cycles see it
+        self.loop_thread = 0              # threading.get_ident() of the loop's thread
 
     # -- life cycle ---------------------------------------------------------------------------
     def serve(self) -> None:
         self.loop = loop = new_loop()
+        self.loop_thread = threading.get_ident()
         asyncio.set_event_loop(loop)
         self.ws = self.mpm.scoreboard.worker(self.slot_no, 0)
         self.ws.reset(os.getpid(), Status.STARTING)
@@ -150,7 +147,7 @@ class LoopWorker:
         self.sockets = [lst.sock for lst in self.mpm.listeners]
         if not self.settings.reuse_port:
             return
-        backlog = int(setting(self.cfg, "listen_backlog", 511) or 511)
+        backlog = int(self.cfg.listen_backlog)
         for lst in self.mpm.listeners:
             twin = reuseport_twin(lst, backlog)
             if twin is None:
@@ -159,6 +156,16 @@ class LoopWorker:
                 continue
             self.own.append(twin)
         self.sockets = self.own + self.sockets
+
+    def count_answer(self, nbytes: int, start: float) -> None:
+        """A request is answered: counted now, on the scoreboard at the iteration's end."""
+        self.inflight -= 1
+        self.done_requests += 1
+        self.done_bytes += nbytes
+        self.done_time = start
+        if not self.tally_due:
+            self.tally_due = True
+            self.loop.call_soon(self.tally)
 
     def tally(self) -> None:
         """Scoreboard: this iteration's answered requests, and "_" when none is in flight."""
@@ -323,3 +330,27 @@ class LoopWorker:
         if set_conns is not None:
             set_conns(self.slot_no, self.nconns, len(self.keepalive), writing, closing,
                       self.accepting)
+
+
+class LoopSlot:
+    """A worker's scoreboard record as the request cycle sees it (core/cycle.py Rule 1): one
+    record for the whole loop, so W counts a request in flight, the finished ones are added
+    once per loop iteration (``tally``) and L is not shown."""
+
+    __slots__ = ("w",)
+    _WRITE = int(Status.BUSY_WRITE)
+
+    def __init__(self, worker: LoopWorker) -> None:
+        self.w = worker
+
+    def set_status(self, status: int) -> None:
+        if status == self._WRITE:
+            w = self.w
+            w.inflight += 1
+            w.ws.set_status(status)
+
+    def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None:
+        self.w.ws.start_request(client, request_line, vhost)
+
+    def finish(self, nbytes: int, last: float, status: int) -> None:
+        self.w.count_answer(nbytes, last)

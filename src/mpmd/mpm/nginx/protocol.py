@@ -1,11 +1,11 @@
-"""HttpProtocol: one connection on the loop; RequestRunner: one request through the pipeline.
+"""HttpProtocol: one connection on the loop, the transport of the request cycle.
 
 Theory: bytes from ``data_received`` go into the shared sans-I/O ``Connection``; each
-``Request`` event is prepared by the pipeline (``core.request.prepare``) and its handler run
-where its ``kind`` says: "inline" on the loop, "blocking" in the process's thread pool, "async"
-awaited on the loop.  ``core.respond.finalize_plan`` makes the head; a ``bytes`` body (or an
-async body whose ``complete`` bytes are all there, mod_asgi) leaves in the same
-``transport.write`` as the head, anything else is streamed by ``writer.py``.
+``Request`` event opens a ``core.cycle.Cycle``, whose handler runs where its ``kind`` says:
+"answered"/"inline" on the loop, "blocking" in the process's thread pool, "async" awaited on
+the loop.  A ``bytes`` answer leaves in one ``transport.write``, anything else is streamed by
+``writer.py``.  The protocol is the body's ``BodySource`` (core/body.py): the loop pumps the
+body as it arrives, a reader on a pool thread waits for it, an async reader awaits it.
 
 Rule 1: one request at a time per connection: the core holds pipelined requests (PAUSED)
         until ``start_next_cycle``; while busy, more than ``PIPELINE_BYTES`` of unparsed input
@@ -14,8 +14,9 @@ Rule 2: phases and timeouts (httpd semantics, swept by ``loop.py``): a fresh con
         Timeout for its first request, an idle keep-alive one KeepAliveTimeout; reading a head
         or body and every write progress get Timeout; a head that stalls gets 408, a write that
         stalls is aborted; an idle connection that expires is closed silently.
-Rule 3: a response that ends the connection is followed by a lingering close: shutdown the
-        write side, drop what the client still sends, close on its EOF or after ``LINGER_S``.
+Rule 3: a response that ends the connection is followed by a lingering close (cycle.py
+        Rule 5): shutdown the write side, drop what the client still sends, close on its EOF
+        or after ``LINGER_S``.
 Rule 4: the client leaving cancels an async handler's task and ends the body iterator; the
         Response's ``on_close`` (WSGI close(), ASGI http.disconnect) always runs exactly once.
 """
@@ -23,54 +24,30 @@ Rule 4: the client leaving cancels an async handler's task and ends the body ite
 from __future__ import annotations
 
 import asyncio
-from time import time as _time
-from typing import Any
+import threading
+from typing import Any, Callable
 
-from mpmd.core.exchange import ConnInfo, EmptyBody, Response
-from mpmd.http.connection import Connection
+from mpmd.core.body import CONTINUE, HIGH_BYTES, LOW_BYTES, ClientGone, RequestBody
+from mpmd.core.cycle import KEEP, LINGER, LINGER_S, NO_BODY, Cycle, close_response, refusal
+from mpmd.core.exchange import ConnInfo, Response
 from mpmd.http.errors import ProtocolError
-from mpmd.http.events import NEED_DATA, PAUSED, Data, EndOfMessage, Request
-from mpmd.mpm.conn import _addr, _close_body, _error_for, _request_line, refusal_bytes
-from mpmd.mpm.nginx.body import BodyChannel, ClientGone
-from mpmd.scoreboard.layout import Status
+from mpmd.http.events import NEED_DATA, PAUSED, Request
+from mpmd.mpm.conn import _addr
 
-# Plain ints: an IntEnum member costs 60 ns to look up and more to compare.
-BUSY_WRITE, READY, GRACEFUL = int(Status.BUSY_WRITE), int(Status.READY), int(Status.GRACEFUL)
 PIPELINE_BYTES = 1 << 16
-LINGER_S = 2.0
-_EMPTY = EmptyBody()
-
-
-class RequestRunner:
-    """The per-process pipeline entry points (looked up once, not per request)."""
-
-    def __init__(self, worker: Any) -> None:
-        from mpmd.core import request as pipeline
-        from mpmd.core.respond import finalize_plan, plan_for
-        self.w = worker
-        self.begin = pipeline.begin
-        self.prepare = pipeline.prepare
-        self.run_handler = pipeline.run_handler
-        self.handler_failed = pipeline.handler_failed
-        self.no_answer = pipeline.no_answer
-        self.log = pipeline.log
-        self.log_error = pipeline._log_error
-        self.error = pipeline.error
-        self.finalize = finalize_plan
-        self.plan_for = plan_for
-        self.logs = pipeline.logs_requests(worker.cfg)
+_ALL = 1 << 62                  # a bytes body of any size leaves with its head
 
 
 class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
-                 "drain", "read_paused", "keep", "ctx", "kind", "released", "peer_eof",
-                 "advancing", "home")
+                 "drain", "read_paused", "keep", "cycle", "kind", "released", "peer_eof",
+                 "advancing", "home", "body_waiter")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
         self.transport: Any = None
-        self.conn = Connection(worker.limits)
+        self.conn = worker.policy.connection()
         self.info: Any = None
         self.deadline = worker.loop.time() + worker.timeout_s
         self.timed = False              # busy phase the sweep may expire (Rule 2)
@@ -78,14 +55,15 @@ class HttpProtocol(asyncio.Protocol):
         self.lingering = False
         self.closed = False
         self.busy = False               # a request is in flight
-        self.body: BodyChannel | None = None
+        self.body: RequestBody | None = None
         self.task: asyncio.Task[Any] | None = None
         self.served = 0
         self.paused_write = False
         self.drain: asyncio.Future[None] | None = None
         self.read_paused = False
         self.keep = False
-        self.ctx: Any = None
+        self.cycle: Cycle | None = None
+        self.body_waiter: asyncio.Future[None] | None = None
         self.kind = "inline"
         self.released = False           # LoopWorker.forget() has counted it out
         self.peer_eof = False
@@ -126,7 +104,7 @@ class HttpProtocol(asyncio.Protocol):
             self.deadline = self.w.loop.time() + self.w.timeout_s
             body = self.body
             if body is not None and not body.done:
-                self.pump_body()
+                body.pump()
             elif self.conn.bytes_buffered > PIPELINE_BYTES:
                 self.pause_reading()
             return
@@ -139,7 +117,7 @@ class HttpProtocol(asyncio.Protocol):
         self.conn.receive_data(b"")
         if self.busy:
             if self.body is not None and not self.body.done:
-                self.pump_body()
+                self.body.pump()
         else:
             self.advance()
         return True                          # keep the write side for an answer in flight
@@ -224,167 +202,100 @@ class HttpProtocol(asyncio.Protocol):
         finally:
             self.advancing = False
 
-    def pump_body(self) -> None:
-        """Move Data/EndOfMessage events into the body channel."""
-        conn, body = self.conn, self.body
-        assert body is not None
-        while not body.done:
-            try:
-                event = conn.next_event()
-            except ProtocolError as exc:
-                body.fail(exc)
-                return
-            if type(event) is Data:
-                body.feed(event.data)
-            elif type(event) is EndOfMessage:
-                body.finish()
-            elif event is NEED_DATA:
-                return
-            else:
-                body.fail(ClientGone("connection closed in the body"))
-
     def start(self, request: Request) -> None:
-        """A new request: build its context and run its handler where its kind says."""
+        """A new request: open its cycle and run its handler where its kind says."""
         w = self.w
         self.busy = True                     # it joins w.busy only if it outlives this call
-        if request.chunked or request.content_length:           # Request.has_body
-            self.body = body = BodyChannel(self, request, w.limit_body)
-            self._to_busy(True)
-            self.pump_body()
-        else:
-            self.conn.next_event()           # the EndOfMessage right behind the head
+        self.cycle = cycle = Cycle(w.policy, self.conn, request, self.info, w.slot, w.mpm, self)
+        body = cycle.body
+        if body is NO_BODY:
             self.body = None
-            body = _EMPTY
-        now = _time()
-        ws = w.ws
-        w.inflight += 1
-        ws.set_status(BUSY_WRITE)
-        if w.extended_status:                # httpd records who/what only with ExtendedStatus
-            ws.start_request(self.info.client_addr[0].encode("latin-1", "replace"),
-                             _request_line(request), request.header(b"host") or b"")
-        runner = w.runner
-        ctx, handler = runner.begin(request, self.info, w.cfg, body, w.mpm, now)
-        self.ctx = ctx
-        if handler is None:                  # not in the route cache: run the phases
-            try:
-                handler = runner.prepare(ctx)
-            except Exception as exc:  # noqa: BLE001 - a phase that raises is a 500 (request.py Rule 2)
-                runner.log_error(ctx, "MPMD0301", f"request phase failed: {exc!r}")
-                handler = runner.error(500, ctx)
-        if type(handler) is Response:
-            self.respond(handler)
-            return
-        try:
-            kind = handler.kind
-        except AttributeError:               # a plain function registered as a handler
-            kind = "inline"
-        self.kind = kind
-        if kind == "inline":
-            try:                             # run_handler, inline: once per request
-                resp = handler(ctx)
-            except Exception:  # noqa: BLE001 - a handler that raises is a 500 (request.py Rule 2)
-                resp = runner.handler_failed(ctx)
-            self.respond(resp if resp is not None else runner.no_answer(ctx))
+        else:
+            self.body = body
+            self._to_busy(True)
+        self.kind = kind = cycle.kind
+        if kind == "answered" or kind == "inline":
+            self.respond(cycle.run())
             return
         if self.body is None:
             self._to_busy(False)
         if kind == "blocking":
-            w.executor().call(runner.run_handler, (ctx, handler), self._blocking_done)
-        elif getattr(handler, "answers_itself", False):      # mod_asgi: no wrapper coroutine
-            ctx.respond = self.respond
-            self.task = w.loop.create_task(handler(ctx))
+            w.executor().call(cycle.run, (), self._blocking_done)
+        elif getattr(cycle.handler, "answers_itself", False):   # mod_asgi: no wrapper coroutine
+            cycle.ctx.respond = self.respond
+            self.task = w.loop.create_task(cycle.handler(cycle.ctx))
         else:
-            self.task = w.loop.create_task(self._run_async(ctx, handler))
+            self.task = w.loop.create_task(self._run_async(cycle))
 
     def _blocking_done(self, resp: Any, error: BaseException | None) -> None:
         """The pool ran a blocking handler (pool.py Rule 3); on the loop."""
-        if error is not None:                    # run_handler answers app errors itself
-            runner = self.w.runner
-            runner.log_error(self.ctx, "MPMD0301", f"handler failed: {error!r}")
-            resp = runner.error(500, self.ctx)
-        self.respond(resp)
+        cycle = self.cycle
+        if cycle is None:
+            return
+        self.respond(cycle.failed(error) if error is not None else resp)
 
-    async def _run_async(self, ctx: Any, handler: Any) -> None:
+    async def _run_async(self, cycle: Cycle) -> None:
         """Await an async handler; it answers through ``ctx.respond`` or by returning."""
-        runner = self.w.runner
+        ctx = cycle.ctx
         ctx.respond = self.respond
         try:
-            resp = await handler(ctx)
+            resp = await cycle.handler(ctx)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - an app failure is a 500
-            runner.log_error(ctx, "MPMD0301", f"handler failed: {exc!r}")
-            resp = None
+        except Exception as exc:  # noqa: BLE001 - an app failure is a 500 (cycle.py Rule 2)
+            resp = cycle.failed(exc)
+            if self.cycle is not cycle or self.phase_writing:
+                return                       # it had answered already
         if resp is not None:
             self.respond(resp)
-        elif self.ctx is ctx and not self.phase_writing:     # it never answered
-            self.respond(runner.error(500, ctx))
+        elif self.cycle is cycle and not self.phase_writing:     # it never answered
+            self.respond(cycle.failed(RuntimeError("the handler answered nothing")))
 
     # -- answering ------------------------------------------------------------------------------
     def respond(self, resp: Response) -> None:
-        """Finalize and write ``resp`` (one write for a bytes body)."""
-        ctx = self.ctx
-        body = self.body
+        """The cycle's Plan for ``resp``, written: one write for a bytes body."""
+        cycle = self.cycle
+        if cycle is None:
+            return
         if self.closed:
             from mpmd.mpm.nginx.writer import drop_body
             drop_body(self, resp)
+            cycle.response = resp
+            self.finish(0)
             return
-        if body is not None and isinstance(body.error, ProtocolError):
-            resp = _error_for(body.error, ctx)
-            resp.close_connection = True
-        content = resp.body
-        w = self.w
-        keep_ok = (w.keep_alive and not resp.close_connection and not w.stopping
-                   and (not w.max_keep_alive or self.served + 1 < w.max_keep_alive)
-                   and (body is None or body.done or not body.expect_continue
-                        or body.continue_sent))   # else the client holds its body back
-        plan = w.runner.plan_for(ctx, resp, keep_ok)
+        plan = cycle.answer(resp, self.w.stopping, self.served)
+        resp = cycle.response                # type: ignore[assignment]
         self.keep = plan.keep_alive
-        if not plan.send_body:
-            self.transport.write(plan.head)
-            _close_body(resp)
-            self.finish(resp, 0)
-        elif type(content) is bytes:
-            self.transport.write(plan.whole or plan.head + content)
-            on_close = resp.on_close
-            if on_close is not None:             # bytes have no close(): only the callback
-                resp.on_close = None
-                on_close()
-            self.finish(resp, len(content))
+        first, whole = cycle.leading(plan, _ALL)
+        if whole:
+            self.transport.write(first)
+            if resp.on_close is not None or type(resp.body) is not bytes:
+                close_response(resp)
+            self.finish(len(resp.body) if plan.send_body else 0)  # type: ignore[arg-type]
         else:
             from mpmd.mpm.nginx.writer import write_body
             self._to_busy(True)
             self.phase_writing = True
-            self.task = self.w.loop.create_task(write_body(self, ctx, plan, resp))
+            self.task = self.w.loop.create_task(write_body(self, cycle, plan, first))
 
-    def finish(self, resp: Response, nbytes: int) -> None:
-        """The answer is out: log it, then keep the connection or close it."""
-        w = self.w
-        ctx = self.ctx
-        runner = w.runner
-        if runner.logs:
-            runner.log(ctx, resp, nbytes)
-        w.inflight -= 1
-        w.done_requests += 1                 # to the scoreboard at the loop iteration's end
-        w.done_bytes += nbytes
-        w.done_time = ctx.start_time
-        if not w.tally_due:
-            w.tally_due = True
-            w.loop.call_soon(w.tally)
+    def finish(self, nbytes: int) -> None:
+        """The answer is out: the cycle logs it and says what the connection does next."""
+        cycle = self.cycle
+        if cycle is None:
+            return
+        step = cycle.finish(nbytes, self.keep and not self.closed, self.next_cycle,
+                            self.linger_close)
         self.served += 1
         self.phase_writing = False
-        self.ctx = None
+        self.cycle = None
         self.task = None
         if self.closed:
             return
-        if not self.keep or self.conn.closing and not self.conn.has_buffered_request():
+        if step is KEEP:
+            self.next_cycle()
+        elif step is LINGER:
             self.linger_close()
-            return
-        body = self.body
-        if body is not None and not body.done:
-            body.discard(self.next_cycle, self.linger_close)    # body.py Rule 4
-            return
-        self.next_cycle()
+        # DRAINING: the body calls next_cycle or linger_close once it ends (body.py Rule 4)
 
     def next_cycle(self) -> None:
         self.conn.start_next_cycle()
@@ -404,11 +315,53 @@ class HttpProtocol(asyncio.Protocol):
             self.resume_reading()
         self.advance()
 
+    # -- BodySource (core/body.py) --------------------------------------------------------------
+    def _on_loop(self) -> bool:
+        return threading.get_ident() == self.w.loop_thread
+
+    def _soon(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn`` on the loop: now when already there, else thread-safely."""
+        if self._on_loop():
+            fn(*args)
+        else:
+            self.w.loop.call_soon_threadsafe(fn, *args)
+
+    def wait(self, body: RequestBody, enough: Callable[[], bool]) -> None:
+        """A reader on a pool thread waits for the loop; on the loop it never waits."""
+        if self._on_loop():
+            return
+        with body.cond:
+            while not enough() and not body.done:
+                if len(body.buf) < LOW_BYTES:
+                    self.w.loop.call_soon_threadsafe(self.resume_reading)
+                body.cond.wait(1.0)
+
+    async def arrive(self, body: RequestBody) -> None:
+        self.body_waiter = waiter = self.w.loop.create_future()
+        try:
+            await waiter
+        finally:
+            self.body_waiter = None
+
+    def fed(self, body: RequestBody) -> None:
+        if len(body.buf) > HIGH_BYTES:
+            self.pause_reading()
+        waiter = self.body_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def taken(self, body: RequestBody) -> None:
+        if self.read_paused and len(body.buf) < LOW_BYTES:
+            self._soon(self.resume_reading)
+
+    def send_continue(self) -> None:
+        self._soon(self.write_raw, CONTINUE)
+
     def fail(self, exc: ProtocolError) -> None:
         """A request the core refused: answer its status and close (Rule 3)."""
         self._to_busy(True)
         self.busy = True
-        self.transport.write(refusal_bytes(self.w.runner.finalize, exc))
+        self.transport.write(refusal(exc))
         self.linger_close()
 
     # -- closing --------------------------------------------------------------------------------
@@ -452,7 +405,7 @@ class HttpProtocol(asyncio.Protocol):
                 self.timed = False
         elif not self.busy and self.conn.partial_request:
             self.fail(ProtocolError(408, "request timed out"))
-        elif self.ctx is None:               # idle, or between an answer and the next cycle
+        elif self.cycle is None:             # idle, or between an answer and the next cycle
             self.abort()
 
     def abort(self) -> None:

@@ -1,11 +1,12 @@
 """Streaming response bodies on the loop, with backpressure (never a whole large body in memory).
 
-Theory: ``write_body`` is one task per streamed response.  It picks a writer from
-``WRITERS`` by the body's type: a ``FileBody`` goes out with non-blocking ``os.sendfile`` on
-the socket itself (EnableSendfile On) or with ``pread`` chunks through the transport; a
-``MultipartBody`` is its parts in turn; an async iterator (ASGI) is pulled only when the
-transport can take more; a plain iterator is pulled on the loop for inline handlers and in the
-thread pool for blocking ones (it runs application code).
+Theory: ``write_body`` is one task per streamed response.  It writes what the cycle planned
+(core/cycle.py: the head, then the body; iterators framed by ``Cycle.aframed``).  A
+``FileBody`` goes out with non-blocking ``os.sendfile`` on the socket itself (EnableSendfile
+On) or with ``pread`` chunks through the transport; a ``MultipartBody`` is its parts in turn;
+an async iterator (ASGI) is pulled only when the transport can take more; a plain iterator is
+pulled on the loop for inline handlers and in the thread pool for blocking ones (it runs
+application code).
 
 Rule 1: sendfile writes only to an EMPTY transport buffer, so bytes never overtake the head;
         on EAGAIN it waits for the socket to become writable (``add_writer`` on a dup of the
@@ -20,71 +21,81 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Callable
+from typing import Any
 
+from mpmd.core.body import ClientGone
+from mpmd.core.cycle import Cycle, close_response
 from mpmd.core.exchange import FileBody, MultipartBody, Response
-from mpmd.mpm.conn import _close_body
-from mpmd.mpm.nginx.body import ClientGone
+from mpmd.core.request import log_error
+from mpmd.core.respond import Plan
 
 FILE_CHUNK = 1 << 16
 SENDFILE_MAX = 1 << 20
-LAST_CHUNK = b"0\r\n\r\n"
 _END = object()
 
 
-async def write_body(proto: Any, ctx: Any, plan: Any, resp: Response) -> None:
-    """Write ``resp``'s head and body, then hand the connection back (``proto.finish``)."""
+async def write_body(proto: Any, cycle: Cycle, plan: Plan, first: bytes) -> None:
+    """Write the head (``first``) and the body, then hand the connection back
+    (``proto.finish``)."""
+    resp: Response = cycle.response                # type: ignore[assignment]
     sent = 0
     ok = False
     try:
-        proto.transport.write(plan.head)
-        writer = _writer_for(resp.body, plan.chunked)
-        sent = await writer(proto, ctx, resp.body, plan.chunked)
+        proto.transport.write(first)
+        sent = await _write(proto, cycle, resp.body, plan.chunked)
         ok = True
     except (ClientGone, ConnectionError, OSError, asyncio.CancelledError):
         pass
     except Exception as exc:  # noqa: BLE001 - Rule 3: application body failure
-        proto.w.runner.log_error(ctx, "MPMD0620", f"response body failed: {exc!r}")
+        log_error(cycle.ctx, "MPMD0620", f"response body failed: {exc!r}")
     finally:
         await _close(proto, resp)
     if not ok:
         proto.keep = False
         proto.abort()
-    proto.finish(resp, sent)
+    proto.finish(sent)
 
 
-def _writer_for(body: Any, chunked: bool) -> Callable[..., Any]:
-    for kind, writer in WRITERS:
-        if isinstance(body, kind):
-            return writer
-    if hasattr(body, "__aiter__"):
-        return write_async_iter
-    return write_iter
+async def _write(proto: Any, cycle: Cycle, body: Any, chunked: bool) -> int:
+    if isinstance(body, FileBody):
+        return await write_file(proto, cycle.ctx, body)
+    if isinstance(body, MultipartBody):
+        return await write_multipart(proto, cycle.ctx, body)
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        proto.write_raw(bytes(body))
+        await proto.drained()
+        return len(body)
+    chunks = body if hasattr(body, "__aiter__") else _pull(proto, body)
+    async for piece in cycle.aframed(chunks, chunked):
+        await proto.drained()
+        proto.write_raw(piece)
+    await proto.drained()
+    return cycle.sent
 
 
 async def _close(proto: Any, resp: Response) -> None:
     """Rule 3: close()/on_close exactly once; WSGI close() may block, so off the loop."""
     if proto.kind == "blocking" and (resp.on_close is not None or hasattr(resp.body, "close")):
         try:
-            await asyncio.shield(proto.w.loop.run_in_executor(proto.w.executor(), _close_body,
+            await asyncio.shield(proto.w.loop.run_in_executor(proto.w.executor(), close_response,
                                                               resp))
         except (asyncio.CancelledError, RuntimeError):
-            _close_body(resp)
+            close_response(resp)
         return
-    _close_body(resp)
+    close_response(resp)
 
 
 def drop_body(proto: Any, resp: Response) -> None:
     """The client left before the answer was ready: release the body, count nothing."""
     if proto.kind == "blocking":
-        proto.w.executor().submit(_close_body, resp)
+        proto.w.executor().submit(close_response, resp)
     else:
-        _close_body(resp)
+        close_response(resp)
 
 
 # -- files ------------------------------------------------------------------------------------
 
-async def write_file(proto: Any, ctx: Any, body: FileBody, chunked: bool = False) -> int:
+async def write_file(proto: Any, ctx: Any, body: FileBody) -> int:
     if getattr(getattr(ctx, "dir_config", None), "enable_sendfile", False):
         return await _sendfile(proto, body)
     return await _pread(proto, body)
@@ -169,7 +180,7 @@ async def _writable(proto: Any, fd: int) -> None:
         raise ClientGone()
 
 
-async def write_multipart(proto: Any, ctx: Any, body: MultipartBody, chunked: bool = False) -> int:
+async def write_multipart(proto: Any, ctx: Any, body: MultipartBody) -> int:
     sent = 0
     for part in body.parts:
         if isinstance(part, FileBody):
@@ -183,33 +194,6 @@ async def write_multipart(proto: Any, ctx: Any, body: MultipartBody, chunked: bo
 
 # -- iterators --------------------------------------------------------------------------------
 
-def _frame(chunk: bytes, chunked: bool) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk
-
-
-async def write_async_iter(proto: Any, ctx: Any, body: Any, chunked: bool) -> int:
-    sent = 0
-    it = body.__aiter__()
-    while True:
-        await proto.drained()
-        try:
-            chunk = await it.__anext__()
-        except StopAsyncIteration:
-            break
-        if chunk:
-            proto.write_raw(_frame(bytes(chunk), chunked))
-            sent += len(chunk)
-    if chunked:
-        proto.write_raw(LAST_CHUNK)
-    await proto.drained()
-    return sent
-
-
-async def write_iter(proto: Any, ctx: Any, body: Any, chunked: bool) -> int:
-    """A sync iterable, pulled one chunk at a time (in the thread pool for blocking handlers)."""
-    return await write_async_iter(proto, ctx, _pull(proto, body), chunked)
-
-
 async def _pull(proto: Any, body: Any) -> Any:
     it = iter(body)
     in_pool = proto.kind == "blocking" and not isinstance(body, (list, tuple))
@@ -222,16 +206,3 @@ async def _pull(proto: Any, body: Any) -> Any:
         if chunk is _END:
             return
         yield chunk
-
-
-async def write_buffer(proto: Any, ctx: Any, body: Any, chunked: bool) -> int:
-    proto.write_raw(bytes(body))
-    await proto.drained()
-    return len(body)
-
-
-WRITERS: list[tuple[Any, Callable[..., Any]]] = [
-    (FileBody, write_file),
-    (MultipartBody, write_multipart),
-    ((bytearray, memoryview), write_buffer),
-]

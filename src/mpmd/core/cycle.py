@@ -1,0 +1,282 @@
+"""One request cycle, from its parsed head to the access log: what every MPM does alike.
+
+Theory: a driver (an MPM's transport) reads a ``Request`` from the sans-I/O ``Connection``
+and opens a ``Cycle`` for it.  The cycle runs the phases (core/request.py) and names the
+handler's ``kind``: "answered" (a phase already answered), "inline", "blocking" or "async";
+the driver runs the handler where the kind says (``run`` for the first three) and hands the
+``Response`` to ``answer``, which returns the ``Plan``: the head, whether a body goes out and
+how it is framed.  The driver writes ``leading()`` and then, for a streamed body, what
+``framed()``/``aframed()`` yield, or the body's bytes and file regions; ``finish`` logs the request
+and says what the connection does next: ``KEEP`` it, ``LINGER`` (a lingering close) or wait
+for an unread body to drain (``DRAINING``).  Drivers write no HTTP bytes of their own.
+
+Rule 1: scoreboard states are the cycle's: W from the parsed head to the end of the answer
+        (who and what only with ExtendedStatus, as httpd), L while logging, then K or C with
+        the request's counters in one ``finish``.
+Rule 2: a phase hook or handler that raises, or a handler that answers nothing, is a 500
+        (logged); the process or thread serving it lives on.
+Rule 3: a request body that failed (over LimitRequestBody, bad chunking, timed out) is
+        answered with its own status and a close, whatever the handler said.
+Rule 4: one keep-alive decision: the server allows it (KeepAlive, MaxKeepAliveRequests, not
+        stopping), the handler did not ask to close, the client did not hold back a body it
+        was never invited to send (``Expect: 100-continue``); ``respond.finalize_plan`` adds
+        the client's wish and self-delimiting framing.
+Rule 5: a connection that ends after an answer is closed lingering: shut the write side,
+        read and drop for up to ``LINGER_S`` (``LINGER_READS`` reads), as httpd.
+Rule 6: the fast path (route cache, remembered plans and joined head + body) is one switch,
+        ``FAST``; ``MPMD_PLAIN_PATH=1`` in the environment turns it off.  Both paths give the
+        same bytes (tests/integration/test_fast_path.py compares them).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from time import time as _time
+from typing import Any, AsyncIterator, Iterable, Iterator
+
+from mpmd.core import request as pipeline
+from mpmd.core.body import ClientGone, RequestBody
+from mpmd.core.errors import response_for
+from mpmd.core.exchange import EmptyBody, Response
+from mpmd.core.respond import Plan, finalize_plan, plain_plan, plan_for
+from mpmd.http.errors import ProtocolError
+from mpmd.http.events import Request
+from mpmd.http.limits import Limits
+from mpmd.scoreboard.layout import Status
+
+__all__ = ["Cycle", "Policy", "KEEP", "LINGER", "DRAINING", "LINGER_S", "LINGER_READS",
+           "ClientGone", "refusal", "close_response", "SMALL_BODY"]
+
+LINGER_S = 2.0
+LINGER_READS = 32
+LAST_CHUNK = b"0\r\n\r\n"
+SMALL_BODY = 65536          # a bytes body below this leaves in the head's write
+KEEP, LINGER, DRAINING = "keep", "linger", "draining"
+FAST = os.environ.get("MPMD_PLAIN_PATH", "") in ("", "0")
+
+# Plain ints: an IntEnum member costs 60 ns to look up, and a request changes state 3 times.
+_WRITE, _LOG, _KEEPALIVE, _CLOSING = (int(s) for s in (
+    Status.BUSY_WRITE, Status.BUSY_LOG, Status.BUSY_KEEPALIVE, Status.CLOSING))
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a driver needs of the config, read once per generation (typed attributes)."""
+
+    cfg: Any
+    timeout_s: float
+    keep_alive: bool
+    keep_alive_timeout_s: float
+    max_keep_alive: int
+    limit_body: int
+    extended_status: bool
+    logs: bool
+    limits: Limits
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> "Policy":
+        return cls(cfg, float(cfg.timeout), bool(cfg.keep_alive), float(cfg.keep_alive_timeout),
+                   int(cfg.max_keep_alive_requests), int(cfg.limit_request_body or 0),
+                   bool(cfg.extended_status), pipeline.logs_requests(cfg), make_limits(cfg))
+
+    def connection(self) -> Any:
+        """A fresh sans-I/O ``Connection`` with the LimitRequest* values."""
+        from mpmd.http.connection import Connection
+        return Connection(self.limits)
+
+
+def make_limits(cfg: Any) -> Limits:
+    """The core's ``Limits`` from the LimitRequest* directives."""
+    return Limits(request_line=int(cfg.limit_request_line),
+                  field_size=int(cfg.limit_request_field_size),
+                  fields=int(cfg.limit_request_fields), body=int(cfg.limit_request_body or 0))
+
+
+class NullSlot:
+    """Stands in for a scoreboard WorkerSlot when none is given (tools, tests)."""
+
+    def set_status(self, status: int) -> None: ...
+    def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None: ...
+    def finish(self, nbytes: int, last: float, status: int) -> None: ...
+
+
+class NoBody(EmptyBody):
+    """The body of a request without one: shared and stateless."""
+
+    __slots__ = ()
+    done = True
+    expect_continue = False
+    continue_sent = False
+    error = None
+
+    def pump(self) -> None: ...
+
+
+NO_BODY = NoBody()
+
+if FAST:
+    _begin, _prepare, _plan_for = pipeline.begin, pipeline.prepare, plan_for
+else:
+    def _begin(request: Any, info: Any, cfg: Any, body: Any, mpm: Any,
+               now: float) -> tuple[Any, Any]:
+        return pipeline.new_context(request, info, cfg, body, mpm, now), None
+
+    _prepare = pipeline.run_phases
+
+    def _plan_for(ctx: Any, resp: Response, keep_ok: bool) -> Plan:
+        return plain_plan(ctx, resp, keep_ok)
+
+
+class Cycle:
+    """One request on one connection (see the module docstring)."""
+
+    __slots__ = ("policy", "slot", "conn", "ctx", "handler", "body", "response", "start", "sent")
+
+    def __init__(self, policy: Policy, conn: Any, request: Request, info: Any, slot: Any,
+                 mpm: Any, source: Any) -> None:
+        self.policy = policy
+        self.slot = slot
+        self.conn = conn
+        self.start = now = _time()
+        slot.set_status(_WRITE)                      # Rule 1
+        if policy.extended_status:
+            slot.start_request(info.client_addr[0].encode("latin-1", "replace"),
+                               request_line(request), request.header(b"host") or b"")
+        if request.chunked or request.content_length:
+            body: Any = RequestBody(request, conn, policy.limit_body, source)
+            body.pump()
+        else:
+            conn.next_event()                        # the EndOfMessage right behind the head
+            body = NO_BODY
+        self.body = body
+        self.response: Response | None = None
+        self.sent = 0                                # body bytes ``framed`` handed out
+        ctx, handler = _begin(request, info, policy.cfg, body, mpm, now)
+        self.ctx = ctx
+        if handler is None:                          # not in the route cache: the phases
+            try:
+                handler = _prepare(ctx)
+            except Exception:  # noqa: BLE001 - Rule 2
+                handler = pipeline.phase_failed(ctx)
+        self.handler = handler
+
+    @property
+    def kind(self) -> str:
+        handler = self.handler
+        if type(handler) is Response:
+            return "answered"
+        return getattr(handler, "kind", "inline")
+
+    def run(self) -> Response:
+        """The handler's Response (any thread); Rule 2 for what goes wrong."""
+        handler = self.handler
+        if type(handler) is Response:
+            return handler
+        return pipeline.run_handler(self.ctx, handler)
+
+    def failed(self, exc: BaseException) -> Response:
+        """The 500 for a handler that failed outside ``run`` (an async task, a pool)."""
+        pipeline.log_error(self.ctx, "MPMD0301", f"handler failed: {exc!r}")
+        return pipeline.error(500, self.ctx)
+
+    def answer(self, resp: Response, stopping: bool, served: int) -> Plan:
+        """The Plan for ``resp``: Rule 3, then the keep-alive decision (Rule 4)."""
+        body = self.body
+        if body is not NO_BODY:
+            if not body.done:
+                body.pump()                          # what is parsed already, no read
+            if isinstance(body.error, ProtocolError):
+                resp = response_for(body.error)
+        policy = self.policy
+        max_ka = policy.max_keep_alive
+        keep_ok = (policy.keep_alive and not resp.close_connection and not stopping
+                   and not (max_ka and served + 1 >= max_ka)
+                   and (body.done or not body.expect_continue or body.continue_sent))
+        self.response = resp
+        try:
+            return _plan_for(self.ctx, resp, keep_ok)
+        except Exception:  # noqa: BLE001 - headers no head can carry: Rule 2
+            self.response = resp = pipeline.handler_failed(self.ctx)
+            close_response(resp)
+            return finalize_plan(self.ctx, resp, False)
+
+    def leading(self, plan: Plan, small: int = SMALL_BODY) -> tuple[bytes, bool]:
+        """The answer's first write: the head, with a bytes body under ``small`` joined to it;
+        True when that is the whole answer."""
+        if not plan.send_body:
+            return plan.head, True
+        content = self.response.body                 # type: ignore[union-attr]
+        if type(content) is bytes and len(content) < small:
+            return plan.whole or plan.head + content, True
+        return plan.head, False
+
+    # -- framing: the only place body bytes get HTTP framing ---------------------------------
+    def framed(self, chunks: Iterable[bytes], chunked: bool) -> Iterator[bytes]:
+        """A streamed body's writes: RFC 9112 7.1 chunks when ``chunked``, the last chunk at
+        the end; an empty chunk is skipped (it would end a chunked body).  Counts ``sent``."""
+        for chunk in chunks:
+            if chunk:
+                self.sent += len(chunk)
+                yield b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else bytes(chunk)
+        if chunked:
+            yield LAST_CHUNK
+
+    async def aframed(self, chunks: AsyncIterator[bytes], chunked: bool) -> AsyncIterator[bytes]:
+        """``framed`` for an async iterator (ASGI)."""
+        async for chunk in chunks:
+            if chunk:
+                self.sent += len(chunk)
+                yield b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else bytes(chunk)
+        if chunked:
+            yield LAST_CHUNK
+
+    def finish(self, nbytes: int, keep: bool, on_end: Any = None, on_fail: Any = None) -> str:
+        """The answer is out (``keep``: its Plan's keep-alive, False if writing failed): log,
+        count, and what the connection does next (KEEP, LINGER or DRAINING)."""
+        slot = self.slot
+        conn = self.conn
+        if keep and conn.closing and not conn.has_buffered_request():
+            keep = False
+        body = self.body
+        step = KEEP if keep else LINGER
+        if keep and not body.done:                   # an unread body: drop it (body.py Rule 4)
+            body.discard(on_end, on_fail)
+            if not body.done:
+                step = DRAINING
+            elif body.error is not None:
+                step = LINGER
+        if self.policy.logs:
+            slot.set_status(_LOG)
+            pipeline.log(self.ctx, self.response, nbytes)
+        slot.finish(nbytes, self.start, _CLOSING if step is LINGER else _KEEPALIVE)
+        return step
+
+
+def refusal(exc: ProtocolError) -> bytes:
+    """The answer to a request the core refused: head and error page, or the head alone for
+    a HEAD (RFC 9110 9.3.2); always with a close."""
+    resp = response_for(exc)
+    head = finalize_plan(None, resp, False).head
+    if exc.method == "HEAD":
+        return head
+    return head + resp.body                          # type: ignore[operator]
+
+
+def close_response(resp: Response) -> None:
+    """The body's close() (WSGI) and the Response's on_close, each once; never raises."""
+    body = resp.body
+    closer = getattr(body, "close", None)
+    if closer is not None and not isinstance(body, (bytes, bytearray)):
+        try:
+            closer()
+        except Exception:  # noqa: BLE001 - a body's close() must not kill the connection
+            pass
+    if resp.on_close is not None:
+        on_close, resp.on_close = resp.on_close, None
+        on_close()
+
+
+def request_line(request: Request) -> bytes:
+    return b"%s %s HTTP/%s" % (request.method.encode("latin-1"), request.target,
+                               request.http_version.encode("ascii"))
