@@ -5,6 +5,11 @@ Rule 2: ``mpmd.config`` knows MPMs and modules only through their registries (``
         ``mpmd.modules``), never their code.
 Rule 3: one MPM never imports another; shared code lives in base/common/conn/threaded/timeouts.
 Rule 4: the scoreboard depends on nothing of mpmd but itself; modules reach MPMs only via Query.
+Rule 5: the request pipeline (``mpmd.http``, ``mpmd.core``, ``mpmd.modules``) sits below the
+        MPMs and the supervisor (master, signals, PidFile, listeners) above them: nothing below
+        imports what is above, and no MPM imports the supervisor.
+Rule 6: no private name (``_x``) is imported from another package.
+Rule 7: no module names an MPM: it asks the MPM's query interface (``mpmd.mpm.base.Query``).
 """
 
 from __future__ import annotations
@@ -79,3 +84,52 @@ def test_modules_reach_mpms_only_through_query(path: Path) -> None:
     for name in imports_of(path):
         if name.startswith("mpmd.mpm"):
             assert name == "mpmd.mpm.base", f"{path.name} imports {name}"
+
+
+def _packages_below() -> list[Path]:
+    return [*files_of("http"), *files_of("core"), *files_of("modules")]
+
+
+@pytest.mark.parametrize("path", _packages_below(), ids=lambda p: str(p.relative_to(SRC)))
+def test_the_pipeline_never_imports_what_is_above_it(path: Path) -> None:
+    for name in imports_of(path):
+        assert not name.startswith(("mpmd.supervisor", "mpmd.cli", "mpmd.bench")), \
+            f"{path.relative_to(SRC)} imports {name}"
+        if name.startswith("mpmd.mpm."):      # the registry (mpmd.mpm) and Query (base) only
+            assert name == "mpmd.mpm.base", f"{path.relative_to(SRC)} imports {name}"
+
+
+@pytest.mark.parametrize("path", files_of("mpm"), ids=lambda p: str(p.relative_to(SRC)))
+def test_mpms_never_import_the_supervisor(path: Path) -> None:
+    for name in imports_of(path):
+        assert not name.startswith(("mpmd.supervisor", "mpmd.cli")), \
+            f"{path.relative_to(SRC)} imports {name}"
+
+
+def _package_of(module: str) -> str:
+    """The package a dotted module name belongs to (itself when it is a package)."""
+    as_dir = SRC.parent.joinpath(*module.split("."))
+    return module if as_dir.is_dir() else module.rsplit(".", 1)[0]
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_no_private_name_is_imported_from_another_package(path: Path) -> None:
+    mine = ".".join(path.relative_to(SRC.parent).parts[:-1])
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+                and node.module.startswith("mpmd")):
+            continue
+        for alias in node.names:
+            private = alias.name.startswith("_") and not alias.name.startswith("__")
+            assert not (private and _package_of(node.module) != mine), \
+                f"{path.relative_to(SRC)} imports {alias.name} from {node.module}"
+
+
+@pytest.mark.parametrize("path", files_of("modules"), ids=lambda p: p.name)
+def test_modules_never_name_an_mpm(path: Path) -> None:
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            assert node.value.lower() not in MPM_NAMES, \
+                f"{path.name}:{node.lineno} names the {node.value} MPM; ask mpm.query() instead"

@@ -140,6 +140,7 @@ class MPM(abc.ABC):
 
     def query(self, q: Query) -> int:
         base = {Query.IS_THREADED: int(self.threaded), Query.IS_FORKED: int(self.forked),
+                Query.MAX_REQUESTS_DAEMON: int(self.cfg.max_connections_per_child),
                 Query.IS_ASYNC: int(self.is_async), Query.MPM_STATE: int(self.state),
                 Query.GENERATION: self.runtime.generation}
         base.update(self.query_table())

@@ -315,11 +315,13 @@ class ForkingMPM(MPM):
         raise NotImplementedError
 
     def start_children(self) -> int:
-        return 1
+        """StartServers, for MPMs whose settings have it (prefork, worker, event)."""
+        return int(self.settings.start_servers)
 
     def maintenance_bounds(self) -> tuple[int, int, int]:
-        """(min_idle, max_idle, max_daemons)."""
-        return 1, 1, 1
+        """(min_idle, max_idle, max_daemons): the spare bounds of the MPM's settings."""
+        s = self.settings
+        return s.min_spare, s.max_spare, s.max_daemons
 
     def slot_view(self, slot: int, pid: int, quiescing: bool) -> SlotView:
         idle = sum(1 for s in self.scoreboard.statuses(slot) if s in IDLE_STATES)

@@ -89,7 +89,7 @@ class ConnectionDriver:
         if not _INHERITS_OPTIONS or not self._connection_options(lsock):
             return None
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.timeout_s))
-        addr = _addr(lsock.getsockname())
+        addr = inet_address(lsock.getsockname())
         # a specific address is every connection's local address; a wildcard's is asked
         return Adopted(None if addr[0] in ("0.0.0.0", "::") else addr)
 
@@ -152,7 +152,8 @@ class ConnectionDriver:
                 self._rcv_timeout = self.timeout_s
                 local = adopted.local
             conn = conn if conn is not None else self.policy.connection()
-            info = ConnInfo(client_addr=_addr(addr), server_addr=local or _addr(sock.getsockname()),
+            info = ConnInfo(client_addr=inet_address(addr),
+                            server_addr=local or inet_address(sock.getsockname()),
                             conn_id=self.conn_count, requests_served=requests_served)
             self._loop(sock, conn, info, first)
         except (_Closed, OSError):
@@ -338,7 +339,8 @@ class Adopted:
     local: tuple[str, int] | None        # their local address; None: ask each socket
 
 
-def _addr(addr: Any) -> tuple[str, int]:
+def inet_address(addr: Any) -> tuple[str, int]:
+    """(host, port) of a socket address (a Unix socket's path, port 0)."""
     if isinstance(addr, tuple) and len(addr) >= 2:
         return str(addr[0]), int(addr[1])
     return (str(addr), 0)

@@ -132,14 +132,9 @@ class Event(ThreadedMPM):
         self.next_limit_check = 0.0
         self._setup_poll()
         self._publish()             # "accepting" is visible before any worker looks idle
-        threads = self.start_threads(self._worker_main)
         try:
-            self._loop()
+            self.with_workers(self._worker_main, self._loop, join_timeout=self.timeout_s)
         finally:
-            for _ in threads:
-                self.jobs.put(None)
-            for th in threads:
-                th.join(timeout=self.timeout_s)
             self.scoreboard.set_conns(slot, 0, 0, 0, 0, False)
 
     def _setup_poll(self) -> None:
@@ -309,12 +304,10 @@ class Event(ThreadedMPM):
         if ec.state == LINGER:
             self._linger_read(ec)
             return
-        try:
-            n = ec.sock.recv_into(self.buf, RECV_BYTES, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            self._rearm(ec)
+        n = self._recv(ec)
+        if n is None:
             return
-        except OSError:
+        if n < 0:
             self._close(ec)
             return
         if not n:
@@ -324,6 +317,17 @@ class Event(ThreadedMPM):
             ec.conn = self.policy.connection()
         ec.conn.receive_data(self.view[:n])    # parsed before the buffer is read into again
         self._advance(ec)
+
+    def _recv(self, ec: EventConn) -> int | None:
+        """One non-blocking read into ``self.buf``: its length (0 at EOF, -1 on an error), or
+        None when nothing was there (``ec`` is re-armed)."""
+        try:
+            return ec.sock.recv_into(self.buf, RECV_BYTES, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            self._rearm(ec)
+            return None
+        except OSError:
+            return -1
 
     def _eof(self, ec: EventConn) -> None:
         if ec.conn is not None and ec.conn.partial_request:
@@ -432,14 +436,10 @@ class Event(ThreadedMPM):
         self._rearm(ec)
 
     def _linger_read(self, ec: EventConn) -> None:
-        try:
-            n = ec.sock.recv_into(self.buf, RECV_BYTES, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            self._rearm(ec)
+        n = self._recv(ec)
+        if n is None:
             return
-        except OSError:
-            n = 0
-        if n:
+        if n > 0:
             self._rearm(ec)
         else:
             self._close(ec)

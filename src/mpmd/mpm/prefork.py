@@ -69,6 +69,10 @@ class PreforkSettings:
     max_workers: int
     server_limit: int
 
+    @property
+    def max_daemons(self) -> int:
+        return self.max_workers          # a process per worker
+
 
 def settings(cfg: Any) -> tuple[PreforkSettings, list[Any]]:
     """Effective values after httpd's clamps, and the warnings they produced (Rule 3)."""
@@ -132,15 +136,7 @@ class Prefork(ForkingMPM):
         s = self.settings
         return {Query.HARD_LIMIT_DAEMONS: s.server_limit, Query.HARD_LIMIT_THREADS: 1,
                 Query.MAX_THREADS: 1, Query.MAX_DAEMONS: s.max_workers,
-                Query.MIN_SPARE_DAEMONS: s.min_spare, Query.MAX_SPARE_DAEMONS: s.max_spare,
-                Query.MAX_REQUESTS_DAEMON: int(self.cfg.max_connections_per_child)}
-
-    def start_children(self) -> int:
-        return self.settings.start_servers
-
-    def maintenance_bounds(self) -> tuple[int, int, int]:
-        s = self.settings
-        return s.min_spare, s.max_spare, s.max_workers
+                Query.MIN_SPARE_DAEMONS: s.min_spare, Query.MAX_SPARE_DAEMONS: s.max_spare}
 
     # -- the child ------------------------------------------------------------------------
     def _on_graceful(self, signo: int, frame: Any) -> None:

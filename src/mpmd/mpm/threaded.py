@@ -176,15 +176,7 @@ class ThreadedMPM(ForkingMPM):
         s = self.settings
         return {Query.HARD_LIMIT_DAEMONS: s.server_limit, Query.HARD_LIMIT_THREADS: s.thread_limit,
                 Query.MAX_THREADS: s.threads_per_child, Query.MAX_DAEMONS: s.max_daemons,
-                Query.MIN_SPARE_THREADS: s.min_spare, Query.MAX_SPARE_THREADS: s.max_spare,
-                Query.MAX_REQUESTS_DAEMON: int(self.cfg.max_connections_per_child)}
-
-    def start_children(self) -> int:
-        return self.settings.start_servers
-
-    def maintenance_bounds(self) -> tuple[int, int, int]:
-        s = self.settings
-        return s.min_spare, s.max_spare, s.max_daemons
+                Query.MIN_SPARE_THREADS: s.min_spare, Query.MAX_SPARE_THREADS: s.max_spare}
 
     def slot_view(self, slot: int, pid: int, quiescing: bool) -> SlotView:
         """Idle threads of one child: only its first ThreadsPerChild records count (Rule 3)."""
@@ -236,6 +228,19 @@ class ThreadedMPM(ForkingMPM):
         for th in threads:
             th.start()
         return threads
+
+    def with_workers(self, target: Callable[[int], None], listener: Callable[[], None],
+                     join_timeout: float | None = None) -> None:
+        """ThreadsPerChild threads run ``target`` (taking jobs from ``self.jobs``) while this
+        thread runs ``listener``; then each worker gets a None job (stop) and is joined."""
+        threads = self.start_threads(target)
+        try:
+            listener()
+        finally:
+            for _ in threads:
+                self.jobs.put(None)
+            for th in threads:
+                th.join(timeout=join_timeout)
 
     @property
     def max_conns_per_child(self) -> int:

@@ -34,14 +34,7 @@ class Worker(ThreadedMPM):
     def serve_child(self, slot: int) -> None:
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.idle = threading.Semaphore(self.settings.threads_per_child)
-        threads = self.start_threads(self._worker_main)
-        try:
-            self._listen()
-        finally:
-            for _ in threads:
-                self.jobs.put(None)
-            for th in threads:
-                th.join()
+        self.with_workers(self._worker_main, self._listen)
 
     # -- listener -----------------------------------------------------------------------------
     def _listen(self) -> None:

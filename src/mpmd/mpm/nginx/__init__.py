@@ -155,8 +155,7 @@ class Nginx(ForkingMPM):
         s = self.settings
         return {Query.AWAITS_HANDLERS: 1,
                 Query.HARD_LIMIT_DAEMONS: 2 * s.processes, Query.HARD_LIMIT_THREADS: 1,
-                Query.MAX_THREADS: 1, Query.MAX_DAEMONS: s.processes,
-                Query.MAX_REQUESTS_DAEMON: int(self.cfg.max_connections_per_child)}
+                Query.MAX_THREADS: 1, Query.MAX_DAEMONS: s.processes}
 
     def start_children(self) -> int:
         return self.settings.processes

@@ -32,7 +32,7 @@ from mpmd.core.cycle import KEEP, LINGER, LINGER_S, NO_BODY, Cycle, close_respon
 from mpmd.core.exchange import ConnInfo, Response
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, PAUSED, Request
-from mpmd.mpm.conn import _addr
+from mpmd.mpm.conn import inet_address
 
 PIPELINE_BYTES = 1 << 16
 _ALL = 1 << 62                  # a bytes body of any size leaves with its head
@@ -73,8 +73,8 @@ class HttpProtocol(asyncio.Protocol):
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        self.info = ConnInfo(_addr(transport.get_extra_info("peername")),
-                             _addr(transport.get_extra_info("sockname")),
+        self.info = ConnInfo(inet_address(transport.get_extra_info("peername")),
+                             inet_address(transport.get_extra_info("sockname")),
                              conn_id=self.w.accepted)
         if self.closed:                      # evicted before the transport existed
             transport.abort()
