@@ -1,4 +1,5 @@
-"""``mpmd bench``: the comparison lab (mpmd's MPMs vs nginx, Apache, gunicorn, uvicorn).
+"""``mpmd bench``: the comparison lab, mpmd's MPMs beside nginx, Apache httpd, gunicorn,
+uvicorn and granian.
 
 Rule 1: ``main(argv) -> int`` is the whole public surface; the CLI's ``bench`` subcommand
 and the scripts in benchmarks/ call it. Exit status 0 = a report was written (even if some
@@ -25,7 +26,7 @@ from typing import Any
 __all__ = ["main", "build_parser"]
 
 PEERS = ("nginx", "apache-prefork", "apache-worker", "apache-event", "gunicorn-sync",
-         "gunicorn-gthread", "uvicorn")
+         "gunicorn-gthread", "uvicorn", "granian")
 
 
 def _csv(text: str) -> list[str]:
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mpmd.bench.lab import ALL_WORKLOADS
     from mpmd.bench.servers import MPMD_MPMS
     p = argparse.ArgumentParser(prog="mpmd bench", description=(
-        "Benchmark mpmd's MPMs against nginx, Apache httpd, gunicorn and uvicorn on "
+        "Benchmark mpmd's MPMs against nginx, Apache httpd, gunicorn, uvicorn and granian on "
         "127.0.0.1 and write results.json, report.md and PNG charts."))
     p.add_argument("--quick", action="store_true",
                    help="short runs (1 s, 1 round, 200 idle connections, no asgi-hello); < 2 minutes")
