@@ -109,3 +109,24 @@ def test_prefork_starts_a_process_for_every_wrk_connection(paths, connections):
         assert f"StartServers {connections}\n" in text
         limit = int(text.split("MaxRequestWorkers ")[1].split()[0])
         assert limit >= connections
+
+
+def test_the_reference_copies_in_benchmarks_peers_are_what_the_lab_renders():
+    """benchmarks/peers/ is regenerated with `mpmd bench --write-configs benchmarks/peers`."""
+    from pathlib import Path
+    peers = Path(__file__).resolve().parents[2] / "benchmarks" / "peers"
+    files = configs.reference_configs()
+    assert sorted(p.name for p in peers.iterdir()) == sorted(files)
+    stale = [name for name, text in files.items() if (peers / name).read_text() != text]
+    assert stale == [], f"rerun: python3 -m mpmd.bench --write-configs benchmarks/peers ({stale})"
+    assert "user root;" not in files["nginx.conf"] and "www-data" not in files["apache-event.conf"]
+    assert "python3 -m granian --interface asgi" in files["commands.txt"]
+
+
+def test_write_configs_needs_no_wrk_and_starts_nothing(tmp_path, monkeypatch, capsys):
+    import mpmd.bench
+    monkeypatch.setenv("PATH", str(tmp_path))            # no wrk, no servers on PATH
+    assert mpmd.bench.main(["--write-configs", str(tmp_path / "peers")]) == 0
+    assert (tmp_path / "peers" / "mpmd-nginx-static.conf").read_text() == \
+        configs.reference_configs()["mpmd-nginx-static.conf"]
+    assert "wrote 10 files" in capsys.readouterr().out

@@ -238,3 +238,33 @@ def granian_argv(interface: str, module: str, p: Paths, s: Sizing, port: int) ->
     return argv + ["--http1-header-read-timeout", str(header_ms),
                    "--working-dir", str(p.appdir), "--no-access-log", "--log-level", "warning",
                    module]
+
+
+# Where reference_configs() pretends the files are, and its port: the copies in
+# benchmarks/peers/ are for reading, comparing and starting by hand.
+REFERENCE_PATHS = Paths(Path("/srv/bench/run"), Path("/srv/bench/htdocs"),
+                        Path("/srv/bench/apps"))
+REFERENCE_PORT = 8080
+
+
+def reference_configs(s: Sizing | None = None) -> dict[str, str]:
+    """File name -> text of every config and command line the lab renders (default Sizing),
+    with placeholder paths and port 8080 (``mpmd bench --write-configs DIR``).  The lab itself
+    renders them per instance; the user lines a root run adds are left out."""
+    s, p, port = s or Sizing(), REFERENCE_PATHS, REFERENCE_PORT
+    files = {"nginx.conf": render_nginx(p, s, port).replace("user root;\n", "")}
+    for mpm in ("prefork", "worker", "event"):
+        files[f"apache-{mpm}.conf"] = render_apache(mpm, p, s, port).replace(
+            "User www-data\nGroup www-data\n", "")
+    for mpm in ("prefork", "worker", "event", "nginx"):
+        files[f"mpmd-{mpm}.conf"] = render_mpmd(mpm, "wsgi-hello", p, s, port)
+    # The nginx MPM runs as many processes as the workload's peer: nginx/uvicorn 1, gunicorn 2.
+    files["mpmd-nginx-static.conf"] = render_mpmd("nginx", "static-1k", p, s, port)
+    argv = {"gunicorn-sync": gunicorn_argv("sync", "hello_wsgi:application", p, s, port),
+            "gunicorn-gthread": gunicorn_argv("gthread", "hello_wsgi:application", p, s, port),
+            "uvicorn": uvicorn_argv("hello_asgi:app", p, s, port),
+            "granian (wsgi-hello)": granian_argv("wsgi", "hello_wsgi:application", p, s, port),
+            "granian (asgi-hello)": granian_argv("asgi", "hello_asgi:app", p, s, port)}
+    files["commands.txt"] = "".join(f"# {name}\n{' '.join(['python3'] + a[1:])}\n"
+                                    for name, a in argv.items())
+    return files
