@@ -19,7 +19,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Sizing:
-    """Knobs shared by all servers (see docs/benchmarks.md, "Configurations")."""
+    """Knobs shared by all servers (see docs/benchmarks.md, "Method")."""
 
     keep_alive_timeout_s: int = 30
     max_keep_alive_requests: int = 1000
