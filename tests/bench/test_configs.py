@@ -47,6 +47,9 @@ def test_the_nginx_mpm_runs_as_many_processes_as_the_peer_of_the_workload(paths)
     assert "worker_processes 1;" in configs.render_nginx(paths, s, 8080)
     assert "--workers 1" in " ".join(configs.uvicorn_argv("hello_asgi:app", paths, s, 8080))
     assert "--workers 2" in " ".join(configs.gunicorn_argv("gthread", "m:app", paths, s, 8080))
+    # granian stands beside both: gunicorn's workers for WSGI, uvicorn's one process for ASGI
+    assert "--workers 2" in " ".join(configs.granian_argv("wsgi", "m:app", paths, s, 8080))
+    assert "--workers 1" in " ".join(configs.granian_argv("asgi", "m:app", paths, s, 8080))
 
 
 def test_peers_share_the_keepalive_knobs(paths):
@@ -58,6 +61,25 @@ def test_peers_share_the_keepalive_knobs(paths):
     assert "--keep-alive" in configs.gunicorn_argv("gthread", "m:a", paths, s, 1)
     assert configs.uvicorn_argv("m:app", paths, s, 1)[-3:] == ["--timeout-keep-alive", "7",
                                                                "m:app"]
+    granian = configs.granian_argv("wsgi", "m:app", paths, s, 1)
+    assert granian[granian.index("--http1-header-read-timeout") + 1] == "7000"
+    long = configs.granian_argv("asgi", "m:app", paths, Sizing(keep_alive_timeout_s=300), 1)
+    assert long[long.index("--http1-header-read-timeout") + 1] == "60000"   # granian's maximum
+
+
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_granian_serves_http1_on_loopback_with_the_peers_threads(paths, interface):
+    s = Sizing(gunicorn_threads=8)
+    argv = configs.granian_argv(interface, "m:app", paths, s, 8080)
+    opts = dict(zip(argv, argv[1:]))
+    assert argv[1:3] == ["-m", "granian"] and argv[-1] == "m:app"
+    assert opts["--interface"] == interface and opts["--http"] == "1"
+    assert opts["--host"] == "127.0.0.1" and opts["--port"] == "8080"
+    assert opts["--working-dir"] == str(paths.appdir)
+    if interface == "wsgi":
+        assert opts["--blocking-threads"] == "8"        # as gunicorn gthread's threads
+    else:
+        assert "--blocking-threads" not in opts and opts["--loop"] == "uvloop"  # as uvicorn
 
 
 @pytest.mark.skipif(not shutil.which("nginx"), reason="nginx not installed")
@@ -87,3 +109,24 @@ def test_prefork_starts_a_process_for_every_wrk_connection(paths, connections):
         assert f"StartServers {connections}\n" in text
         limit = int(text.split("MaxRequestWorkers ")[1].split()[0])
         assert limit >= connections
+
+
+def test_the_reference_copies_in_benchmarks_peers_are_what_the_lab_renders():
+    """benchmarks/peers/ is regenerated with `mpmd bench --write-configs benchmarks/peers`."""
+    from pathlib import Path
+    peers = Path(__file__).resolve().parents[2] / "benchmarks" / "peers"
+    files = configs.reference_configs()
+    assert sorted(p.name for p in peers.iterdir()) == sorted(files)
+    stale = [name for name, text in files.items() if (peers / name).read_text() != text]
+    assert stale == [], f"rerun: python3 -m mpmd.bench --write-configs benchmarks/peers ({stale})"
+    assert "user root;" not in files["nginx.conf"] and "www-data" not in files["apache-event.conf"]
+    assert "python3 -m granian --interface asgi" in files["commands.txt"]
+
+
+def test_write_configs_needs_no_wrk_and_starts_nothing(tmp_path, monkeypatch, capsys):
+    import mpmd.bench
+    monkeypatch.setenv("PATH", str(tmp_path))            # no wrk, no servers on PATH
+    assert mpmd.bench.main(["--write-configs", str(tmp_path / "peers")]) == 0
+    assert (tmp_path / "peers" / "mpmd-nginx-static.conf").read_text() == \
+        configs.reference_configs()["mpmd-nginx-static.conf"]
+    assert "wrote 10 files" in capsys.readouterr().out

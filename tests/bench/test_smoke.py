@@ -4,6 +4,7 @@ Real servers on 127.0.0.1; asserts only that the lab produces its outputs, recor
 could not run, and leaves no server process behind. No speed assertions.
 """
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -49,6 +50,23 @@ def test_quick_static_against_nginx_and_mpmd_prefork(tmp_path):
     assert "Where the CPU goes" in report and "wrk system µs/req" in report
     assert (out / "rps.png").stat().st_size > 0
     assert (out / "cpu_per_request.png").stat().st_size > 0
+    assert _lab_processes() == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("granian") is None, reason="granian not installed")
+def test_quick_granian_serves_wsgi_and_asgi(tmp_path):
+    out = tmp_path / "out"
+    rc = mpmd.bench.main(["--quick", "--mpm", "none", "--peers", "granian", "--workloads",
+                          "wsgi-hello,asgi-hello", "--no-charts", "--out", str(out)])
+    assert rc == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["unavailable"] == {}
+    for workload in ("wsgi-hello", "asgi-hello"):
+        got = [s for s in data["samples"] if s["workload"] == workload]
+        assert {s["keep_alive"] for s in got} == {True, False}
+        assert all(s["rps"] > 0 and s["non_2xx_3xx"] == 0 for s in got), got
+    report = (out / "report.md").read_text()
+    assert "## WSGI hello world" in report and "| granian |" in report
     assert _lab_processes() == []
 
 

@@ -1,13 +1,15 @@
-"""``mpmd bench``: the comparison lab (mpmd's MPMs vs nginx, Apache, gunicorn, uvicorn).
+"""``mpmd bench``: the comparison lab, mpmd's MPMs beside nginx, Apache httpd, gunicorn,
+uvicorn and granian.
 
 Rule 1: ``main(argv) -> int`` is the whole public surface; the CLI's ``bench`` subcommand
-and the scripts in benchmarks/ call it. Exit status 0 = a report was written (even if some
-targets were unavailable), 2 = bad usage or wrk missing, 130 = interrupted.
+calls it. Exit status 0 = a report was written (even if some targets were unavailable), or
+configs written (``--write-configs``), or two runs compared (``--compare``); 2 = bad usage or
+wrk missing; 130 = interrupted.
 Rule 2: all servers run on 127.0.0.1 in their own process groups inside a ServerPool, and
 SIGTERM is turned into KeyboardInterrupt, so every exit path stops them.
 Modules: wrk (run/parse), stats (medians, ratios), procs (/proc PSS and counts), configs
 (rendered configs), servers (targets and the pool), clients (idle holder, fault mix),
-lab (the matrix), report (tables and claims), charts (PNGs).
+lab (the matrix), report (tables and claims), charts (PNGs), compare (two runs side by side).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 __all__ = ["main", "build_parser"]
 
 PEERS = ("nginx", "apache-prefork", "apache-worker", "apache-event", "gunicorn-sync",
-         "gunicorn-gthread", "uvicorn")
+         "gunicorn-gthread", "uvicorn", "granian")
 
 
 def _csv(text: str) -> list[str]:
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mpmd.bench.lab import ALL_WORKLOADS
     from mpmd.bench.servers import MPMD_MPMS
     p = argparse.ArgumentParser(prog="mpmd bench", description=(
-        "Benchmark mpmd's MPMs against nginx, Apache httpd, gunicorn and uvicorn on "
+        "Benchmark mpmd's MPMs against nginx, Apache httpd, gunicorn, uvicorn and granian on "
         "127.0.0.1 and write results.json, report.md and PNG charts."))
     p.add_argument("--quick", action="store_true",
                    help="short runs (1 s, 1 round, 200 idle connections, no asgi-hello); < 2 minutes")
@@ -54,7 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle", type=int, default=None, help="idle connections (default 2000)")
     p.add_argument("--keepalive", choices=("both", "on", "off"), default="both")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    p.add_argument("--write-configs", metavar="DIR", default=None,
+                   help="write every config and command line the lab renders (placeholder "
+                        "paths, port 8080) into DIR and exit; no server is started")
+    p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), default=None,
+                   help="print each server's median req/s in two runs (results.json or its "
+                        "directory) and the change, as a markdown table, and exit")
     return p
+
+
+def write_configs(out: Path) -> list[str]:
+    """configs.reference_configs() into out; returns the file names."""
+    from mpmd.bench.configs import reference_configs
+    out.mkdir(parents=True, exist_ok=True)
+    files = reference_configs()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    return list(files)
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -121,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``mpmd bench``; see build_parser() for the options."""
     from mpmd.bench.wrk import INSTALL_HINT, find_wrk
     args = build_parser().parse_args(argv)
+    if args.write_configs:
+        names = write_configs(Path(args.write_configs))
+        print(f"mpmd bench: wrote {len(names)} files into {args.write_configs}")
+        return 0
+    if args.compare:
+        from mpmd.bench.compare import compare_table, load
+        print(compare_table(*(load(Path(x)) for x in args.compare)), end="")
+        return 0
     if find_wrk() is None:
         print(f"mpmd bench: {INSTALL_HINT}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Sizing:
-    """Knobs shared by all servers (see docs/benchmarks.md, "Configurations")."""
+    """Knobs shared by all servers (see docs/benchmarks.md, "Method")."""
 
     keep_alive_timeout_s: int = 30
     max_keep_alive_requests: int = 1000
@@ -32,11 +32,12 @@ class Sizing:
     threads_per_child: int = 32
     thread_start_servers: int = 2
     thread_max: int = 128           # MaxRequestWorkers for worker/event (threads)
-    loop_processes: int = 1         # nginx worker_processes, uvicorn, mpmd WorkerProcesses
-    #                                 (beside gunicorn: gunicorn_workers, see loop_processes())
+    loop_processes: int = 1         # nginx worker_processes, uvicorn, granian ASGI, mpmd
+    #                                 WorkerProcesses (beside gunicorn: gunicorn_workers, see
+    #                                 loop_processes())
     loop_connections: int = 8192    # nginx worker_connections, mpmd WorkerConnections
-    gunicorn_workers: int = 2
-    gunicorn_threads: int = 8
+    gunicorn_workers: int = 2       # gunicorn, granian WSGI
+    gunicorn_threads: int = 8       # gunicorn gthread threads, granian WSGI blocking threads
 
     @classmethod
     def for_connections(cls, connections: int) -> "Sizing":
@@ -215,3 +216,55 @@ def uvicorn_argv(module: str, p: Paths, s: Sizing, port: int) -> list[str]:
             "--http", "httptools", "--loop", "uvloop", "--workers", str(s.loop_processes),
             "--app-dir", str(p.appdir), "--no-access-log", "--log-level", "warning",
             "--timeout-keep-alive", str(s.keep_alive_timeout_s), module]
+
+
+# Longest header read timeout granian accepts (--http1-header-read-timeout, in ms).
+GRANIAN_MAX_HEADER_TIMEOUT_MS = 60_000
+
+
+def granian_argv(interface: str, module: str, p: Paths, s: Sizing, port: int) -> list[str]:
+    """granian serving ``module`` with ``interface`` "wsgi" or "asgi", HTTP/1.1 only.
+
+    It runs as many processes as the peer it stands beside: gunicorn's workers (with as many
+    blocking threads as gthread has threads) for WSGI, uvicorn's one process (on uvloop) for
+    ASGI. granian has no idle keep-alive timeout for HTTP/1; its header read timeout, the
+    nearest knob, gets the same seconds (capped at granian's 60 s)."""
+    asgi = interface == "asgi"
+    argv = [sys.executable, "-m", "granian", "--interface", interface, "--http", "1",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(s.loop_processes if asgi else s.gunicorn_workers)]
+    argv += ["--loop", "uvloop"] if asgi else ["--blocking-threads", str(s.gunicorn_threads)]
+    header_ms = min(s.keep_alive_timeout_s * 1000, GRANIAN_MAX_HEADER_TIMEOUT_MS)
+    return argv + ["--http1-header-read-timeout", str(header_ms),
+                   "--working-dir", str(p.appdir), "--no-access-log", "--log-level", "warning",
+                   module]
+
+
+# Where reference_configs() pretends the files are, and its port: the copies in
+# benchmarks/peers/ are for reading, comparing and starting by hand.
+REFERENCE_PATHS = Paths(Path("/srv/bench/run"), Path("/srv/bench/htdocs"),
+                        Path("/srv/bench/apps"))
+REFERENCE_PORT = 8080
+
+
+def reference_configs(s: Sizing | None = None) -> dict[str, str]:
+    """File name -> text of every config and command line the lab renders (default Sizing),
+    with placeholder paths and port 8080 (``mpmd bench --write-configs DIR``).  The lab itself
+    renders them per instance; the user lines a root run adds are left out."""
+    s, p, port = s or Sizing(), REFERENCE_PATHS, REFERENCE_PORT
+    files = {"nginx.conf": render_nginx(p, s, port).replace("user root;\n", "")}
+    for mpm in ("prefork", "worker", "event"):
+        files[f"apache-{mpm}.conf"] = render_apache(mpm, p, s, port).replace(
+            "User www-data\nGroup www-data\n", "")
+    for mpm in ("prefork", "worker", "event", "nginx"):
+        files[f"mpmd-{mpm}.conf"] = render_mpmd(mpm, "wsgi-hello", p, s, port)
+    # The nginx MPM runs as many processes as the workload's peer: nginx/uvicorn 1, gunicorn 2.
+    files["mpmd-nginx-static.conf"] = render_mpmd("nginx", "static-1k", p, s, port)
+    argv = {"gunicorn-sync": gunicorn_argv("sync", "hello_wsgi:application", p, s, port),
+            "gunicorn-gthread": gunicorn_argv("gthread", "hello_wsgi:application", p, s, port),
+            "uvicorn": uvicorn_argv("hello_asgi:app", p, s, port),
+            "granian (wsgi-hello)": granian_argv("wsgi", "hello_wsgi:application", p, s, port),
+            "granian (asgi-hello)": granian_argv("asgi", "hello_asgi:app", p, s, port)}
+    files["commands.txt"] = "".join(f"# {name}\n{' '.join(['python3'] + a[1:])}\n"
+                                    for name, a in argv.items())
+    return files

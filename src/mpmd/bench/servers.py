@@ -55,7 +55,7 @@ class Target:
     """One server flavour in the lab (a row of TARGETS)."""
 
     name: str
-    family: str                       # "mpmd" | "nginx" | "apache" | "gunicorn" | "uvicorn"
+    family: str                       # mpmd, nginx, apache, gunicorn, uvicorn or granian
     workloads: tuple[str, ...]
     check: Callable[[], str | None]   # None when runnable, else why not
     launch: Callable[[str, Paths, Sizing], Launch]
@@ -138,6 +138,13 @@ def _uvicorn_launch(workload: str, p: Paths, s: Sizing) -> Launch:
     return Launch(argv=configs.uvicorn_argv(_APP_MODULES[workload], p, s, port), port=port)
 
 
+def _granian_launch(workload: str, p: Paths, s: Sizing) -> Launch:
+    port = free_port()
+    interface = "asgi" if workload in ASGI else "wsgi"
+    return Launch(argv=configs.granian_argv(interface, _APP_MODULES[workload], p, s, port),
+                  port=port)
+
+
 def _mpmd_check() -> str | None:
     return None
 
@@ -153,6 +160,8 @@ TARGETS: dict[str, Target] = {
     "gunicorn-gthread": Target("gunicorn-gthread", "gunicorn", WSGI, _need_module("gunicorn"),
                                _gunicorn_launch("gthread")),
     "uvicorn": Target("uvicorn", "uvicorn", ASGI, _need_module("uvicorn"), _uvicorn_launch),
+    "granian": Target("granian", "granian", ("wsgi-hello",) + ASGI, _need_module("granian"),
+                      _granian_launch),
 }
 
 

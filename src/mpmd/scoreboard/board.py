@@ -33,7 +33,7 @@ def typed_view(mm: Any, offset: int, fmt: str, count: int,
     as the layout stores them (little-endian).  On a little-endian host a cast memoryview: an
     item store copies its bytes, where ``Struct.pack_into`` parses its format and exports the
     mapping's buffer on every call (about 38 more cache lines per prefork request, counted
-    by benchmarks/cachegrind.py).  Elsewhere ``_LittleEndianItems`` does it through struct.
+    with valgrind's cachegrind).  Elsewhere ``_LittleEndianItems`` does it through struct.
     Offsets need no alignment: memoryview copies unaligned items."""
     if little_endian_host:
         size = struct.calcsize(fmt)
