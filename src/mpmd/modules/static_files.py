@@ -1,8 +1,8 @@
 """The "default-handler": GET/HEAD of files under DocumentRoot or an Alias target.
 
 Theory: one ``os.stat`` per request.  The answer's fixed headers (Content-Type, Content-Length,
-Last-Modified, ETag, Accept-Ranges) and, for files up to ``SMALL_FILE_BYTES``, the bytes
-themselves are kept in a bounded per-process ``FileCache`` keyed by path and validated by
+Last-Modified, ETag, Accept-Ranges) of every file served and, for files up to
+``SMALL_FILE_BYTES``, the bytes themselves are kept in a bounded per-process ``FileCache`` keyed by path and validated by
 (mtime_ns, size, inode) plus the per-dir config and type they were built with; a GET with no
 conditional or Range header then costs a dict lookup and gets the entry's one shared
 ``Response``, whose Plan finalize keeps on it for the second (core/respond.py Rule 5).
@@ -136,9 +136,10 @@ class FileCache:
         entry = Entry(key, dc, ctype, st)
         if st.st_size <= SMALL_FILE_BYTES:
             entry.data = self._read(path, st.st_size)
-            if entry.data is not None:
-                entry.response = Response(200, entry.full, entry.data, memo=())
-                self._add(path, entry)
+            if entry.data is None:
+                return entry                 # changed while read: not kept
+            entry.response = Response(200, entry.full, entry.data, memo=())
+        self._add(path, entry)               # a larger file's fields are kept, not its bytes
         return entry
 
     @staticmethod
@@ -151,16 +152,22 @@ class FileCache:
         return data if len(data) == size else None      # changed while reading: don't keep it
 
     def _add(self, path: str, entry: Entry) -> None:
+        size = _held(entry)
         while self.entries and (len(self.entries) >= self.max_entries
-                                or self.bytes + entry.size > self.max_bytes):
+                                or self.bytes + size > self.max_bytes):
             self._drop(next(iter(self.entries)))
         self.entries[path] = entry
-        self.bytes += entry.size
+        self.bytes += size
 
     def _drop(self, path: str) -> None:
         old = self.entries.pop(path, None)
         if old is not None:
-            self.bytes -= old.size
+            self.bytes -= _held(old)
+
+
+def _held(entry: Entry) -> int:
+    """The bytes of a file an entry holds in memory (none for a file sent from disk)."""
+    return len(entry.data) if entry.data is not None else 0
 
 
 def follows_symlinks(dir_config: Any) -> bool:
@@ -264,7 +271,7 @@ class StaticHandler:
 def _open_region(filename: str, entry: Entry, start: int, length: int) -> Any:
     if entry.data is not None:
         return entry.data[start:start + length]
-    return FileBody(open(filename, "rb"), start, length)
+    return FileBody(open(filename, "rb", buffering=0), start, length)
 
 
 def serve_entry(ctx: RequestContext, filename: str, entry: Entry) -> Response:
@@ -307,7 +314,7 @@ def _full(filename: str, entry: Entry, head: bool) -> Response:
     if entry.data is not None:
         return Response(200, headers, entry.data)
     try:
-        return Response(200, headers, FileBody(open(filename, "rb"), 0, entry.size))
+        return Response(200, headers, FileBody(open(filename, "rb", buffering=0), 0, entry.size))
     except OSError:
         return Response(403, [("Content-Length", "0")])
 
@@ -329,7 +336,7 @@ def _multi(filename: str, entry: Entry, parsed: list[tuple[int, int]], head: boo
                 ("Content-Length", str(total))]
     if head:
         return Response(206, headers, b"")
-    shared = None if entry.data is not None else open(filename, "rb")
+    shared = None if entry.data is not None else open(filename, "rb", buffering=0)
     body: list[bytes | FileBody] = []
     for part_head, start, end in parts:
         body.append(part_head)
