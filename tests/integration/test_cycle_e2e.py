@@ -21,7 +21,13 @@ from tests.support.harness import children_of
 from tests.support.rawclient import RawConn, get
 
 MODULE = textwrap.dedent('''
+    from mpmd.core.exchange import Response
     from mpmd.core.modules import Module
+
+
+    def cut_short():
+        yield b"first part"
+        raise ValueError("body failed on purpose")
 
 
     class Raising:
@@ -30,6 +36,8 @@ MODULE = textwrap.dedent('''
         def __call__(self, ctx):
             if ctx.uri_path.endswith("/none"):
                 return None
+            if ctx.uri_path.endswith("/cut"):
+                return Response(200, [("Content-Type", "text/plain")], cut_short())
             raise RuntimeError("handler failed on purpose")
 
 
@@ -82,6 +90,23 @@ def test_a_raising_phase_or_handler_is_a_500_and_its_worker_lives(faulty, make_s
     for word in ("post_read_request failed", "translate_name failed", "fixups failed",
                  "handler failed on purpose", "returned no response"):
         assert word in errors, errors[-3000:]
+
+
+def test_a_body_that_fails_midway_is_cut_and_its_worker_lives(faulty, make_server):
+    server = make_server(faulty)
+    children = sorted(children_of(server.proc.pid))
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(get("/handler/cut"))
+            data = _read_all(s)                          # the server closes: no keep-alive
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding: chunked" in head
+        assert body.startswith(b"a\r\nfirst part\r\n") and not body.endswith(b"0\r\n\r\n")
+    with RawConn(server.port) as c:
+        c.send(get("/index.html"))
+        assert c.read_response().status == 200
+    assert sorted(children_of(server.proc.pid)) == children, "a child died"
+    assert "body failed on purpose" in server.error_log_text()
 
 
 def test_head_and_304_carry_no_body(conf, make_server):

@@ -180,6 +180,11 @@ class Cycle:
         pipeline.log_error(self.ctx, "MPMD0301", f"handler failed: {exc!r}")
         return pipeline.error(500, self.ctx)
 
+    def body_failed(self, exc: BaseException) -> None:
+        """A streamed body raised after the head went out: logged; the transport cuts the
+        answer (no last chunk) and closes, so the client never sees it complete."""
+        pipeline.log_error(self.ctx, "MPMD0620", f"response body failed: {exc!r}")
+
     def answer(self, resp: Response, stopping: bool, served: int) -> Plan:
         """The Plan for ``resp``: Rule 3, then the keep-alive decision (Rule 4)."""
         body = self.body

@@ -244,16 +244,22 @@ class ConnectionDriver:
         plan = cycle.answer(cycle.run(), self.stopping, info.requests_served)
         resp = cycle.response
         first, whole = cycle.leading(plan)
+        keep = plan.keep_alive
         try:
             sock.sendall(first)
             if whole:
                 nbytes = len(resp.body) if plan.send_body else 0      # type: ignore[union-attr,arg-type]
             else:
                 nbytes = self._write_body(sock, cycle, resp.body, plan.chunked)   # type: ignore[union-attr]
+        except OSError:
+            raise                                 # the connection is gone: nothing to log
+        except Exception as exc:  # noqa: BLE001 - a body iterator that raises: cut, close
+            cycle.body_failed(exc)
+            nbytes, keep = cycle.sent, False
         finally:
             if resp.on_close is not None or type(resp.body) is not bytes:   # type: ignore[union-attr]
                 close_response(resp)                                       # type: ignore[arg-type]
-        step = cycle.finish(nbytes, plan.keep_alive)
+        step = cycle.finish(nbytes, keep)
         info.requests_served += 1
         return step is KEEP
 

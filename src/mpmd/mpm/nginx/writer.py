@@ -26,7 +26,6 @@ from typing import Any
 from mpmd.core.body import ClientGone
 from mpmd.core.cycle import Cycle, close_response
 from mpmd.core.exchange import FileBody, MultipartBody, Response
-from mpmd.core.request import log_error
 from mpmd.core.respond import Plan
 
 FILE_CHUNK = 1 << 16
@@ -47,7 +46,7 @@ async def write_body(proto: Any, cycle: Cycle, plan: Plan, first: bytes) -> None
     except (ClientGone, ConnectionError, OSError, asyncio.CancelledError):
         pass
     except Exception as exc:  # noqa: BLE001 - Rule 3: application body failure
-        log_error(cycle.ctx, "MPMD0620", f"response body failed: {exc!r}")
+        cycle.body_failed(exc)
     finally:
         await _close(proto, resp)
     if not ok:
