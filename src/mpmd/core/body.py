@@ -96,6 +96,17 @@ class RequestBody:
             else:                        # ConnectionClosed: EOF inside the body
                 self.fail(ClientGone("connection closed in the body"))
 
+    def hold_to(self, limit: int, declared: int | None) -> bool:
+        """The request's own LimitRequestBody (its directory's), known once the phases ran:
+        the body fails with 413 when what already came is over it; True when the declared
+        length is (refused before any handler reads, as the core refuses one over every
+        directory's limit)."""
+        self.limit = limit
+        if limit and max(self.seen, declared or 0) > limit:
+            self.fail(ProtocolError(413, "request body larger than LimitRequestBody"))
+            return bool(declared and declared > limit)
+        return False
+
     def feed(self, data: bytes) -> None:
         self.seen += len(data)
         if self.limit and self.seen > self.limit:

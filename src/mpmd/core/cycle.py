@@ -26,6 +26,9 @@ Rule 5: a connection that ends after an answer is closed lingering: shut the wri
 Rule 6: the fast path (route cache, remembered plans and joined head + body) is one switch,
         ``FAST``; ``MPMD_PLAIN_PATH=1`` in the environment turns it off.  Both paths give the
         same bytes (tests/integration/test_fast_path.py compares them).
+Rule 7: LimitRequestBody is the request's directory's (httpd reads it per directory): once
+        the phases found it, a declared length over it is refused before the handler runs,
+        and a chunked body fails when it passes it.
 """
 
 from __future__ import annotations
@@ -69,7 +72,6 @@ class Policy:
     keep_alive: bool
     keep_alive_timeout_s: float
     max_keep_alive: int
-    limit_body: int
     extended_status: bool
     logs: bool
     limits: Limits
@@ -77,8 +79,7 @@ class Policy:
     @classmethod
     def from_config(cls, cfg: Any) -> "Policy":
         return cls(cfg, float(cfg.timeout), bool(cfg.keep_alive), float(cfg.keep_alive_timeout),
-                   int(cfg.max_keep_alive_requests), int(cfg.limit_request_body or 0),
-                   bool(cfg.extended_status), pipeline.logs_requests(cfg), make_limits(cfg))
+                   int(cfg.max_keep_alive_requests), bool(cfg.extended_status), pipeline.logs_requests(cfg), make_limits(cfg))
 
     def connection(self) -> Any:
         """A fresh sans-I/O ``Connection`` with the LimitRequest* values."""
@@ -87,10 +88,23 @@ class Policy:
 
 
 def make_limits(cfg: Any) -> Limits:
-    """The core's ``Limits`` from the LimitRequest* directives."""
+    """The core's ``Limits`` from the LimitRequest* directives.  Its body limit is the largest
+    any scope allows (0: one allows any size): the core refuses at once what no directory
+    would take, and the cycle holds each request to its own directory's (Rule 7)."""
     return Limits(request_line=int(cfg.limit_request_line),
                   field_size=int(cfg.limit_request_field_size),
-                  fields=int(cfg.limit_request_fields), body=int(cfg.limit_request_body or 0))
+                  fields=int(cfg.limit_request_fields), body=largest_body_limit(cfg))
+
+
+def largest_body_limit(cfg: Any) -> int:
+    limits = [int(cfg.limit_request_body or 0)]
+    stack = list(getattr(cfg, "sections", ()))
+    while stack:
+        section = stack.pop()
+        stack.extend(section.sections)
+        limits += [int(op.value or 0) for op in section.ops
+                   if op.directive.field == "limit_request_body"]
+    return 0 if 0 in limits else max(limits)
 
 
 class NullSlot:
@@ -144,7 +158,7 @@ class Cycle:
             slot.start_request(info.client_addr[0].encode("latin-1", "replace"),
                                request_line(request), request.header(b"host") or b"")
         if request.chunked or request.content_length:
-            body: Any = RequestBody(request, conn, policy.limit_body, source)
+            body: Any = RequestBody(request, conn, policy.limits.body, source)   # Rule 7
             body.pump()
         else:
             conn.next_event()                        # the EndOfMessage right behind the head
@@ -159,6 +173,10 @@ class Cycle:
                 handler = _prepare(ctx)
             except Exception:  # noqa: BLE001 - Rule 2
                 handler = pipeline.phase_failed(ctx)
+        if body is not NO_BODY and ctx.dir_config is not None and \
+                body.hold_to(int(ctx.dir_config.limit_request_body or 0),
+                             request.content_length):               # Rule 7
+            handler = response_for(body.error)       # refused before the handler runs
         self.handler = handler
 
     @property

@@ -1,0 +1,108 @@
+"""LimitRequestBody per directory, as Apache httpd applies it, checked against apache2 itself.
+
+Apache reads LimitRequestBody from the request's directory config: a <Location> may allow
+less (or more) than the server.  The same requests go to a standalone apache2 (its own config,
+a loopback port) and to mpmd on every MPM, and the statuses must match.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.support.harness import wait_for
+from tests.support.rawclient import request_once
+
+APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
+MODULES = Path("/usr/lib/apache2/modules")
+SECTIONS = textwrap.dedent('''
+    LimitRequestBody 100
+    <Location "/small">
+        LimitRequestBody 10
+    </Location>
+    <Location "/large">
+        LimitRequestBody 1000
+    </Location>
+''')
+CASES = [
+    ("/index.html", 50), ("/index.html", 150),              # the server's 100
+    ("/small/index.html", 10), ("/small/index.html", 11),   # the Location's 10
+    ("/large/index.html", 500), ("/large/index.html", 1001),
+]
+
+pytestmark = pytest.mark.skipif(not (Path(APACHE).exists() and (MODULES / "mod_mpm_event.so")
+                                     .exists()), reason="apache2 is not installed")
+
+
+def _site(root: Path) -> Path:
+    htdocs = root / "htdocs"
+    for sub in ("", "small", "large"):
+        (htdocs / sub).mkdir(parents=True, exist_ok=True)
+        (htdocs / sub / "index.html").write_bytes(b"<p>hi</p>\n")
+    return htdocs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def apache(tmp_path_factory):
+    root = tmp_path_factory.mktemp("apache")
+    htdocs = _site(root)
+    port = _free_port()
+    conf = root / "httpd.conf"
+    conf.write_text(textwrap.dedent(f'''
+        ServerRoot "{root}"
+        ServerName localhost
+        Listen 127.0.0.1:{port}
+        LoadModule mpm_event_module {MODULES}/mod_mpm_event.so
+        LoadModule authz_core_module {MODULES}/mod_authz_core.so
+        PidFile "{root}/httpd.pid"
+        ErrorLog "{root}/error.log"
+        DocumentRoot "{htdocs}"
+        <Directory "{htdocs}">
+            Require all granted
+        </Directory>
+    ''') + SECTIONS)
+    proc = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: _answers(port), timeout=15, message="apache2 to listen")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _status(port: int, path: str, length: int) -> int:
+    # GET: httpd serves a file to POST too, mpmd answers 405 there as nginx does
+    request = (f"GET {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {length}\r\n"
+               f"Connection: close\r\n\r\n").encode() + b"x" * length
+    return request_once(port, request).status
+
+
+def test_limit_request_body_per_location_as_apache(apache, conf, make_server, tmp_path):
+    htdocs = _site(tmp_path / "mpmd")
+    conf.set("DocumentRoot", f'"{htdocs}"')
+    conf.add(SECTIONS)
+    server = make_server(conf)
+    theirs = [_status(apache, path, n) for path, n in CASES]
+    ours = [_status(server.port, path, n) for path, n in CASES]
+    assert ours == theirs, list(zip(CASES, theirs, ours))
+    assert theirs.count(413) == 3, theirs           # the comparison means something
