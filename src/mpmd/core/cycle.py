@@ -5,7 +5,7 @@ and opens a ``Cycle`` for it.  The cycle runs the phases (core/request.py) and n
 handler's ``kind``: "answered" (a phase already answered), "inline", "blocking" or "async";
 the driver runs the handler where the kind says (``run`` for the first three) and hands the
 ``Response`` to ``answer``, which returns the ``Plan``: the head, whether a body goes out and
-how it is framed.  The driver writes ``leading()`` and then, for a streamed body, what
+how it is framed.  The driver writes ``first`` and then, unless that was ``whole``, what
 ``framed()``/``aframed()`` yield, or the body's bytes and file regions; ``finish`` logs the request
 and says what the connection does next: ``KEEP`` it, ``LINGER`` (a lingering close) or wait
 for an unread body to drain (``DRAINING``).  Drivers write no HTTP bytes of their own.
@@ -145,7 +145,8 @@ else:
 class Cycle:
     """One request on one connection (see the module docstring)."""
 
-    __slots__ = ("policy", "slot", "conn", "ctx", "handler", "body", "response", "start", "sent")
+    __slots__ = ("policy", "slot", "conn", "ctx", "handler", "body", "response", "start", "sent",
+                 "first", "whole")
 
     def __init__(self, policy: Policy, conn: Any, request: Request, info: Any, slot: Any,
                  mpm: Any, source: Any) -> None:
@@ -191,7 +192,11 @@ class Cycle:
         handler = self.handler
         if type(handler) is Response:
             return handler
-        return pipeline.run_handler(self.ctx, handler)
+        try:                                         # request.run_handler, inline: per request
+            resp = handler(self.ctx)
+        except Exception:  # noqa: BLE001 - Rule 2
+            return pipeline.handler_failed(self.ctx)
+        return resp if resp is not None else pipeline.no_answer(self.ctx)
 
     def failed(self, exc: BaseException) -> Response:
         """The 500 for a handler that failed outside ``run`` (an async task, a pool)."""
@@ -203,8 +208,11 @@ class Cycle:
         answer (no last chunk) and closes, so the client never sees it complete."""
         pipeline.log_error(self.ctx, "MPMD0620", f"response body failed: {exc!r}")
 
-    def answer(self, resp: Response, stopping: bool, served: int) -> Plan:
-        """The Plan for ``resp``: Rule 3, then the keep-alive decision (Rule 4)."""
+    def answer(self, resp: Response, stopping: bool, served: int,
+               small: int = SMALL_BODY) -> Plan:
+        """The Plan for ``resp``: Rule 3, then the keep-alive decision (Rule 4).  Also sets
+        ``first``, the answer's first write (the head, with a bytes body under ``small``
+        joined to it), and ``whole``: True when that is the whole answer."""
         body = self.body
         if body is not NO_BODY:
             if not body.done:
@@ -216,23 +224,21 @@ class Cycle:
         keep_ok = (policy.keep_alive and not resp.close_connection and not stopping
                    and not (max_ka and served + 1 >= max_ka)
                    and (body.done or not body.expect_continue or body.continue_sent))
-        self.response = resp
         try:
-            return _plan_for(self.ctx, resp, keep_ok)
+            plan = _plan_for(self.ctx, resp, keep_ok)
         except Exception:  # noqa: BLE001 - headers no head can carry: Rule 2
-            self.response = resp = pipeline.handler_failed(self.ctx)
             close_response(resp)
-            return finalize_plan(self.ctx, resp, False)
-
-    def leading(self, plan: Plan, small: int = SMALL_BODY) -> tuple[bytes, bool]:
-        """The answer's first write: the head, with a bytes body under ``small`` joined to it;
-        True when that is the whole answer."""
+            resp = pipeline.handler_failed(self.ctx)
+            plan = finalize_plan(self.ctx, resp, False)
+        self.response = resp
+        content = resp.body
         if not plan.send_body:
-            return plan.head, True
-        content = self.response.body                 # type: ignore[union-attr]
-        if type(content) is bytes and len(content) < small:
-            return plan.whole or plan.head + content, True
-        return plan.head, False
+            self.first, self.whole = plan.head, True
+        elif type(content) is bytes and len(content) < small:
+            self.first, self.whole = plan.whole or plan.head + content, True
+        else:
+            self.first, self.whole = plan.head, False
+        return plan
 
     # -- framing: the only place body bytes get HTTP framing ---------------------------------
     def framed(self, chunks: Iterable[bytes], chunked: bool) -> Iterator[bytes]:

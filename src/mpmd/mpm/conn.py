@@ -243,11 +243,10 @@ class ConnectionDriver:
         cycle = Cycle(self.policy, conn, request, info, self.slot, self.mpm, self)
         plan = cycle.answer(cycle.run(), self.stopping, info.requests_served)
         resp = cycle.response
-        first, whole = cycle.leading(plan)
         keep = plan.keep_alive
         try:
-            sock.sendall(first)
-            if whole:
+            sock.sendall(cycle.first)
+            if cycle.whole:
                 nbytes = len(resp.body) if plan.send_body else 0      # type: ignore[union-attr,arg-type]
             else:
                 nbytes = self._write_body(sock, cycle, resp.body, plan.chunked)   # type: ignore[union-attr]

@@ -157,16 +157,6 @@ class LoopWorker:
             self.own.append(twin)
         self.sockets = self.own + self.sockets
 
-    def count_answer(self, nbytes: int, start: float) -> None:
-        """A request is answered: counted now, on the scoreboard at the iteration's end."""
-        self.inflight -= 1
-        self.done_requests += 1
-        self.done_bytes += nbytes
-        self.done_time = start
-        if not self.tally_due:
-            self.tally_due = True
-            self.loop.call_soon(self.tally)
-
     def tally(self) -> None:
         """Scoreboard: this iteration's answered requests, and "_" when none is in flight."""
         self.tally_due = False
@@ -353,4 +343,11 @@ class LoopSlot:
         self.w.ws.start_request(client, request_line, vhost)
 
     def finish(self, nbytes: int, last: float, status: int) -> None:
-        self.w.count_answer(nbytes, last)
+        w = self.w
+        w.inflight -= 1
+        w.done_requests += 1
+        w.done_bytes += nbytes
+        w.done_time = last
+        if not w.tally_due:
+            w.tally_due = True
+            w.loop.call_soon(w.tally)

@@ -263,12 +263,11 @@ class HttpProtocol(asyncio.Protocol):
             cycle.response = resp
             self.finish(0)
             return
-        plan = cycle.answer(resp, self.w.stopping, self.served)
+        plan = cycle.answer(resp, self.w.stopping, self.served, _ALL)
         resp = cycle.response                # type: ignore[assignment]
         self.keep = plan.keep_alive
-        first, whole = cycle.leading(plan, _ALL)
-        if whole:
-            self.transport.write(first)
+        if cycle.whole:
+            self.transport.write(cycle.first)
             if resp.on_close is not None or type(resp.body) is not bytes:
                 close_response(resp)
             self.finish(len(resp.body) if plan.send_body else 0)  # type: ignore[arg-type]
@@ -276,7 +275,7 @@ class HttpProtocol(asyncio.Protocol):
             from mpmd.mpm.nginx.writer import write_body
             self._to_busy(True)
             self.phase_writing = True
-            self.task = self.w.loop.create_task(write_body(self, cycle, plan, first))
+            self.task = self.w.loop.create_task(write_body(self, cycle, plan, cycle.first))
 
     def finish(self, nbytes: int) -> None:
         """The answer is out: the cycle logs it and says what the connection does next."""
