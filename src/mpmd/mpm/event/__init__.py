@@ -1,30 +1,23 @@
 """event: worker's processes x threads, with idle connections parked in the listener (httpd mpm_event).
 
 Theory: the child's main thread is the *listener*.  It owns an epoll set holding the listening
-sockets and every connection that waits between requests, reads request heads itself
-(non-blocking, MSG_DONTWAIT on an otherwise blocking socket) and feeds them to the connection's
-sans-I/O ``Connection``.  Only when a whole ``Request`` is parsed does a worker thread get the
+sockets and every connection that waits between requests (``listener.py``: reading heads,
+parking, lingering).  Only when a whole ``Request`` is parsed does a worker thread get the
 connection; the worker serves it (blocking, with Timeout) plus any pipelined request already
-buffered, and hands it back.  The listener then parks it (keep-alive) or does the lingering close.
+buffered, and hands it back.  The listener then parks it (keep-alive) or does the lingering
+close.  This file is the scheduling: accepting, the connection limit, the workers.
 
-Rule 1: timer queues (``TimeoutQueue``): a new connection or a partial head has Timeout, an idle
-        keep-alive connection KeepAliveTimeout, a lingering close LINGER_S.  A partial head that
-        times out is answered 408; an idle connection is closed silently.
-Rule 2: a connection fd is armed EPOLLONESHOT: one readiness event, then the listener decides
-        (re-arm, hand to a worker, close).  Only the listener touches epoll and closes sockets.
-Rule 3: the child stops polling its listeners while its connections exceed
+Rule 1: the child stops polling its listeners while its connections exceed
         ThreadsPerChild + AsyncRequestWorkerFactor x idle workers (httpd connections_above_limit),
         so another child takes new clients.  When every live child is over its limit, it accepts
         anyway, and once it holds more than ThreadsPerChild x (1 + factor) connections (the limit
         with every worker idle, so a momentary burst evicts nothing) it closes its oldest idle
         keep-alive connection for each one it takes (as nginx reuses idle connections), so a
         new client is always answered.
-Rule 4: an idle keep-alive connection keeps no parser: ``Connection`` is dropped when nothing is
-        buffered and made again when bytes arrive (this is what keeps idle connections cheap).
-Rule 5: ConnsTotal / ConnsAsyncKeepAlive / ConnsAsyncWriting / ConnsAsyncClosing are written to
+Rule 2: ConnsTotal / ConnsAsyncKeepAlive / ConnsAsyncWriting / ConnsAsyncClosing are written to
         the scoreboard's ProcessConns record by the listener only.  Responses are written by the
         workers (no write completion in the listener), so ConnsAsyncWriting stays 0.
-Rule 6: graceful: stop accepting, close idle connections, wait for the busy ones to come back,
+Rule 3: graceful: stop accepting, close idle connections, wait for the busy ones to come back,
         then exit.
 """
 
@@ -41,10 +34,9 @@ import time
 from typing import Any
 
 from mpmd.config.directives import Args, Ctx, Directive
-from mpmd.core.exchange import ConnInfo
-from mpmd.http.errors import ProtocolError
-from mpmd.http.events import NEED_DATA, Request
 from mpmd.core.cycle import LINGER_S, Policy
+from mpmd.mpm.event.listener import (BUSY, KEEPALIVE, READ_HEAD, ConnectionStates,
+                                     EventConn)
 from mpmd.mpm.threaded import DIRECTIVES as THREADED_DIRECTIVES
 from mpmd.mpm.threaded import ThreadedMPM
 from mpmd.mpm.threaded import settings as threaded_settings
@@ -59,10 +51,6 @@ MAX_THREAD_LIMIT = 100000         # httpd 2.4 event MAX_THREAD_LIMIT (worker's i
 # every child is over its limit waits in the backlog until one looks: at 0.25 s those waits
 # were the p99 (~100 ms) of a busy client beside 10,000 idle connections; at 0.05 s, 9 ms.
 LIMIT_CHECK_S = 0.05
-EPOLL_IN = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
-
-# connection states (what the listener is waiting for)
-READ_HEAD, KEEPALIVE, BUSY, LINGER = range(4)
 
 
 def _factor(args: list[str]) -> float:
@@ -85,23 +73,7 @@ def _timeval(seconds: float) -> bytes:
     return struct.pack("ll", int(seconds), int((seconds - int(seconds)) * 1_000_000))
 
 
-class EventConn:
-    """One client connection as the listener knows it (kept small: Rule 4)."""
-
-    __slots__ = ("sock", "fd", "addr", "conn", "info", "state", "error", "request")
-
-    def __init__(self, sock: socket.socket, addr: Any) -> None:
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.addr = addr
-        self.conn: Any = None
-        self.info: ConnInfo | None = None
-        self.state = READ_HEAD
-        self.error: ProtocolError | None = None       # answer this instead of a request
-        self.request: Request | None = None           # parsed, waiting for a worker
-
-
-class Event(ThreadedMPM):
+class Event(ConnectionStates, ThreadedMPM):
     name = "event"
     DIRECTIVES = DIRECTIVES
     is_async = True
@@ -205,7 +177,7 @@ class Event(ThreadedMPM):
             if ec is not None and ec.state != BUSY:      # a worker owns a BUSY socket
                 self._readable(ec)
 
-    # -- accepting (Rule 3) ---------------------------------------------------------------------
+    # -- accepting (Rule 1) ---------------------------------------------------------------------
     def _accept(self, lsock: socket.socket) -> None:
         for _ in range(64):
             if self.graceful:
@@ -243,7 +215,7 @@ class Event(ThreadedMPM):
 
     def _should_pause(self) -> bool:
         """No idle worker (httpd waits for an idler too), or over the connection limit while
-        another child still accepts: leave new connections to the others (Rule 3)."""
+        another child still accepts: leave new connections to the others (Rule 1)."""
         if self._free_workers() <= 0:
             return True
         return self._over_limit() and not self._all_over_limit()
@@ -254,7 +226,7 @@ class Event(ThreadedMPM):
         return active > self.settings.threads_per_child + self.factor * self.idle_workers
 
     def _all_over_limit(self) -> bool:
-        """True when no other live child of this generation is accepting (Rule 3)."""
+        """True when no other live child of this generation is accepting (Rule 1)."""
         return not any(self.scoreboard.conns(slot)[4] for slot in self._live_slots())
 
     def _others_full(self) -> bool:
@@ -275,7 +247,7 @@ class Event(ThreadedMPM):
         return out
 
     def _over_cap(self) -> bool:
-        """Over the limit even with every worker idle: the bound eviction restores (Rule 3)."""
+        """Over the limit even with every worker idle: the bound eviction restores (Rule 1)."""
         active = len(self.conns) - len(self.linger_q)
         return active > self.settings.threads_per_child * (1 + self.factor)
 
@@ -298,79 +270,6 @@ class Event(ThreadedMPM):
         elif now >= self.next_limit_check:
             self.next_limit_check = now + LIMIT_CHECK_S
             self._set_accepting(self._all_over_limit())
-
-    # -- reading request heads --------------------------------------------------------------
-    def _readable(self, ec: EventConn) -> None:
-        if ec.state == LINGER:
-            self._linger_read(ec)
-            return
-        n = self._recv(ec)
-        if n is None:
-            return
-        if n < 0:
-            self._close(ec)
-            return
-        if not n:
-            self._eof(ec)
-            return
-        if ec.conn is None:
-            ec.conn = self.policy.connection()
-        ec.conn.receive_data(self.view[:n])    # parsed before the buffer is read into again
-        self._advance(ec)
-
-    def _recv(self, ec: EventConn) -> int | None:
-        """One non-blocking read into ``self.buf``: its length (0 at EOF, -1 on an error), or
-        None when nothing was there (``ec`` is re-armed)."""
-        try:
-            return ec.sock.recv_into(self.buf, RECV_BYTES, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            self._rearm(ec)
-            return None
-        except OSError:
-            return -1
-
-    def _eof(self, ec: EventConn) -> None:
-        if ec.conn is not None and ec.conn.partial_request:
-            ec.conn.receive_data(b"")
-            self._advance(ec)         # the core queues a 400 for the cut head
-        else:
-            self._close(ec)
-
-    def _advance(self, ec: EventConn) -> None:
-        """A Request (or an error) goes to a worker; otherwise wait for more bytes."""
-        try:
-            event = ec.conn.next_event()
-        except ProtocolError as exc:
-            ec.error = exc
-            self._ready(ec)
-            return
-        if isinstance(event, Request):
-            self._ready(ec, event)
-        elif event is NEED_DATA:
-            self._wait_head(ec)
-        else:
-            self._close(ec)
-
-    def _wait_head(self, ec: EventConn) -> None:
-        if ec.state == KEEPALIVE and ec.conn is not None and ec.conn.partial_request:
-            self.ka_q.remove(ec)
-            ec.state = READ_HEAD
-            self.head_q.append(ec, time.monotonic())
-        self._rearm(ec)
-
-    def _rearm(self, ec: EventConn) -> None:
-        try:
-            self.ep.modify(ec.fd, EPOLL_IN)
-        except OSError:
-            self._close(ec)
-
-    def _ready(self, ec: EventConn, request: Request | None = None) -> None:
-        self.head_q.remove(ec)
-        self.ka_q.remove(ec)
-        ec.state = BUSY
-        ec.request = request
-        ec.info = ec.info or _conn_info(ec)
-        self.pending.append(ec)
 
     def _feed_workers(self) -> None:
         """Hand ready connections to idle workers, oldest first."""
@@ -406,68 +305,7 @@ class Event(ThreadedMPM):
             else:
                 self._start_linger(ec, now)
 
-    def _park(self, ec: EventConn, now: float) -> None:
-        conn = ec.conn
-        if conn is not None and conn.has_buffered_request():
-            self._advance(ec)
-            return
-        if conn is not None and not conn.partial_request and not conn.bytes_buffered:
-            ec.conn = None                                  # Rule 4
-        if conn is not None and conn.partial_request:
-            ec.state = READ_HEAD
-            self.head_q.append(ec, now)
-        else:
-            ec.state = KEEPALIVE
-            self.ka_q.append(ec, now)
-        self._rearm(ec)
-
-    # -- lingering close (Rule 1) ------------------------------------------------------------
-    def _start_linger(self, ec: EventConn, now: float) -> None:
-        self.head_q.remove(ec)
-        self.ka_q.remove(ec)
-        try:
-            ec.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            self._close(ec)
-            return
-        ec.state = LINGER
-        ec.conn = None
-        self.linger_q.append(ec, now)
-        self._rearm(ec)
-
-    def _linger_read(self, ec: EventConn) -> None:
-        n = self._recv(ec)
-        if n is None:
-            return
-        if n > 0:
-            self._rearm(ec)
-        else:
-            self._close(ec)
-
-    def _close(self, ec: EventConn) -> None:
-        self.head_q.remove(ec)
-        self.ka_q.remove(ec)
-        self.linger_q.remove(ec)
-        if self.conns.get(ec.fd) is ec:
-            del self.conns[ec.fd]
-        try:
-            ec.sock.close()                 # closing the fd also drops it from epoll
-        except OSError:
-            pass
-
-    def _expire(self, now: float) -> None:
-        for ec in self.ka_q.expire(now):
-            self._close(ec)
-        for ec in self.linger_q.expire(now):
-            self._close(ec)
-        for ec in self.head_q.expire(now):
-            if ec.conn is not None and ec.conn.partial_request:
-                ec.error = ProtocolError(408, "request timed out")
-                self._ready(ec)
-            else:
-                self._close(ec)
-
-    # -- graceful (Rule 6) and counters (Rule 5) ------------------------------------------------
+    # -- graceful (Rule 3) and counters (Rule 2) ------------------------------------------------
     def _begin_graceful(self) -> None:
         self._set_accepting(False)
         for ec in list(self.conns.values()):
@@ -499,16 +337,6 @@ class Event(ThreadedMPM):
             finally:
                 ec.error = ec.request = None
                 self.give_back(ec, keep)
-
-
-def _conn_info(ec: EventConn) -> ConnInfo:
-    try:
-        server = ec.sock.getsockname()
-    except OSError:
-        server = ("", 0)
-    addr = ec.addr if isinstance(ec.addr, tuple) else (str(ec.addr), 0)
-    return ConnInfo(client_addr=(str(addr[0]), int(addr[1])),
-                    server_addr=(str(server[0]), int(server[1])), conn_id=ec.fd, requests_served=0)
 
 
 def settings(cfg: Any) -> tuple[Any, list[Any]]:
