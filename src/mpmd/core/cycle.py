@@ -165,7 +165,6 @@ class Cycle:
             conn.next_event()                        # the EndOfMessage right behind the head
             body = NO_BODY
         self.body = body
-        self.response: Response | None = None
         self.sent = 0                                # body bytes ``framed`` handed out
         ctx, handler = _begin(request, info, policy.cfg, body, mpm, now)
         self.ctx = ctx
@@ -264,17 +263,17 @@ class Cycle:
         """The answer is out (``keep``: its Plan's keep-alive, False if writing failed): log,
         count, and what the connection does next (KEEP, LINGER or DRAINING)."""
         slot = self.slot
-        conn = self.conn
-        if keep and conn.closing and not conn.has_buffered_request():
-            keep = False
-        body = self.body
-        step = KEEP if keep else LINGER
-        if keep and not body.done:                   # an unread body: drop it (body.py Rule 4)
-            body.discard(on_end, on_fail)
-            if not body.done:
-                step = DRAINING
-            elif body.error is not None:
-                step = LINGER
+        step = LINGER
+        if keep:
+            conn = self.conn
+            body = self.body
+            if conn.closing and not conn.has_buffered_request():
+                pass                                 # the client sent its last request
+            elif body.done:
+                step = KEEP
+            else:                                    # an unread body: drop it (body.py Rule 4)
+                body.discard(on_end, on_fail)
+                step = DRAINING if not body.done else LINGER if body.error is not None else KEEP
         if self.policy.logs:
             slot.set_status(_LOG)
             pipeline.log(self.ctx, self.response, nbytes)

@@ -166,6 +166,7 @@ class ConnectionDriver:
                 pass
 
     def _loop(self, sock: socket.socket, conn: Any, info: ConnInfo, first: Request | None) -> None:
+        self.sock, self.conn = sock, conn         # the BodySource's connection
         request = first
         while True:
             if request is None:            # wait for the next head
@@ -195,6 +196,7 @@ class ConnectionDriver:
         ``error`` answers a protocol error found while the head was read.
         """
         self._rcv_timeout = -1.0                  # another socket than the last one
+        self.sock, self.conn = sock, conn         # the BodySource's connection
         try:
             while error is None and request is not None:
                 if not self.serve_request(sock, conn, request, info):
@@ -239,7 +241,6 @@ class ConnectionDriver:
     # -- one request --------------------------------------------------------------------------
     def serve_request(self, sock: socket.socket, conn: Any, request: Request, info: ConnInfo) -> bool:
         """One request through its cycle, the answer written; True = keep the connection."""
-        self.sock, self.conn = sock, conn
         cycle = Cycle(self.policy, conn, request, info, self.slot, self.mpm, self)
         plan = cycle.answer(cycle.run(), self.stopping, info.requests_served)
         resp = cycle.response
