@@ -46,3 +46,12 @@ def test_the_command_reads_files_or_their_directories(tmp_path, capsys):
     assert mpmd.bench.main(["--compare", str(tmp_path / "before"),
                             str(tmp_path / "after.json")]) == 0
     assert "| static-1k | on | nginx | 100 | 200 | +100.0% | 1.00 | 1.00 |" in capsys.readouterr().out
+
+
+def test_the_chart_is_a_png_of_both_runs(tmp_path):
+    (tmp_path / "before.json").write_text(json.dumps(BEFORE))
+    (tmp_path / "after.json").write_text(json.dumps(AFTER))
+    png = tmp_path / "compare.png"
+    assert mpmd.bench.main(["--compare", str(tmp_path / "before.json"), str(tmp_path / "after.json"),
+                            "--compare-chart", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

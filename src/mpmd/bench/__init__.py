@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), default=None,
                    help="print each server's median req/s in two runs (results.json or its "
                         "directory) and the change, as a markdown table, and exit")
+    p.add_argument("--compare-chart", metavar="PNG", default=None,
+                   help="with --compare: also draw each MPM's ratio to the baseline in both "
+                        "runs into this PNG")
     return p
 
 
@@ -145,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.compare:
         from mpmd.bench.compare import compare_table, load
-        print(compare_table(*(load(Path(x)) for x in args.compare)), end="")
+        runs = [load(Path(x)) for x in args.compare]
+        print(compare_table(*runs), end="")
+        if args.compare_chart:
+            from mpmd.bench.compare import chart_compare
+            chart_compare(*runs).savefig(args.compare_chart, dpi=110)
         return 0
     if find_wrk() is None:
         print(f"mpmd bench: {INSTALL_HINT}", file=sys.stderr)

@@ -70,3 +70,28 @@ def compare_table(before: dict[str, Any], after: dict[str, Any],
     if missing:
         out += ["", "Measured in one run only:", ""] + [f"- {m}" for m in missing]
     return "\n".join(out) + "\n"
+
+
+def chart_compare(before: dict[str, Any], after: dict[str, Any]) -> Any:
+    """One panel per workload: each mpmd MPM's ratio to the workload's baseline in both runs,
+    keep-alive on and off (a ratio is taken within one run, so host drift cancels)."""
+    from mpmd.bench.charts import _plt
+    plt = _plt()
+    cb, ca = aggregate(before), aggregate(after)
+    fig, axes = plt.subplots(1, len(WORKLOADS), figsize=(4 * len(WORKLOADS), 4), squeeze=False)
+    for ax, w in zip(axes[0], WORKLOADS):
+        base = BASELINES.get(w, "nginx")
+        mpms = [t for t in targets_in(after, w) if t.startswith("mpmd-")]
+        labels = [f"{t[5:]} {'on' if ka else 'off'}" for ka in (True, False) for t in mpms]
+        width = 0.4
+        for i, (name, cells) in enumerate((("before", cb), ("after", ca))):
+            values = [ratio(_rps(cells, w, t, ka), _rps(cells, w, base, ka)) or 0
+                      for ka in (True, False) for t in mpms]
+            ax.bar([x + i * width for x in range(len(labels))], values, width, label=name)
+        ax.set_xticks([x + width / 2 for x in range(len(labels))])
+        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{w}: x {base}", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.suptitle("Each MPM's req/s as a ratio to the workload's baseline, before and after")
+    fig.tight_layout()
+    return fig
