@@ -282,8 +282,9 @@ class HttpProtocol(asyncio.Protocol):
         cycle = self.cycle
         if cycle is None:
             return
-        step = cycle.finish(nbytes, self.keep and not self.closed, self.next_cycle,
-                            self.linger_close)
+        keep = self.keep and not self.closed
+        step = cycle.finish(nbytes, keep) if self.body is None else \
+            cycle.finish(nbytes, keep, self.next_cycle, self.linger_close)
         self.served += 1
         self.phase_writing = False
         self.cycle = None
