@@ -251,6 +251,12 @@ class ServerConfig:
     def values(self) -> dict[str, Any]:
         return {**self.default_dir.as_dict(), **self._values}
 
+    def section_values(self, field_name: str) -> list[Any]:
+        """The values ``field_name`` is given in the sections a request can be served under
+        (those ``dir_config`` walks), in walk order."""
+        return [op.value for _, sections in self._walk for section in sections
+                for op in section.ops if op.directive.field == field_name]
+
     def dir_config(self, filename: str | None, uri_path: str | None = None) -> DirConfig:
         key = (filename, uri_path)
         cached = self._dir_cache.get(key)

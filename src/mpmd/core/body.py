@@ -86,15 +86,19 @@ class RequestBody:
             except ProtocolError as exc:
                 self.fail(exc)
                 return
-            kind = type(event)
-            if kind is Data:
-                self.feed(event.data)
-            elif kind is EndOfMessage:
-                self.finish()
-            elif event is NEED_DATA or event is PAUSED:
+            if event is NEED_DATA or event is PAUSED:
                 return
-            else:                        # ConnectionClosed: EOF inside the body
-                self.fail(ClientGone("connection closed in the body"))
+            self.take(event)
+
+    def take(self, event: Any) -> None:
+        """One event of the body: Data, EndOfMessage, or ConnectionClosed (EOF inside it)."""
+        kind = type(event)
+        if kind is Data:
+            self.feed(event.data)
+        elif kind is EndOfMessage:
+            self.finish()
+        else:
+            self.fail(ClientGone("connection closed in the body"))
 
     def hold_to(self, limit: int, declared: int | None) -> bool:
         """The request's own LimitRequestBody (its directory's), known once the phases ran:

@@ -43,6 +43,7 @@ from mpmd.core.body import ClientGone, RequestBody
 from mpmd.core.errors import response_for
 from mpmd.core.exchange import EmptyBody, Response
 from mpmd.core.respond import Plan, finalize_plan, plain_plan, plan_for
+from mpmd.http.connection import Connection
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import Request
 from mpmd.http.limits import Limits
@@ -79,11 +80,11 @@ class Policy:
     @classmethod
     def from_config(cls, cfg: Any) -> "Policy":
         return cls(cfg, float(cfg.timeout), bool(cfg.keep_alive), float(cfg.keep_alive_timeout),
-                   int(cfg.max_keep_alive_requests), bool(cfg.extended_status), pipeline.logs_requests(cfg), make_limits(cfg))
+                   int(cfg.max_keep_alive_requests), bool(cfg.extended_status),
+                   pipeline.logs_requests(cfg), make_limits(cfg))
 
-    def connection(self) -> Any:
+    def connection(self) -> Connection:
         """A fresh sans-I/O ``Connection`` with the LimitRequest* values."""
-        from mpmd.http.connection import Connection
         return Connection(self.limits)
 
 
@@ -97,13 +98,8 @@ def make_limits(cfg: Any) -> Limits:
 
 
 def largest_body_limit(cfg: Any) -> int:
-    limits = [int(cfg.limit_request_body or 0)]
-    stack = list(getattr(cfg, "sections", ()))
-    while stack:
-        section = stack.pop()
-        stack.extend(section.sections)
-        limits += [int(op.value or 0) for op in section.ops
-                   if op.directive.field == "limit_request_body"]
+    limits = [int(v or 0) for v in (cfg.limit_request_body, *cfg.section_values(
+        "limit_request_body"))]
     return 0 if 0 in limits else max(limits)
 
 
@@ -119,12 +115,7 @@ class NoBody(EmptyBody):
     """The body of a request without one: shared and stateless."""
 
     __slots__ = ()
-    done = True
-    expect_continue = False
-    continue_sent = False
-    error = None
-
-    def pump(self) -> None: ...
+    done = True                                      # what the cycle asks of a body
 
 
 NO_BODY = NoBody()
@@ -201,6 +192,10 @@ class Cycle:
         """The 500 for a handler that failed outside ``run`` (an async task, a pool)."""
         pipeline.log_error(self.ctx, "MPMD0301", f"handler failed: {exc!r}")
         return pipeline.error(500, self.ctx)
+
+    def unanswered(self) -> Response:
+        """The 500 for an async handler that ended without answering (as ``run``'s None)."""
+        return pipeline.no_answer(self.ctx)
 
     def body_failed(self, exc: BaseException) -> None:
         """A streamed body raised after the head went out: logged; the transport cuts the

@@ -265,24 +265,16 @@ class ConnectionDriver:
 
     # -- BodySource (core/body.py): the handler's thread reads the socket -----------------------
     def wait(self, body: RequestBody, enough: Any) -> None:
+        """Read the socket (Timeout, 408 when it stalls) until ``enough()`` or the body's end."""
         while not enough() and not body.done:
             try:
-                self.next_event_into(body)
+                body.take(self.next_event(self.sock, self.conn, started=True))
             except ProtocolError as exc:
                 body.fail(exc)
             except (_Closed, OSError):
                 body.fail(ClientGone("connection lost in the body"))
-
-    def next_event_into(self, body: RequestBody) -> None:
-        """Read once (Timeout) and let the body take what was parsed."""
-        sock, conn = self.sock, self.conn
-        self._set_rcv_timeout(sock, self.timeout_s)
-        try:
-            n = sock.recv_into(self.buf)
-        except _TIMEOUT_ERRORS:
-            raise ProtocolError(408, "request body timed out") from None
-        conn.receive_data(self.view[:n])
-        body.pump()
+                return
+            body.pump()                           # the rest of what that read brought
 
     async def arrive(self, body: RequestBody) -> None:
         raise RuntimeError("a blocking MPM's request body has no async reader")

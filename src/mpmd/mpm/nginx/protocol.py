@@ -249,7 +249,7 @@ class HttpProtocol(asyncio.Protocol):
         if resp is not None:
             self.respond(resp)
         elif self.cycle is cycle and not self.phase_writing:     # it never answered
-            self.respond(cycle.failed(RuntimeError("the handler answered nothing")))
+            self.respond(cycle.unanswered())
 
     # -- answering ------------------------------------------------------------------------------
     def respond(self, resp: Response) -> None:
