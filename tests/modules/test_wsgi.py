@@ -15,7 +15,7 @@ from tests.modules.wsgi_fakes import ROOT, drain, make_ctx
 def serve(app, mount="/app", **kw):
     module = mod_wsgi.WSGIModule()
     m = mod_wsgi.WSGIApplication(mount, lambda: app, "test")
-    module.mounts = [m]
+    module.mounts = lambda server, mounts=[m]: mounts
     ctx = make_ctx(**kw)
     assert module.translate_name(ctx) is True
     assert ctx.handler == "wsgi-script"
@@ -56,7 +56,7 @@ def test_bare_mount_and_root_mount():
 
 def test_mount_does_not_claim_prefix_lookalikes():
     module = mod_wsgi.WSGIModule()
-    module.mounts = [mod_wsgi.WSGIApplication("/app", lambda: None, "t")]
+    module.mounts = lambda server, mounts=[mod_wsgi.WSGIApplication("/app", lambda: None, "t")]: mounts
     assert module.translate_name(make_ctx(path="/application")) is None
     assert module.translate_name(make_ctx(path="/app/")) is True
 
@@ -121,7 +121,7 @@ def test_close_called_once_and_empty_chunks_skipped():
 def test_close_called_when_body_never_sent():
     wsgi_apps.ClosingIter.closed.clear()
     module = mod_wsgi.WSGIModule()
-    module.mounts = [mod_wsgi.WSGIApplication("/app", lambda: wsgi_apps.closing, "t")]
+    module.mounts = lambda server, mounts=[mod_wsgi.WSGIApplication("/app", lambda: wsgi_apps.closing, "t")]: mounts
     ctx = make_ctx(method="HEAD")
     module.translate_name(ctx)
     resp = module.handlers["wsgi-script"](ctx)
@@ -179,7 +179,7 @@ def test_app_exception_gives_500_and_traceback(capsys):
 
 def test_exception_mid_body_is_logged_and_reraised(capsys):
     module = mod_wsgi.WSGIModule()
-    module.mounts = [mod_wsgi.WSGIApplication("/app", lambda: wsgi_apps.error_after_headers, "t")]
+    module.mounts = lambda server, mounts=[mod_wsgi.WSGIApplication("/app", lambda: wsgi_apps.error_after_headers, "t")]: mounts
     ctx = make_ctx()
     module.translate_name(ctx)
     resp = module.handlers["wsgi-script"](ctx)
@@ -210,14 +210,14 @@ def test_script_alias_loads_application_once():
                              wsgi_app=[], wsgi_python_path=[], wsgi_preload=False, server_name="")
     module = mod_wsgi.WSGIModule()
     module.child_init(server, SimpleNamespace(name="worker"))
-    app = module.mounts[0].app
+    app = module.mounts(server)[0].app
     assert callable(app)
     ctx = make_ctx(path="/e/q", server=server)
     module.translate_name(ctx)
     env = json.loads(drain(module.handlers["wsgi-script"](ctx)))
     assert env["SCRIPT_NAME"] == "/e" and env["wsgi.multithread"] is True
     module.child_init(server, SimpleNamespace(name="worker"))
-    assert module.mounts[0].app is app
+    assert module.mounts(server)[0].app is app
 
 
 def test_load_failure_is_logged_and_answers_500(capsys, tmp_path):

@@ -37,6 +37,7 @@ from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.config.model import CheckError, ConfigError, Op, Problem, Section, ServerConfig, apply_ops
 from mpmd.config.parser import Node, ReadState, parse_file, parse_text
 from mpmd.config.values import Worded
+from mpmd.config.vhosts import VhostAddrError, VhostTable, parse_addr
 from mpmd.core import core_directives
 from mpmd.core.log import log_level_modules, module_key
 
@@ -442,11 +443,55 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
     loaded = [("core_module", "static"), *((n, "static") for n in mods.registry.builtins if n != "core_module"),
               (f"mpm_{mpm_name}_module", "shared" if mods.mpm else "static"),
               *((n, "shared") for n, _ in mods.user)]
-    return ServerConfig(values=values, where=where, dir_defaults=dir_values, sections=walker.sections,
-                        server_root=state.server_root,
-                        config_file=os.path.abspath(path) if path else None, defines=dict(state.defines),
-                        mpm_name=mpm_name, mpm_class=mpm_class, modules=modules,
-                        hooks=HookTable(modules, values), loaded=loaded, origins=origins)
+    shared = dict(server_root=state.server_root, config_file=os.path.abspath(path) if path else None,
+                  defines=dict(state.defines), mpm_name=mpm_name, mpm_class=mpm_class,
+                  modules=modules, loaded=loaded)
+    main = ServerConfig(values=values, where=where, dir_defaults=dir_values, sections=walker.sections,
+                        hooks=HookTable(modules, values), origins=origins, **shared)
+    vhosts = [_virtual_host(section, main, values, dir_values, where, walker, shared)
+              for section in walker.sections if section.kind == "VirtualHost"]
+    main.vhosts = VhostTable(main, vhosts)
+    for vhost in vhosts:
+        vhost.vhosts = main.vhosts
+    return main
+
+
+def _virtual_host(section: Section, main: ServerConfig, values: dict[str, Any],
+                  dir_values: dict[str, Any], where: dict[str, str], walker: _Walker,
+                  shared: dict[str, Any]) -> ServerConfig:
+    """A <VirtualHost>'s own ServerConfig (model.py Rule 4): the main server's values with
+    the vhost's lines over them, merged per directive as httpd's modules merge them."""
+    from mpmd.core.modules import HookTable
+    try:
+        addrs = [parse_addr(word) for word in section.arg.split()]
+    except VhostAddrError as exc:
+        raise ConfigError(str(exc), section.file, section.line, "<VirtualHost>") from None
+    ops = [op for op in section.ops if op.directive.field]
+    own_values = _merge_vhost(values, [op for op in ops if not op.directive.per_dir])
+    own_dir = _merge_vhost(dir_values, [op for op in ops if op.directive.per_dir])
+    own_where = {**where, **{op.directive.field: f"{op.file}:{op.line}" for op in ops}}
+    sections = [s for s in walker.sections if s.kind != "VirtualHost"] + section.sections
+    return ServerConfig(values=own_values, where=own_where, dir_defaults=own_dir, sections=sections,
+                        hooks=HookTable(main.modules, own_values), vhost=section,
+                        vhost_addrs=addrs, **shared)
+
+
+def _merge_vhost(base: dict[str, Any], ops: list[Op]) -> dict[str, Any]:
+    """``base`` with a vhost's ``ops`` over it.  A repeatable directive adds the vhost's items
+    after the main server's, unless its ``extra["vhost_merge"]`` says "first" (httpd's
+    mod_alias tries the vhost's Alias lines first) or "own" (a vhost with its own CustomLog
+    does not also write the main server's logs)."""
+    out = dict(base)
+    for field_name, how in {op.directive.field: op.directive.extra.get("vhost_merge")
+                            for op in ops}.items():
+        if how in ("first", "own"):
+            out[field_name] = []
+    apply_ops(out, ops)
+    for field_name, how in {op.directive.field: op.directive.extra.get("vhost_merge")
+                            for op in ops}.items():
+        if how == "first":
+            out[field_name] = [*out[field_name], *(base.get(field_name) or ())]
+    return out
 
 
 def _loaded_defaults(modules: list[Any], mentioned: set[str], where: dict[str, str]) -> dict[str, Any]:

@@ -15,6 +15,10 @@ Rule 2: per-directory directives at server level make the server's default ``Dir
         URL path (httpd's directory_walk, file_walk, location_walk), and caches the result.
         A <Files> inside a <Files> is kept but never applies, as in httpd.
 Rule 3: models are read-only after loading; every attribute has a value (defaults filled).
+Rule 4: a <VirtualHost> is a ServerConfig of its own (httpd's server_rec): the main server's
+        values with the vhost's lines over them, and for its walks the main server's sections
+        followed by its own (so at equal depth, and for <Location>, the vhost's come later and
+        win).  The main server never walks inside a <VirtualHost> (config/vhosts.py chooses).
 """
 
 from __future__ import annotations
@@ -200,7 +204,8 @@ class ServerConfig:
                  sections: list[Section], server_root: str, config_file: str | None,
                  defines: dict[str, str], mpm_name: str, mpm_class: Any, modules: list[Any],
                  hooks: Any, loaded: list[tuple[str, str]],
-                 origins: dict[str, list[tuple[str, int]]] | None = None) -> None:
+                 origins: dict[str, list[tuple[str, int]]] | None = None,
+                 vhost: Section | None = None, vhost_addrs: list[Any] | None = None) -> None:
         self._values = values
         self._where = where
         self._origins = origins or {}
@@ -215,6 +220,10 @@ class ServerConfig:
         self.hooks = hooks
         self.loaded = loaded              # [(module name, "static"|"shared")] for -M
         self.problems: list[Problem] = []
+        self.vhost = vhost                          # the <VirtualHost> section, None for main
+        self.is_virtual = vhost is not None
+        self.vhost_addrs = list(vhost_addrs or ())  # config.vhosts.VhostAddr of its line
+        self.vhosts: Any = None                     # config.vhosts.VhostTable, set by the loader
         self._dir_cache: dict[tuple[str | None, str | None], DirConfig] = {}
         self._walk = _walk_order(sections)
         # Materialize the fields (per-dir defaults first, server values over them) as instance
@@ -234,6 +243,12 @@ class ServerConfig:
         if default_dir is not None and name in default_dir._values:
             return default_dir._values[name]
         raise AttributeError(f"ServerConfig has no field {name!r}")
+
+    def defined_at(self) -> str:
+        """``file:line`` of a vhost's <VirtualHost> line; the config file for the main one."""
+        if self.vhost is not None:
+            return f"{self.vhost.file}:{self.vhost.line}"
+        return self.config_file or "(text)"
 
     @property
     def listen(self) -> list[ListenAddr]:
@@ -279,10 +294,11 @@ class ServerConfig:
         return DirConfig(values)
 
 
-# Sections whose inner sections are never walked: vhosts are not served yet, and httpd's
-# file_walk only reads the <Files> sections of the directory config it starts from, never
-# those inside a <Files> (core.c filesection adds them to the outer one's list).
-NOT_WALKED_INSIDE = frozenset({"VirtualHost", "Files", "FilesMatch"})
+# Sections whose inner sections are never walked: httpd's file_walk only reads the <Files>
+# sections of the directory config it starts from, never those inside a <Files> (core.c
+# filesection adds them to the outer one's list).  A <VirtualHost>'s sections are walked by
+# that vhost's ServerConfig alone (Rule 4).
+NOT_WALKED_INSIDE = frozenset({"Files", "FilesMatch"})
 
 
 def _walk_order(sections: list[Section]) -> list[tuple[int, list[Section]]]:
@@ -299,6 +315,8 @@ def _walk_order(sections: list[Section]) -> list[tuple[int, list[Section]]]:
 def _flatten(sections: list[Section]) -> list[Section]:
     out: list[Section] = []
     for section in sections:
+        if section.kind == "VirtualHost":
+            continue
         out.append(section)
         out.extend(_flatten(section.sections))
     return out
@@ -306,7 +324,8 @@ def _flatten(sections: list[Section]) -> list[Section]:
 
 def _applies(section: Section, phase: int, filename: str | None, uri_path: str | None,
              applied: set[int]) -> bool:
-    if section.parent is not None and id(section.parent) not in applied:
+    parent = section.parent
+    if parent is not None and parent.kind != "VirtualHost" and id(parent) not in applied:
         return False          # <Files> inside a <Directory> that did not match
     if phase <= 1:
         return filename is not None and section.matches_directory(filename)

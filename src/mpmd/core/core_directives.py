@@ -98,7 +98,8 @@ DIRECTIVES: list[Directive] = [
     # server identity, processes and files
     _d("ServerName", Args.TAKE1, SRV, v.string, None, "Host name (and port) the server uses to identify itself."),
     _d("ServerAdmin", Args.TAKE1, SRV, v.string, None, "E-mail address shown in server-generated pages."),
-    _d("ServerAlias", Args.ITERATE, Ctx.VHOST, v.words, None, "Other host names of a virtual host."),
+    _d("ServerAlias", Args.ITERATE, Ctx.VHOST, v.words, [], "Other host names of a virtual host "
+       "(wildcards * and ?); repeatable.", merge=Merge.APPEND),
     _d("DocumentRoot", Args.TAKE1, SRV, v.path, "htdocs", "Directory that URL paths are mapped to."),
     _d("PidFile", Args.TAKE1, SERVER, v.path, "logs/mpmd.pid", "File the master writes its process id to."),
     _d("ErrorLog", Args.TAKE1, SRV, v.path, "stderr", "Where the error log goes: a path, stderr, "

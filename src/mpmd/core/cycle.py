@@ -29,6 +29,10 @@ Rule 6: the fast path (route cache, remembered plans and joined head + body) is 
 Rule 7: LimitRequestBody is the request's directory's (httpd reads it per directory): once
         the phases found it, a declared length over it is refused before the handler runs,
         and a chunked body fails when it passes it.
+Rule 8: with <VirtualHost>s, the request's server is chosen from the connection's local
+        address and the Host (config/vhosts.py) before any phase runs; its Policy decides
+        keep-alive and logging, and ``ctx.server`` is that server.  What governs reading the
+        head (the LimitRequest* line limits, Timeout, KeepAliveTimeout) is the main server's.
 """
 
 from __future__ import annotations
@@ -77,11 +81,35 @@ class Policy:
     logs: bool
     limits: Limits
 
+    hosts: Any = None             # config.vhosts.VhostTable when <VirtualHost>s exist
+    by_server: Any = None         # id(server) -> that server's Policy (Rule 8)
+
     @classmethod
     def from_config(cls, cfg: Any) -> "Policy":
-        return cls(cfg, float(cfg.timeout), bool(cfg.keep_alive), float(cfg.keep_alive_timeout),
-                   int(cfg.max_keep_alive_requests), bool(cfg.extended_status),
-                   pipeline.logs_requests(cfg), make_limits(cfg))
+        policy = cls._of(cfg, make_limits(cfg))
+        hosts = getattr(cfg, "vhosts", None)
+        if hosts:
+            by_server = {id(s): cls._of(s, policy.limits, hosts) for s in hosts.vhosts}
+            by_server[id(cfg)] = policy = cls._of(cfg, policy.limits, hosts, by_server)
+            for each in by_server.values():
+                object.__setattr__(each, "by_server", by_server)
+        return policy
+
+    @classmethod
+    def _of(cls, server: Any, limits: Limits, hosts: Any = None, by_server: Any = None) -> "Policy":
+        return cls(server, float(server.timeout), bool(server.keep_alive),
+                   float(server.keep_alive_timeout), int(server.max_keep_alive_requests),
+                   bool(server.extended_status), pipeline.logs_requests(server), limits,
+                   hosts, by_server)
+
+    def serving(self, request: Request, info: Any) -> "Policy":
+        """The Policy of the server that answers ``request`` (Rule 8): self without vhosts."""
+        hosts = self.hosts
+        if hosts is None:
+            return self
+        local = info.server_addr
+        server = hosts.select(local[0], local[1], request.header(b"host"))
+        return self.by_server[id(server)]
 
     def connection(self) -> Connection:
         """A fresh sans-I/O ``Connection`` with the LimitRequest* values."""
@@ -98,8 +126,10 @@ def make_limits(cfg: Any) -> Limits:
 
 
 def largest_body_limit(cfg: Any) -> int:
-    limits = [int(v or 0) for v in (cfg.limit_request_body, *cfg.section_values(
-        "limit_request_body"))]
+    hosts = getattr(cfg, "vhosts", None)
+    servers = hosts.servers() if hosts else [cfg]
+    limits = [int(v or 0) for server in servers for v in (
+        server.limit_request_body, *server.section_values("limit_request_body"))]
     return 0 if 0 in limits else max(limits)
 
 
@@ -141,6 +171,8 @@ class Cycle:
 
     def __init__(self, policy: Policy, conn: Any, request: Request, info: Any, slot: Any,
                  mpm: Any, source: Any) -> None:
+        if policy.hosts is not None:                 # Rule 8
+            policy = policy.serving(request, info)
         self.policy = policy
         self.slot = slot
         self.conn = conn

@@ -27,12 +27,17 @@ alone.  A pure module whose decision for one request depended on more (a client 
 header) calls ``volatile_route(ctx)`` and that outcome is not kept.  A user's module is
 impure unless it says otherwise, so loading one never changes its semantics.  The cache is
 per process, holds at most ROUTE_CACHE_SIZE entries (a few MiB) and is emptied when full.
-No virtual hosts are served yet; when they are, the Host belongs in the key.
+Each server (the main one, each <VirtualHost>) has its own HookTable, so its route cache is
+keyed by vhost too.
+
+Servers: a process hook gets the main server; ``servers_of(server)`` gives it and every
+<VirtualHost> (each a server with its own values), and ``PerServer`` keeps what a module
+derives from one server's values (its mounts, its log files) per server.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Generic, TypeVar
 
 from mpmd.config.directives import Directive
 
@@ -92,3 +97,32 @@ class HookTable:
 def volatile_route(ctx: Any) -> None:
     """This request's route depended on more than path and method: do not cache it."""
     ctx.notes[VOLATILE] = True
+
+
+T = TypeVar("T")
+
+
+def servers_of(server: Any) -> list[Any]:
+    """The main server and its <VirtualHost>s (config/vhosts.py), main first."""
+    hosts = getattr(server, "vhosts", None)
+    return hosts.servers() if hosts else [server]
+
+
+class PerServer(Generic[T]):
+    """``derive(server)``, computed once per server of the generation it was asked for."""
+
+    def __init__(self, derive: Callable[[Any], T]) -> None:
+        self.derive = derive
+        self._by_id: dict[int, tuple[Any, T]] = {}
+
+    def __call__(self, server: Any) -> T:
+        hit = self._by_id.get(id(server))
+        if hit is None or hit[0] is not server:       # a new generation reused the id
+            hit = self._by_id[id(server)] = (server, self.derive(server))
+        return hit[1]
+
+    def values(self) -> list[T]:
+        return [value for _, value in self._by_id.values()]
+
+    def clear(self) -> None:
+        self._by_id.clear()

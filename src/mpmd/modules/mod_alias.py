@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import RequestContext, Response
-from mpmd.core.modules import Module
+from mpmd.core.modules import Module, PerServer
 from mpmd.core.request import error
 
 # Redirect status keywords (httpd mod_alias).
@@ -93,6 +93,19 @@ def redirect_value(args: list[str]) -> RedirectRule:
     return RedirectRule(status, args[0], args[1])
 
 
+# httpd's merge_alias_config: a vhost's Alias and Redirect lines are tried before the main
+# server's (config/loader.py _merge_vhost).
+VHOST_FIRST = {"vhost_merge": "first"}
+
+
+def _rules(server: Any) -> tuple[tuple[RedirectRule, ...], tuple[AliasRule, ...]]:
+    """(Redirect rules, Alias then AliasMatch rules) of ``server``, read once per generation."""
+    redirects = tuple(getattr(server, "redirect", None) or ())
+    aliases = tuple(getattr(server, "alias", None) or ()) + \
+        tuple(getattr(server, "alias_match", None) or ())
+    return redirects, aliases
+
+
 class AliasModule(Module):
     name: ClassVar[str] = "alias_module"
     route_pure: ClassVar[bool] = True
@@ -101,29 +114,19 @@ class AliasModule(Module):
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("Alias", Args.TAKE2, Ctx.SERVER | Ctx.VHOST, alias_value, [], "alias",
                   "Map a URL path to a file system path.", merge=Merge.APPEND,
-                  syntax="Alias URL-path file-path|directory-path", owner="alias_module"),
+                  extra=VHOST_FIRST, syntax="Alias URL-path file-path|directory-path", owner="alias_module"),
         Directive("AliasMatch", Args.TAKE2, Ctx.SERVER | Ctx.VHOST, alias_match_value, [],
                   "alias_match", "Map URLs matching a regular expression to file system paths "
-                  "($1.. are the groups).", merge=Merge.APPEND,
+                  "($1.. are the groups).", merge=Merge.APPEND, extra=VHOST_FIRST,
                   syntax="AliasMatch regex file-path|directory-path", owner="alias_module"),
         Directive("Redirect", Args.TAKE123, Ctx.SERVER | Ctx.VHOST, redirect_value, [],
                   "redirect", "Send an external redirect for URLs under a path.",
-                  merge=Merge.APPEND, syntax="Redirect [status] URL-path [URL]",
+                  merge=Merge.APPEND, extra=VHOST_FIRST, syntax="Redirect [status] URL-path [URL]",
                   owner="alias_module"),
     ]
 
     def __init__(self) -> None:
-        self._server: Any = None
-        self._rules: tuple[tuple[RedirectRule, ...], tuple[AliasRule, ...]] = ((), ())
-
-    def rules(self, server: Any) -> tuple[tuple[RedirectRule, ...], tuple[AliasRule, ...]]:
-        """(Redirect rules, Alias then AliasMatch rules) of ``server``, read once per generation."""
-        if server is not self._server:
-            redirects = tuple(getattr(server, "redirect", None) or ())
-            aliases = tuple(getattr(server, "alias", None) or ()) + \
-                tuple(getattr(server, "alias_match", None) or ())
-            self._server, self._rules = server, (redirects, aliases)
-        return self._rules
+        self.rules = PerServer(_rules)
 
     def translate_name(self, ctx: RequestContext) -> bool | Response | None:
         redirects, aliases = self.rules(ctx.server)

@@ -55,10 +55,10 @@ from typing import Any, AsyncIterator, Callable, ClassVar, Iterator
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import PROCESS_TASK, TASK_GRACE_S, Response, work_after_answers
 from mpmd.core.memo import derived_by_content
-from mpmd.core.modules import Module
+from mpmd.core.modules import Module, PerServer, servers_of
 from mpmd.http.errors import RequestBodyError
 from mpmd.mpm.base import awaits_handlers
-from mpmd.modules.mod_wsgi import AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
+from mpmd.modules.mod_wsgi import VHOST_FIRST, AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
 from mpmd.modules.mounts import find_mount
 
 HANDLER_NAME = "asgi-app"
@@ -68,7 +68,7 @@ SHUTDOWN_TIMEOUT_S = 10.0
 
 DIRECTIVES = [
     Directive("ASGIApp", args=Args.TAKE2, context=Ctx.SERVER | Ctx.VHOST, value=_app_spec,
-              default=[], field="asgi_app", merge=Merge.APPEND, owner="asgi_module",
+              default=[], field="asgi_app", merge=Merge.APPEND, owner="asgi_module", extra=VHOST_FIRST,
               syntax="ASGIApp URL-path package.module:app",
               doc="Serve an ASGI 3 application under a URL path (lifespan once per worker process)."),
 ]
@@ -565,20 +565,30 @@ class ASGIModule(Module):
     def __init__(self) -> None:
         self.handler = ASGIHandler(self)
         self.handlers = {HANDLER_NAME: self.handler}
-        self.mounts: list[ASGIApplication] | None = None
+        self.apps: dict[tuple[str, str], ASGIApplication] = {}   # (mount, spec) -> app
+        self.mounts = PerServer(self._mounts_of)
         self.loop_thread: LoopThread | None = None
         self.log: Any = None
 
-    def _mounts(self, server: Any) -> list[ASGIApplication]:
-        if self.mounts is None:
-            mounts = [ASGIApplication(url, spec) for url, spec in flatten(getattr(server, "asgi_app", []))]
-            mounts.sort(key=lambda m: len(m.mount), reverse=True)
-            self.mounts = mounts
-        return self.mounts
+    def _mounts_of(self, server: Any) -> list[ASGIApplication]:
+        """``server``'s mounts, longest first; a vhost that inherits the main server's mounts
+        shares their applications (one import and one lifespan per process)."""
+        mounts = []
+        for url, spec in flatten(getattr(server, "asgi_app", [])):
+            app = self.apps.get((url, spec))
+            if app is None:
+                app = self.apps[(url, spec)] = ASGIApplication(url, spec)
+            mounts.append(app)
+        mounts.sort(key=lambda m: len(m.mount), reverse=True)
+        return mounts
+
+    def _all_mounts(self, server: Any) -> list[ASGIApplication]:
+        for each in servers_of(server):
+            self.mounts(each)
+        return list(self.apps.values())
 
     def translate_name(self, ctx: Any) -> bool | None:
-        m = find_mount(self.mounts if self.mounts is not None else self._mounts(ctx.server),
-                       ctx.uri_path)
+        m = find_mount(self.mounts(ctx.server), ctx.uri_path)
         if m is None:
             return None
         ctx.handler = HANDLER_NAME
@@ -587,7 +597,7 @@ class ASGIModule(Module):
 
     def child_init(self, server: Any, mpm: Any) -> None:
         """Import the apps; on a blocking MPM start the loop thread and run lifespan startup."""
-        mounts = self._mounts(server)
+        mounts = self._all_mounts(server)
         if not mounts:
             return
         self.log = getattr(mpm, "log", None)
@@ -621,7 +631,7 @@ class ASGIModule(Module):
                 self.loop_thread.call(work_after_answers(), TASK_GRACE_S + 1)
             except Exception:  # noqa: BLE001 - exiting anyway
                 pass
-        for m in self.mounts or ():
+        for m in self.apps.values():
             if m.lifespan is None:
                 continue
             coro = m.lifespan.shutdown()

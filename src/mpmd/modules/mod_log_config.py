@@ -13,6 +13,9 @@ Rule 3: text from the client (%r, %i, %U, %q, %u) is escaped as httpd does: '"' 
         backslash, control and non-ASCII bytes become \\xhh -- a client cannot forge log lines.
 Rule 4: ``CustomLog "|cmd" fmt`` (and ``|$cmd``, through the shell) writes to a program started
         once by the master before it forks (core/piped.py); every child writes into its pipe.
+Rule 5: each server writes its own CustomLog lines; a <VirtualHost> without any writes the main
+        server's (httpd's merge).  ``%v`` is the serving server's ServerName, ``%V`` the host
+        the client asked for (UseCanonicalName Off), else that ServerName.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import time
 from typing import Any, Callable, ClassVar
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.vhosts import host_of, server_hostname
 from mpmd.core import piped
 from mpmd.core.exchange import RequestContext, Response
-from mpmd.core.modules import Module
+from mpmd.core.modules import Module, PerServer, servers_of
 
 NICKNAMES = {
     "common": '%h %l %u %t "%r" %>s %b',
@@ -115,8 +119,8 @@ FIELDS: dict[str, Field] = {
     "f": lambda c, r, n, t: escape(c.filename or "-"),
     "R": lambda c, r, n, t: c.handler or "-",
     "P": lambda c, r, n, t: str(os.getpid()),
-    "v": lambda c, r, n, t: str(getattr(c.server, "server_name", None) or "-"),
-    "V": lambda c, r, n, t: c.host() or "-",
+    "v": lambda c, r, n, t: server_hostname(c.server),
+    "V": lambda c, r, n, t: host_of(c.request.header(b"host")) or server_hostname(c.server),
     "k": lambda c, r, n, t: str(c.conn.requests_served),
     "X": lambda c, r, n, t: "-" if r.close_connection else "+",
     "%": lambda c, r, n, t: "%",
@@ -212,17 +216,20 @@ class LogFile:
             pass
 
 
-def open_logs(server: Any) -> list[LogFile]:
-    """The CustomLog lines of ``server``, files and piped programs (Rule 4)."""
+def log_specs(server: Any) -> list[tuple[tuple[Any, ...], Callable[[], LogFile]]]:
+    """The CustomLog lines of ``server`` (files and piped programs, Rule 4): for each, a key
+    naming the log and its format, and how to open it."""
     nick = dict(NICKNAMES)
     for fmt, name in getattr(server, "log_format", None) or ():
         nick[name or "default"] = fmt
     root = getattr(server, "server_root", None) or os.getcwd()
-    logs = []
+    specs: list[tuple[tuple[Any, ...], Callable[[], LogFile]]] = []
     for path, fmt, cond in getattr(server, "custom_log", None) or ():
         full = path if os.path.isabs(path) or piped.is_piped(path) else os.path.join(root, path)
-        logs.append(LogFile(full, compile_format(nick.get(fmt, fmt)), cond))
-    return logs
+        text = nick.get(fmt, fmt)
+        specs.append(((full, text, cond),
+                      lambda full=full, text=text, cond=cond: LogFile(full, compile_format(text), cond)))
+    return specs
 
 
 # The CustomLog files the master opened for the running generation (``post_config``).  Module-
@@ -242,13 +249,13 @@ class LogConfigModule(Module):
                   owner="log_config_module"),
         Directive("CustomLog", Args.TAKE23, Ctx.SERVER | Ctx.VHOST, custom_log_value, [],
                   "custom_log", "Write an access log file in a format or nickname.",
-                  merge=Merge.APPEND, syntax="CustomLog file format|nickname [env=[!]var]",
+                  merge=Merge.APPEND, extra={"vhost_merge": "own"}, syntax="CustomLog file format|nickname [env=[!]var]",
                   owner="log_config_module"),
     ]
 
     def __init__(self) -> None:
-        self._server: Any = None
-        self._logs: list[LogFile] = []
+        self._open: dict[tuple[str, str, str | None, tuple[Any, ...]], LogFile] = {}
+        self.logs_for = PerServer(self._logs_of)
 
     def unused_hooks(self, values: dict[str, Any]) -> tuple[str, ...]:
         """No CustomLog: no access log to write, no call per request."""
@@ -256,29 +263,34 @@ class LogConfigModule(Module):
 
     def post_config(self, server: Any) -> None:
         """In the master, before fork and before User/Group take effect: open the CustomLog
-        files and start the piped ones' programs (Rule 4), as httpd opens its logs in the
-        parent as root; children inherit the descriptors, so a log directory only root may
-        write to still gets every child's lines (Rule 1)."""
-        logs = self.logs_for(server)        # the same objects when server has not changed
+        files of every server and start the piped ones' programs (Rule 4), as httpd opens its
+        logs in the parent as root; children inherit the descriptors, so a log directory only
+        root may write to still gets every child's lines (Rule 1)."""
+        logs = [log for each in servers_of(server) for log in self.logs_for(each)]
         for old in _master_logs:
             if old not in logs:
                 old.close()
         _master_logs[:] = logs
 
-    def logs_for(self, server: Any) -> list[LogFile]:
-        if server is not self._server:
-            for old in self._logs:
-                old.close()
-            self._server, self._logs = server, open_logs(server)
-        return self._logs
+    def _logs_of(self, server: Any) -> list[LogFile]:
+        """``server``'s logs; a vhost that inherits the main server's CustomLog lines (Rule 5)
+        shares their open files."""
+        logs = []
+        for key, make in log_specs(server):
+            log = self._open.get(key)
+            if log is None:
+                log = self._open[key] = make()
+            logs.append(log)
+        return logs
 
     def child_exit(self, server: Any, mpm: Any) -> None:
-        for log in self._logs:
+        for log in self._open.values():
             log.close()
-        self._logs, self._server = [], None
+        self._open.clear()
+        self.logs_for.clear()
 
     def log_transaction(self, ctx: RequestContext, response: Response, bytes_sent: int) -> None:
-        logs = self._logs if ctx.server is self._server else self.logs_for(ctx.server)
+        logs = self.logs_for(ctx.server)
         if logs:
             now = time.time()
             for log in logs:

@@ -176,18 +176,20 @@ class MimeModule(Module):
     ]
 
     def __init__(self) -> None:
-        self._server: Any = None
+        self._main: Any = None             # TypesConfig is the main server's (server config)
         self._base: dict[str, str] = {}
         self._dirs: dict[int, DirTypes] = {}
 
     def post_config(self, server: Any) -> None:
         """In the master, before fork: read TypesConfig now, as httpd does in the parent; a
         child under User/Group may not be able to read it."""
-        self._server, self._base, self._dirs = server, load_types(server), {}
+        self._main, self._base, self._dirs = server, load_types(server), {}
 
     def _tables(self, server: Any, dc: Any) -> DirTypes:
-        if server is not self._server:
-            self._server, self._base, self._dirs = server, load_types(server), {}
+        hosts = getattr(server, "vhosts", None)
+        main = hosts.main if hosts else server
+        if main is not self._main:
+            self._main, self._base, self._dirs = main, load_types(main), {}
         tables = self._dirs.get(id(dc))
         if tables is None or tables.dc is not dc:
             if len(self._dirs) >= _MAX_DIR_TABLES:

@@ -48,7 +48,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import FileBody, Response
 from mpmd.core.memo import derived_by_content
-from mpmd.core.modules import Module
+from mpmd.core.modules import Module, PerServer, servers_of
 from mpmd.http.errors import RequestBodyError
 from mpmd.modules import wsgi_environ
 from mpmd.modules.wsgi_input import ErrorStream, wsgi_input
@@ -57,6 +57,9 @@ from mpmd.modules.mounts import find_mount
 
 HANDLER_NAME = "wsgi-script"
 SERVER_CTX = Ctx.SERVER | Ctx.VHOST
+# A vhost's mounts come before the main server's it inherits (as mod_alias's Alias lines), so
+# at equal length the vhost's own wins (config/loader.py _merge_vhost).
+VHOST_FIRST = {"vhost_merge": "first"}
 
 # Response headers a WSGI app must not set (PEP 3333 "hop-by-hop"); the server owns framing.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -95,11 +98,11 @@ def _path_list(args: list[str]) -> list[str]:
 
 DIRECTIVES = [
     Directive("WSGIScriptAlias", args=Args.TAKE2, context=SERVER_CTX, value=_script_alias,
-              default=[], field="wsgi_script_alias", merge=Merge.APPEND, owner="wsgi_module",
+              default=[], field="wsgi_script_alias", merge=Merge.APPEND, owner="wsgi_module", extra=VHOST_FIRST,
               syntax="WSGIScriptAlias URL-path file-path",
               doc="Serve the WSGI callable 'application' of a script file under a URL path."),
     Directive("WSGIApp", args=Args.TAKE2, context=SERVER_CTX, value=_app_spec,
-              default=[], field="wsgi_app", merge=Merge.APPEND, owner="wsgi_module",
+              default=[], field="wsgi_app", merge=Merge.APPEND, owner="wsgi_module", extra=VHOST_FIRST,
               syntax="WSGIApp URL-path package.module:callable",
               doc="Serve an importable WSGI callable under a URL path."),
     Directive("WSGIPythonPath", args=Args.TAKE1, context=Ctx.SERVER, value=_path_list,
@@ -467,21 +470,33 @@ class WSGIModule(Module):
 
     def __init__(self) -> None:
         self.handlers = {HANDLER_NAME: WSGIHandler()}
-        self.mounts: list[WSGIApplication] | None = None
+        self.apps: dict[tuple[str, str], WSGIApplication] = {}   # (mount, what) -> app
+        self.mounts = PerServer(self._mounts_of)
         self.log: Any = None
 
-    def _mounts(self, server: Any) -> list[WSGIApplication]:
-        if self.mounts is None:
-            root = getattr(server, "server_root", None) or os.getcwd()
-            mounts = []
-            for url, path in flatten(getattr(server, "wsgi_script_alias", [])):
-                path = os.path.join(root, path)
-                mounts.append(WSGIApplication(url, lambda p=path: load_script(p), f"script {path}"))
-            for url, spec in flatten(getattr(server, "wsgi_app", [])):
-                mounts.append(WSGIApplication(url, lambda s=spec: load_object(s), spec))
-            mounts.sort(key=lambda m: len(m.mount), reverse=True)   # longest mount wins
-            self.mounts = mounts
-        return self.mounts
+    def _mounts_of(self, server: Any) -> list[WSGIApplication]:
+        """``server``'s mounts, longest first; a vhost that inherits the main server's mounts
+        shares their applications (one import per process)."""
+        root = getattr(server, "server_root", None) or os.getcwd()
+        found: list[tuple[str, str, Callable[[], Any]]] = []
+        for url, path in flatten(getattr(server, "wsgi_script_alias", [])):
+            path = os.path.join(root, path)
+            found.append((url, f"script {path}", lambda p=path: load_script(p)))
+        for url, spec in flatten(getattr(server, "wsgi_app", [])):
+            found.append((url, spec, lambda s=spec: load_object(s)))
+        mounts = []
+        for url, what, loader in found:
+            app = self.apps.get((url, what))
+            if app is None:
+                app = self.apps[(url, what)] = WSGIApplication(url, loader, what)
+            mounts.append(app)
+        mounts.sort(key=lambda m: len(m.mount), reverse=True)   # longest mount wins
+        return mounts
+
+    def _all_mounts(self, server: Any) -> list[WSGIApplication]:
+        for each in servers_of(server):
+            self.mounts(each)
+        return list(self.apps.values())
 
     def post_config(self, server: Any) -> None:
         """In the master, before fork: WSGIPreload On imports the applications now."""
@@ -492,14 +507,14 @@ class WSGIModule(Module):
         """After fork: import (WSGIPreload Off) and make each mount's environ base."""
         self.log = getattr(mpm, "log", None) or self.log
         self._load_all(server)
-        for m in self._mounts(server):
+        for m in self._all_mounts(server):
             m.prepare(server, mpm, self.log)
 
     def _load_all(self, server: Any) -> None:
         if self.log is None:
             self.log = _error_log(server)
         add_python_path(server)
-        for m in self._mounts(server):
+        for m in self._all_mounts(server):
             m.log = self.log
             try:
                 m.load()
@@ -508,8 +523,7 @@ class WSGIModule(Module):
                      f"failed to load WSGI application {m.what}:\n{traceback.format_exc().rstrip()}")
 
     def translate_name(self, ctx: Any) -> bool | None:
-        m = find_mount(self.mounts if self.mounts is not None else self._mounts(ctx.server),
-                       ctx.uri_path)
+        m = find_mount(self.mounts(ctx.server), ctx.uri_path)
         if m is None:
             return None
         ctx.handler = HANDLER_NAME
