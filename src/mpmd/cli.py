@@ -1,7 +1,7 @@
 """The ``mpmd`` command line, with httpd's flags.
 
   mpmd [-f FILE] [-d ROOT] [-D NAME]... [-C DIRECTIVE]... [-c DIRECTIVE]...
-       [-t | -V | -v | -M | -L | -k ACTION] [-X] [--ready-file PATH] [package.module:app]
+       [-t | -S | -V | -v | -M | -L | -k ACTION] [-X] [--ready-file PATH] [package.module:app]
 
 Rule 1: without ``-f`` the embedded config (src/mpmd/conf/embedded.conf) is used, and the
         CLI defines ``MPMD_DEMO`` (the bundled demo directory) for it; ``MPMD_RUNDIR`` (the
@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-t", dest="test", action="store_true", help="check the configuration and exit")
     p.add_argument("-V", dest="version_full", action="store_true", help="show version and build settings")
     p.add_argument("-v", dest="version", action="store_true", help="show version")
+    p.add_argument("-S", dest="dump_vhosts", action="store_true",
+                   help="show the virtual host settings (as apachectl -S)")
     p.add_argument("-M", dest="list_modules", action="store_true", help="list loaded modules")
     p.add_argument("-L", dest="list_directives", action="store_true", help="list directives")
     p.add_argument("-X", dest="single_process", action="store_true", help="debug: one process, foreground")
@@ -144,6 +146,12 @@ def print_config_error(exc: Any) -> None:
     print(str(exc) if bare else f"mpmd: {exc}", file=sys.stderr)
 
 
+def do_vhosts(cfg: Any, opts: argparse.Namespace) -> int:
+    from mpmd.config.vhosts import vhost_report
+    sys.stdout.write(vhost_report(cfg))
+    return 0
+
+
 def do_modules(cfg: Any, opts: argparse.Namespace) -> int:
     sys.stdout.write(modules_text(cfg))
     return 0
@@ -172,6 +180,7 @@ def do_serve(cfg: Any, opts: argparse.Namespace) -> int:
 # (option attribute, what to do with the loaded config), first set one wins; else serve.
 COMMANDS: tuple[tuple[str, Callable[[Any, argparse.Namespace], int]], ...] = (
     ("test", do_test),
+    ("dump_vhosts", do_vhosts),
     ("list_modules", do_modules),
     ("action", do_action),
 )

@@ -20,6 +20,10 @@ Rule 6: context errors in httpd's words: "X not allowed here" at top level, "X n
         within <VirtualHost> section" / "<Files> cannot occur within <Location> section"
         for what httpd's ap_check_cmd_context refuses.  <IfModule>/<IfDefine> are not
         sections here: the parser has spliced their bodies in.
+Rule 7: nothing accepted is ignored.  A directive that mpmd accepts but does not act on says
+        so in its table (``extra["no_effect"] = (values, why)``: for those values, or any
+        when ``values`` is None; ``extra["no_effect_in_vhost"] = why`` for a line inside a
+        <VirtualHost>), and each such line is named at -t with its file and line (MPMD0515).
 Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
         resolved against ServerRoot; a relative ServerRoot against the directory of the file
         that sets it; the default ServerRoot is the config file's directory (or ``-d``).
@@ -64,6 +68,7 @@ CHECK_FAILED = "MPMD0507: Configuration check failed"
 
 INVALID = "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration"
 M_NESTED_FILES = "MPMD0514"
+M_NO_EFFECT = "MPMD0515"
 
 
 def canonical_module_name(name: str) -> str:
@@ -321,7 +326,24 @@ class _Walker:
                 self._section(node, scope, section, within)
             else:
                 op = self._directive(node, scope, within)
+                self._name_if_inert(op, section)
                 (section.ops if section is not None else self.server_ops).append(op)
+
+    def _name_if_inert(self, op: Op, section: Section | None) -> None:
+        """Rule 7: a line mpmd accepts but does not act on is named, with its file and line."""
+        d = op.directive
+        why = None
+        no_effect = d.extra.get("no_effect")
+        if no_effect is not None:
+            values, reason = no_effect
+            if values is None or _words_of(op.value) & values:
+                why = reason
+        in_vhost = d.extra.get("no_effect_in_vhost")
+        if why is None and in_vhost and _inside_vhost(section):
+            why = in_vhost
+        if why is not None:
+            self.problems.append(Problem("warn", M_NO_EFFECT, f"{d.name} has no effect: {why}",
+                                         op.file, op.line))
 
     def all_ops(self) -> list[Op]:
         """Every directive line walked, at server level and in every section."""
@@ -404,6 +426,20 @@ class _Walker:
         if kind == "Directory" and arg != "/":
             arg = os.path.normpath(os.path.join(self.server_root, arg))
         return kind, arg, None
+
+
+def _words_of(value: Any) -> set[str]:
+    """A converted value as lower-case words, to compare with a ``no_effect`` value set."""
+    items = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+    return {str(v).lower() for v in items}
+
+
+def _inside_vhost(section: Section | None) -> bool:
+    while section is not None:
+        if section.kind == "VirtualHost":
+            return True
+        section = section.parent
+    return False
 
 
 def _context_text(name: str, d: Directive, scope: Ctx, within: str | None) -> str:

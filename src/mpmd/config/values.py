@@ -333,3 +333,13 @@ def choice(*names: str) -> Choice:
 
 def word_set(label: str, names: Iterable[str], all_names: Iterable[str]) -> WordSet:
     return WordSet(label, names, all_names)
+
+
+def allow_override(args: list[str]) -> list[str]:
+    """AllowOverride: only None, while mpmd reads no .htaccess file (an AllowOverride All
+    meant to let a .htaccess deny access would otherwise be silently ignored)."""
+    if [a.lower() for a in args] != ["none"]:
+        raise Worded("AllowOverride " + " ".join(args) + " is refused: mpmd does not read "
+                     ".htaccess files, so their directives would be ignored; use AllowOverride "
+                     "None and put them in <Directory> sections")
+    return ["None"]

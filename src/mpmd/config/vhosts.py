@@ -219,3 +219,38 @@ def _aliases(server: Any) -> Iterable[str]:
             yield from value
         else:
             yield value
+
+
+def vhost_report(cfg: Any) -> str:
+    """``mpmd -S``: the vhost table and the main settings, laid out as ``apachectl -S``."""
+    lines = ["VirtualHost configuration:"]
+    hosts = cfg.vhosts
+    sets = hosts.address_sets() if hosts else []
+    for addr, servers in sorted(sets, key=lambda item: item[0].ip == "*"):   # exact IPs first
+        if len(servers) == 1:
+            lines.append(f"{str(addr):<22} {_named(servers[0])}")
+            continue
+        lines.append(f"{str(addr):<22} is a NameVirtualHost")
+        lines.append(f"         default server {_named(servers[0])}")
+        port = "*" if addr.port == ANY_PORT else addr.port
+        for server in servers:
+            lines.append(f"         port {port} namevhost {_named(server)}")
+            aliases = list(_aliases(server))
+            wild = [a for a in aliases if any(c in a for c in "*?[")]
+            lines += [f"                 alias {a}" for a in aliases if a not in wild]
+            lines += [f"                 wild alias {a}" for a in wild]
+    lines.append(f'ServerRoot: "{cfg.server_root}"')
+    lines.append(f'Main DocumentRoot: "{cfg.document_root}"')
+    lines.append(f'Main ErrorLog: "{cfg.error_log}"')
+    lines.append(f'PidFile: "{cfg.pid_file}"')
+    lines += [f"Define: {name}" + (f"={value}" if value else "")
+              for name, value in cfg.defines.items()]
+    for what in ("User", "Group"):
+        value = getattr(cfg, what.lower(), None)
+        if value:
+            lines.append(f'{what}: name="{value}"')
+    return "\n".join(lines) + "\n"
+
+
+def _named(server: Any) -> str:
+    return f"{server_hostname(server)} ({server.defined_at()})"

@@ -30,6 +30,17 @@ FILE_ETAG = v.word_set("FileETag components", ["INode", "MTime", "Size", "Digest
 COMBINE_SET = {"combine": v.apply_set_change}
 
 
+def no_effect(values: set[str] | None, why: str) -> dict[str, Any]:
+    """``extra`` of a directive accepted with no effect (for ``values``, or any): -t names
+    each such line (config/loader.py Rule 7)."""
+    return {"no_effect": (frozenset(values) if values is not None else None, why)}
+
+
+# What governs reading a request's head, before its vhost is known (config/vhosts.py Rule 3).
+HEAD_TIME = {"no_effect_in_vhost": "it governs reading the request head, before the virtual "
+                                   "host is known; the main server's value applies"}
+
+
 def _d(name: str, args: Args, context: Ctx, value: Any, default: Any, doc: str,
        field: str | None = None, **kw: Any) -> Directive:
     return Directive(name, args, context, value, default, field or _snake(name), doc, **kw)
@@ -109,22 +120,26 @@ DIRECTIVES: list[Directive] = [
        syntax="LogLevel [module:]level [module:level] ..."),
     _d("User", Args.TAKE1, SERVER, v.string, None, "User the children run as (when started as root)."),
     _d("Group", Args.TAKE1, SERVER, v.string, None, "Group the children run as (when started as root)."),
-    _d("Mutex", Args.ITERATE, SERVER, v.words, None, "Accepted for compatibility; mpmd chooses its own locks."),
+    _d("Mutex", Args.ITERATE, SERVER, v.words, None, "Accepted for compatibility; mpmd chooses its own locks.",
+       extra=no_effect(None, "mpmd chooses its own locks")),
     _d("AcceptFilter", Args.TAKE2, SERVER, v.words, ["http", "data"],
        "AcceptFilter http data|none: 'data' defers accept until the client sends (TCP_DEFER_ACCEPT)."),
     _d("HostnameLookups", Args.TAKE1, ANY, v.choice("On", "Off", "Double"), "Off",
-       "Accepted; client host names are never looked up."),
+       "Off: client host names are never looked up (On and Double are named by -t).",
+       extra=no_effect({"on", "double"}, "client host names are never looked up (as Off)")),
     _d("UseCanonicalName", Args.TAKE1, ANY, v.choice("On", "Off", "DNS"), "Off",
-       "Accepted; how self-referential URLs are built."),
+       "Off: self-referential URLs use the client's Host (On and DNS are named by -t).",
+       extra=no_effect({"on", "dns"}, "self-referential URLs use the client's Host (as Off)")),
     _d("ServerTokens", Args.TAKE1, SERVER, v.choice("Full", "OS", "Minimal", "Minor", "Major", "Prod"), "Full",
        "How much the Server header tells (Prod = product name only)."),
     _d("ServerSignature", Args.TAKE1, ANY, v.choice("On", "Off", "EMail"), "Off",
        "Footer on server-generated pages."),
     # connections
-    _d("Timeout", Args.TAKE1, SRV, v.duration, 60.0, "Seconds to wait for a client to send or receive data."),
+    _d("Timeout", Args.TAKE1, SRV, v.duration, 60.0, "Seconds to wait for a client to send or receive data.",
+       extra=HEAD_TIME),
     _d("KeepAlive", Args.FLAG, SRV, v.flag, True, "Allow persistent connections."),
     _d("KeepAliveTimeout", Args.TAKE1, SRV, v.duration, 5.0,
-       "Seconds (or 300ms) to wait for the next request on a persistent connection."),
+       "Seconds (or 300ms) to wait for the next request on a persistent connection.", extra=HEAD_TIME),
     _d("MaxKeepAliveRequests", Args.TAKE1, SRV, v.int_range(0, 2 ** 31 - 1), 100,
        "Requests served on one persistent connection (0 = unlimited)."),
     # request limits
@@ -134,21 +149,22 @@ DIRECTIVES: list[Directive] = [
     _d("LimitRequestLine", Args.TAKE1, SRV,
        v.int_at_least(0, 'LimitRequestLine "{arg}" must be a non-negative integer'), 8190,
        "Longest request line (method, target and version, without CRLF), in bytes; as in httpd, "
-       "one byte more still passes, and 0 refuses every request."),
+       "one byte more still passes, and 0 refuses every request.", extra=HEAD_TIME),
     _d("LimitRequestFieldSize", Args.TAKE1, SRV,
        v.int_at_least(0, 'LimitRequestFieldsize "{arg}" must be a non-negative integer'), 8190,
        "Longest request header field line (\"Name: value\", without CRLF), in bytes; as in "
-       "httpd, one byte more still passes, and 0 refuses any field."),
+       "httpd, one byte more still passes, and 0 refuses any field.", extra=HEAD_TIME),
     _d("LimitRequestFields", Args.TAKE1, SRV,
        v.int_at_least(0, 'LimitRequestFields "{arg}" must be a non-negative integer (0 = no limit)'),
-       100, "Most request header fields (0 = unlimited)."),
+       100, "Most request header fields (0 = unlimited).", extra=HEAD_TIME),
     _d("LimitRequestBody", Args.TAKE1, ANY, v.size, GiB, "Largest request body, in bytes (0 = unlimited)."),
     # per directory
     _d("Options", Args.ITERATE, ANY, OPTIONS, frozenset({"FollowSymLinks"}),
        "Features enabled in a directory; +X/-Y edit the inherited set.", extra=COMBINE_SET,
        syntax="Options [+|-]option [[+|-]option] ..."),
-    _d("AllowOverride", Args.ITERATE, Ctx.DIRECTORY, v.words, ["None"],
-       "Which directives .htaccess files may set (stored; .htaccess is not read)."),
+    _d("AllowOverride", Args.ITERATE, Ctx.DIRECTORY, v.allow_override, ["None"],
+       "Which directives .htaccess files may set: only None, as mpmd does not read .htaccess "
+       "files (anything else is an error, so that no .htaccess meant to deny is ignored)."),
     _d("SetHandler", Args.TAKE1, ANY, v.string, None, "Handler for every file in the section (e.g. server-status)."),
     _d("EnableSendfile", Args.FLAG, ANY, v.flag, False, "Send static files with sendfile(2)."),
     _d("FileETag", Args.ITERATE, ANY, FILE_ETAG, frozenset({"MTime", "Size"}),

@@ -55,11 +55,11 @@ ALLOW = "GET, HEAD, POST, OPTIONS"
 
 def error_page(status: int, reason: str = "", signature: str = "") -> bytes:
     """The HTML body for ``status``; ``reason`` is an extra detail line, ``signature``
-    the <address> text (ServerSignature)."""
+    the <address> line's HTML (ServerSignature, already escaped)."""
     title = reason_phrase(status) or "Error"
     message = MESSAGES.get(status, f"The server answered {status} {title}.")
     extra = f"<p>{escape(reason)}</p>\n" if reason else ""
-    sig = f"<hr>\n<address>{escape(signature)}</address>\n" if signature else ""
+    sig = f"<hr>\n<address>{signature}</address>\n" if signature else ""
     return _PAGE.format(status=status, title=escape(title), message=escape(message),
                         extra=extra, signature=sig).encode("latin-1", "replace")
 
@@ -101,4 +101,8 @@ def _signature(ctx: Any) -> str:
     if host and not host.endswith("]"):
         host = host.rsplit(":", 1)[0]
     port = ctx.conn.server_addr[1] if getattr(ctx, "conn", None) else 0
-    return f"{software} Server at {host} Port {port}"
+    admin = getattr(server, "server_admin", None)
+    shown = escape(host)
+    if mode == "email" and admin:           # httpd: the host name links to ServerAdmin
+        shown = f'<a href="mailto:{escape(admin)}">{shown}</a>'
+    return f"{escape(software)} Server at {shown} Port {port}"

@@ -175,6 +175,31 @@ class ErrorLog:
         self.fd = sys.stderr.fileno()
 
 
+# id(vhost) -> (vhost, its ErrorLog) for each <VirtualHost> with an ErrorLog or LogLevel of its
+# own, opened by the master per generation (before User/Group, as httpd opens them) and
+# inherited by the children.  A request's errors go to its server's log (``for_server``).
+_server_logs: dict[int, tuple[Any, ErrorLog]] = {}
+
+
+def open_server_logs(cfg: Any) -> None:
+    """In the master, each generation: the vhosts' own ErrorLogs; the last generation's close."""
+    old = [log for _, log in _server_logs.values()]
+    _server_logs.clear()
+    hosts = getattr(cfg, "vhosts", None)
+    mine = (getattr(cfg, "error_log", None), getattr(cfg, "log_level", None))
+    for server in (hosts.vhosts if hosts else ()):
+        if (server.error_log, server.log_level) != mine:
+            _server_logs[id(server)] = (server, from_config(server))
+    for log in old:
+        log.close()
+
+
+def for_server(server: Any, fallback: Any) -> Any:
+    """The ErrorLog of ``server`` when it has its own, else ``fallback`` (the main one)."""
+    hit = _server_logs.get(id(server))
+    return hit[1] if hit is not None and hit[0] is server else fallback
+
+
 def from_config(cfg: Any) -> ErrorLog:
     """The ErrorLog for a ServerConfig (ErrorLog/LogLevel directives; stderr when unset)."""
     path = getattr(cfg, "error_log", None)

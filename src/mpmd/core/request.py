@@ -31,6 +31,7 @@ from typing import Any
 
 from mpmd.core.errors import error_response
 from mpmd.core.exchange import RequestContext, Response
+from mpmd.core.log import for_server as log_for_server
 from mpmd.core.memo import remember
 from mpmd.core.modules import ROUTE_CACHE_SIZE, VOLATILE
 
@@ -297,7 +298,7 @@ def logs_requests(cfg: Any) -> bool:
 
 def log_error(ctx: RequestContext, msg_id: str, text: str) -> None:
     """An error-log line for ``ctx``'s request (the MPM's log, or stderr)."""
-    errlog = getattr(ctx.mpm, "log", None)
+    errlog = log_for_server(ctx.server, getattr(ctx.mpm, "log", None))
     if errlog is not None and hasattr(errlog, "error"):
         errlog.error(msg_id, text)
     else:

@@ -109,6 +109,9 @@ def build_environ(ctx: Any, base: dict[str, Any], wsgi_input: Any,
             env[key] = sval
     host = env.get("HTTP_HOST")
     env["SERVER_NAME"] = _host_name(host) if host else (server_name or server[0])
+    admin = getattr(ctx.server, "server_admin", None)     # the request's vhost's (CGI's var)
+    if admin:
+        env["SERVER_ADMIN"] = admin
     return env
 
 

@@ -142,6 +142,11 @@ class Master:
 
     def post_config(self) -> bool:
         """Run the modules' post_config hooks in the master, before forking (e.g. WSGIPreload)."""
+        try:
+            log_mod.open_server_logs(self.cfg)
+        except OSError as exc:
+            self.log.emerg(M_POST_CONFIG, f"could not open a virtual host's ErrorLog: {exc}")
+            return False
         hooks = getattr(self.cfg, "hooks", None)
         if hooks is None or "post_config" not in getattr(hooks, "by_hook", {}):
             return True
