@@ -129,4 +129,86 @@ def test_write_configs_needs_no_wrk_and_starts_nothing(tmp_path, monkeypatch, ca
     assert mpmd.bench.main(["--write-configs", str(tmp_path / "peers")]) == 0
     assert (tmp_path / "peers" / "mpmd-nginx-static.conf").read_text() == \
         configs.reference_configs()["mpmd-nginx-static.conf"]
-    assert "wrote 10 files" in capsys.readouterr().out
+    assert "wrote 15 files" in capsys.readouterr().out
+
+
+# ---- the https workloads ---------------------------------------------------------------
+
+@pytest.fixture
+def tls_paths(paths):
+    from mpmd.bench import tls
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    cert = tls.make_certificate(paths.workdir.parent / "tls")
+    return Paths(paths.workdir, paths.docroot, paths.appdir, cert.cert, cert.key)
+
+
+@pytest.mark.parametrize("mpm", ["nginx", "event"])
+def test_mpmd_https_config_uses_mod_ssl_directives(tls_paths, mpm):
+    p = tls_paths
+    text = configs.render_mpmd(mpm, "tls-static-1k", p, Sizing(), 8443)
+    assert "Listen 127.0.0.1:8443 https\n" in text
+    for line in ("SSLEngine on", f'SSLCertificateFile "{p.cert}"',
+                 f'SSLCertificateKeyFile "{p.key}"', "SSLSessionTickets off"):
+        assert line + "\n" in text
+    assert "ASGIApp /asgi hello_asgi:app" in configs.render_mpmd(mpm, "tls-asgi-hello", p,
+                                                                 Sizing())
+    plain = configs.render_mpmd(mpm, "static-1k", p, Sizing(), 8080)
+    assert "SSL" not in plain and "Listen 127.0.0.1:8080\n" in plain
+
+
+def test_an_https_config_without_a_certificate_is_refused(paths):
+    with pytest.raises(ValueError, match="Paths.cert"):
+        configs.render_mpmd("nginx", "tls-static-1k", paths, Sizing())
+    with pytest.raises(ValueError):
+        configs.render_nginx(paths, Sizing(), 8443, tls=True)
+
+
+def test_peers_turn_session_resumption_off_where_they_can(tls_paths):
+    p, s = tls_paths, Sizing()
+    nginx = configs.render_nginx(p, s, 8443, tls=True)
+    assert "listen 127.0.0.1:8443 ssl;" in nginx
+    assert "ssl_session_cache off;" in nginx and "ssl_session_tickets off;" in nginx
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in nginx     # 1.22's default leaves 1.3 out
+    apache = configs.render_apache("event", p, s, 8443, tls=True)
+    assert "Listen 127.0.0.1:8443 https\n" in apache and "mod_ssl.so" in apache
+    assert "SSLSessionTickets off\n" in apache and "\nSSLSessionCache" not in apache
+    assert "ssl" not in configs.render_nginx(p, s, 8080) and \
+        "SSL" not in configs.render_apache("event", p, s, 8080)
+    script = configs.uvicorn_tls_script("hello_asgi:app", p, s, 8443)
+    compile(script, "uvicorn_tls.py", "exec")
+    assert "context.num_tickets = 0" in script and "ssl.OP_NO_TICKET" in script
+    assert f"ssl_certfile={str(p.cert)!r}" in script and "port=8443" in script
+    argv = configs.granian_argv("asgi", "hello_asgi:app", p, s, 8443, tls=True)
+    opts = dict(zip(argv, argv[1:]))
+    assert opts["--ssl-certificate"] == str(p.cert) and opts["--ssl-keyfile"] == str(p.key)
+    assert "--ssl-certificate" not in configs.granian_argv("asgi", "m:a", p, s, 8443)
+
+
+@pytest.mark.skipif(not shutil.which("nginx"), reason="nginx not installed")
+def test_nginx_accepts_its_https_config(tls_paths):
+    p = tls_paths
+    (p.workdir / "nginx.conf").write_text(configs.render_nginx(p, Sizing(), 18443, tls=True))
+    proc = subprocess.run(["nginx", "-t", "-c", str(p.workdir / "nginx.conf"), "-p",
+                           str(p.workdir)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.skipif(not (configs.APACHE_MODULES_DIR / "mod_ssl.so").exists(),
+                    reason="apache2 with mod_ssl not installed")
+def test_apache_accepts_its_https_config(tls_paths):
+    p = tls_paths
+    conf = p.workdir / "apache2.conf"
+    conf.write_text(configs.render_apache("event", p, Sizing(), 18443, tls=True))
+    proc = subprocess.run(["apache2", "-t", "-d", str(p.workdir), "-f", str(conf)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_reference_configs_include_the_https_ones():
+    files = configs.reference_configs()
+    assert {"nginx-tls.conf", "apache-event-tls.conf", "mpmd-event-tls.conf",
+            "mpmd-nginx-tls.conf", "uvicorn-tls.py"} <= set(files)
+    assert "SSLEngine on" in files["mpmd-nginx-tls.conf"]
+    assert "--ssl-certificate /srv/bench/tls/cert.pem" in files["commands.txt"]
+    assert "openssl req -x509 -newkey ec" in files["commands.txt"]

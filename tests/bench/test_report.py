@@ -137,3 +137,64 @@ def test_no_goals_section_when_no_goal_can_be_judged():
     data = _data()
     data["samples"] = [s for s in data["samples"] if s["target"] != "nginx"]
     assert "speed goals" not in render_markdown(data, [])
+
+
+# ---- the https workloads -----------------------------------------------------------------
+
+def _https_data():
+    full = {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "status": "HTTP/1.1 200 OK",
+            "resumed": False}
+    rows = [("nginx", "tls-static-1k", 200, 10, full),
+            ("mpmd-nginx", "tls-static-1k", 130, 12, full),
+            ("uvicorn", "tls-asgi-hello", 100, 9, full),
+            ("granian", "tls-asgi-hello", 180, 20, {**full, "resumed": True})]
+    samples = [_sample(t, w, ka, rnd, (on if ka else off) + rnd, tls=facts)
+               for rnd in range(3) for t, w, on, off, facts in rows for ka in (True, False)]
+    return {"options": {"targets": ["mpmd-nginx", "nginx", "uvicorn", "granian"],
+                        "connections": 64, "threads": 1, "duration_s": 1.0, "repeat": 3,
+                        "workloads": ["tls-static-1k", "tls-asgi-hello"]},
+            "samples": samples, "unavailable": {}}
+
+
+def test_https_table_puts_every_server_beside_nginx_with_its_tls_facts():
+    md = render_markdown(_https_data(), [])
+    assert md.count("## HTTPS: keep-alive, and a new TLS connection per request") == 1
+    assert md.index("## HTTPS: keep-alive") < md.index("## HTTPS, static file, 1 KiB")
+    assert ("| mpmd-nginx | static 1 KiB | 131 (130–132) | 0.65 | 13 (12–14) | 1.18 | 0 | "
+            "TLSv1.3 TLS_AES_256_GCM_SHA384, no resumption |") in md
+    assert "| uvicorn | ASGI hello | 101 (100–102) | 0.50 | 10 (9–11) | 0.91 |" in md
+    assert "| granian | ASGI hello |" in md and "resumes sessions |" in md
+    assert "## HTTPS, ASGI hello world" in md          # the per-workload table, uvicorn's ratio
+
+
+def test_issue_17_goals_are_judged_on_the_https_runs():
+    md = render_markdown(_https_data(), [])
+    assert ("| #17 nginx MPM ≥ 0.6x nginx, https keep-alive | 0.65x (131 vs 201 req/s) | "
+            "uvicorn 0.50x nginx; mpmd-nginx at 1.30x uvicorn | yes |") in md
+    assert ("| #17 nginx MPM ≥ 1.0x nginx, new TLS connections per second | 1.18x (13 vs 11 "
+            "req/s) | – | yes |") in md
+    assert "#4 nginx MPM" not in md                     # no plain static-1k run
+
+
+def test_https_chart_is_written(tmp_path):
+    from mpmd.bench.charts import write_charts
+    names = write_charts(_https_data(), tmp_path)
+    assert "https.png" in names and (tmp_path / "https.png").stat().st_size > 1000
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert "https.png" not in write_charts(_data(), plain)     # no https run, no empty chart
+
+
+def test_https_workloads_run_nginx_and_event_unless_mpm_is_given():
+    import mpmd.bench
+    from mpmd.bench import build_parser
+    opts = mpmd.bench._options(build_parser().parse_args(
+        ["--workloads", "static-1k,tls-static-1k", "--peers", "nginx,uvicorn"]))
+    assert opts.targets_for("static-1k") == ["mpmd-prefork", "mpmd-worker", "mpmd-event",
+                                             "mpmd-nginx", "nginx"]
+    assert opts.targets_for("tls-static-1k") == ["mpmd-event", "mpmd-nginx", "nginx"]
+    assert opts.targets_for("tls-asgi-hello") == ["mpmd-event", "mpmd-nginx", "uvicorn"]
+    assert plan_steps(opts) == 3 * 2 * 5 + 3 * 2 * 3
+    asked = mpmd.bench._options(build_parser().parse_args(
+        ["--workloads", "tls-static-1k", "--mpm", "prefork,nginx", "--peers", "none"]))
+    assert asked.targets_for("tls-static-1k") == ["mpmd-prefork", "mpmd-nginx"]

@@ -70,6 +70,26 @@ def test_quick_granian_serves_wsgi_and_asgi(tmp_path):
     assert _lab_processes() == []
 
 
+def test_quick_https_against_nginx_and_the_nginx_mpm(tmp_path):
+    out = tmp_path / "out"
+    rc = mpmd.bench.main(["--quick", "--mpm", "nginx", "--peers", "nginx", "--workloads",
+                          "tls-static-1k", "--out", str(out)])
+    assert rc == 0
+    data = json.loads((out / "results.json").read_text())
+    nginx = [s for s in data["samples"] if s["target"] == "nginx"]
+    assert {s["keep_alive"] for s in nginx} == {True, False}
+    assert all(s["rps"] > 0 and s["socket_errors"] == 0 for s in nginx), nginx
+    assert all(s["tls"]["version"] == "TLSv1.3" and not s["tls"]["resumed"] for s in nginx)
+    # mpmd ran over TLS, or is recorded as unavailable with its reason (no TLS yet)
+    ran = any(s["target"] == "mpmd-nginx" for s in data["samples"])
+    assert ran or "tls-static-1k" in data["unavailable"]["mpmd-nginx"]
+    report = (out / "report.md").read_text()
+    assert "## HTTPS: keep-alive, and a new TLS connection per request" in report
+    assert "| nginx | static 1 KiB |" in report
+    assert (out / "https.png").stat().st_size > 0
+    assert _lab_processes() == []
+
+
 def test_unknown_names_are_rejected(tmp_path):
     with pytest.raises(SystemExit):
         mpmd.bench.main(["--peers", "lighttpd", "--out", str(tmp_path)])

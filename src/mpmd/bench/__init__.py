@@ -8,8 +8,9 @@ wrk missing; 130 = interrupted.
 Rule 2: all servers run on 127.0.0.1 in their own process groups inside a ServerPool, and
 SIGTERM is turned into KeyboardInterrupt, so every exit path stops them.
 Modules: wrk (run/parse), stats (medians, ratios), procs (/proc PSS and counts), configs
-(rendered configs), servers (targets and the pool), clients (idle holder, fault mix),
-lab (the matrix), report (tables and claims), charts (PNGs), compare (two runs side by side).
+(rendered configs), tls (the https workloads' certificate and handshake probe), servers
+(targets and the pool), clients (idle holder, fault mix), lab (the matrix), report (tables
+and claims), charts (PNGs), compare (two runs side by side).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ __all__ = ["main", "build_parser"]
 
 PEERS = ("nginx", "apache-prefork", "apache-worker", "apache-event", "gunicorn-sync",
          "gunicorn-gthread", "uvicorn", "granian")
+# The MPMs the https workloads run when --mpm is not given (issue 17's comparison).
+TLS_DEFAULT_MPMS = ("nginx", "event")
 
 
 def _csv(text: str) -> list[str]:
@@ -36,15 +39,15 @@ def _csv(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     from mpmd.bench.lab import ALL_WORKLOADS
-    from mpmd.bench.servers import MPMD_MPMS
     p = argparse.ArgumentParser(prog="mpmd bench", description=(
         "Benchmark mpmd's MPMs against nginx, Apache httpd, gunicorn, uvicorn and granian on "
         "127.0.0.1 and write results.json, report.md and PNG charts."))
     p.add_argument("--quick", action="store_true",
                    help="short runs (1 s, 1 round, 200 idle connections, no asgi-hello); < 2 minutes")
     p.add_argument("--out", default="bench-results", help="output directory")
-    p.add_argument("--mpm", type=_csv, default=list(MPMD_MPMS),
-                   help="mpmd MPMs to run, comma separated, or 'none' (default: all)")
+    p.add_argument("--mpm", type=_csv, default=None,
+                   help="mpmd MPMs to run, comma separated, or 'none' (default: all; for the "
+                        f"https workloads {','.join(TLS_DEFAULT_MPMS)})")
     p.add_argument("--peers", type=_csv, default=list(PEERS),
                    help="peer servers, comma separated, or 'none' (default: all found)")
     p.add_argument("--workloads", type=_csv, default=None,
@@ -79,24 +82,31 @@ def write_configs(out: Path) -> list[str]:
 
 
 def _options(args: argparse.Namespace) -> Any:
+    from mpmd.bench.configs import TLS_WORKLOADS
     from mpmd.bench.lab import ALL_WORKLOADS, QUICK_WORKLOADS, Options
-    from mpmd.bench.servers import TARGETS
+    from mpmd.bench.servers import MPMD_MPMS, TARGETS
+    mpms = list(MPMD_MPMS) if args.mpm is None else args.mpm
     unknown = [w for w in (args.workloads or []) if w not in ALL_WORKLOADS]
     unknown += [t for t in args.peers if t not in TARGETS]
-    unknown += [m for m in args.mpm if f"mpmd-{m}" not in TARGETS]
+    unknown += [m for m in mpms if f"mpmd-{m}" not in TARGETS]
     if unknown:
         raise SystemExit(f"mpmd bench: unknown name(s): {', '.join(unknown)}")
     quick = args.quick
     modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.keepalive]
+    targets = [f"mpmd-{m}" for m in mpms] + list(args.peers)
+    only = {}
+    if args.mpm is None:
+        tls_targets = [f"mpmd-{m}" for m in TLS_DEFAULT_MPMS] + list(args.peers)
+        only = {w: tls_targets for w in TLS_WORKLOADS}
     return Options(
-        targets=[f"mpmd-{m}" for m in args.mpm] + list(args.peers),
+        targets=targets,
         workloads=list(args.workloads or (QUICK_WORKLOADS if quick else ALL_WORKLOADS)),
         connections=args.connections,
         duration_s=args.duration or (1.0 if quick else 5.0),
         repeat=args.repeat or (1 if quick else 3),
         idle_connections=args.idle or (200 if quick else 2000),
         idle_steps=2 if quick else 4,
-        keep_alive_modes=modes)
+        keep_alive_modes=modes, only=only)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from mpmd.bench.report import (CPU_PARTS, MIB, Cells, aggregate, idle_per_conn,
-                               targets_in)
+from mpmd.bench.report import (CPU_PARTS, HTTPS_SERVES, MIB, Cells, aggregate,
+                               idle_per_conn, targets_in)
 from mpmd.bench.stats import Summary, speedup_pct
 
 
@@ -50,6 +50,33 @@ def chart_rps(data: dict[str, Any], cells: Cells) -> Any:
                        for m, ka in (("on", True), ("off", False))})
         ax.set_title(w)
         ax.set_ylabel("requests/s (median, min–max)")
+    fig.tight_layout()
+    return fig
+
+
+def chart_https(data: dict[str, Any], cells: Cells) -> Any:
+    """The https workloads: keep-alive req/s and new TLS connections per second, every
+    server in one panel each, with nginx's figure as a dashed line."""
+    rows = [(w, t) for w in HTTPS_SERVES for t in targets_in(data, w)]
+    if not rows:
+        return None
+    plt = _plt()
+    def label(w: str, t: str) -> str:
+        facts = next((c.extra.get("tls") for c in (cells.get((w, t, ka)) for ka in (True, False))
+                      if c and c.extra.get("tls")), None) or {}
+        return f"{t}\n({HTTPS_SERVES[w]})" + ("\nresumes sessions" if facts.get("resumed") else "")
+    labels = [label(w, t) for w, t in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(max(9, 2.4 * len(rows)), 4.8))
+    for ax, (title, ka) in zip(axes, (("https, keep-alive: req/s", True),
+                                      ("new TLS connection per request: conn/s", False))):
+        values = [getattr(cells.get((w, t, ka)), "rps", None) for w, t in rows]
+        _bars(ax, labels, {"median (min–max)": values})
+        nginx = getattr(cells.get(("tls-static-1k", "nginx", ka)), "rps", None)
+        if nginx:
+            ax.axhline(nginx.median, linestyle="--", color="grey", label="nginx")
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("median, min–max")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -150,6 +177,7 @@ def chart_faults(data: dict[str, Any], cells: Cells) -> Any:
 
 CHARTS: dict[str, Callable[[dict[str, Any], Cells], Any]] = {
     "rps.png": chart_rps,
+    "https.png": chart_https,
     "keepalive_speedup.png": chart_keepalive,
     "p99_latency.png": chart_p99,
     "cpu_per_request.png": chart_cpu,

@@ -18,7 +18,8 @@ from typing import Any
 from mpmd.bench.report import BASELINES, Cells, aggregate, targets_in
 from mpmd.bench.stats import fmt, ratio
 
-WORKLOADS = ("static-1k", "static-1m", "wsgi-hello", "asgi-hello")
+WORKLOADS = ("static-1k", "static-1m", "wsgi-hello", "asgi-hello", "tls-static-1k",
+             "tls-asgi-hello")
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -24,8 +24,9 @@ from typing import Any, Callable
 from mpmd.bench import clients, procs, wrk
 from mpmd.bench.servers import TARGETS, Server, ServerPool, Target, Unavailable
 
-THROUGHPUT = ("static-1k", "static-1m", "wsgi-hello", "asgi-hello")
-ALL_WORKLOADS = ("static-1k", "static-1m", "wsgi-hello", "asgi-hello", "idle", "faults")
+THROUGHPUT = ("static-1k", "static-1m", "wsgi-hello", "asgi-hello", "tls-static-1k",
+              "tls-asgi-hello")
+ALL_WORKLOADS = THROUGHPUT + ("idle", "faults")
 QUICK_WORKLOADS = ("static-1k", "wsgi-hello", "idle", "faults")  # < 2 min on 2 busy CPUs
 
 
@@ -43,6 +44,15 @@ class Options:
     idle_steps: int = 4
     fault_clients: int = 16
     keep_alive_modes: tuple[bool, ...] = (True, False)
+    # workload -> the only targets that run it (of ``targets``); a workload not named here
+    # runs on every target that serves it
+    only: dict[str, list[str]] = field(default_factory=dict)
+
+    def targets_for(self, workload: str) -> list[str]:
+        """The targets of this run that run ``workload``, in the order of ``targets``."""
+        names = [t for t in self.targets if workload in TARGETS[t].workloads]
+        keep = self.only.get(workload)
+        return names if keep is None else [t for t in names if t in keep]
 
 
 @dataclass
@@ -69,7 +79,7 @@ def plan_steps(opts: Options) -> int:
     """How many progress steps the run has (for the progress bar)."""
     steps = 0
     for w in opts.workloads:
-        n = sum(1 for t in opts.targets if w in TARGETS[t].workloads)
+        n = len(opts.targets_for(w))
         modes = 1 if w == "idle" else len(opts.keep_alive_modes)
         steps += n * opts.repeat * modes
     return steps
@@ -84,7 +94,7 @@ def rotated(items: list[Any], k: int) -> list[Any]:
 
 
 def _targets_for(opts: Options, workload: str) -> list[Target]:
-    return [TARGETS[t] for t in opts.targets if workload in TARGETS[t].workloads]
+    return [TARGETS[t] for t in opts.targets_for(workload)]
 
 
 def _wrk_sample(server: Server, opts: Options, keep_alive: bool,
@@ -103,6 +113,8 @@ def _wrk_sample(server: Server, opts: Options, keep_alive: bool,
                   server_cpu_s=(user1 - user0) + (sys1 - sys0), server_user_s=user1 - user0,
                   server_sys_s=sys1 - sys0, others_cpu_s=cpu(others) - others0,
                   loadavg_1m=os.getloadavg()[0])
+    if server.tls is not None:
+        sample["tls"] = server.tls
     return sample
 
 

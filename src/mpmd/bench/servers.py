@@ -9,6 +9,9 @@ response for the peers); a server that exits or misses the deadline is "unavaila
 the reason (its stderr / error log tail), never a crash of the lab.
 Rule 3: each target is one row of ``TARGETS``: how to check it exists, which workloads it
 serves, how to render its config and argv. Adding a peer is adding a row.
+Rule 4: an https workload's server gets the pool's one certificate (made when the first of
+them starts) and, once ready, a TLS probe (``tls.probe``: protocol, cipher, whether it
+resumes a session), kept as ``Server.tls`` for the samples.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from mpmd.bench import configs
-from mpmd.bench.configs import Paths, Sizing
+from mpmd.bench import configs, tls
+from mpmd.bench.configs import TLS_WORKLOADS, Paths, Sizing
 
 STATIC = ("static-1k", "static-1m", "idle")
 WSGI = ("wsgi-hello", "faults")
 ASGI = ("asgi-hello",)
+TLS_STATIC = ("tls-static-1k",)
+TLS_ASGI = ("tls-asgi-hello",)
 MPMD_MPMS = ("prefork", "worker", "event", "nginx")
 APACHE_MPMS = ("prefork", "worker", "event")
 
@@ -104,9 +109,10 @@ def _mpmd_launch(mpm: str) -> Callable[[str, Paths, Sizing], Launch]:
 
 def _nginx_launch(workload: str, p: Paths, s: Sizing) -> Launch:
     port = free_port()
+    text = configs.render_nginx(p, s, port, tls=workload in TLS_WORKLOADS)
     return Launch(argv=["nginx", "-c", str(p.workdir / "nginx.conf"), "-p", str(p.workdir),
                         "-g", "daemon off;"],
-                  files={"nginx.conf": configs.render_nginx(p, s, port)}, port=port)
+                  files={"nginx.conf": text}, port=port)
 
 
 def _apache_launch(mpm: str) -> Callable[[str, Paths, Sizing], Launch]:
@@ -114,7 +120,8 @@ def _apache_launch(mpm: str) -> Callable[[str, Paths, Sizing], Launch]:
         port = free_port()
         return Launch(argv=["apache2", "-d", str(p.workdir), "-f",
                             str(p.workdir / "apache2.conf"), "-DFOREGROUND"],
-                      files={"apache2.conf": configs.render_apache(mpm, p, s, port)},
+                      files={"apache2.conf": configs.render_apache(
+                          mpm, p, s, port, tls=workload in TLS_WORKLOADS)},
                       port=port, env={"APACHE_RUN_DIR": str(p.workdir),
                                       "APACHE_LOCK_DIR": str(p.workdir),
                                       "APACHE_LOG_DIR": str(p.workdir)})
@@ -122,7 +129,7 @@ def _apache_launch(mpm: str) -> Callable[[str, Paths, Sizing], Launch]:
 
 
 _APP_MODULES = {"wsgi-hello": "hello_wsgi:application", "faults": "faulty_wsgi:application",
-                "asgi-hello": "hello_asgi:app"}
+                "asgi-hello": "hello_asgi:app", "tls-asgi-hello": "hello_asgi:app"}
 
 
 def _gunicorn_launch(kind: str) -> Callable[[str, Paths, Sizing], Launch]:
@@ -135,13 +142,18 @@ def _gunicorn_launch(kind: str) -> Callable[[str, Paths, Sizing], Launch]:
 
 def _uvicorn_launch(workload: str, p: Paths, s: Sizing) -> Launch:
     port = free_port()
+    if workload in TLS_WORKLOADS:       # its command line cannot turn session tickets off
+        script = configs.uvicorn_tls_script(_APP_MODULES[workload], p, s, port)
+        return Launch(argv=[sys.executable, str(p.workdir / "uvicorn_tls.py")],
+                      files={"uvicorn_tls.py": script}, port=port)
     return Launch(argv=configs.uvicorn_argv(_APP_MODULES[workload], p, s, port), port=port)
 
 
 def _granian_launch(workload: str, p: Paths, s: Sizing) -> Launch:
     port = free_port()
-    interface = "asgi" if workload in ASGI else "wsgi"
-    return Launch(argv=configs.granian_argv(interface, _APP_MODULES[workload], p, s, port),
+    interface = "asgi" if workload in ASGI + TLS_ASGI else "wsgi"
+    return Launch(argv=configs.granian_argv(interface, _APP_MODULES[workload], p, s, port,
+                                            tls=workload in TLS_WORKLOADS),
                   port=port)
 
 
@@ -150,18 +162,19 @@ def _mpmd_check() -> str | None:
 
 
 TARGETS: dict[str, Target] = {
-    **{f"mpmd-{m}": Target(f"mpmd-{m}", "mpmd", STATIC + WSGI + ASGI, _mpmd_check,
-                           _mpmd_launch(m)) for m in MPMD_MPMS},
-    "nginx": Target("nginx", "nginx", STATIC, _need("nginx"), _nginx_launch),
-    **{f"apache-{m}": Target(f"apache-{m}", "apache", STATIC, _apache_check(m),
+    **{f"mpmd-{m}": Target(f"mpmd-{m}", "mpmd", STATIC + WSGI + ASGI + TLS_STATIC + TLS_ASGI,
+                           _mpmd_check, _mpmd_launch(m)) for m in MPMD_MPMS},
+    "nginx": Target("nginx", "nginx", STATIC + TLS_STATIC, _need("nginx"), _nginx_launch),
+    **{f"apache-{m}": Target(f"apache-{m}", "apache", STATIC + TLS_STATIC, _apache_check(m),
                              _apache_launch(m)) for m in APACHE_MPMS},
     "gunicorn-sync": Target("gunicorn-sync", "gunicorn", WSGI, _need_module("gunicorn"),
                             _gunicorn_launch("sync")),
     "gunicorn-gthread": Target("gunicorn-gthread", "gunicorn", WSGI, _need_module("gunicorn"),
                                _gunicorn_launch("gthread")),
-    "uvicorn": Target("uvicorn", "uvicorn", ASGI, _need_module("uvicorn"), _uvicorn_launch),
-    "granian": Target("granian", "granian", ("wsgi-hello",) + ASGI, _need_module("granian"),
-                      _granian_launch),
+    "uvicorn": Target("uvicorn", "uvicorn", ASGI + TLS_ASGI, _need_module("uvicorn"),
+                      _uvicorn_launch),
+    "granian": Target("granian", "granian", ("wsgi-hello",) + ASGI + TLS_ASGI,
+                      _need_module("granian"), _granian_launch),
 }
 
 
@@ -172,14 +185,18 @@ def _tail(path: Path, limit: int = 800) -> str:
         return ""
 
 
-def http_ready(port: int, path: str, timeout_s: float = 0.5) -> bool:
-    """True when the server answers one HTTP request on ``path`` with any status line."""
+def http_ready(port: int, path: str, timeout_s: float = 0.5, https: bool = False) -> bool:
+    """True when the server answers one HTTP request on ``path`` with any status line (over
+    TLS with ``https``, any certificate accepted)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         "Connection: close\r\n\r\n".encode())
-            return sock.recv(16).startswith(b"HTTP/")
-    except OSError:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as raw:
+            sock = (tls.client_context().wrap_socket(raw, server_hostname="127.0.0.1")
+                    if https else raw)
+            with sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Connection: close\r\n\r\n".encode())
+                return sock.recv(16).startswith(b"HTTP/")
+    except OSError:                     # ssl.SSLError included
         return False
 
 
@@ -193,10 +210,16 @@ class Server:
     port: int
     pid: int            # the root of the process tree (the master)
     workdir: Path
+    tls: dict[str, object] | None = None    # tls.probe() of an https workload's server
+
+    @property
+    def https(self) -> bool:
+        return self.workload in TLS_WORKLOADS
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{configs.WORKLOAD_PATHS[self.workload]}"
+        scheme = "https" if self.https else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{configs.WORKLOAD_PATHS[self.workload]}"
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -239,6 +262,7 @@ class ServerPool:
         self.root, self.docroot, self.appdir, self.sizing = root, docroot, appdir, sizing
         self.running: list[Server] = []
         self._count = 0
+        self._certificate: tls.Certificate | None = None
 
     def __enter__(self) -> "ServerPool":
         return self
@@ -266,11 +290,24 @@ class ServerPool:
         workdir = self.root / f"{self._count:03d}-{target.name}-{workload}"
         workdir.mkdir(parents=True)
         os.chmod(workdir, 0o755)
-        paths = Paths(workdir, self.docroot, self.appdir)
+        cert = self.certificate() if workload in TLS_WORKLOADS else None
+        paths = Paths(workdir, self.docroot, self.appdir, cert and cert.cert, cert and cert.key)
         launch = target.launch(workload, paths, self.sizing)
         for name, text in launch.files.items():
             (workdir / name).write_text(text)
-        return self._spawn(target, workload, launch, workdir, timeout_s)
+        server = self._spawn(target, workload, launch, workdir, timeout_s)
+        if cert is not None:
+            server.tls = tls.probe(server.port, configs.WORKLOAD_PATHS[workload], cert.cert)
+        return server
+
+    def certificate(self) -> tls.Certificate:
+        """The pool's certificate for the https workloads, made on first use."""
+        if self._certificate is None:
+            try:
+                self._certificate = tls.make_certificate(self.root / "tls")
+            except tls.CertificateError as exc:
+                raise Unavailable(str(exc)) from exc
+        return self._certificate
 
     def _spawn(self, target: Target, workload: str, launch: Launch, workdir: Path,
                timeout_s: float) -> Server:
@@ -302,7 +339,7 @@ class ServerPool:
                 found = _read_ready(launch.ready_file)
                 if found:
                     server.port, server.pid = found
-            if server.port and http_ready(server.port, path):
+            if server.port and http_ready(server.port, path, https=server.https):
                 return
             time.sleep(0.05)
         raise Unavailable(self._why(server, f"not ready within {timeout_s:.0f}s"))
