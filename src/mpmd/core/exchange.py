@@ -22,9 +22,13 @@ from mpmd.http.events import Request
 class ConnInfo:
     client_addr: tuple[str, int]
     server_addr: tuple[str, int]
-    scheme: str = "http"
+    scheme: str = "http"               # "https" once a TLS handshake is done
     conn_id: int = 0
     requests_served: int = 0           # on this connection, before the current one
+    # TLS (mpmd/tls): httpd's SSL variables for this connection (HTTPS, SSL_PROTOCOL,
+    # SSL_CLIENT_S_DN ...), and the name the client sent in SNI (None: none sent, or plain).
+    tls: dict[str, str] | None = None
+    sni: str | None = None
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "wsgi_module": "mpmd.modules.mod_wsgi:WSGIModule",
     "asgi_module": "mpmd.modules.mod_asgi:ASGIModule",
     "status_module": "mpmd.modules.mod_status:StatusModule",
+    "ssl_module": "mpmd.modules.mod_ssl:SSLModule",
 }
 
 

@@ -20,12 +20,18 @@ Rule 5: scoreboard: R from accept on and while a head needs more than one read; 
         owns the rest (cycle.py Rule 1).  A head that one read brings whole goes from K to W
         directly: its R would last no time, and each write costs prefork a few cache lines
         the other children have evicted.
+Rule 6: TLS (a listener whose ``tls`` is set, mpmd/tls): the first bytes are peeked (plain
+        HTTP gets httpd's 400 page, tls/plain.py), then the socket is wrapped and the
+        handshake runs, bounded by Timeout.  A TLS socket's time-outs are the ssl module's
+        (``settimeout``: the kernel's SO_RCVTIMEO would make OpenSSL retry forever), files
+        are written from user space (sendfile cannot encrypt), and a close sends close_notify.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass
@@ -33,11 +39,14 @@ from typing import Any
 
 from mpmd.core.body import CONTINUE, ClientGone, RequestBody
 from mpmd.core.cycle import (KEEP, LINGER_READS, LINGER_S, Cycle, NullSlot, Policy,
-                             close_response, refusal)
+                             close_response)
 from mpmd.core.exchange import ConnInfo, FileBody, MultipartBody
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
 from mpmd.scoreboard.layout import Status
+from mpmd.tls import handshake
+from mpmd.tls.plain import PlainHttpOnTls, is_plain_http, refusal_bytes
+from mpmd.tls.variables import SNI_ATTR
 
 RECV_BYTES = 65536
 FILE_CHUNK = 1 << 18
@@ -74,11 +83,15 @@ class ConnectionDriver:
         self.conn_count = 0
         self.sock: Any = None                     # the connection being served (BodySource)
         self.conn: Any = None
+        self.secure = False                       # that connection speaks TLS (Rule 6)
 
     # -- socket plumbing --------------------------------------------------------------------
     def _set_rcv_timeout(self, sock: socket.socket, seconds: float) -> None:
         if seconds != self._rcv_timeout:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+            if self.secure:
+                sock.settimeout(seconds)          # Rule 6
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
             self._rcv_timeout = seconds
 
     def adopt_listener(self, lsock: socket.socket) -> Adopted | None:
@@ -138,12 +151,14 @@ class ConnectionDriver:
     # -- the connection loop ----------------------------------------------------------------
     def serve_connection(self, sock: socket.socket, addr: Any, conn: Any = None,
                          first: Request | None = None, requests_served: int = 0,
-                         adopted: Adopted | None = None) -> None:
+                         adopted: Adopted | None = None, tls: Any = None) -> None:
         """Serve every request on ``sock`` then close it (optionally starting from a parsed head).
         ``adopted``: what ``adopt_listener`` returned for the socket's listener; the socket
-        then came from accept() with the listener's options, and blocking."""
+        then came from accept() with the listener's options, and blocking.  ``tls``: the
+        listener's ``ListenerTls`` (Rule 6), None for plain HTTP."""
         self.conn_count += 1
         self.slot.set_status(_READ)     # busy from accept on, as httpd counts it
+        self.secure = False
         try:
             if adopted is None:
                 self._prepare_socket(sock)
@@ -155,6 +170,11 @@ class ConnectionDriver:
             info = ConnInfo(client_addr=inet_address(addr),
                             server_addr=local or inet_address(sock.getsockname()),
                             conn_id=self.conn_count, requests_served=requests_served)
+            if tls is not None:
+                secured = self.start_tls(sock, tls, info)
+                if secured is None:
+                    return
+                sock = secured
             self._loop(sock, conn, info, first)
         except (_Closed, OSError):
             pass
@@ -164,6 +184,45 @@ class ConnectionDriver:
                 sock.close()
             except OSError:
                 pass
+
+    def start_tls(self, sock: socket.socket, tls: Any, info: ConnInfo) -> Any:
+        """Rule 6: the socket to serve (an SSLSocket, or ``sock`` when this address is plain),
+        or None when the connection is done (plain HTTP answered, handshake failed)."""
+        context = tls.context_for(sock)
+        if context is None:
+            return sock
+        log = getattr(self.mpm, "log", None)
+        sock.settimeout(self.timeout_s)
+        self._rcv_timeout = -1.0
+        try:
+            first = handshake.peek(sock)
+        except OSError as exc:
+            handshake.handshake_failed(log, info.client_addr, exc)
+            return None
+        if is_plain_http(first):
+            handshake.plain_http(log, info.client_addr)
+            if self.answer_error(sock, PlainHttpOnTls()):
+                self.linger(sock)
+            return None
+        return self._handshake(sock, context, tls, info, log)
+
+    def _handshake(self, sock: socket.socket, context: ssl.SSLContext, tls: Any,
+                   info: ConnInfo, log: Any) -> Any:
+        try:
+            secured = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError) as exc:
+            handshake.handshake_failed(log, info.client_addr, exc)
+            return None
+        try:
+            secured.do_handshake()
+        except (OSError, ValueError) as exc:
+            handshake.handshake_failed(log, info.client_addr, exc)
+            secured.close()
+            return None
+        self.secure = True
+        self._rcv_timeout = self.timeout_s
+        info.scheme, info.tls, info.sni = "https", tls.vars(secured), getattr(secured, SNI_ATTR, None)
+        return secured
 
     def _loop(self, sock: socket.socket, conn: Any, info: ConnInfo, first: Request | None) -> None:
         self.sock, self.conn = sock, conn         # the BodySource's connection
@@ -197,7 +256,10 @@ class ConnectionDriver:
         """
         self._rcv_timeout = -1.0                  # another socket than the last one
         self.sock, self.conn = sock, conn         # the BodySource's connection
+        self.secure = type(sock) is ssl.SSLSocket
         try:
+            if self.secure:                       # non-blocking in the listener (Rule 6)
+                self._set_rcv_timeout(sock, self.timeout_s)
             while error is None and request is not None:
                 if not self.serve_request(sock, conn, request, info):
                     return False
@@ -220,7 +282,7 @@ class ConnectionDriver:
         """Write the answer to a refused request (no linger); False when the write failed."""
         self.slot.set_status(_WRITE)
         try:
-            sock.sendall(refusal(exc))
+            sock.sendall(refusal_bytes(exc))
         except OSError:
             return False
         return True
@@ -229,6 +291,9 @@ class ConnectionDriver:
         """The lingering close (cycle.py Rule 5) on a blocking socket."""
         self.slot.set_status(_CLOSING)
         try:
+            if self.secure:
+                handshake.close_notify(sock)
+                self._rcv_timeout = -1.0          # close_notify left it non-blocking
             sock.shutdown(socket.SHUT_WR)
             self._set_rcv_timeout(sock, LINGER_S / 4)
             deadline = time.monotonic() + LINGER_S
@@ -245,6 +310,8 @@ class ConnectionDriver:
         plan = cycle.answer(cycle.run(), self.stopping, info.requests_served)
         resp = cycle.response
         keep = plan.keep_alive
+        if self.secure:                           # the head's read may have left KeepAliveTimeout
+            self._set_rcv_timeout(sock, self.timeout_s)
         try:
             sock.sendall(cycle.first)
             if cycle.whole:
@@ -308,7 +375,7 @@ class ConnectionDriver:
 
     def _send_file_region(self, sock: socket.socket, ctx: Any, body: FileBody) -> int:
         sent, offset, left = 0, body.offset, body.length
-        if getattr(ctx.dir_config, "enable_sendfile", False):
+        if getattr(ctx.dir_config, "enable_sendfile", False) and not self.secure:
             fd = body.file.fileno()
             while left > 0:
                 n = os.sendfile(sock.fileno(), fd, offset, min(left, 1 << 30))

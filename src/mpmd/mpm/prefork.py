@@ -171,6 +171,7 @@ class Prefork(ForkingMPM):
         control: list[Any] = [self._wake_r] + ([pod.r] if pod is not None else [])
         waiter = AcceptWaiter([lst.sock for lst in self.listeners], control)
         self._adopted = {lst.sock: driver.adopt_listener(lst.sock) for lst in self.listeners}
+        self._tls = {lst.sock: lst.tls for lst in self.listeners if getattr(lst, "tls", None)}
         try:
             self._wait_and_serve(ws, driver, waiter, pod, limit)
         finally:
@@ -201,5 +202,6 @@ class Prefork(ForkingMPM):
             sock, addr = lsock.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return False
-        driver.serve_connection(sock, addr, adopted=self._adopted.get(lsock))
+        driver.serve_connection(sock, addr, adopted=self._adopted.get(lsock),
+                                tls=self._tls.get(lsock))
         return True

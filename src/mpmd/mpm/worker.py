@@ -34,6 +34,8 @@ class Worker(ThreadedMPM):
     def serve_child(self, slot: int) -> None:
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.idle = threading.Semaphore(self.settings.threads_per_child)
+        # each listener's TLS (mpm/conn.py Rule 6), handed to the worker with the socket
+        self.tls_of = {lst.sock: lst.tls for lst in self.listeners if getattr(lst, "tls", None)}
         self.with_workers(self._worker_main, self._listen)
 
     # -- listener -----------------------------------------------------------------------------
@@ -71,7 +73,7 @@ class Worker(ThreadedMPM):
             return False
         except OSError:
             return False
-        self.jobs.put((sock, addr))
+        self.jobs.put((sock, addr, self.tls_of.get(lsock)))
         return True
 
     # -- workers --------------------------------------------------------------------------------
@@ -84,7 +86,8 @@ class Worker(ThreadedMPM):
             if job is None:
                 return
             try:
-                driver.serve_connection(*job)
+                sock, addr, tls = job
+                driver.serve_connection(sock, addr, tls=tls)
             finally:
                 slot.set_status(Status.READY)
                 self.idle.release()

@@ -9,6 +9,9 @@ Rule 3: ``AcceptFilter http data`` (httpd's default on Linux) sets TCP_DEFER_ACC
         byte cost no child or thread of prefork/worker/event.
 Rule 4: listening sockets are non-blocking: an MPM waits with select/poll, then accept() may
         lose the race to another child and get EAGAIN, which just means "wait again".
+Rule 5: a listener keeps the Listen address it was bound for (``addr``, as written: port 0
+        stays 0); each generation the master sets ``tls``, the ``ListenerTls`` its connections
+        start their handshake with, or None for plain HTTP (``assign_tls``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class Listener:
     sock: socket.socket
     host: str
     port: int
+    addr: Any = None                  # the Listen address (config.model.ListenAddr), Rule 5
+    tls: Any = None                   # tls.ListenerTls of the current generation, or None
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -90,10 +95,18 @@ def bind_all(addrs: Iterable[Any], backlog: int = 511, defer_accept: bool = Fals
         host, port = _host_port(addr)
         try:
             bound.append(bind_one(host, port, backlog, defer_accept))
+            bound[-1].addr = addr
         except OSError as exc:
             close_all(bound)
             raise BindError(show_address(host, port), exc) from None
     return bound
+
+
+def assign_tls(listeners: Iterable[Listener], sites: Any) -> None:
+    """Rule 5: each listener's ListenerTls from this generation's ``tls.TlsSites`` (or None)."""
+    for lst in listeners:
+        addr = lst.addr
+        lst.tls = sites.for_listen(addr.host, addr.port) if sites and hasattr(addr, "host") else None
 
 
 def close_all(listeners: Iterable[Listener]) -> None:

@@ -28,6 +28,7 @@ from mpmd.supervisor.signals import SignalQueue
 from mpmd.mpm import load_mpm_class
 from mpmd.mpm.base import Runtime, RunResult
 from mpmd.scoreboard.board import Scoreboard
+from mpmd.tls import sites_of
 
 M_BIND = "MPMD0001"
 M_RUNNING = "MPMD0002"
@@ -161,6 +162,8 @@ class Master:
         while True:
             if not self.post_config():
                 return 1
+            # TLS: the contexts this generation's config built while it loaded (mod_ssl)
+            listeners_mod.assign_tls(self.listeners, sites_of(self.cfg))
             runtime = Runtime(log=self.log, signals=self.signals, generation=self.generation,
                               single_process=single, on_ready=self.ready, retained=self.retained)
             mpm = self.mpm_cls(self.cfg, self.listeners, self.scoreboard, runtime)
