@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from time import time as _time
 from typing import Any, AsyncIterator, Iterable, Iterator
 
+from mpmd.config.vhosts import server_hostname
 from mpmd.core import request as pipeline
 from mpmd.core.body import ClientGone, RequestBody
 from mpmd.core.errors import response_for
@@ -80,7 +81,7 @@ class Policy:
     extended_status: bool
     logs: bool
     limits: Limits
-
+    vhost: bytes = b""            # the scoreboard's VHost column: the server's name (mod_status)
     hosts: Any = None             # config.vhosts.VhostTable when <VirtualHost>s exist
     by_server: Any = None         # id(server) -> that server's Policy (Rule 8)
 
@@ -100,7 +101,7 @@ class Policy:
         return cls(server, float(server.timeout), bool(server.keep_alive),
                    float(server.keep_alive_timeout), int(server.max_keep_alive_requests),
                    bool(server.extended_status), pipeline.logs_requests(server), limits,
-                   hosts, by_server)
+                   server_hostname(server).encode("latin-1", "replace"), hosts, by_server)
 
     def serving(self, request: Request, info: Any) -> "Policy":
         """The Policy of the server that answers ``request`` (Rule 8): self without vhosts."""
@@ -180,7 +181,7 @@ class Cycle:
         slot.set_status(_WRITE)                      # Rule 1
         if policy.extended_status:
             slot.start_request(info.client_addr[0].encode("latin-1", "replace"),
-                               request_line(request), request.header(b"host") or b"")
+                               request_line(request), policy.vhost)
         if request.chunked or request.content_length:
             body: Any = RequestBody(request, conn, policy.limits.body, source)   # Rule 7
             body.pump()
