@@ -33,6 +33,9 @@ Rule 8: with <VirtualHost>s, the request's server is chosen from the connection'
         address and the Host (config/vhosts.py) before any phase runs; its Policy decides
         keep-alive and logging, and ``ctx.server`` is that server.  What governs reading the
         head (the LimitRequest* line limits, Timeout, KeepAliveTimeout) is the main server's.
+Rule 9: on a TLS connection whose client sent SNI, a request must name a host (else 400) whose
+        server has the TLS settings of the server SNI chose (else 421 Misdirected Request), as
+        httpd's mod_ssl: a client cannot reach a vhost whose certificate it never checked.
 """
 
 from __future__ import annotations
@@ -112,9 +115,26 @@ class Policy:
         server = hosts.select(local[0], local[1], request.header(b"host"))
         return self.by_server[id(server)]
 
+    def misdirected(self, request: Request, info: Any) -> int:
+        """Rule 9: 0, or the status for a Host this TLS connection's SNI does not cover."""
+        if request.header(b"host") is None:
+            return 400
+        hosts = self.hosts
+        if hosts is None:
+            return 0
+        local = info.server_addr
+        by_sni = hosts.select(local[0], local[1], info.sni)
+        return 0 if by_sni is self.cfg or same_tls(by_sni, self.cfg) else 421
+
     def connection(self) -> Connection:
         """A fresh sans-I/O ``Connection`` with the LimitRequest* values."""
         return Connection(self.limits)
+
+
+def same_tls(a: Any, b: Any) -> bool:
+    """Whether two servers' TLS settings agree (httpd's ssl_server_compatible, in short)."""
+    mine, theirs = a.values(), b.values()
+    return all(mine[k] == theirs.get(k) for k in mine if k.startswith("ssl_"))
 
 
 def make_limits(cfg: Any) -> Limits:
@@ -192,6 +212,10 @@ class Cycle:
         self.sent = 0                                # body bytes ``framed`` handed out
         ctx, handler = _begin(request, info, policy.cfg, body, mpm, now)
         self.ctx = ctx
+        if info.sni is not None:                     # Rule 9
+            status = policy.misdirected(request, info)
+            if status:
+                handler = pipeline.error(status, ctx)
         if handler is None:                          # not in the route cache: the phases
             try:
                 handler = _prepare(ctx)
