@@ -90,14 +90,14 @@ class Policy:
 
     @classmethod
     def from_config(cls, cfg: Any) -> "Policy":
-        policy = cls._of(cfg, make_limits(cfg))
+        limits = make_limits(cfg)
         hosts = getattr(cfg, "vhosts", None)
-        if hosts:
-            by_server = {id(s): cls._of(s, policy.limits, hosts) for s in hosts.vhosts}
-            by_server[id(cfg)] = policy = cls._of(cfg, policy.limits, hosts, by_server)
-            for each in by_server.values():
-                object.__setattr__(each, "by_server", by_server)
-        return policy
+        if not hosts:
+            return cls._of(cfg, limits)
+        by_server: dict[int, Policy] = {}            # shared by every server's Policy
+        for server in hosts.servers():
+            by_server[id(server)] = cls._of(server, limits, hosts, by_server)
+        return by_server[id(cfg)]
 
     @classmethod
     def _of(cls, server: Any, limits: Limits, hosts: Any = None, by_server: Any = None) -> "Policy":
