@@ -60,6 +60,7 @@ from mpmd.http.errors import RequestBodyError
 from mpmd.mpm.base import awaits_handlers
 from mpmd.modules.mod_wsgi import VHOST_FIRST, AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
 from mpmd.modules.mounts import find_mount
+from mpmd.tls.variables import asgi_extension
 
 HANDLER_NAME = "asgi-app"
 READ_SIZE = 65536
@@ -93,6 +94,8 @@ def build_scope(ctx: Any, mount: str, state: dict[str, Any] | None) -> dict[str,
     }
     if state is not None:
         scope["state"] = dict(state)
+    if ctx.conn.tls is not None:                 # mod_ssl: the ASGI TLS extension
+        scope["extensions"] = {"tls": asgi_extension(ctx.conn.tls)}
     return scope
 
 

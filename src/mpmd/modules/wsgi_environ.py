@@ -112,6 +112,9 @@ def build_environ(ctx: Any, base: dict[str, Any], wsgi_input: Any,
     admin = getattr(ctx.server, "server_admin", None)     # the request's vhost's (CGI's var)
     if admin:
         env["SERVER_ADMIN"] = admin
+    tls = conn.tls
+    if tls is not None:                          # mod_ssl's variables: HTTPS=on, SSL_* ...
+        env.update(tls)
     return env
 
 

@@ -116,3 +116,19 @@ def escape(value: str) -> str:
     if out.endswith(" ") and not out.endswith("\\ "):
         out = out[:-1] + "\\ "
     return out
+
+
+TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def asgi_extension(tls: dict[str, str]) -> dict[str, Any]:
+    """The ASGI TLS extension (``scope["extensions"]["tls"]``) from the httpd variables."""
+    cert = tls.get("SSL_CLIENT_CERT")
+    return {
+        "server_cert": None,
+        "client_cert_chain": [cert] if cert else [],
+        "client_cert_name": tls.get("SSL_CLIENT_S_DN"),
+        "client_cert_error": None,
+        "tls_version": TLS_VERSIONS.get(tls.get("SSL_PROTOCOL", "")),
+        "cipher_suite": None,
+    }

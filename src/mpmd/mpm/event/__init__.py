@@ -111,6 +111,8 @@ class Event(ConnectionStates, ThreadedMPM):
 
     def _setup_poll(self) -> None:
         self.listen_fds = {lst.sock.fileno(): lst.sock for lst in self.listeners}
+        # each listener's TLS (listener.py Rule 6), by listening socket
+        self.tls_of = {lst.sock: lst.tls for lst in self.listeners if getattr(lst, "tls", None)}
         self.ep.register(self.wake_r, select.EPOLLIN)
         self.pod_fd = -1
         if not self.runtime.single_process:
@@ -198,6 +200,8 @@ class Event(ConnectionStates, ThreadedMPM):
                 sock.close()
                 continue
             ec = EventConn(sock, addr)
+            if self.tls_of:
+                self._tls_accepted(ec, lsock)
             self.conns[ec.fd] = ec
             self.head_q.append(ec, time.monotonic())
             self.ep.register(ec.fd, select.EPOLLONESHOT)   # disarmed until _readable decides
@@ -208,6 +212,13 @@ class Event(ConnectionStates, ThreadedMPM):
             if self._over_cap() and self._others_full():
                 self._evict_oldest()
             self._readable(ec)      # AcceptFilter: the head is usually there already
+
+    def _tls_accepted(self, ec: EventConn, lsock: socket.socket) -> None:
+        """A connection on a TLS listener: the context its handshake starts with, if any."""
+        tls = self.tls_of.get(lsock)
+        if tls is not None:
+            ec.tls = tls
+            ec.context = tls.context_for(ec.sock)
 
     def _free_workers(self) -> int:
         """Idle workers not yet promised to a connection whose request is parsed."""
@@ -300,6 +311,8 @@ class Event(ConnectionStates, ThreadedMPM):
         now = time.monotonic()
         while self.done:
             ec, keep = self.done.popleft()
+            if ec.secure:
+                ec.sock.setblocking(False)         # the worker had the ssl module's time-outs
             if keep and not self.graceful:
                 self._park(ec, now)
             else:

@@ -17,21 +17,33 @@ Rule 4: an idle keep-alive connection keeps no parser: ``Connection`` is dropped
         buffered and made again when bytes arrive (this is what keeps idle connections cheap).
 Rule 5: the lingering close is the cycle's policy (core/cycle.py Rule 5) on the listener's
         poller: shut the write side, read and drop until EOF or LINGER_S.
+Rule 6: TLS (a listener whose ``tls`` is set): the listener peeks at the first bytes (plain
+        HTTP is handed to a worker as ``PlainHttpOnTls``, answered with httpd's 400), wraps
+        the socket and runs the handshake non-blocking, under Timeout like a head; a failure
+        closes that connection only (logged at info).  A TLS socket is non-blocking while the
+        listener has it (the workers use the ssl module's time-outs), and bytes OpenSSL has
+        already decrypted (``pending()``) are read at once: epoll cannot see them.
 """
 
 from __future__ import annotations
 
 import select
 import socket
+import ssl
 import time
 from typing import Any
 
 from mpmd.core.exchange import ConnInfo
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
+from mpmd.tls import handshake
+from mpmd.tls.plain import PlainHttpOnTls, is_plain_http
+from mpmd.tls.variables import SNI_ATTR
 
 RECV_BYTES = 65536
 EPOLL_IN = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
+EPOLL_OUT = select.EPOLLOUT | select.EPOLLONESHOT        # a handshake waiting to write
+_WAIT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 
 # connection states (what the listener is waiting for)
 READ_HEAD, KEEPALIVE, BUSY, LINGER = range(4)
@@ -40,7 +52,8 @@ READ_HEAD, KEEPALIVE, BUSY, LINGER = range(4)
 class EventConn:
     """One client connection as the listener knows it (kept small: Rule 4)."""
 
-    __slots__ = ("sock", "fd", "addr", "conn", "info", "state", "error", "request")
+    __slots__ = ("sock", "fd", "addr", "conn", "info", "state", "error", "request", "tls",
+                 "context", "secure")
 
     def __init__(self, sock: socket.socket, addr: Any) -> None:
         self.sock = sock
@@ -51,6 +64,9 @@ class EventConn:
         self.state = READ_HEAD
         self.error: ProtocolError | None = None       # answer this instead of a request
         self.request: Request | None = None           # parsed, waiting for a worker
+        self.tls: Any = None                          # the listener's ListenerTls (Rule 6)
+        self.context: ssl.SSLContext | None = None    # a handshake to do with this context
+        self.secure = False                           # the handshake is done
 
 
 class ConnectionStates:
@@ -69,11 +85,15 @@ class ConnectionStates:
     ka_q: Any
     linger_q: Any
     pending: Any
+    log: Any
 
     # -- reading request heads --------------------------------------------------------------
     def _readable(self, ec: EventConn) -> None:
         if ec.state == LINGER:
             self._linger_read(ec)
+            return
+        if ec.context is not None:
+            self._tls_step(ec)
             return
         n = self._recv(ec)
         if n is None:
@@ -93,12 +113,72 @@ class ConnectionStates:
         """One non-blocking read into ``self.buf``: its length (0 at EOF, -1 on an error), or
         None when nothing was there (``ec`` is re-armed)."""
         try:
+            if ec.secure:               # non-blocking already; the ssl module takes no flags
+                return ec.sock.recv_into(self.buf, RECV_BYTES)
             return ec.sock.recv_into(self.buf, RECV_BYTES, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
+        except _WAIT_READ:
             self._rearm(ec)
             return None
         except OSError:
             return -1
+
+    # -- TLS (Rule 6) -----------------------------------------------------------------------
+    def _tls_step(self, ec: EventConn) -> None:
+        """One step towards a TLS connection: peek and wrap, then the handshake's next move."""
+        if type(ec.sock) is not ssl.SSLSocket and not self._tls_wrap(ec):
+            return
+        try:
+            ec.sock.do_handshake()
+        except _WAIT_READ:
+            self._rearm(ec)
+            return
+        except ssl.SSLWantWriteError:
+            self._arm(ec, EPOLL_OUT)
+            return
+        except (OSError, ValueError) as exc:
+            self._tls_failed(ec, exc)
+            return
+        self._tls_done(ec)
+
+    def _tls_wrap(self, ec: EventConn) -> bool:
+        """Peek at the first bytes; True once the socket is wrapped for the handshake."""
+        try:
+            first = handshake.peek(ec.sock, socket.MSG_DONTWAIT)
+        except _WAIT_READ:
+            self._rearm(ec)
+            return False
+        except OSError as exc:
+            self._tls_failed(ec, exc)
+            return False
+        if not first:
+            self._close(ec)
+            return False
+        if is_plain_http(first):
+            handshake.plain_http(self.log, ec.addr)
+            ec.context = None
+            ec.error = PlainHttpOnTls()                # a worker answers it, plain
+            self._ready(ec)
+            return False
+        try:
+            ec.sock = ec.context.wrap_socket(ec.sock, server_side=True,   # type: ignore[union-attr]
+                                             do_handshake_on_connect=False)
+            ec.sock.setblocking(False)
+        except (OSError, ValueError) as exc:
+            self._tls_failed(ec, exc)
+            return False
+        return True
+
+    def _tls_done(self, ec: EventConn) -> None:
+        ec.context = None
+        ec.secure = True
+        info = ec.info = _conn_info(ec)
+        info.scheme, info.tls = "https", ec.tls.vars(ec.sock)
+        info.sni = getattr(ec.sock, SNI_ATTR, None)
+        self._readable(ec)          # the request may have come with the handshake's end
+
+    def _tls_failed(self, ec: EventConn, exc: BaseException | str) -> None:
+        handshake.handshake_failed(self.log, ec.addr, exc)
+        self._close(ec)
 
     def _eof(self, ec: EventConn) -> None:
         if ec.conn is not None and ec.conn.partial_request:
@@ -130,8 +210,14 @@ class ConnectionStates:
         self._rearm(ec)
 
     def _rearm(self, ec: EventConn) -> None:
+        if ec.secure and ec.state != LINGER and ec.sock.pending():
+            self._readable(ec)          # decrypted bytes epoll cannot see (Rule 6)
+            return
+        self._arm(ec, EPOLL_IN)
+
+    def _arm(self, ec: EventConn, mask: int) -> None:
         try:
-            self.ep.modify(ec.fd, EPOLL_IN)
+            self.ep.modify(ec.fd, mask)
         except OSError:
             self._close(ec)
 
@@ -163,6 +249,8 @@ class ConnectionStates:
         self.head_q.remove(ec)
         self.ka_q.remove(ec)
         try:
+            if ec.secure:
+                handshake.close_notify(ec.sock)
             ec.sock.shutdown(socket.SHUT_WR)
         except OSError:
             self._close(ec)
@@ -198,7 +286,9 @@ class ConnectionStates:
         for ec in self.linger_q.expire(now):
             self._close(ec)
         for ec in self.head_q.expire(now):
-            if ec.conn is not None and ec.conn.partial_request:
+            if ec.context is not None:
+                self._tls_failed(ec, "timed out")
+            elif ec.conn is not None and ec.conn.partial_request:
                 ec.error = ProtocolError(408, "request timed out")
                 self._ready(ec)
             else:

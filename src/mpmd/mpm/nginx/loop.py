@@ -15,6 +15,10 @@ Rule 1: deadlines are plain numbers on the loop's clock (``loop.time()``, the lo
 Rule 2: ``fresh`` and ``keepalive`` are FIFO: all of one dict share a timeout, so the sweep
         expires from the head and eviction at the cap takes the oldest first.
 Rule 3: only ``busy`` connections are scanned in full, and only those in a timed phase.
+Rule 4: TLS (a listener whose ``tls`` is set): the first bytes are peeked before uvloop gets
+        the socket (plain HTTP gets httpd's 400 page over a plain transport); otherwise uvloop's
+        TLS transport does the handshake (``connect_accepted_socket(ssl=...)``), within
+        Timeout.  A failure costs that connection only and is logged at info.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from mpmd.core.cycle import Policy
 from mpmd.mpm.common import child_setup
 from mpmd.mpm.nginx.pool import BlockingPool
 from mpmd.scoreboard.layout import Status
+from mpmd.tls import handshake
+from mpmd.tls.plain import PlainHttpOnTls, is_plain_http
 
 ACCEPT_BATCH = 64          # accept() calls per readable event (nginx multi_accept, bounded)
 SWEEP_S = 1.0
@@ -106,6 +112,7 @@ class LoopWorker:
         self.now = 0.0                    # loop.time() at the last sweep
         self.sockets: list[socket.socket] = []
         self.own: list[socket.socket] = []
+        self.tls_of: dict[socket.socket, Any] = {}   # listening socket -> its ListenerTls
         self.pool: BlockingPool | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.ws: Any = None
@@ -145,6 +152,7 @@ class LoopWorker:
 
     def _open_sockets(self) -> None:
         self.sockets = [lst.sock for lst in self.mpm.listeners]
+        self.tls_of = {lst.sock: lst.tls for lst in self.mpm.listeners if getattr(lst, "tls", None)}
         if not self.settings.reuse_port:
             return
         backlog = int(self.cfg.listen_backlog)
@@ -155,6 +163,8 @@ class LoopWorker:
                               f"{lst.host}:{lst.port}; sharing the master's socket", "nginx")
                 continue
             self.own.append(twin)
+            if lst.sock in self.tls_of:
+                self.tls_of[twin] = self.tls_of[lst.sock]
         self.sockets = self.own + self.sockets
 
     def tally(self) -> None:
@@ -232,7 +242,7 @@ class LoopWorker:
                 self.pause_accept()              # nothing to give up: wait for a close
                 return
             try:
-                sock, _addr = lsock.accept()
+                sock, addr = lsock.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as exc:           # EMFILE and friends: back off until a close
@@ -241,12 +251,12 @@ class LoopWorker:
                 return
             if self.nconns >= cap:
                 self.evict_one()
-            self._adopt(sock)
+            self._adopt(sock, self.tls_of.get(lsock) if self.tls_of else None, addr)
             if self.max_conns and self.accepted >= self.max_conns:
                 self.graceful()
                 return
 
-    def _adopt(self, sock: socket.socket) -> None:
+    def _adopt(self, sock: socket.socket, tls: Any = None, addr: Any = None) -> None:
         from mpmd.mpm.nginx.protocol import HttpProtocol
         self.accepted += 1
         self.nconns += 1
@@ -256,7 +266,56 @@ class LoopWorker:
         except OSError:
             pass
         proto = HttpProtocol(self)
+        context = tls.context_for(sock) if tls is not None else None
+        if context is not None:
+            self.loop.create_task(self._connect_tls(sock, proto, tls, context, addr))
+            return
         self.loop.create_task(self._connect(sock, proto))
+
+    async def _connect_tls(self, sock: socket.socket, proto: Any, tls: Any, context: Any,
+                           peer: Any) -> None:
+        """Rule 4: plain HTTP or a handshake, by the first bytes."""
+        try:
+            first = await self._first_bytes(sock)
+        except (OSError, asyncio.TimeoutError) as exc:
+            self._tls_failed(sock, proto, exc, peer)
+            return
+        if not first:
+            sock.close()
+            self.forget(proto)
+            return
+        if is_plain_http(first):
+            handshake.plain_http(self.log, peer)
+            proto.refuse = PlainHttpOnTls()           # answered once the transport exists
+            await self._connect(sock, proto)
+            return
+        proto.tls = tls
+        try:
+            await self.loop.connect_accepted_socket(lambda: proto, sock, ssl=context,
+                                                    ssl_handshake_timeout=self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - any handshake failure ends this connection only
+            self._tls_failed(sock, proto, exc, peer)
+
+    async def _first_bytes(self, sock: socket.socket) -> bytes:
+        """The client's first bytes, peeked, waiting up to Timeout for them."""
+        try:
+            return handshake.peek(sock)
+        except BlockingIOError:
+            pass
+        ready = self.loop.create_future()
+        fd = sock.fileno()
+        self.loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await asyncio.wait_for(ready, self.timeout_s)
+        finally:
+            self.loop.remove_reader(fd)
+        return handshake.peek(sock)
+
+    def _tls_failed(self, sock: socket.socket, proto: Any, exc: BaseException, peer: Any) -> None:
+        handshake.handshake_failed(self.log, peer, "timed out" if isinstance(
+            exc, asyncio.TimeoutError) else exc)
+        sock.close()
+        self.forget(proto)
 
     async def _connect(self, sock: socket.socket, proto: Any) -> None:
         try:

@@ -19,6 +19,9 @@ Rule 3: a response that ends the connection is followed by a lingering close (cy
         or after ``LINGER_S``.
 Rule 4: the client leaving cancels an async handler's task and ends the body iterator; the
         Response's ``on_close`` (WSGI close(), ASGI http.disconnect) always runs exactly once.
+Rule 5: TLS (loop.py Rule 4): ``tls`` is the listener's ListenerTls when uvloop's TLS transport
+        carries the connection (ConnInfo gets the httpd SSL variables); ``refuse`` is an
+        answer to give at once instead of reading requests (plain HTTP on a TLS port).
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ import threading
 from typing import Any, Callable
 
 from mpmd.core.body import CONTINUE, HIGH_BYTES, LOW_BYTES, ClientGone, RequestBody
-from mpmd.core.cycle import KEEP, LINGER, LINGER_S, NO_BODY, Cycle, close_response, refusal
+from mpmd.core.cycle import KEEP, LINGER, LINGER_S, NO_BODY, Cycle, close_response
 from mpmd.core.exchange import ConnInfo, Response
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, PAUSED, Request
 from mpmd.mpm.conn import inet_address
+from mpmd.tls.plain import refusal_bytes
+from mpmd.tls.variables import SNI_ATTR
 
 PIPELINE_BYTES = 1 << 16
 _ALL = 1 << 62                  # a bytes body of any size leaves with its head
@@ -42,7 +47,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
                  "drain", "read_paused", "keep", "cycle", "kind", "released", "peer_eof",
-                 "advancing", "home", "body_waiter")
+                 "advancing", "home", "body_waiter", "tls", "refuse")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
@@ -69,6 +74,8 @@ class HttpProtocol(asyncio.Protocol):
         self.peer_eof = False
         self.advancing = False          # inside advance(): a finished answer does not recurse
         self.home: dict[Any, None] | None = None   # which of the worker's dicts holds it
+        self.tls: Any = None            # Rule 5
+        self.refuse: ProtocolError | None = None
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -79,9 +86,20 @@ class HttpProtocol(asyncio.Protocol):
         if self.closed:                      # evicted before the transport existed
             transport.abort()
             return
+        if self.tls is not None:
+            self._secured(transport)
         fresh = self.w.fresh
         fresh[self] = None
         self.home = fresh
+        if self.refuse is not None:
+            self.fail(self.refuse)
+
+    def _secured(self, transport: Any) -> None:
+        """Rule 5: the connection's TLS facts, once uvloop's handshake is done."""
+        sslobj = transport.get_extra_info("ssl_object")
+        info = self.info
+        info.scheme, info.tls = "https", self.tls.vars(sslobj)
+        info.sni = getattr(sslobj, SNI_ATTR, None)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self.closed and self.transport is None:
@@ -120,7 +138,8 @@ class HttpProtocol(asyncio.Protocol):
                 self.body.pump()
         else:
             self.advance()
-        return True                          # keep the write side for an answer in flight
+        # keep the write side for an answer in flight (TLS has no half-close: uvloop closes)
+        return self.tls is None
 
     def pause_writing(self) -> None:
         self.paused_write = True
@@ -361,7 +380,7 @@ class HttpProtocol(asyncio.Protocol):
         """A request the core refused: answer its status and close (Rule 3)."""
         self._to_busy(True)
         self.busy = True
-        self.transport.write(refusal(exc))
+        self.transport.write(refusal_bytes(exc))
         self.linger_close()
 
     # -- closing --------------------------------------------------------------------------------

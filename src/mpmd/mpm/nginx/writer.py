@@ -15,6 +15,8 @@ Rule 2: chunks from iterators are awaited one at a time after ``drained()``; a s
         holds at most the transport's high-water mark plus one chunk per connection.
 Rule 3: an iterator that raises after the head was sent drops the connection without the last
         chunk (architecture.md, WSGI); the Response's close()/on_close run in every case.
+Rule 4: a TLS connection never uses sendfile (the bytes must pass through OpenSSL): its files
+        go out in ``pread`` chunks through the transport.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def drop_body(proto: Any, resp: Response) -> None:
 # -- files ------------------------------------------------------------------------------------
 
 async def write_file(proto: Any, ctx: Any, body: FileBody) -> int:
-    if getattr(getattr(ctx, "dir_config", None), "enable_sendfile", False):
+    if getattr(getattr(ctx, "dir_config", None), "enable_sendfile", False) and proto.tls is None:
         return await _sendfile(proto, body)
     return await _pread(proto, body)
 
