@@ -187,17 +187,17 @@ HTTPS_NOTE = (
 
 
 def cpu_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Cell],
-                workload: str) -> str:
-    """Microseconds of CPU per request, keep-alive on, split as ``CPU_PARTS``: the machine's
-    two cores are shared, so a server's rate is 2 s over the sum of all four (when both are
-    busy); '–' where a run did not measure a part."""
+                workload: str, keep_alive: bool = True) -> str:
+    """Microseconds of CPU per request, keep-alive on (or off), split as ``CPU_PARTS``: the
+    machine's two cores are shared, so a server's rate is 2 s over the sum of all four (when
+    both are busy); '–' where a run did not measure a part."""
     base = BASELINES.get(workload, "nginx")
     rows = ["| server | " + " | ".join(f"{name} µs/req" for name in CPU_PARTS.values())
             + " | all µs/req | all, × " + base + "'s |",
             "|---|" + "---|" * (len(CPU_PARTS) + 2)]
 
     def parts(t: str) -> list[float | None]:
-        cell = cells.get((workload, t, True))
+        cell = cells.get((workload, t, keep_alive))
         found = [cell.extra.get(f"{key}_us_per_req") if cell else None for key in CPU_PARTS]
         return [None if part is None else part.median for part in found]
 
@@ -206,7 +206,7 @@ def cpu_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Cell],
         return None if None in values else sum(v for v in values if v is not None)
 
     for t in targets_in(data, workload):
-        if (workload, t, True) not in cells:
+        if (workload, t, keep_alive) not in cells:
             continue
         rows.append("| " + " | ".join(
             [t] + [fmt(v, ".1f") for v in parts(t)]
@@ -443,6 +443,10 @@ def render_markdown(data: dict[str, Any], charts: list[str]) -> str:
             out += ["Where the CPU goes, keep-alive on (medians of each part; their sum is "
                     "the CPU the whole machine spent per request):", "",
                     cpu_table(data, cells, w), ""]
+        if w in HTTPS_SERVES and _has_cpu_split(cells, w, keep_alive=False):
+            out += ["Where the CPU goes with a new TLS connection per request (keep-alive "
+                    "off: each request is a handshake for wrk too, and wrk -t1 does its part "
+                    "on one core):", "", cpu_table(data, cells, w, keep_alive=False), ""]
     goals = goals_table(cells)
     if goals:
         out += ["## The issues' speed goals in this run", "",
@@ -458,8 +462,8 @@ def render_markdown(data: dict[str, Any], charts: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _has_cpu_split(cells: Cells, workload: str) -> bool:
-    return any(w == workload and ka and cell.extra.get("server_user_s_us_per_req")
+def _has_cpu_split(cells: Cells, workload: str, keep_alive: bool = True) -> bool:
+    return any(w == workload and ka == keep_alive and cell.extra.get("server_user_s_us_per_req")
                for (w, _, ka), cell in cells.items())
 
 
