@@ -5,9 +5,9 @@ built by the loader as the main server's values with the vhost's lines over them
 (config/loader.py).  A request finds its server in two steps:
 
 Rule 1: by address.  The connection's local (ip, port) picks a *set*: the vhosts naming that
-        exact ip and port, else those naming ``*`` or ``_default_`` and that port, else those
-        with a wildcard port (``*:*``, ``<VirtualHost *>``).  No vhost matching it: the main
-        server alone.
+        exact ip and port, else that ip with a wildcard port, else those naming ``*`` or
+        ``_default_`` and that port, else those with a wildcard port (``*:*``,
+        ``<VirtualHost *>``).  No vhost matching it: the main server alone.
 Rule 2: by name.  Within the set, the first vhost whose ServerName or a ServerAlias
         (``*`` and ``?`` wildcards) matches the request's host (Host header, or the absolute
         URI's authority, without port, case-insensitive, without a trailing dot) answers;
@@ -159,7 +159,9 @@ class VhostTable:
         return found
 
     def _match_address(self, ip: str, port: int) -> list[Any]:
-        for wanted in (lambda a: a.ip == ip and a.port in (port, ANY_PORT),
+        # ip:port and ip:* are two sets, as in httpd: a name in one never reaches the other
+        for wanted in (lambda a: a.ip == ip and a.port == port,
+                       lambda a: a.ip == ip and a.port == ANY_PORT,
                        lambda a: a.ip == "*" and a.port == port,
                        lambda a: a.ip == "*" and a.port == ANY_PORT):
             found = [s for s in self.vhosts if any(wanted(a) for a in s.vhost_addrs)]
@@ -225,8 +227,8 @@ def vhost_report(cfg: Any) -> str:
     """``mpmd -S``: the vhost table and the main settings, laid out as ``apachectl -S``."""
     lines = ["VirtualHost configuration:"]
     hosts = cfg.vhosts
-    sets = hosts.address_sets() if hosts else []
-    for addr, servers in sorted(sets, key=lambda item: item[0].ip == "*"):   # exact IPs first
+    sets = _report_order(hosts) if hosts else []
+    for addr, servers in sets:
         if len(servers) == 1:
             lines.append(f"{str(addr):<22} {_named(servers[0])}")
             continue
@@ -250,6 +252,37 @@ def vhost_report(cfg: Any) -> str:
         if value:
             lines.append(f'{what}: name="{value}"')
     return "\n".join(lines) + "\n"
+
+
+def _report_order(hosts: VhostTable) -> list[tuple[VhostAddr, list[Any]]]:
+    """The address sets in apachectl -S order: httpd builds its lists from the last vhost
+    back, each new (address, port) in front of its list; exact IPs listed first, by hash
+    bucket (the xor of the address's last four bytes), then the wildcard ones."""
+    sets = dict(hosts.address_sets())
+    exact: dict[int, list[VhostAddr]] = {}
+    wild: list[VhostAddr] = []
+    for server in reversed(hosts.vhosts):
+        for addr in server.vhost_addrs:
+            key = VhostAddr(addr.ip, addr.port, "")
+            if addr.ip == "*":
+                chain = wild
+                found = next((c for c in chain if c.port in (ANY_PORT, addr.port)), None)
+            else:
+                chain = exact.setdefault(_bucket(addr.ip), [])
+                found = next((c for c in chain if c.ip == addr.ip and (
+                    ANY_PORT in (c.port, addr.port) or c.port == addr.port)), None)
+            if found is None or found.port != addr.port:
+                chain.insert(0, key)
+    order = [key for bucket in sorted(exact) for key in exact[bucket]] + wild
+    return [(key, sets[key]) for key in dict.fromkeys(order)]
+
+
+def _bucket(ip: str) -> int:
+    try:
+        packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+    except OSError:                      # a scoped IPv6 address: not hashed as httpd would
+        return 0
+    return packed[-4] ^ packed[-3] ^ packed[-2] ^ packed[-1]
 
 
 def _named(server: Any) -> str:
