@@ -38,7 +38,7 @@ def test_bad_vhost_address_is_an_error_at_its_line():
 
 @pytest.mark.parametrize("value, host", [
     (b"Example.COM", "example.com"), (b"example.com:8080", "example.com"), (b"a.test.", "a.test"),
-    (b"[::1]:80", "[::1]"), (b"", None), (None, None)])
+    (b"[::1]:80", "::1"), (b"", None), (None, None)])
 def test_host_of(value, host):
     assert host_of(value) == host
 

@@ -146,7 +146,7 @@ def test_host_with_a_bad_port_or_literal_is_400(host: bytes) -> None:
     assert feed(absolute, eof=False)[-1] == ("ERR", 400)
 
 
-@pytest.mark.parametrize("host", [b"x", b"x:80", b"x:", b"[::1]", b"[::1]:8080", b"1.2.3.4:1"])
+@pytest.mark.parametrize("host", [b"x", b"x:80", b"x.", b"[::1]", b"[::1]:8080", b"1.2.3.4:1"])
 def test_host_forms_accepted(host: bytes) -> None:
     assert first_request(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n").header(b"host") == host
 
@@ -641,3 +641,14 @@ def test_a_view_of_a_reused_buffer_leaves_nothing_behind():
     assert (first.target, first.query, first.headers) == (
         b"/first?q=1", b"q=1", ((b"host", b"a.example"), (b"x-one", b"1")))
     assert (second.path, second.header(b"host")) == (b"/second", b"b.example")
+
+
+@pytest.mark.parametrize("host", [b"x:", b"", b"a..b", b".a", b"a.test.."])
+def test_host_header_refused_as_httpd_fix_hostname(host: bytes) -> None:
+    data = b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"
+    assert feed(data, eof=False)[-1] == ("ERR", 400)
+
+
+def test_absolute_target_may_have_an_empty_port() -> None:
+    data = b"GET http://x:/ HTTP/1.1\r\nHost: y\r\n\r\n"
+    assert feed(data, eof=False)[-1] != ("ERR", 400)

@@ -86,14 +86,15 @@ def _resolve(host: str, word: str) -> str:
 
 
 def host_of(authority: bytes | str | None) -> str | None:
-    """The host name of a Host header value: no port, lower case, no trailing dot."""
+    """The host name of a Host header value: no port, no IPv6 brackets (``%V`` of
+    ``[::1]:80`` is ``::1`` in httpd), lower case, no trailing dot."""
     if not authority:
         return None
     if isinstance(authority, bytes):
         authority = authority.decode("latin-1")
     host = authority.strip()
     if host.startswith("["):
-        host = host[: host.find("]") + 1] if "]" in host else host
+        host = host[1: host.find("]")] if "]" in host else host
     elif ":" in host:
         host = host.rsplit(":", 1)[0]
     host = host.rstrip(".").lower()

@@ -401,15 +401,18 @@ def _host_ok(conn: Connection, host: bytes) -> bool:
     """Whether Host is a valid authority (``_authority_ok``); the last good one is remembered,
     as a client sends the same Host on every request of a connection (translate builds a table
     a call)."""
-    if not _authority_ok(host):
+    if not _authority_ok(host, True):
         return False
     conn._good_host = host
     return True
 
 
-def _authority_ok(authority: bytes) -> bool:
+def _authority_ok(authority: bytes, host_header: bool = False) -> bool:
     """RFC 3986 host [":" port]: allowed characters only, an IP-literal closed by "]", at most
-    one ":" outside it, and a port of digits only (``Host: x:abc`` is httpd's 400 too)."""
+    one ":" outside it, and a port of digits only (``Host: x:abc`` is httpd's 400 too).  As
+    httpd's fix_hostname, a name is not empty and has no empty label ("a..b", ".a"; one
+    trailing dot is the root's); a Host header's ":" has a port after it (httpd takes
+    ``http://x:/`` but not ``Host: x:``)."""
     if authority.translate(None, _HOST_CHARS):
         return False
     if authority[:1] == b"[":
@@ -419,12 +422,14 @@ def _authority_ok(authority: bytes) -> bool:
         rest = authority[end + 1:]
         if rest and rest[:1] != b":":
             return False
-        port = rest[1:]
+        sep, port = rest[:1], rest[1:]
     else:
-        _, _, port = authority.partition(b":")
+        name, sep, port = authority.partition(b":")
         if b"[" in authority or b"]" in authority or b":" in port:
             return False
-    return not port or port.isdigit()
+        if not name or name[:1] == b"." or b".." in name:
+            return False
+    return port.isdigit() if sep and (port or host_header) else True
 
 
 def _version(conn: Connection, llhttp_version: str) -> str:
@@ -485,7 +490,7 @@ def _check_host(conn: Connection, version: str, authority: bytes | None) -> None
         if version == "1.1":
             conn._reject(400, "HTTP/1.1 request without Host")
         return
-    if not _authority_ok(host):
+    if not _authority_ok(host, True):
         conn._reject(400, "invalid Host header value")
 
 
