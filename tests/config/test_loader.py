@@ -44,9 +44,9 @@ def test_names_case_insensitive_last_wins_and_where():
 
 
 def test_listen_forms():
-    cfg = load("Listen 80\nListen 127.0.0.1:8080\nListen [::1]:81\nListen *:82 https\n")
+    cfg = load("Listen 80\nListen 127.0.0.1:8080\nListen [::1]:81\nListen *:82 http\n")
     assert cfg.listen == [ListenAddr("*", 80), ListenAddr("127.0.0.1", 8080),
-                          ListenAddr("::1", 81), ListenAddr("*", 82, "https")]
+                          ListenAddr("::1", 81), ListenAddr("*", 82, "http")]
     assert str(cfg.listen[2]) == "[::1]:81"
 
 

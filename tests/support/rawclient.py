@@ -142,3 +142,13 @@ def pipeline(port: int, requests: list[bytes]) -> list[RawResponse]:
     with RawConn(port) as c:
         c.send(b"".join(requests))
         return [c.read_response() for _ in requests]
+
+
+class TlsConn(RawConn):
+    """RawConn over TLS: the same helpers, through ``context`` (SNI ``server_hostname``)."""
+
+    def __init__(self, port: int, context, server_hostname: str = "localhost",
+                 host: str = "127.0.0.1", timeout: float = 10.0) -> None:
+        raw = socket.create_connection((host, port), timeout=timeout)
+        self.sock = context.wrap_socket(raw, server_hostname=server_hostname)
+        self.buf = b""

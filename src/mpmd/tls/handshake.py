@@ -40,8 +40,8 @@ def plain_http(log: Any, client: Any) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return "timed out"
+    if isinstance(exc, (TimeoutError, socket.timeout)) or "taking longer than" in str(exc):
+        return "timed out"               # uvloop says so with a ConnectionAbortedError
     if isinstance(exc, ssl.SSLError):
         return f"{exc.reason or exc.library or 'SSL error'} ({exc.args[1] if len(exc.args) > 1 else exc})"
     if isinstance(exc, OSError) and exc.strerror:

@@ -75,7 +75,9 @@ def _protocol_names(name: str, action: str) -> frozenset[str]:
 
 
 def render_protocols(value: frozenset[str]) -> str:
-    return " ".join(name for name in ORDER if name in value)
+    """The line that gives ``value``: the first name bare, the others added (Rule 1)."""
+    names = [name for name in ORDER if name in value]
+    return " ".join([names[0], *("+" + name for name in names[1:])])
 
 
 def version_range(protocols: frozenset[str]) -> tuple[ssl.TLSVersion, ssl.TLSVersion, list[str]]:
