@@ -10,6 +10,8 @@ Rule 5: the request pipeline (``mpmd.http``, ``mpmd.core``, ``mpmd.modules``) si
         imports what is above, and no MPM imports the supervisor.
 Rule 6: no private name (``_x``) is imported from another package.
 Rule 7: no module names an MPM: it asks the MPM's query interface (``mpmd.mpm.base.Query``).
+Rule 8: ``mpmd.tls`` (contexts, SNI, SSL variables) sits with the pipeline: the MPMs' transports
+        and mod_ssl use it, and it imports nothing of mpmd but the core, the HTTP core and itself.
 """
 
 from __future__ import annotations
@@ -87,7 +89,14 @@ def test_modules_reach_mpms_only_through_query(path: Path) -> None:
 
 
 def _packages_below() -> list[Path]:
-    return [*files_of("http"), *files_of("core"), *files_of("modules")]
+    return [*files_of("http"), *files_of("core"), *files_of("modules"), *files_of("tls")]
+
+
+@pytest.mark.parametrize("path", files_of("tls"), ids=lambda p: p.name)
+def test_tls_imports_only_the_core_and_itself(path: Path) -> None:
+    for name in imports_of(path):
+        if name.startswith("mpmd"):
+            assert name.startswith(("mpmd.tls", "mpmd.core", "mpmd.http")), f"{path.name} imports {name}"
 
 
 @pytest.mark.parametrize("path", _packages_below(), ids=lambda p: str(p.relative_to(SRC)))
