@@ -176,6 +176,18 @@ def test_issue_17_goals_are_judged_on_the_https_runs():
     assert "#4 nginx MPM" not in md                     # no plain static-1k run
 
 
+def test_a_new_connection_goal_is_not_judged_when_only_one_side_resumes_sessions():
+    data = _https_data()
+    for s in data["samples"]:
+        if s["target"] == "mpmd-nginx":
+            s["tls"] = {**s["tls"], "resumed": True}
+    md = render_markdown(data, [])
+    assert ("| #17 nginx MPM ≥ 1.0x nginx, new TLS connections per second | 1.18x (13 vs 11 "
+            "req/s) | – | not judged: mpmd-nginx resumes sessions |") in md
+    assert "https keep-alive | 0.65x (131 vs 201 req/s) |" in md and \
+        "mpmd-nginx at 1.30x uvicorn | yes |" in md          # keep-alive: one handshake, judged
+
+
 def test_https_chart_is_written(tmp_path):
     from mpmd.bench.charts import write_charts
     names = write_charts(_https_data(), tmp_path)

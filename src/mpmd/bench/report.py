@@ -382,6 +382,13 @@ GOALS: list[Goal] = [
 ]
 
 
+def _resumes(cells: Cells, workload: str, target: str) -> bool:
+    """Whether the target's TLS probe in this workload found it resuming sessions."""
+    found = [c.extra.get("tls") for ka in (True, False)
+             if (c := cells.get((workload, target, ka))) is not None]
+    return any(f and f.get("resumed") for f in found)
+
+
 def goals_table(cells: Cells) -> str | None:
     """One row per goal whose target and base both ran; None when no goal could be judged."""
     rows = []
@@ -399,8 +406,11 @@ def goals_table(cells: Cells) -> str | None:
         if ref is not None:
             context = (f"{g.reference} {ref:.2f}x {g.base}; {g.target} at {r / ref:.2f}x "
                        f"{g.reference}")
-        rows.append(f"| #{g.issue} {g.text} | {measured} | {context} | "
-                    f"{'yes' if r >= g.at_least else 'no'} |")
+        verdict = "yes" if r >= g.at_least else "no"
+        resumes = [x for x in (g.target, g.base) if _resumes(cells, w, x)]
+        if not ka and len(resumes) == 1:    # abbreviated handshakes against full ones
+            verdict = f"not judged: {resumes[0]} resumes sessions"
+        rows.append(f"| #{g.issue} {g.text} | {measured} | {context} | {verdict} |")
     if not rows:
         return None
     return "\n".join(["| goal | this run | beside it | met? |", "|---|---|---|---|"] + rows)
