@@ -79,7 +79,9 @@ def _ciphers(ctx: ssl.SSLContext, server: Any) -> None:
                 openssl.set_tls13_suites(ctx, spec)
             else:
                 ctx.set_ciphers(spec)
-        except (ssl.SSLError, ValueError, RuntimeError):
+        except RuntimeError as exc:              # openssl.py Rule 1: said, not ignored
+            raise TlsConfigError(str(exc), "ssl_cipher_suite") from None
+        except (ssl.SSLError, ValueError):
             raise TlsConfigError(f"Unable to configure permitted SSL ciphers: no cipher "
                                  f"matches '{spec}'", "ssl_cipher_suite") from None
 
