@@ -81,12 +81,13 @@ def test_t_names_lines_accepted_with_no_effect(tmp_path):
     assert all(p.file == str(tmp_path / "httpd.conf") for p in found)
 
 
-def test_head_time_limits_in_a_vhost_are_named(tmp_path):
-    found = _problems("Timeout 30\n<VirtualHost *:80>\nServerName a.test\nTimeout 5\n"
-                      "KeepAliveTimeout 1\nLimitRequestLine 100\nKeepAlive Off\n</VirtualHost>\n",
-                      tmp_path)
+def test_head_time_limits_in_a_vhost_that_is_no_default_are_named(tmp_path):
+    vhost = ("<VirtualHost *:80>\nServerName {}\nTimeout 5\nKeepAliveTimeout 1\n"
+             "LimitRequestLine 100\nKeepAlive Off\n</VirtualHost>\n")
+    found = _problems("Timeout 30\n" + vhost.format("a.test") + vhost.format("b.test"), tmp_path)
+    # a.test is *:80's default: its lines govern that address's heads; b.test's cannot
     assert [(p.line, p.text.split()[0]) for p in found] == [
-        (6, "Timeout"), (7, "KeepAliveTimeout"), (8, "LimitRequestLine")]
+        (13, "Timeout"), (14, "KeepAliveTimeout"), (15, "LimitRequestLine")]
 
 
 @pytest.mark.parametrize("value", ["All", "AuthConfig Limit", "None All"])

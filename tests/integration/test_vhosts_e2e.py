@@ -149,3 +149,41 @@ def test_wsgi_app_per_vhost(conf, make_server, sites):
     assert env["SCRIPT_NAME"] == "/app" and env["SERVER_NAME"] == "app.test"
     assert env["SERVER_ADMIN"] == "admin@app.test"
     assert _get(server, "/app/x", "static.test").status_code == 404
+
+
+def test_an_address_default_vhost_reads_heads_with_its_own_limits(conf, make_server, sites):
+    """Timeout, KeepAliveTimeout and LimitRequestLine govern reading heads: a connection takes
+    them from its address's default vhost (httpd's rule), here 127.0.0.2's."""
+    import socket
+    import time
+
+    conf.listen("127.0.0.1:0", "127.0.0.2:0")
+    conf.set("DocumentRoot", f'"{sites["main"]}"')
+    conf.set("KeepAliveTimeout", "30")
+    conf.add(textwrap.dedent(f'''
+        <VirtualHost 127.0.0.2>
+            ServerName ip.test
+            DocumentRoot "{sites["ip"]}"
+            LimitRequestLine 200
+            KeepAliveTimeout 1
+        </VirtualHost>
+    '''))
+    server = make_server(conf)
+    second = int(server.ready["listeners"][1][1])
+    long_path = "/" + "x" * 300
+    assert _get(server, long_path, "ip.test").status_code == 404
+    assert _get(server, long_path, "ip.test", addr="127.0.0.2", port=second).status_code == 414
+
+    def idle_closes(addr: str, port: int) -> bool:
+        with socket.create_connection((addr, port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            time.sleep(2.5)                      # past 1 s, well before 30 s
+            sock.settimeout(3)
+            try:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                return sock.recv(65536) == b""
+            except OSError:
+                return True
+    assert idle_closes("127.0.0.2", second)
+    assert not idle_closes("127.0.0.1", server.port)

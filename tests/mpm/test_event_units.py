@@ -21,6 +21,21 @@ def test_pop_oldest_skips_removed_entries():
     assert q.pop_oldest() is None
 
 
+def test_timeout_queue_with_timeouts_of_its_own():
+    """A vhost's KeepAliveTimeout: a shorter timeout appended later expires first."""
+    q: TimeoutQueue[str] = TimeoutQueue(30.0)
+    q.append("long", 0.0)
+    q.append("short", 1.0, 1.0)
+    q.append("mid", 2.0, 5.0)
+    assert q.next_deadline() == 2.0
+    assert q.expire(2.0) == ["short"]
+    assert q.expire(40.0) == ["mid", "long"]
+    q.append("a", 0.0, 5.0)
+    q.append("b", 1.0)
+    q.remove("a")
+    assert q.pop_oldest() == "b" and len(q) == 0 and q.next_deadline() is None
+
+
 def _limit_view(conns: int, lingering: int, idle: int, tpc: int = 4, factor: float = 2.0):
     ev = Event.__new__(Event)
     ev.settings, _ = settings(directive_values(DIRECTIVES, threads_per_child=tpc, max_request_workers=tpc))

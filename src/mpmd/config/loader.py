@@ -22,8 +22,9 @@ Rule 6: context errors in httpd's words: "X not allowed here" at top level, "X n
         sections here: the parser has spliced their bodies in.
 Rule 7: nothing accepted is ignored.  A directive that mpmd accepts but does not act on says
         so in its table (``extra["no_effect"] = (values, why)``: for those values, or any
-        when ``values`` is None; ``extra["no_effect_in_vhost"] = why`` for a line inside a
-        <VirtualHost>), and each such line is named at -t with its file and line (MPMD0515).
+        when ``values`` is None; ``extra["no_effect_in_vhost"] = why`` for a line in a
+        <VirtualHost> that is no address's default), and each such line is named at -t with
+        its file and line (MPMD0515).
 Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
         resolved against ServerRoot; a relative ServerRoot against the directory of the file
         that sets it; the default ServerRoot is the config file's directory (or ``-d``).
@@ -338,9 +339,6 @@ class _Walker:
             values, reason = no_effect
             if values is None or _words_of(op.value) & values:
                 why = reason
-        in_vhost = d.extra.get("no_effect_in_vhost")
-        if why is None and in_vhost and _inside_vhost(section):
-            why = in_vhost
         if why is not None:
             self.problems.append(Problem("warn", M_NO_EFFECT, f"{d.name} has no effect: {why}",
                                          op.file, op.line))
@@ -434,14 +432,6 @@ def _words_of(value: Any) -> set[str]:
     return {str(v).lower() for v in items}
 
 
-def _inside_vhost(section: Section | None) -> bool:
-    while section is not None:
-        if section.kind == "VirtualHost":
-            return True
-        section = section.parent
-    return False
-
-
 def _context_text(name: str, d: Directive, scope: Ctx, within: str | None) -> str:
     """httpd's words for ``name`` (``<Location`` for a section) where it may not be (Rule 6).
 
@@ -489,7 +479,19 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
     main.vhosts = VhostTable(main, vhosts)
     for vhost in vhosts:
         vhost.vhosts = main.vhosts
+        if not main.vhosts.is_default(vhost):
+            _name_head_time_lines(vhost, walker.problems)
     return main
+
+
+def _name_head_time_lines(vhost: ServerConfig, problems: list[Problem]) -> None:
+    """Rule 7: what governs reading heads is the address's default server's (vhosts.py
+    Rule 3), so in a vhost that is no address's default such a line has no effect."""
+    for op in vhost.vhost.ops:
+        why = op.directive.extra.get("no_effect_in_vhost")
+        if why:
+            problems.append(Problem("warn", M_NO_EFFECT, f"{op.directive.name} has no effect: {why}",
+                                    op.file, op.line))
 
 
 def _virtual_host(section: Section, main: ServerConfig, values: dict[str, Any],

@@ -15,7 +15,7 @@ Rule 2: by name.  Within the set, the first vhost whose ServerName or a ServerAl
 Rule 3: connection-level settings (Timeout, KeepAliveTimeout, the LimitRequestLine,
         LimitRequestFieldSize and LimitRequestFields that govern reading the head) are the
         address set's default server's, as in httpd, since they apply before a Host is
-        known; ``mpmd -t`` names such lines in a name-based vhost that is not a default.
+        known; ``mpmd -t`` names such lines in a vhost that is no address's default.
 Rule 4: a VhostTable is read-only after loading; ``select`` keeps what it found per
         (set, host) in a bounded memo, so the per-request cost is one dict lookup.
 """
@@ -190,6 +190,10 @@ class VhostTable:
                 if name in exact or any(fnmatch.fnmatchcase(name, p) for p in patterns):
                     return server
         return servers[0]
+
+    def is_default(self, server: Any) -> bool:
+        """Whether ``server`` is the first vhost of one of its address sets (Rule 3)."""
+        return any(servers[0] is server for _, servers in self.address_sets())
 
     def address_sets(self) -> list[tuple[VhostAddr, list[Any]]]:
         """Each distinct vhost address with the vhosts that name it, in config order (-S)."""

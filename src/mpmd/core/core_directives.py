@@ -37,8 +37,9 @@ def no_effect(values: set[str] | None, why: str) -> dict[str, Any]:
 
 
 # What governs reading a request's head, before its vhost is known (config/vhosts.py Rule 3).
-HEAD_TIME = {"no_effect_in_vhost": "it governs reading the request head, before the virtual "
-                                   "host is known; the main server's value applies"}
+HEAD_TIME = {"no_effect_in_vhost": "it governs reading request heads, which is done before the "
+                                   "Host names a vhost: the address's default vhost's value "
+                                   "applies, and this vhost is no address's default"}
 
 
 def _d(name: str, args: Args, context: Ctx, value: Any, default: Any, doc: str,

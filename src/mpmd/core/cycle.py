@@ -32,7 +32,8 @@ Rule 7: LimitRequestBody is the request's directory's (httpd reads it per direct
 Rule 8: with <VirtualHost>s, the request's server is chosen from the connection's local
         address and the Host (config/vhosts.py) before any phase runs; its Policy decides
         keep-alive and logging, and ``ctx.server`` is that server.  What governs reading the
-        head (the LimitRequest* line limits, Timeout, KeepAliveTimeout) is the main server's.
+        heads (the LimitRequest* line limits, Timeout, KeepAliveTimeout) is the Policy of the
+        connection's address's default server, ``for_address``, as in httpd.
 Rule 9: on a TLS connection whose client sent SNI, a request must name a host (else 400) whose
         server has the TLS settings of the server SNI chose (else 421 Misdirected Request), as
         httpd's mod_ssl: a client cannot reach a vhost whose certificate it never checked.
@@ -90,14 +91,22 @@ class Policy:
 
     @classmethod
     def from_config(cls, cfg: Any) -> "Policy":
-        limits = make_limits(cfg)
+        body = largest_body_limit(cfg)
         hosts = getattr(cfg, "vhosts", None)
         if not hosts:
-            return cls._of(cfg, limits)
+            return cls._of(cfg, make_limits(cfg, body))
         by_server: dict[int, Policy] = {}            # shared by every server's Policy
         for server in hosts.servers():
-            by_server[id(server)] = cls._of(server, limits, hosts, by_server)
+            by_server[id(server)] = cls._of(server, make_limits(server, body), hosts, by_server)
         return by_server[id(cfg)]
+
+    def for_address(self, local: tuple[str, int]) -> "Policy":
+        """The Policy a connection to ``local`` reads its heads with (Rule 8): that address's
+        default server's (its Timeout, KeepAliveTimeout and LimitRequest* line limits)."""
+        hosts = self.hosts
+        if hosts is None:
+            return self
+        return self.by_server[id(hosts.candidates(local[0], local[1])[0])]
 
     @classmethod
     def _of(cls, server: Any, limits: Limits, hosts: Any = None, by_server: Any = None) -> "Policy":
@@ -137,13 +146,14 @@ def same_tls(a: Any, b: Any) -> bool:
     return all(mine[k] == theirs.get(k) for k in mine if k.startswith("ssl_"))
 
 
-def make_limits(cfg: Any) -> Limits:
+def make_limits(cfg: Any, body: int | None = None) -> Limits:
     """The core's ``Limits`` from the LimitRequest* directives.  Its body limit is the largest
-    any scope allows (0: one allows any size): the core refuses at once what no directory
-    would take, and the cycle holds each request to its own directory's (Rule 7)."""
+    any scope of any server allows (0: one allows any size): the core refuses at once what no
+    directory would take, and the cycle holds each request to its own directory's (Rule 7)."""
     return Limits(request_line=int(cfg.limit_request_line),
                   field_size=int(cfg.limit_request_field_size),
-                  fields=int(cfg.limit_request_fields), body=largest_body_limit(cfg))
+                  fields=int(cfg.limit_request_fields),
+                  body=largest_body_limit(cfg) if body is None else body)
 
 
 def largest_body_limit(cfg: Any) -> int:

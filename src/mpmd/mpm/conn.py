@@ -25,6 +25,8 @@ Rule 6: TLS (a listener whose ``tls`` is set, mpmd/tls): the first bytes are pee
         handshake runs, bounded by Timeout.  A TLS socket's time-outs are the ssl module's
         (``settimeout``: the kernel's SO_RCVTIMEO would make OpenSSL retry forever), files
         are written from user space (sendfile cannot encrypt), and a close sends close_notify.
+Rule 7: with <VirtualHost>s, a connection's Timeout, KeepAliveTimeout and head limits are
+        those of its local address's default server (``Policy.for_address``, cycle.py Rule 8).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class ConnectionDriver:
         # flag, not a callback: it is read once per request.
         self.stopping = False
         self.policy = policy = Policy.from_config(cfg)
+        self.conn_policy = policy                 # the connection's (Rule 7)
         self.timeout_s = policy.timeout_s
         self.keep_alive_timeout_s = policy.keep_alive_timeout_s
         self._rcv_timeout = -1.0
@@ -160,13 +163,15 @@ class ConnectionDriver:
         self.slot.set_status(_READ)     # busy from accept on, as httpd counts it
         self.secure = False
         try:
+            local = adopted.local if adopted is not None else None
+            if self.policy.hosts is not None:         # Rule 7
+                local = local or inet_address(sock.getsockname())
+                self._use_policy(sock, self.policy.for_address(local), adopted is not None)
             if adopted is None:
                 self._prepare_socket(sock)
-                local = None
             else:
-                self._rcv_timeout = self.timeout_s
-                local = adopted.local
-            conn = conn if conn is not None else self.policy.connection()
+                self._rcv_timeout = self.policy.timeout_s      # what the listener gave it
+            conn = conn if conn is not None else self.conn_policy.connection()
             info = ConnInfo(client_addr=inet_address(addr),
                             server_addr=local or inet_address(sock.getsockname()),
                             conn_id=self.conn_count, requests_served=requests_served)
@@ -184,6 +189,13 @@ class ConnectionDriver:
                 sock.close()
             except OSError:
                 pass
+
+    def _use_policy(self, sock: socket.socket, policy: Policy, adopted: bool) -> None:
+        """Rule 7: this connection's heads are read with ``policy``'s timeouts and limits."""
+        self.conn_policy = policy
+        self.timeout_s, self.keep_alive_timeout_s = policy.timeout_s, policy.keep_alive_timeout_s
+        if adopted and policy.timeout_s != self.policy.timeout_s:   # not the listener's
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(policy.timeout_s))
 
     def start_tls(self, sock: socket.socket, tls: Any, info: ConnInfo) -> Any:
         """Rule 6: the socket to serve (an SSLSocket, or ``sock`` when this address is plain),
@@ -257,6 +269,10 @@ class ConnectionDriver:
         self._rcv_timeout = -1.0                  # another socket than the last one
         self.sock, self.conn = sock, conn         # the BodySource's connection
         self.secure = type(sock) is ssl.SSLSocket
+        if self.policy.hosts is not None:         # Rule 7: the listener set SO_SNDTIMEO
+            policy = self.policy.for_address(info.server_addr)
+            self.conn_policy = policy
+            self.timeout_s, self.keep_alive_timeout_s = policy.timeout_s, policy.keep_alive_timeout_s
         try:
             if self.secure:                       # non-blocking in the listener (Rule 6)
                 self._set_rcv_timeout(sock, self.timeout_s)

@@ -40,6 +40,7 @@ from mpmd.mpm.event.listener import (BUSY, KEEPALIVE, READ_HEAD, ConnectionState
 from mpmd.mpm.threaded import DIRECTIVES as THREADED_DIRECTIVES
 from mpmd.mpm.threaded import ThreadedMPM
 from mpmd.mpm.threaded import settings as threaded_settings
+from mpmd.mpm.conn import inet_address
 from mpmd.mpm.timeouts import TimeoutQueue
 from mpmd.scoreboard.layout import Status
 
@@ -194,16 +195,19 @@ class Event(ConnectionStates, ThreadedMPM):
             except OSError:
                 return
             try:
+                policy = self.policy if self.policy.hosts is None else \
+                    self.policy.for_address(inet_address(sock.getsockname()))
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.snd_timeo)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.snd_timeo
+                                if policy is self.policy else _timeval(policy.timeout_s))
             except OSError:
                 sock.close()
                 continue
-            ec = EventConn(sock, addr)
+            ec = EventConn(sock, addr, policy)
             if self.tls_of:
                 self._tls_accepted(ec, lsock)
             self.conns[ec.fd] = ec
-            self.head_q.append(ec, time.monotonic())
+            self.head_q.append(ec, time.monotonic(), policy.timeout_s)
             self.ep.register(ec.fd, select.EPOLLONESHOT)   # disarmed until _readable decides
             self.accepted += 1
             limit = self.max_conns_per_child

@@ -53,12 +53,13 @@ class EventConn:
     """One client connection as the listener knows it (kept small: Rule 4)."""
 
     __slots__ = ("sock", "fd", "addr", "conn", "info", "state", "error", "request", "tls",
-                 "context", "secure")
+                 "context", "secure", "policy")
 
-    def __init__(self, sock: socket.socket, addr: Any) -> None:
+    def __init__(self, sock: socket.socket, addr: Any, policy: Any) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.addr = addr
+        self.policy = policy            # its address's (cycle.py Rule 8): timeouts, head limits
         self.conn: Any = None
         self.info: ConnInfo | None = None
         self.state = READ_HEAD
@@ -105,7 +106,7 @@ class ConnectionStates:
             self._eof(ec)
             return
         if ec.conn is None:
-            ec.conn = self.policy.connection()
+            ec.conn = ec.policy.connection()
         ec.conn.receive_data(self.view[:n])    # parsed before the buffer is read into again
         self._advance(ec)
 
@@ -206,7 +207,7 @@ class ConnectionStates:
         if ec.state == KEEPALIVE and ec.conn is not None and ec.conn.partial_request:
             self.ka_q.remove(ec)
             ec.state = READ_HEAD
-            self.head_q.append(ec, time.monotonic())
+            self.head_q.append(ec, time.monotonic(), ec.policy.timeout_s)
         self._rearm(ec)
 
     def _rearm(self, ec: EventConn) -> None:
@@ -238,10 +239,10 @@ class ConnectionStates:
             ec.conn = None                                  # Rule 4
         if conn is not None and conn.partial_request:
             ec.state = READ_HEAD
-            self.head_q.append(ec, now)
+            self.head_q.append(ec, now, ec.policy.timeout_s)
         else:
             ec.state = KEEPALIVE
-            self.ka_q.append(ec, now)
+            self.ka_q.append(ec, now, ec.policy.keep_alive_timeout_s)
         self._rearm(ec)
 
     # -- lingering close (Rule 1) ------------------------------------------------------------

@@ -47,11 +47,12 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
                  "drain", "read_paused", "keep", "cycle", "kind", "released", "peer_eof",
-                 "advancing", "home", "body_waiter", "tls", "refuse")
+                 "advancing", "home", "body_waiter", "tls", "refuse", "policy")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
         self.transport: Any = None
+        self.policy = worker.policy     # its address's, once known (cycle.py Rule 8)
         self.conn = worker.policy.connection()
         self.info: Any = None
         self.deadline = worker.loop.time() + worker.timeout_s
@@ -83,6 +84,10 @@ class HttpProtocol(asyncio.Protocol):
         self.info = ConnInfo(inet_address(transport.get_extra_info("peername")),
                              inet_address(transport.get_extra_info("sockname")),
                              conn_id=self.w.accepted)
+        if self.policy.hosts is not None:    # this address's timeouts and head limits
+            self.policy = policy = self.policy.for_address(self.info.server_addr)
+            self.conn = policy.connection()
+            self.deadline = self.w.loop.time() + policy.timeout_s
         if self.closed:                      # evicted before the transport existed
             transport.abort()
             return
@@ -119,7 +124,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.conn.receive_data(data)
         if self.busy:
-            self.deadline = self.w.loop.time() + self.w.timeout_s
+            self.deadline = self.w.loop.time() + self.policy.timeout_s
             body = self.body
             if body is not None and not body.done:
                 body.pump()
@@ -146,7 +151,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused_write = False
-        self.deadline = self.w.loop.time() + self.w.timeout_s
+        self.deadline = self.w.loop.time() + self.policy.timeout_s
         self._wake_drain(None)
 
     # -- flow control helpers (also used by body.py / writer.py) --------------------------------
@@ -191,7 +196,7 @@ class HttpProtocol(asyncio.Protocol):
             busy[self] = None
             self.home = busy
         self.timed = timed
-        self.deadline = w.loop.time() + w.timeout_s
+        self.deadline = w.loop.time() + self.policy.timeout_s
 
     # -- reading requests -----------------------------------------------------------------------
     def advance(self) -> None:
@@ -329,7 +334,7 @@ class HttpProtocol(asyncio.Protocol):
         keepalive[self] = None
         self.home = keepalive
         self.timed = False
-        self.deadline = w.loop.time() + w.keep_alive_timeout_s
+        self.deadline = w.loop.time() + self.policy.keep_alive_timeout_s
         if self.read_paused:
             self.resume_reading()
         self.advance()
