@@ -211,6 +211,8 @@ class ConnectionDriver:
         except OSError as exc:
             handshake.handshake_failed(log, info.client_addr, exc)
             return None
+        if not first:
+            return None                           # gone before a byte: nothing to log
         if is_plain_http(first):
             handshake.plain_http(log, info.client_addr)
             if self.answer_error(sock, PlainHttpOnTls()):
