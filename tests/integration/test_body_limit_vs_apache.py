@@ -7,19 +7,14 @@ a loopback port) and to mpmd on every MPM, and the statuses must match.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support.harness import wait_for
+from tests.support.apache import MODULES, free_port, needs_apache, running
 from tests.support.rawclient import request_once
 
-APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
-MODULES = Path("/usr/lib/apache2/modules")
 SECTIONS = textwrap.dedent('''
     LimitRequestBody 100
     <Location "/small">
@@ -35,8 +30,7 @@ CASES = [
     ("/large/index.html", 500), ("/large/index.html", 1001),
 ]
 
-pytestmark = pytest.mark.skipif(not (Path(APACHE).exists() and (MODULES / "mod_mpm_event.so")
-                                     .exists()), reason="apache2 is not installed")
+pytestmark = needs_apache()
 
 
 def _site(root: Path) -> Path:
@@ -47,17 +41,12 @@ def _site(root: Path) -> Path:
     return htdocs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def apache(tmp_path_factory):
     root = tmp_path_factory.mktemp("apache")
     htdocs = _site(root)
-    port = _free_port()
+    port = free_port()
     conf = root / "httpd.conf"
     conf.write_text(textwrap.dedent(f'''
         ServerRoot "{root}"
@@ -72,22 +61,8 @@ def apache(tmp_path_factory):
             Require all granted
         </Directory>
     ''') + SECTIONS)
-    proc = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: _answers(port), timeout=15, message="apache2 to listen")
+    with running(conf, [("127.0.0.1", port)]):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _status(port: int, path: str, length: int) -> int:

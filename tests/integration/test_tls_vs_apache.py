@@ -9,38 +9,23 @@ SSL variables (apache2 shows them with mod_headers' ``%{VAR}s``, mpmd's WSGI app
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import textwrap
-from pathlib import Path
 
 import pytest
 
 trustme = pytest.importorskip("trustme")
 
 from tests.integration.wsgi_support import REPO  # noqa: E402
-from tests.support.harness import wait_for  # noqa: E402
+from tests.support.apache import MODULES, free_port, needs_apache, running  # noqa: E402
 from tests.support.rawclient import RawConn, TlsConn, get  # noqa: E402
 from tests.support.tlscerts import Pki, make_pki, ssl_lines  # noqa: E402
 
-APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
-MODULES = Path("/usr/lib/apache2/modules")
-NEEDED = ("mod_mpm_event.so", "mod_ssl.so", "mod_headers.so", "mod_socache_shmcb.so")
-pytestmark = pytest.mark.skipif(not (Path(APACHE).exists() and all((MODULES / m).exists()
-                                                                    for m in NEEDED)),
-                                reason="apache2 with mod_ssl and mod_headers is not installed")
+pytestmark = needs_apache("mod_ssl.so", "mod_headers.so", "mod_socache_shmcb.so")
 # The variables compared (httpd's StdEnvVars names).
 VARIABLES = ("HTTPS", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY",
              "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN", "SSL_CLIENT_S_DN_CN", "SSL_CLIENT_S_DN_O",
              "SSL_CLIENT_M_SERIAL", "SSL_CLIENT_V_START", "SSL_CLIENT_V_END",
              "SSL_SERVER_S_DN", "SSL_SERVER_I_DN", "SSL_SESSION_RESUMED")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +38,7 @@ def apache(tmp_path_factory, shared_pki):
     root = tmp_path_factory.mktemp("apache")
     (root / "htdocs").mkdir()
     (root / "htdocs" / "index.html").write_text("hi\n")
-    port = _free_port()
+    port = free_port()
     headers = "\n".join(f'Header always set X-{v.replace("_", "-")} "%{{{v}}}s"' for v in VARIABLES)
     (root / "httpd.conf").write_text(textwrap.dedent(f'''
         ServerRoot "{root}"
@@ -73,22 +58,8 @@ def apache(tmp_path_factory, shared_pki):
         SSLVerifyClient optional
         SSLCACertificateFile "{shared_pki.ca_path}"
     ''') + ssl_lines(shared_pki) + "\n" + headers + "\n")
-    proc = subprocess.Popen([APACHE, "-f", str(root / "httpd.conf"), "-DFOREGROUND"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: _answers(port), timeout=15, message="apache2 to listen")
+    with running(root / "httpd.conf", [("127.0.0.1", port)]):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _plain_answer(port: int) -> tuple[bytes, dict[str, str], bytes]:

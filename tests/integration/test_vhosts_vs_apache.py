@@ -12,7 +12,6 @@ must match.  ``mpmd -S`` and ``apache2 -S`` must print the same vhost table.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,15 +22,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.confbuilder import ConfBuilder
+from tests.support.apache import APACHE, MODULES, needs_apache, running
 from tests.support.harness import SRC, wait_for
 from tests.support.rawclient import RawConn
 
-APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
-MODULES = Path("/usr/lib/apache2/modules")
 LOG_FORMAT = '"%v %V %>s %U"'
 
-pytestmark = pytest.mark.skipif(not (Path(APACHE).exists() and (MODULES / "mod_mpm_event.so")
-                                     .exists()), reason="apache2 is not installed")
+pytestmark = needs_apache()
 
 SITES = ("main", "first", "a", "b", "noname", "ip2", "ip2b", "ip2any", "dflt",
          "shared", "main-al", "a-al")
@@ -230,17 +227,6 @@ def _read(path: Path) -> list[str]:
 
 
 # -- apache2 ----------------------------------------------------------------------------------
-def _answers(ports: tuple[int, ...]) -> bool:
-    try:
-        for addr, port in (("127.0.0.1", ports[0]), ("127.0.0.2", ports[0]),
-                           ("127.0.0.1", ports[1]), ("127.0.0.2", ports[1]),
-                           ("127.0.0.1", ports[2])):
-            socket.create_connection((addr, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def apache(tmp_path_factory):
     """apache2's answers to every case (COMPARED, then MALFORMED) and its log lines."""
@@ -250,17 +236,13 @@ def apache(tmp_path_factory):
     conf = root / "httpd.conf"
     conf.write_text(config_text(root, ports, f"LoadModule mpm_event_module "
                                              f"{MODULES}/mod_mpm_event.so"))
-    proc = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: _answers(ports), timeout=15, message="apache2 to listen")
+    listening = [("127.0.0.1", ports[0]), ("127.0.0.2", ports[0]), ("127.0.0.1", ports[1]),
+                 ("127.0.0.2", ports[1]), ("127.0.0.1", ports[2])]
+    with running(conf, listening):
         answers = ask_all(COMPARED, ports)
         logs = log_lines(root, len(COMPARED))
         malformed = ask_all(MALFORMED, ports)
         yield {"answers": answers, "logs": logs, "malformed": malformed}
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 class VerbatimConf(ConfBuilder):
