@@ -106,3 +106,23 @@ def test_cpu_split_tells_user_code_from_kernel_work():
     assert user > system
     user, system = splits["syscalls"]
     assert system > 0
+
+
+def test_machine_busy_seconds_counts_all_but_idle_and_iowait(tmp_path):
+    import os
+    from mpmd.bench.procs import machine_busy_seconds
+    hz = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    (tmp_path / "stat").write_text(f"cpu  {hz} 0 {hz} {50 * hz} {7 * hz} 0 0 {hz} 0 0\n"
+                                   "cpu0 1 2 3 4 5 6 7 8 9 10\n")
+    assert machine_busy_seconds(tmp_path) == pytest.approx(3.0)
+    assert machine_busy_seconds(tmp_path / "missing") == 0.0
+    assert machine_busy_seconds() > 0                      # the real /proc/stat
+
+
+@pytest.mark.timeout(30)
+def test_wait_quiet_is_bounded_and_returns_the_seconds_waited():
+    from mpmd.bench.lab import wait_quiet
+    assert wait_quiet((), 0.0) < 0.1                       # no limit: no wait
+    assert 0.9 < wait_quiet((), 5.0, quiet_cpu_s=1e9) < 2.5  # the first second is quiet enough
+    assert 2.9 < wait_quiet((), 3.0, quiet_cpu_s=-1.0) < 5.0  # never quiet: the limit holds

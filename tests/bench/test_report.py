@@ -210,3 +210,15 @@ def test_https_workloads_run_nginx_and_event_unless_mpm_is_given():
     asked = mpmd.bench._options(build_parser().parse_args(
         ["--workloads", "tls-static-1k", "--mpm", "prefork,nginx", "--peers", "none"]))
     assert asked.targets_for("tls-static-1k") == ["mpmd-prefork", "mpmd-nginx"]
+
+
+def test_conditions_name_the_cpu_used_outside_the_lab_and_the_waits():
+    data = _data()
+    for i, s in enumerate(data["samples"]):
+        s.update(loadavg_1m=1.0, foreign_cpu_s=0.1 * i, waited_quiet_s=1.0)
+    data["options"]["wait_quiet_s"] = 30
+    data["environment"] = {"cpus": 2}
+    md = render_markdown(data, [])
+    assert "CPU used by processes outside the lab during a 1 s run (of the 2 CPU seconds" in md
+    assert "median 0.65 s, max 1.30 s" in md and "2).  CPU" not in md
+    assert "waited for a quiet second (up to 30 s): median 1.0 s, max 1.0 s." in md

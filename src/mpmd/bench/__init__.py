@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=None, help="interleaved rounds (default 3)")
     p.add_argument("--idle", type=int, default=None, help="idle connections (default 2000)")
     p.add_argument("--keepalive", choices=("both", "on", "off"), default="both")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                   help="before each wrk run wait up to S seconds for a second in which "
+                        "processes outside the lab use under 0.1 s of CPU (default 0: no wait)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     p.add_argument("--write-configs", metavar="DIR", default=None,
                    help="write every config and command line the lab renders (placeholder "
@@ -106,7 +109,7 @@ def _options(args: argparse.Namespace) -> Any:
         repeat=args.repeat or (1 if quick else 3),
         idle_connections=args.idle or (200 if quick else 2000),
         idle_steps=2 if quick else 4,
-        keep_alive_modes=modes, only=only)
+        keep_alive_modes=modes, only=only, wait_quiet_s=args.wait_quiet)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

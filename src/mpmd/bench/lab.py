@@ -44,6 +44,9 @@ class Options:
     idle_steps: int = 4
     fault_clients: int = 16
     keep_alive_modes: tuple[bool, ...] = (True, False)
+    # before each wrk run, wait up to this many seconds for a second in which processes
+    # outside the lab used less than QUIET_CPU_S of CPU (0: do not wait)
+    wait_quiet_s: float = 0.0
     # workload -> the only targets that run it (of ``targets``); a workload not named here
     # runs on every target that serves it
     only: dict[str, list[str]] = field(default_factory=dict)
@@ -97,22 +100,50 @@ def _targets_for(opts: Options, workload: str) -> list[Target]:
     return [TARGETS[t] for t in opts.targets_for(workload)]
 
 
+QUIET_CPU_S = 0.1    # CPU seconds, in one second, that processes outside the lab may use
+
+
+def _cpu(servers: tuple[Server, ...]) -> float:
+    return sum(procs.tree_cpu_seconds(s.pid) for s in servers)
+
+
+def wait_quiet(servers: tuple[Server, ...], limit_s: float,
+               quiet_cpu_s: float = QUIET_CPU_S) -> float:
+    """Wait, up to limit_s, for a second in which the machine's CPU use outside ``servers``
+    (and this process) stays under quiet_cpu_s; returns the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        busy0, ours0 = procs.machine_busy_seconds(), _cpu(servers)
+        self0 = procs.cpu_seconds(os.getpid())
+        time.sleep(1.0)
+        foreign = (procs.machine_busy_seconds() - busy0 - (_cpu(servers) - ours0)
+                   - (procs.cpu_seconds(os.getpid()) - self0))
+        if foreign < quiet_cpu_s:
+            break
+    return time.monotonic() - start
+
+
 def _wrk_sample(server: Server, opts: Options, keep_alive: bool,
                 others: tuple[Server, ...] = ()) -> dict[str, Any]:
     """One wrk run plus what else used the machine meanwhile: the measured server's CPU
     time (user and system), wrk's own, the CPU time of the other (idle) servers of the pool,
-    and the load average."""
-    def cpu(servers: tuple[Server, ...]) -> float:
-        return sum(procs.tree_cpu_seconds(s.pid) for s in servers)
-    (user0, sys0), others0 = procs.tree_cpu_split(server.pid), cpu(others)
+    the CPU time of every other process on the machine (foreign), and the load average."""
+    waited = wait_quiet((server,) + others, opts.wait_quiet_s) if opts.wait_quiet_s else 0.0
+    (user0, sys0), others0 = procs.tree_cpu_split(server.pid), _cpu(others)
+    busy0 = procs.machine_busy_seconds()
     result = wrk.run_wrk(server.url, threads=opts.threads, connections=opts.connections,
                          duration_s=opts.duration_s, keep_alive=keep_alive)
+    busy = procs.machine_busy_seconds() - busy0
     user1, sys1 = procs.tree_cpu_split(server.pid)
     sample = result.to_dict()
+    others_cpu = _cpu(others) - others0
+    wrk_cpu = (result.cpu_user_s or 0.0) + (result.cpu_sys_s or 0.0)
     sample.update(usage=procs.tree_usage(server.pid).to_dict(),
                   server_cpu_s=(user1 - user0) + (sys1 - sys0), server_user_s=user1 - user0,
-                  server_sys_s=sys1 - sys0, others_cpu_s=cpu(others) - others0,
-                  loadavg_1m=os.getloadavg()[0])
+                  server_sys_s=sys1 - sys0, others_cpu_s=others_cpu,
+                  foreign_cpu_s=max(0.0, busy - (user1 - user0) - (sys1 - sys0) - wrk_cpu
+                                    - others_cpu),
+                  waited_quiet_s=waited, loadavg_1m=os.getloadavg()[0])
     if server.tls is not None:
         sample["tls"] = server.tls
     return sample

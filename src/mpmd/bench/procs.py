@@ -124,6 +124,17 @@ def tree_cpu_seconds(root: int, proc: Path = PROC) -> float:
     return sum(tree_cpu_split(root, proc))
 
 
+def machine_busy_seconds(proc: Path = PROC) -> float:
+    """CPU seconds the whole machine has spent not idle, summed over its CPUs (the first line
+    of /proc/stat: everything but idle and iowait; steal counts, as time the lab lost)."""
+    try:
+        fields = (proc / "stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0
+    ticks = [int(x) for x in fields[1:9]]        # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def raise_nofile_limit() -> tuple[int, int]:
     """Raise RLIMIT_NOFILE's soft limit to the hard limit; returns (soft, hard) after."""
     import resource

@@ -481,15 +481,29 @@ def _conditions(data: dict[str, Any], cells: Cells) -> list[str]:
     """How busy the machine was: load average and CPU burnt by the idle servers."""
     loads = summarize(s.get("loadavg_1m") for s in data["samples"])
     others = summarize(s.get("others_cpu_s") for s in data["samples"])
+    foreign = summarize(s.get("foreign_cpu_s") for s in data["samples"])
+    waited = summarize(s.get("waited_quiet_s") for s in data["samples"])
     if loads is None:
         return []
     dur = data["options"]["duration_s"]
-    return ["## Measurement conditions", "",
-            f"1-minute load average during the runs: median {loads.median:.1f} "
-            f"(min {loads.low:.1f}, max {loads.high:.1f}) on {data.get('environment', {}).get('cpus')} "
-            "CPUs (wrk and the server under test alone account for about 2). "
-            + (f"CPU used by the other, idle servers of the same workload during a {dur:.0f} s run: "
-               f"median {others.median:.2f} s, max {others.high:.2f} s." if others else ""), ""]
+    cpus = data.get("environment", {}).get("cpus") or 1
+    outside = []
+    if foreign:
+        outside.append(f"CPU used by processes outside the lab during a {dur:.0f} s run (of "
+                       f"the {cpus * dur:.0f} CPU seconds the machine has): median "
+                       f"{foreign.median:.2f} s, max {foreign.high:.2f} s.")
+    if waited and data["options"].get("wait_quiet_s"):
+        outside.append(f"Before each run the lab waited for a quiet second (up to "
+                       f"{data['options']['wait_quiet_s']:.0f} s): median {waited.median:.1f} s, "
+                       f"max {waited.high:.1f} s.")
+    parts = [f"1-minute load average during the runs: median {loads.median:.1f} "
+             f"(min {loads.low:.1f}, max {loads.high:.1f}) on "
+             f"{data.get('environment', {}).get('cpus')} CPUs (wrk and the server under test "
+             "alone account for about 2)."]
+    if others:
+        parts.append(f"CPU used by the other, idle servers of the same workload during a "
+                     f"{dur:.0f} s run: median {others.median:.2f} s, max {others.high:.2f} s.")
+    return ["## Measurement conditions", "", " ".join(parts + outside), ""]
 
 
 def _unavailable_section(data: dict[str, Any]) -> list[str]:
