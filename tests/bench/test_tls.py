@@ -35,7 +35,8 @@ def test_without_openssl_the_certificate_is_an_error_that_says_so(tmp_path, monk
 
 
 class _TLSServer:
-    """Answers each connection with one small response, then closes it (two at most)."""
+    """Answers each connection with one small response, then closes it (six at most: the
+    probe's first connection and its five attempts to resume)."""
 
     def __init__(self, cert, tickets: bool):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -50,7 +51,7 @@ class _TLSServer:
         self.thread.start()
 
     def _serve(self):
-        for _ in range(2):
+        for _ in range(6):
             try:
                 raw, _ = self.sock.accept()
             except OSError:
@@ -80,7 +81,9 @@ def test_probe_finds_the_protocol_and_whether_the_server_resumes(cert, tickets):
     assert facts["version"] == "TLSv1.3" and facts["status"] == "HTTP/1.1 200 OK"
     assert facts["cipher"].startswith("TLS_")
     assert facts["resumed"] is tickets
-    assert tls.describe(facts).endswith("resumes sessions" if tickets else "no resumption")
+    assert facts["resumptions"] == ("5/5" if tickets else "0/5")
+    assert tls.describe(facts).endswith("resumes sessions (5/5)" if tickets
+                                        else "no resumption (0/5)")
 
 
 def test_a_failed_probe_is_recorded_not_raised():

@@ -6,8 +6,8 @@ server gets the same certificate and key (PKCS#8 PEM, which granian requires).
 Rule 2: resumption is the server's choice. wrk offers the session of a connection's previous
 TLS connection on its next one (it keeps its ``SSL`` object across reconnects: SSL_shutdown
 and SSL_clear keep the session), so with ``Connection: close`` every handshake is a resumed
-one wherever the server allows it. ``probe`` checks each server the same way: two
-connections, the second offering the first's session, and records whether it was resumed.
+one wherever the server allows it. ``probe`` checks each server the same way: new
+connections, each offering the previous one's session, and records how many resumed.
 Rule 3: probing is a plain client on the loopback (stdlib ``ssl``), bounded by its timeout;
 a failure is recorded as the probe's ``error``, never raised into the lab.
 """
@@ -106,18 +106,23 @@ def _request(ctx: ssl.SSLContext, port: int, path: str, timeout_s: float,
                 "status": data.split(b"\r\n", 1)[0].decode("latin-1")}
 
 
-def probe(port: int, path: str, cafile: Path | None = None,
-          timeout_s: float = 3.0) -> dict[str, Any]:
-    """Two https requests on two connections, the second offering the first's session:
-    the protocol and cipher the server chose, the status line, and whether it resumed."""
+def probe(port: int, path: str, cafile: Path | None = None, timeout_s: float = 3.0,
+          attempts: int = 5) -> dict[str, Any]:
+    """https requests on new connections, each offering the previous one's session, as wrk
+    does: the protocol and cipher the server chose, the status line, and how many of the
+    ``attempts`` later connections it resumed (a server of several processes may resume
+    only on the one that issued the session)."""
     ctx = client_context(cafile)
     try:
-        first = _request(ctx, port, path, timeout_s)
-        second = _request(ctx, port, path, timeout_s, session=first["session"])
+        first = last = _request(ctx, port, path, timeout_s)
+        resumed = 0
+        for _ in range(attempts):
+            last = _request(ctx, port, path, timeout_s, session=last["session"])
+            resumed += last["resumed"]
     except (OSError, ValueError) as exc:      # ssl.SSLError is an OSError
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return {"version": first["version"], "cipher": first["cipher"], "status": first["status"],
-            "resumed": second["resumed"]}
+            "resumed": resumed > 0, "resumptions": f"{resumed}/{attempts}"}
 
 
 def describe(facts: dict[str, Any] | None) -> str:
@@ -127,4 +132,6 @@ def describe(facts: dict[str, Any] | None) -> str:
     if "error" in facts:
         return f"probe failed: {facts['error']}"
     resumption = "resumes sessions" if facts.get("resumed") else "no resumption"
+    if facts.get("resumptions"):
+        resumption += f" ({facts['resumptions']})"
     return f"{facts.get('version')} {facts.get('cipher')}, {resumption}"
