@@ -66,7 +66,7 @@ def chart_https(data: dict[str, Any], cells: Cells) -> Any:
                       if c and c.extra.get("tls")), None) or {}
         return f"{t}\n({HTTPS_SERVES[w]})" + ("\nresumes sessions" if facts.get("resumed") else "")
     labels = [label(w, t) for w, t in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(max(9, 2.4 * len(rows)), 4.8))
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 1.3 * len(rows)), 8.5))
     for ax, (title, ka) in zip(axes, (("https, keep-alive: req/s", True),
                                       ("new TLS connection per request: conn/s", False))):
         values = [getattr(cells.get((w, t, ka)), "rps", None) for w, t in rows]
