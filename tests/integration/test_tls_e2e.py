@@ -268,3 +268,28 @@ def _serves_with(port: int, pki) -> bool:
         return _https_get(port, pki) == b"<h1>hello</h1>\n"
     except (ssl.SSLError, OSError):
         return False
+
+
+def _resumed(port: int, pki) -> bool:
+    """A second connection offering the first one's session: did the server resume it?"""
+    context = pki.client_context()
+    context.maximum_version = ssl.TLSVersion.TLSv1_3
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(get("/index.html", extra="Connection: close\r\n"))
+            while tls.recv(65536):           # TLS 1.3 tickets come after the handshake
+                pass
+            session = tls.session
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            return tls.session_reused
+
+
+@pytest.mark.parametrize("tickets", ["On", "Off"])
+def test_session_tickets_off_means_no_resumption(tls_conf, make_server, pki, tickets):
+    """httpd without SSLSessionCache resumes only through tickets: SSLSessionTickets Off
+    leaves a client nothing to resume with, under TLS 1.3 too."""
+    tls_conf.set("SSLSessionTickets", tickets)
+    server = make_server(tls_conf)
+    # the contexts (and their ticket keys) are made in the master: every child resumes
+    assert _resumed(server.port, pki) is (tickets == "On")

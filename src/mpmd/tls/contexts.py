@@ -88,8 +88,11 @@ def _ciphers(ctx: ssl.SSLContext, server: Any) -> None:
 
 def _options(ctx: ssl.SSLContext, server: Any) -> None:
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    openssl.set_session_cache_off(ctx)          # httpd has none without SSLSessionCache
     if not getattr(server, "ssl_session_tickets", True):
+        # OP_NO_TICKET alone still lets TLS 1.3 hand out stateful tickets: issue none at all
         ctx.options |= ssl.OP_NO_TICKET
+        ctx.num_tickets = 0
     if getattr(server, "ssl_honor_cipher_order", False):
         ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     else:

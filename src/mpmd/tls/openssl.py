@@ -1,4 +1,5 @@
-"""The two OpenSSL settings the ssl module does not expose: verify depth and TLS 1.3 suites.
+"""The OpenSSL settings the ssl module does not expose: verify depth, TLS 1.3 suites and the
+server's session cache.
 
 Theory: ``SSLVerifyDepth`` is ``SSL_CTX_set_verify_depth`` and ``SSLCipherSuite TLSv1.3`` is
 ``SSL_CTX_set_ciphersuites``; Python 3.11's ``ssl.SSLContext`` has neither.  They are called
@@ -40,6 +41,8 @@ def _load() -> Any:
         lib.SSL_CTX_get_verify_depth.restype = ctypes.c_int
         lib.SSL_CTX_set_ciphersuites.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.SSL_CTX_set_ciphersuites.restype = ctypes.c_int
+        lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+        lib.SSL_CTX_ctrl.restype = ctypes.c_long
         lib.ERR_clear_error.argtypes = []
         lib.ERR_clear_error.restype = None
     except (OSError, AttributeError):
@@ -93,3 +96,17 @@ def set_tls13_suites(context: ssl.SSLContext, spec: str) -> None:
     lib.ERR_clear_error()          # a failure queues an error the next ssl call would report
     if not ok:
         raise ValueError(f"no TLS 1.3 cipher suite matches '{spec}'")
+
+
+SSL_CTRL_SET_SESS_CACHE_MODE = 44       # SSL_CTX_set_session_cache_mode is this ctrl (ssl.h)
+SSL_SESS_CACHE_OFF = 0
+
+
+def set_session_cache_off(context: ssl.SSLContext) -> bool:
+    """No server-side session cache (httpd without SSLSessionCache): a session resumes only
+    through a ticket.  False when libssl is not reachable (the cache then stays, per process)."""
+    lib = _libssl()
+    if lib is None:
+        return False
+    lib.SSL_CTX_ctrl(_ctx_pointer(context), SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, None)
+    return True
