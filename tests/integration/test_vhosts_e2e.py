@@ -187,3 +187,32 @@ def test_an_address_default_vhost_reads_heads_with_its_own_limits(conf, make_ser
                 return True
     assert idle_closes("127.0.0.2", second)
     assert not idle_closes("127.0.0.1", server.port)
+
+
+def test_a_name_based_vhosts_timeout_governs_its_request_bodies(conf, make_server, sites):
+    """Once the head names the vhost, its Timeout applies (httpd's ap_read_request): a body
+    that stalls gets 408 after the vhost's 1 s, not the server's 30 s."""
+    import socket
+    import time
+
+    conf.set("DocumentRoot", f'"{sites["main"]}"')
+    conf.set("Timeout", "30")
+    conf.add(textwrap.dedent(f'''
+        <VirtualHost *>
+            ServerName first.test
+            DocumentRoot "{sites["a"]}"
+        </VirtualHost>
+        <VirtualHost *>
+            ServerName quick.test
+            DocumentRoot "{sites["b"]}"
+            Timeout 1
+            WSGIApp /echo tests.apps.echo_app:application
+        </VirtualHost>
+    '''))
+    server = make_server(conf)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: quick.test\r\nContent-Length: 10\r\n\r\n12345")
+        started = time.monotonic()
+        answer = sock.recv(65536)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408") and waited < 10, (answer[:100], waited)

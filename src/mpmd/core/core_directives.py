@@ -136,8 +136,9 @@ DIRECTIVES: list[Directive] = [
     _d("ServerSignature", Args.TAKE1, ANY, v.choice("On", "Off", "EMail"), "Off",
        "Footer on server-generated pages."),
     # connections
-    _d("Timeout", Args.TAKE1, SRV, v.duration, 60.0, "Seconds to wait for a client to send or receive data.",
-       extra=HEAD_TIME),
+    _d("Timeout", Args.TAKE1, SRV, v.duration, 60.0, "Seconds to wait for a client to send or receive data "
+       "(in a vhost: for its requests' bodies and answers; heads are read with the address's "
+       "default vhost's)."),
     _d("KeepAlive", Args.FLAG, SRV, v.flag, True, "Allow persistent connections."),
     _d("KeepAliveTimeout", Args.TAKE1, SRV, v.duration, 5.0,
        "Seconds (or 300ms) to wait for the next request on a persistent connection.", extra=HEAD_TIME),

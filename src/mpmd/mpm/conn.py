@@ -26,7 +26,9 @@ Rule 6: TLS (a listener whose ``tls`` is set, mpmd/tls): the first bytes are pee
         (``settimeout``: the kernel's SO_RCVTIMEO would make OpenSSL retry forever), files
         are written from user space (sendfile cannot encrypt), and a close sends close_notify.
 Rule 7: with <VirtualHost>s, a connection's Timeout, KeepAliveTimeout and head limits are
-        those of its local address's default server (``Policy.for_address``, cycle.py Rule 8).
+        those of its local address's default server (``Policy.for_address``, cycle.py Rule 8);
+        once a head names its vhost, that vhost's Timeout governs the body and the answer, as
+        httpd's ap_read_request switches to r->server's.
 """
 
 from __future__ import annotations
@@ -325,6 +327,8 @@ class ConnectionDriver:
     def serve_request(self, sock: socket.socket, conn: Any, request: Request, info: ConnInfo) -> bool:
         """One request through its cycle, the answer written; True = keep the connection."""
         cycle = Cycle(self.policy, conn, request, info, self.slot, self.mpm, self)
+        if cycle.policy.timeout_s != self.timeout_s:   # Rule 7: the vhost's, for body and answer
+            self._request_timeout(sock, cycle.policy.timeout_s)
         plan = cycle.answer(cycle.run(), self.stopping, info.requests_served)
         resp = cycle.response
         keep = plan.keep_alive
@@ -346,7 +350,17 @@ class ConnectionDriver:
                 close_response(resp)                                       # type: ignore[arg-type]
         step = cycle.finish(nbytes, keep)
         info.requests_served += 1
+        if self.timeout_s != self.conn_policy.timeout_s:
+            self._request_timeout(sock, self.conn_policy.timeout_s)   # back to the address's
         return step is KEEP
+
+    def _request_timeout(self, sock: socket.socket, seconds: float) -> None:
+        """Timeout from here on (reads and writes) is ``seconds``."""
+        self.timeout_s = seconds
+        if self.secure:
+            self._set_rcv_timeout(sock, seconds)      # settimeout: both directions
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(seconds))
 
     # -- BodySource (core/body.py): the handler's thread reads the socket -----------------------
     def wait(self, body: RequestBody, enough: Any) -> None:

@@ -47,12 +47,13 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
                  "drain", "read_paused", "keep", "cycle", "kind", "released", "peer_eof",
-                 "advancing", "home", "body_waiter", "tls", "refuse", "policy")
+                 "advancing", "home", "body_waiter", "tls", "refuse", "policy", "timeout_s")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
         self.transport: Any = None
         self.policy = worker.policy     # its address's, once known (cycle.py Rule 8)
+        self.timeout_s = worker.timeout_s   # the request's server's, while one is served
         self.conn = worker.policy.connection()
         self.info: Any = None
         self.deadline = worker.loop.time() + worker.timeout_s
@@ -86,6 +87,7 @@ class HttpProtocol(asyncio.Protocol):
                              conn_id=self.w.accepted)
         if self.policy.hosts is not None:    # this address's timeouts and head limits
             self.policy = policy = self.policy.for_address(self.info.server_addr)
+            self.timeout_s = policy.timeout_s
             self.conn = policy.connection()
             self.deadline = self.w.loop.time() + policy.timeout_s
         if self.closed:                      # evicted before the transport existed
@@ -124,7 +126,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.conn.receive_data(data)
         if self.busy:
-            self.deadline = self.w.loop.time() + self.policy.timeout_s
+            self.deadline = self.w.loop.time() + self.timeout_s
             body = self.body
             if body is not None and not body.done:
                 body.pump()
@@ -151,7 +153,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused_write = False
-        self.deadline = self.w.loop.time() + self.policy.timeout_s
+        self.deadline = self.w.loop.time() + self.timeout_s
         self._wake_drain(None)
 
     # -- flow control helpers (also used by body.py / writer.py) --------------------------------
@@ -196,7 +198,7 @@ class HttpProtocol(asyncio.Protocol):
             busy[self] = None
             self.home = busy
         self.timed = timed
-        self.deadline = w.loop.time() + self.policy.timeout_s
+        self.deadline = w.loop.time() + self.timeout_s
 
     # -- reading requests -----------------------------------------------------------------------
     def advance(self) -> None:
@@ -231,6 +233,7 @@ class HttpProtocol(asyncio.Protocol):
         w = self.w
         self.busy = True                     # it joins w.busy only if it outlives this call
         self.cycle = cycle = Cycle(w.policy, self.conn, request, self.info, w.slot, w.mpm, self)
+        self.timeout_s = cycle.policy.timeout_s      # httpd: the vhost's Timeout from here on
         body = cycle.body
         if body is NO_BODY:
             self.body = None
@@ -334,7 +337,9 @@ class HttpProtocol(asyncio.Protocol):
         keepalive[self] = None
         self.home = keepalive
         self.timed = False
-        self.deadline = w.loop.time() + self.policy.keep_alive_timeout_s
+        policy = self.policy
+        self.timeout_s = policy.timeout_s    # the next head is read with the address's
+        self.deadline = w.loop.time() + policy.keep_alive_timeout_s
         if self.read_paused:
             self.resume_reading()
         self.advance()

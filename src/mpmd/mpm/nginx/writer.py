@@ -151,7 +151,7 @@ async def _sendfile(proto: Any, body: FileBody) -> int:
                 break
             offset += n
             left -= n
-            proto.deadline = proto.w.loop.time() + proto.policy.timeout_s
+            proto.deadline = proto.w.loop.time() + proto.timeout_s
             if proto.closed:
                 raise ClientGone()
     finally:
