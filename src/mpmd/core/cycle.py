@@ -58,11 +58,15 @@ from mpmd.http.events import Request
 from mpmd.http.limits import Limits
 from mpmd.scoreboard.layout import Status
 
-__all__ = ["Cycle", "Policy", "KEEP", "LINGER", "DRAINING", "LINGER_S", "LINGER_READS",
+__all__ = ["Cycle", "Policy", "KEEP", "LINGER", "DRAINING", "LINGER_S", "LINGER_READS", "RETIRE_S",
            "ClientGone", "refusal", "close_response", "SMALL_BODY"]
 
 LINGER_S = 2.0
 LINGER_READS = 32
+# How long a retiring process (graceful restart or stop) still answers its kept-alive
+# connections, each with "Connection: close", before it closes the ones left idle: a client
+# that sends its next request meanwhile is answered, not cut off (gunicorn's gthread does so).
+RETIRE_S = 1.0
 LAST_CHUNK = b"0\r\n\r\n"
 SMALL_BODY = 65536          # a bytes body below this leaves in the head's write
 KEEP, LINGER, DRAINING = "keep", "linger", "draining"

@@ -17,8 +17,9 @@ Rule 1: the child stops polling its listeners while its connections exceed
 Rule 2: ConnsTotal / ConnsAsyncKeepAlive / ConnsAsyncWriting / ConnsAsyncClosing are written to
         the scoreboard's ProcessConns record by the listener only.  Responses are written by the
         workers (no write completion in the listener), so ConnsAsyncWriting stays 0.
-Rule 3: graceful: stop accepting, close idle connections, wait for the busy ones to come back,
-        then exit.
+Rule 3: graceful: stop accepting; for RETIRE_S answer the next request of every parked
+        connection with "Connection: close" (a client that sends meanwhile is not cut off),
+        then close the idle ones, wait for the busy ones to come back, and exit.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import time
 from typing import Any
 
 from mpmd.config.directives import Args, Ctx, Directive
-from mpmd.core.cycle import LINGER_S, Policy
+from mpmd.core.cycle import LINGER_S, RETIRE_S, Policy
 from mpmd.mpm.event.listener import (BUSY, KEEPALIVE, READ_HEAD, ConnectionStates,
                                      EventConn)
 from mpmd.mpm.threaded import DIRECTIVES as THREADED_DIRECTIVES
@@ -101,6 +102,7 @@ class Event(ConnectionStates, ThreadedMPM):
         self.ep = select.epoll()
         self.accepted = 0
         self.accepting = False
+        self.retire_at: float | None = None        # graceful: when idle connections close
         self.published: tuple[int, ...] = ()
         self.next_limit_check = 0.0
         self._setup_poll()
@@ -158,6 +160,8 @@ class Event(ConnectionStates, ThreadedMPM):
         wait = min(deadlines) - now if deadlines else 1.0
         if not self.accepting and not self.graceful:
             wait = min(wait, LIMIT_CHECK_S)
+        if self.retire_at is not None and self.retire_at > now:
+            wait = min(wait, self.retire_at - now)
         return max(0.0, min(wait, 1.0))
 
     def _dispatch_fd(self, fd: int, mask: int) -> None:
@@ -317,14 +321,21 @@ class Event(ConnectionStates, ThreadedMPM):
             ec, keep = self.done.popleft()
             if ec.secure:
                 ec.sock.setblocking(False)         # the worker had the ssl module's time-outs
-            if keep and not self.graceful:
-                self._park(ec, now)
+            if keep:                   # answered kept-alive, even just as graceful began: the
+                self._park(ec, now)    # client may send again at once (Rule 3 serves it)
             else:
                 self._start_linger(ec, now)
 
     # -- graceful (Rule 3) and counters (Rule 2) ------------------------------------------------
     def _begin_graceful(self) -> None:
-        self._set_accepting(False)
+        """Rule 3: for RETIRE_S a parked connection's next request is still served (with
+        Connection: close, the workers' drivers are stopping); then the idle ones close."""
+        now = time.monotonic()
+        if self.retire_at is None:
+            self._set_accepting(False)
+            self.retire_at = now + RETIRE_S
+        if now < self.retire_at:
+            return
         for ec in list(self.conns.values()):
             if ec.state == KEEPALIVE or (ec.state == READ_HEAD and
                                          (ec.conn is None or not ec.conn.partial_request)):

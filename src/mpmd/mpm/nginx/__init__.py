@@ -8,7 +8,9 @@ answers, keeps alive, times out and closes every connection itself (``loop.py``,
 handlers (ASGI) are awaited on it (core/exchange.py ``Handler.kind``).
 
 Rule 1: the number of processes is fixed (``WorkerProcesses N|auto``, auto = CPU count); the
-        master replaces a child that dies, there is no spare-server arithmetic.
+        master replaces a child that dies as soon as SIGCHLD tells it (``common`` Rule 5, with
+        its backoff for a child that dies right after start); there is no spare-server
+        arithmetic.
 Rule 2: ``WorkerConnections`` caps the connections of ONE process.  At the cap the oldest idle
         keep-alive connection is closed to make room (nginx ``ngx_drain_connections``); only when
         none is idle does the process stop accepting until one closes.
@@ -24,14 +26,15 @@ Rule 4: the scoreboard has ONE slot per worker process (thread 0): its status le
         (``Scoreboard.set_conns``: total, keep-alive, writing, closing, accepting) are
         refreshed once a second by the loop's timer sweep.  mod_status therefore shows one
         row per process, not one per connection.
-Rule 5: graceful (SIGUSR1/SIGWINCH to a child): stop accepting, close idle connections,
-        finish the requests in flight without further keep-alive, exit.  SIGTERM: exit now.
+Rule 5: graceful (SIGUSR1/SIGWINCH to a child): stop accepting; for RETIRE_S answer each
+        kept-alive connection's next request with "Connection: close" (not cut off under its
+        client), then close the idle ones; finish the requests in flight without further
+        keep-alive, exit.  SIGTERM: exit now.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +46,6 @@ from mpmd.config import values as config_values
 MAX_PROCESSES = 1024
 DEFAULT_CONNECTIONS = 16384
 DEFAULT_THREADS = 32
-RESPAWN_AT_ONCE_AFTER_S = 1.0     # a worker that lived less is replaced by maintenance
 
 M_PROCESSES = "MPMD0601"
 M_CONNECTIONS = "MPMD0602"
@@ -137,6 +139,8 @@ class Nginx(ForkingMPM):
     threaded = False
     forked = True
     is_async = True
+    child_role = "worker"                 # ps: "mpmd: worker (nginx) generation 3", as nginx's
+    replaces_clean_exits = True           # Rule 1: a fixed count, every exit is replaced
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -181,18 +185,6 @@ class Nginx(ForkingMPM):
         free = [s for s in range(2 * self.settings.processes) if s not in used]
         for slot in free[: max(0, self.settings.processes - current)]:
             self.spawn(slot)
-
-    def child_died(self, child: Any, info: Any) -> None:
-        """nginx's master respawns a dead worker at once (ngx_reap_children), not a second later:
-        with a fixed, small process count, every moment without a worker refuses service.
-        Not one that died within RESPAWN_AT_ONCE_AFTER_S of its start: a worker that cannot
-        start (or dies at once every time) is replaced by the once-a-second maintenance,
-        never in a tight fork loop."""
-        super().child_died(child, info)
-        lived = time.monotonic() - child.started_s
-        if not child.retiring and child.generation == self.runtime.generation \
-                and lived >= RESPAWN_AT_ONCE_AFTER_S:
-            self.perform_maintenance()
 
     def preload(self) -> None:
         """The event loop's modules too (ForkingMPM.preload)."""

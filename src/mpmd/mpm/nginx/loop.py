@@ -31,7 +31,7 @@ import threading
 from typing import Any
 
 from mpmd.core.exchange import work_after_answers
-from mpmd.core.cycle import Policy
+from mpmd.core.cycle import RETIRE_S, Policy
 from mpmd.mpm.common import child_setup
 from mpmd.mpm.nginx.pool import BlockingPool
 from mpmd.scoreboard.layout import Status
@@ -200,9 +200,14 @@ class LoopWorker:
         for sock in self.own:
             sock.close()
         self.own = []
-        # Idle keep-alive connections are closed; fresh ones are not: they were accepted because
-        # their request had arrived (TCP_DEFER_ACCEPT), and closing them with unread bytes would
-        # reset a client that did nothing wrong.  They are served (then closed) or time out.
+        # Kept-alive connections are not closed under their clients: for RETIRE_S each one's
+        # next request is answered with "Connection: close" (``stopping``), then the idle ones
+        # close.  Fresh ones were accepted because their request had arrived
+        # (TCP_DEFER_ACCEPT): they are served (then closed) or time out.
+        self.loop.call_later(RETIRE_S, self._close_idle)
+        self._maybe_done()
+
+    def _close_idle(self) -> None:
         for proto in list(self.keepalive):
             proto.close()
         self._maybe_done()
