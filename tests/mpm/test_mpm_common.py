@@ -130,3 +130,74 @@ def test_a_signal_sent_to_a_new_child_before_its_handlers_never_reaches_the_mast
         assert "stop" not in queue.drain()    # only the SIGCHLD of its death, nothing from it
     finally:
         queue.restore()
+
+
+# --- Rule 5: which deaths are replaced at once (the rest wait for maintenance) ---------------
+
+def _mpm(name: str, generation: int = 2):
+    from mpmd.core.log import ErrorLog
+    from mpmd.mpm import load_mpm_class
+    from mpmd.mpm.base import MPMState, Runtime
+    from tests.support.confbuilder import directive_values
+    cls = load_mpm_class(name)
+    mpm = cls(directive_values(cls.DIRECTIVES), [], None,
+              Runtime(log=ErrorLog(), generation=generation))
+    mpm.state = MPMState.RUNNING
+    return mpm
+
+
+def _old_child(generation: int = 2, lived_s: float = 5.0, retiring: bool = False):
+    import time
+    from mpmd.mpm.common import Child
+    return Child(4242, 0, generation, time.monotonic() - lived_s, retiring)
+
+
+KILLED = decode_exit(signal.SIGKILL)          # a raw status: killed by SIGKILL
+EXIT_0 = decode_exit(0)
+
+
+@pytest.mark.parametrize("name", ["prefork", "worker", "event", "nginx"])
+def test_a_child_killed_after_its_first_second_is_replaced_at_once(name):
+    assert _mpm(name).replaces_at_once(_old_child(), KILLED)
+
+
+@pytest.mark.parametrize("name", ["prefork", "worker", "event", "nginx"])
+def test_a_child_dying_right_after_start_waits_for_maintenance(name):
+    from mpmd.mpm.common import RESPAWN_AT_ONCE_AFTER_S
+    young = _old_child(lived_s=RESPAWN_AT_ONCE_AFTER_S / 2)
+    assert not _mpm(name).replaces_at_once(young, KILLED)
+
+
+def test_retiring_old_generation_and_stopping_children_are_not_replaced():
+    from mpmd.mpm.base import MPMState
+    mpm = _mpm("event")
+    assert not mpm.replaces_at_once(_old_child(retiring=True), KILLED)
+    assert not mpm.replaces_at_once(_old_child(generation=1), KILLED)
+    mpm.state = MPMState.STOPPING
+    assert not mpm.replaces_at_once(_old_child(), KILLED)
+    mpm.state = MPMState.RUNNING
+    mpm.runtime.retained["halt"] = True
+    assert not mpm.replaces_at_once(_old_child(), KILLED)
+
+
+def test_a_clean_exit_is_maintenance_s_except_on_the_fixed_count_nginx_mpm():
+    """prefork/worker/event: the pipe of death or MaxConnectionsPerChild; the spare bounds
+    decide.  nginx: WorkerProcesses is a fixed count, every exit is replaced."""
+    assert not _mpm("prefork").replaces_at_once(_old_child(), EXIT_0)
+    assert not _mpm("worker").replaces_at_once(_old_child(), EXIT_0)
+    assert _mpm("nginx").replaces_at_once(_old_child(), EXIT_0)
+
+
+def test_process_titles():
+    from mpmd.mpm.common import child_title, master_title
+    assert master_title("event", ["-f", "/etc/mpmd/httpd.conf"]) == \
+        "mpmd: master (event) -f /etc/mpmd/httpd.conf"
+    assert master_title("prefork", []) == "mpmd: master (prefork)"
+    assert child_title("child", "event", 3) == "mpmd: child (event) generation 3"
+    assert child_title("worker", "nginx", 0) == "mpmd: worker (nginx) generation 0"
+
+
+def test_without_setproctitle_titles_are_skipped(monkeypatch):
+    import mpmd.mpm.common as common
+    monkeypatch.setattr(common, "_setproctitle", None)
+    assert common.set_proctitle("mpmd: master (event)") is False

@@ -2,7 +2,9 @@
 
 Theory: the master forks children into scoreboard *slots*, reaps them, and once a second runs
 idle-server maintenance (httpd ``perform_idle_server_maintenance``), which is the pure function
-``maintain()``: scoreboard view in, ``Decision`` out; the caller carries it out and logs.
+``maintain()``: scoreboard view in, ``Decision`` out; the caller carries it out and logs.  The
+master sleeps on its signal self-pipe (``supervisor/signals.py``), so SIGCHLD wakes it the moment
+a child dies, not at the next maintenance pass.
 
 Rule 1: children talk to the master only through the scoreboard, their exit status and the
         pipe of death.  Exit ``EXIT_CHILD_FATAL`` means "halt, do not respawn" (httpd APEXIT_CHILDFATAL).
@@ -11,6 +13,18 @@ Rule 2: when too few servers are idle the spawn rate doubles each second (1, 2, 
 Rule 3: a surplus idle server is retired gracefully through the pipe of death: a byte any idle
         child may read; a busy child never sees it until it is idle again.
 Rule 4: the master never serves requests; ``ForkingMPM.run()`` is only the supervision loop.
+Rule 5: a child of the current generation that dies unexpectedly (a signal, a non-zero exit) is
+        replaced at once, into its own slot, when SIGCHLD is handled (nginx
+        ``ngx_reap_children``, gunicorn): a 1-for-1 replacement within the MPM's limits, which
+        does not grow the pool, so httpd's spawn rate (Rule 2) is not spent on it.  A clean
+        exit (the pipe of death, MaxConnectionsPerChild) is left to maintenance, which knows
+        whether the pool needs it.  The backoff: a child that died within
+        ``RESPAWN_AT_ONCE_AFTER_S`` of its start (one that cannot start, or a crash loop) is
+        replaced only by maintenance, once a second at the spawn rate, never in a tight loop.
+Rule 6: every process says what it is in ``ps`` and ``top`` (``set_proctitle``, with the
+        setproctitle package; without it the titles stay as they are): the master
+        ``mpmd: master (event) -f /etc/mpmd/httpd.conf``, a child
+        ``mpmd: child (event) generation 3`` (the nginx MPM's: ``mpmd: worker (nginx) ...``).
 """
 
 from __future__ import annotations
@@ -29,7 +43,14 @@ from mpmd.core import piped
 from mpmd.mpm.base import SIGNALS, MPM, MPMState, RunResult
 from mpmd.scoreboard.layout import Status
 
+try:                       # Rule 6: titles are a nicety; the server runs without the package
+    import setproctitle as _setproctitle
+except ImportError:        # pragma: no cover - a dependency; absent only in odd installs
+    _setproctitle = None   # type: ignore[assignment]
+
 MAX_SPAWN_RATE = 32
+# Rule 5's backoff: a child that lived less than this is replaced by maintenance, not at once.
+RESPAWN_AT_ONCE_AFTER_S = 1.0
 EXIT_OK = 0
 EXIT_CHILD_FATAL = 15          # halt the server (httpd APEXIT_CHILDFATAL)
 EXIT_APP_LOAD_FAILED = 4       # the application could not be imported: halt, don't respawn
@@ -138,6 +159,29 @@ def _test_pause_after_fork() -> None:
     pause = os.environ.get(TEST_PAUSE_AFTER_FORK_ENV)
     if pause:
         time.sleep(float(pause))
+
+
+# --- process titles (Rule 6) ------------------------------------------------------------------
+
+def set_proctitle(title: str) -> bool:
+    """Show ``title`` for this process in ``ps``/``top`` (``/proc/PID/cmdline``); False when
+    the setproctitle package is not installed (the title stays the interpreter's command)."""
+    if _setproctitle is None:
+        return False
+    _setproctitle.setproctitle(title)
+    return True
+
+
+def master_title(mpm: str, args: Sequence[str]) -> str:
+    """``mpmd: master (event) -f /etc/mpmd/httpd.conf``: the MPM and the command's arguments,
+    as nginx's ``nginx: master process /usr/sbin/nginx -c ...``."""
+    return " ".join([f"mpmd: master ({mpm})", *args])
+
+
+def child_title(role: str, mpm: str, generation: int) -> str:
+    """``mpmd: child (event) generation 3``: which generation a child serves tells a graceful
+    restart's retiring children from the new ones."""
+    return f"mpmd: {role} ({mpm}) generation {generation}"
 
 
 # --- pipe of death -----------------------------------------------------------------------------
@@ -284,6 +328,8 @@ class ForkingMPM(MPM):
 
     maintenance_interval_s = 1.0
     stop_timeout_s = 5.0
+    child_role = "child"                  # its word in the children's titles (Rule 6)
+    replaces_clean_exits = False          # Rule 5: True where no spare arithmetic decides
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -391,6 +437,7 @@ class ForkingMPM(MPM):
         ConnectionDriver(self.cfg).policy.connection()   # the cycle, the pipeline, httptools
 
     def _child_entry(self, slot: int) -> int:
+        set_proctitle(child_title(self.child_role, self.name, self.runtime.generation))
         try:
             return self.child_main(slot)
         except Exception as exc:
@@ -447,7 +494,23 @@ class ForkingMPM(MPM):
             self.runtime.retained["halt"] = True
         elif not info.clean and not child.retiring and self.state == MPMState.RUNNING:
             self.log.notice(M_CHILD_DIED, f"child pid {child.pid} {info.describe()}", self.name)
-        # A replacement comes from maintenance on its next pass (as httpd does).
+
+    def replaces_at_once(self, child: Child, info: ExitInfo) -> bool:
+        """Whether ``child``'s death is replaced now rather than by maintenance (Rule 5)."""
+        if self.state != MPMState.RUNNING or self.runtime.retained.get("halt"):
+            return False
+        if child.retiring or child.generation != self.runtime.generation:
+            return False            # a graceful restart's old child: the new generation serves
+        if info.clean and not self.replaces_clean_exits:
+            return False            # retired by the pipe of death, or done: maintenance decides
+        return time.monotonic() - child.started_s >= RESPAWN_AT_ONCE_AFTER_S
+
+    def respawn(self, slots: Iterable[int]) -> None:
+        """Fork a replacement into each freed slot that is still within the MPM's limits."""
+        max_daemons = self.maintenance_bounds()[2]
+        for slot in slots:
+            if slot < max_daemons and slot not in self.pool.slot_pids():
+                self.spawn(slot)
 
     def perform_maintenance(self) -> None:
         min_idle, max_idle, max_daemons = self.maintenance_bounds()
@@ -482,11 +545,16 @@ class ForkingMPM(MPM):
 
     # -- signal actions -----------------------------------------------------------------
     def handle_reap(self) -> None:
-        """SIGCHLD, and every loop pass: reap, clear slots, log unexpected deaths."""
+        """SIGCHLD, and every loop pass: reap, clear slots, log unexpected deaths and replace
+        them at once (Rule 5)."""
+        freed: list[int] = []
         for pid, info in reap():
             child = self.pool.pop(pid)
             if child is not None:
                 self.child_died(child, info)
+                if self.replaces_at_once(child, info):
+                    freed.append(child.slot)
+        self.respawn(freed)
 
     def handle_stop(self) -> RunResult:
         self.state = MPMState.STOPPING

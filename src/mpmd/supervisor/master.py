@@ -10,6 +10,9 @@ Rule 1: the master never serves requests (except with -X, where there is no mast
 Rule 2: listeners survive restarts; Listen changes need a full stop/start.
 Rule 3: the ready file is written (atomically) once the generation's children are up:
         ``{"pid": master_pid, "listeners": [[host, port], ...], "mpm": name, "generation": n}``.
+Rule 4: ``ps`` and ``top`` tell the master from its children: its title is
+        ``mpmd: master (event) -f /etc/mpmd/httpd.conf`` (the command's arguments), theirs
+        ``mpmd: child (event) generation 3`` (``mpm/common.py`` Rule 6).  -X keeps its command.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from mpmd.supervisor import pidfile
 from mpmd.supervisor.signals import SignalQueue
 from mpmd.mpm import load_mpm_class
 from mpmd.mpm.base import Runtime, RunResult
+from mpmd.mpm.common import master_title, set_proctitle
 from mpmd.scoreboard.board import Scoreboard
 from mpmd.tls import sites_of
 
@@ -107,6 +111,7 @@ class Master:
         if not single:
             self.signals = SignalQueue()
             self.signals.install()
+            set_proctitle(master_title(self.cfg.mpm_name, sys.argv[1:]))
         else:
             # -X: TERM (`-k stop`) stops like Ctrl-C, through the finally below that removes
             # the PidFile, instead of killing the process where it stands.
