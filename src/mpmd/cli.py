@@ -1,6 +1,6 @@
 """The ``mpmd`` command line, with httpd's flags.
 
-  mpmd [-f FILE] [-d ROOT] [-D NAME]... [-C DIRECTIVE]... [-c DIRECTIVE]...
+  mpmd [-f FILE] [-d ROOT] [-D NAME]... [-C DIRECTIVE]... [-c DIRECTIVE]... [-b ADDR]...
        [-t | -S | -V | -v | -M | -L | -k ACTION] [-X] [--ready-file PATH] [package.module:app]
 
 Rule 1: without ``-f`` the embedded config (src/mpmd/conf/embedded.conf) is used, and the
@@ -12,6 +12,16 @@ Rule 2: ``-t`` prints the cross-check warnings, then "Syntax OK" (on stderr, as 
 Rule 3: stay light: nothing here imports the MPMs or the HTTP core; running the server
         (``mpmd.supervisor.master.serve``) and ``-k`` (``mpmd.supervisor.signals.send_action``) are
         imported only when used, so ``mpmd -t`` is quick.
+Rule 4: the embedded config listens on 127.0.0.1:8080 unless the command line gives an
+        address: each ``-b ADDR`` (gunicorn's flag) is a ``Listen ADDR`` line, and so is a
+        Listen in ``-C``/``-c``; either defines ``MPMD_LISTEN_GIVEN``, which drops the default
+        (a Listen beside it would still try 8080).  With ``-f`` the file's Listen lines are the
+        user's: ``-b`` is refused there, and ``-C 'Listen ...'`` adds one, as in httpd.
+Rule 5: ``package.module:app`` (gunicorn's and uvicorn's shortcut) is imported once in a
+        throwaway process (modules/app_probe.py) to learn whether it is ASGI (a coroutine
+        function, or its ``__call__`` is one) or WSGI; it is then mounted at / with ASGIApp or
+        WSGIApp, the current directory on WSGIPythonPath.  One that cannot be imported stops
+        ``-t`` and start-up with the import error, naming the argument.
 """
 
 from __future__ import annotations
@@ -41,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="process DIRECTIVE before reading the config file")
     p.add_argument("-c", dest="post", action="append", default=[], metavar="DIRECTIVE",
                    help="process DIRECTIVE after reading the config file")
+    p.add_argument("-b", "--bind", dest="bind", action="append", default=[], metavar="ADDR",
+                   type=bind_address,
+                   help="listen on ADDR instead of the embedded config's 127.0.0.1:8080 "
+                        "(Listen's syntax: 8000, 127.0.0.1:8000, [::1]:8000; repeatable; "
+                        "with -f, set Listen in the file instead)")
     p.add_argument("-t", dest="test", action="store_true", help="check the configuration and exit")
     p.add_argument("-V", dest="version_full", action="store_true", help="show version and build settings")
     p.add_argument("-v", dest="version", action="store_true", help="show version")
@@ -52,22 +67,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", dest="action", choices=K_ACTIONS, help="signal a running server")
     p.add_argument("--ready-file", dest="ready_file", metavar="PATH",
                    help="write the bound addresses and pid here once listening (tests)")
-    p.add_argument("app", nargs="?", help="package.module:app to serve with the embedded config")
+    p.add_argument("app", nargs="?", metavar="package.module:app",
+                   help="a WSGI or ASGI application to serve at / (imported from the current "
+                        "directory), with the embedded config unless -f is given")
     return p
 
 
+def bind_address(text: str) -> str:
+    """-b ADDR: checked as Listen checks its address, so a typo is named as -b's."""
+    from mpmd.config.values import listen_addr
+    try:
+        listen_addr([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    opts = build_parser().parse_args(argv)
+    parser = build_parser()
+    opts = parser.parse_args(argv)
     opts.embedded = opts.config_file is None
+    if opts.bind and not opts.embedded:
+        parser.error("-b/--bind sets the embedded config's address; with -f, set Listen in "
+                     "the file (or add one with -C 'Listen ADDR')")
     opts.config_file = config_path(opts.config_file, opts.server_root)
     builtin = [f"MPMD_RUNDIR={tempfile.gettempdir()}"] + ([f"MPMD_DEMO={DEMO_DIR}"] if opts.embedded else [])
+    opts.pre = [*(f"Listen {addr}" for addr in opts.bind), *opts.pre]
+    if opts.embedded and any(names_listen(d) for d in (*opts.pre, *opts.post)):
+        builtin.append("MPMD_LISTEN_GIVEN")          # Rule 4
     opts.defines = [*builtin, *opts.defines]
-    if opts.app:
-        # gunicorn-style shortcut: mount the app at / and import it from the current directory.
-        opts.post = [*opts.post, f'WSGIPythonPath "{os.getcwd()}"', f"WSGIApp / {opts.app}"]
     opts.foreground = True
     opts.load_config = lambda: load(opts)
     return opts
+
+
+def names_listen(directive: str) -> bool:
+    words = directive.split(None, 1)
+    return bool(words) and words[0].lower() == "listen"
+
+
+def add_app(opts: argparse.Namespace) -> str | None:
+    """Mount the command line's app at / (Rule 5); the error text when it cannot be."""
+    from mpmd.modules.app_probe import load_object, probe
+    spec, cwd = opts.app, os.getcwd()
+    if ":" not in spec:
+        return f"mpmd: {spec}: the application must be given as package.module:callable"
+    outcome = probe([lambda: load_object(spec)], [cwd])[0]
+    if outcome.error is not None:
+        return f"mpmd: cannot load the application {spec} (from {cwd}): {outcome.error}"
+    directive = "ASGIApp" if outcome.interface == "asgi" else "WSGIApp"
+    opts.post = [*opts.post, f'WSGIPythonPath "{cwd}"', f"{directive} / {spec}"]
+    return None
 
 
 def config_path(config_file: str | None, server_root: str | None) -> str:
@@ -206,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         return list_directives()
     if opts.version_full:
         return do_version(opts)
+    if opts.app:
+        error = add_app(opts)
+        if error is not None:
+            print(error, file=sys.stderr)
+            return 1
     from mpmd.config.model import ConfigError
     try:
         cfg = load(opts)

@@ -3,8 +3,9 @@ uvicorn and granian.
 
 Rule 1: ``main(argv) -> int`` is the whole public surface; the CLI's ``bench`` subcommand
 calls it. Exit status 0 = a report was written (even if some targets were unavailable), or
-configs written (``--write-configs``), or two runs compared (``--compare``); 2 = bad usage or
-wrk missing; 130 = interrupted.
+configs written (``--write-configs``), or two runs compared (``--compare``); 2 = bad usage, or
+wrk or the ``bench`` extra's modules missing (the message says how to install them);
+130 = interrupted.
 Rule 2: all servers run on 127.0.0.1 in their own process groups inside a ServerPool, and
 SIGTERM is turned into KeyboardInterrupt, so every exit path stops them.
 Modules: wrk (run/parse), stats (medians, ratios), procs (/proc PSS and counts), configs
@@ -112,6 +113,35 @@ def _options(args: argparse.Namespace) -> Any:
         keep_alive_modes=modes, only=only, wait_quiet_s=args.wait_quiet)
 
 
+# What the lab needs beyond mpmd: the `bench` extra's modules (its Python peers, gunicorn,
+# uvicorn and granian, are skipped when missing), and wrk, nginx and Apache from the system.
+EXTRA_HINT = "pip install 'mpmd[bench]'"
+SYSTEM_HINT = "apt-get install wrk nginx apache2"
+
+
+def missing_extra(args: argparse.Namespace) -> list[str]:
+    """The bench extra's modules this command needs and cannot import."""
+    if args.write_configs:
+        return []
+    need = ["matplotlib"] if args.compare_chart else []
+    if not args.compare:
+        need = ["rich"] + ([] if args.no_charts else ["matplotlib"])
+    missing = []
+    for name in need:
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def extra_hint(missing: list[str]) -> str:
+    return (f"mpmd bench: the bench extra is not installed (no module {', '.join(missing)}); "
+            f"install it with:\n    {EXTRA_HINT}\n"
+            f"The lab drives wrk and compares against nginx and Apache httpd, system packages "
+            f"(Debian/Ubuntu):\n    {SYSTEM_HINT}")
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -155,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``mpmd bench``; see build_parser() for the options."""
     from mpmd.bench.wrk import INSTALL_HINT, find_wrk
     args = build_parser().parse_args(argv)
+    missing = missing_extra(args)
+    if missing:
+        print(extra_hint(missing), file=sys.stderr)
+        return 2
     if args.write_configs:
         names = write_configs(Path(args.write_configs))
         print(f"mpmd bench: wrote {len(names)} files into {args.write_configs}")

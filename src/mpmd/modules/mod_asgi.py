@@ -42,6 +42,10 @@ Rule 3: an exception before the response is handed over -> 500 + traceback in th
 Rule 4: lifespan: ``lifespan.startup`` once per worker process; an app that raises on the lifespan
         scope does not support it and is served anyway (uvicorn's "auto"); ``startup.failed`` is
         logged (MPMD0804) and the app answers 500.
+Rule 5: ``mpmd -t``, start-up and each restart import every mount's application in a throwaway
+        process (app_probe.py): one that cannot be imported fails the configuration at its
+        line, with the import error; one that is not a coroutine function (nor its
+        ``__call__``) is named in a warning, as it may be a WSGI application.
 """
 
 from __future__ import annotations
@@ -58,7 +62,9 @@ from mpmd.core.memo import derived_by_content
 from mpmd.core.modules import Module, PerServer, servers_of
 from mpmd.http.errors import RequestBodyError
 from mpmd.mpm.base import awaits_handlers
-from mpmd.modules.mod_wsgi import VHOST_FIRST, AppBodyError, _app_spec, _log, _server_error, add_python_path, flatten, load_object
+from mpmd.modules.app_probe import MountLine, check_mounts, lines_of
+from mpmd.modules.mod_wsgi import (VHOST_FIRST, AppBodyError, _app_spec, _log, _server_error, add_python_path,
+                                   flatten, load_object, python_path)
 from mpmd.modules.mounts import find_mount
 from mpmd.tls.variables import asgi_extension
 
@@ -589,6 +595,14 @@ class ASGIModule(Module):
         for each in servers_of(server):
             self.mounts(each)
         return list(self.apps.values())
+
+    def check_config(self, cfg: Any) -> list[Any]:
+        """Every mount's application imported in a throwaway process (Rule 5)."""
+        mounts = [MountLine("ASGIApp", spec, lambda s=spec: load_object(s), file, line)
+                  for (_, spec), file, line in lines_of(cfg, "asgi_app")]
+        return check_mounts(mounts, python_path(cfg), "asgi", "MPMD0806", (
+            "warn", "is not a coroutine function, nor is its __call__: if it is a WSGI "
+                    "application, serve it with WSGIApp"))
 
     def translate_name(self, ctx: Any) -> bool | None:
         m = find_mount(self.mounts(ctx.server), ctx.uri_path)

@@ -32,11 +32,14 @@ Rule 7: a request body that fails (bad chunk, over LimitRequestBody, timed out, 
         read error"; an app that lets it propagate gets one line in the ErrorLog (MPMD0705),
         no traceback (the client's fault, not the app's), and the driver answers the body's
         status (400, 408, 413) instead of the 500.
+Rule 8: ``mpmd -t``, start-up and each restart import every mount's application in a throwaway
+        process (app_probe.py): one that cannot be imported fails the configuration at its
+        line, with the import error, and so does an ASGI application mounted here.  The
+        server's own import stays where WSGIPreload puts it.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import stat
@@ -51,6 +54,7 @@ from mpmd.core.memo import derived_by_content
 from mpmd.core.modules import Module, PerServer, servers_of
 from mpmd.http.errors import RequestBodyError
 from mpmd.modules import wsgi_environ
+from mpmd.modules.app_probe import MountLine, check_mounts, lines_of, load_object
 from mpmd.modules.wsgi_input import ErrorStream, wsgi_input
 from mpmd.config import values as config_values
 from mpmd.modules.mounts import find_mount
@@ -129,10 +133,14 @@ def flatten(values: Any) -> list[Any]:
     return out
 
 
-def add_python_path(server: Any) -> None:
+def python_path(server: Any) -> list[str]:
+    """WSGIPythonPath's directories, relative ones under ServerRoot."""
     root = getattr(server, "server_root", None) or os.getcwd()
-    for d in reversed(flatten(getattr(server, "wsgi_python_path", []))):
-        d = os.path.join(root, d)
+    return [os.path.join(root, d) for d in flatten(getattr(server, "wsgi_python_path", []))]
+
+
+def add_python_path(server: Any) -> None:
+    for d in reversed(python_path(server)):
         if d not in sys.path:
             sys.path.insert(0, d)
 
@@ -156,15 +164,6 @@ def load_script(path: str) -> Callable[..., Any]:
     if app is None:
         raise AttributeError(f"WSGI script {path!r} does not contain a WSGI application 'application'")
     return app
-
-
-def load_object(spec: str) -> Any:
-    """``package.module:attr.sub`` -> the object."""
-    module_name, _, attr = spec.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 # -- file_wrapper ---------------------------------------------------------------------------
@@ -497,6 +496,21 @@ class WSGIModule(Module):
         for each in servers_of(server):
             self.mounts(each)
         return list(self.apps.values())
+
+    def check_config(self, cfg: Any) -> list[Any]:
+        """-t, start-up and each restart: every mount's application is imported in a throwaway
+        process (app_probe); one that cannot be, or that is an ASGI application, is an error at
+        its line (Rule 8)."""
+        root = getattr(cfg, "server_root", None) or os.getcwd()
+        scripts = [(os.path.join(root, path), file, line)
+                   for (_, path), file, line in lines_of(cfg, "wsgi_script_alias")]
+        mounts = [MountLine("WSGIScriptAlias", path, lambda p=path: load_script(p), file, line)
+                  for path, file, line in scripts]
+        mounts += [MountLine("WSGIApp", spec, lambda s=spec: load_object(s), file, line)
+                   for (_, spec), file, line in lines_of(cfg, "wsgi_app")]
+        return check_mounts(mounts, python_path(cfg), "wsgi", "MPMD0706", (
+            "error", "is an ASGI application (a coroutine function, or its __call__ is one): "
+                     "serve it with ASGIApp"))
 
     def post_config(self, server: Any) -> None:
         """In the master, before fork: WSGIPreload On imports the applications now."""
