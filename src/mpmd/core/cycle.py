@@ -37,6 +37,12 @@ Rule 8: with <VirtualHost>s, the request's server is chosen from the connection'
 Rule 9: on a TLS connection whose client sent SNI, a request must name a host (else 400) whose
         server has the TLS settings of the server SNI chose (else 421 Misdirected Request), as
         httpd's mod_ssl: a client cannot reach a vhost whose certificate it never checked.
+Rule 10: a request the core refused (a ``ProtocolError``: 400, 408, 413, 414, 431, 501, 505 ...)
+        is answered by ``refuse``, which every transport calls: the answer's bytes, and its
+        access-log line written first, as httpd logs every request it answers: %r is what was
+        read of the request line (``ProtocolError.line``, or the head's line for a 408 the
+        transport found), "-" when not even that, %b the error page's length.  The line goes
+        to the logs of the address's default server (no Host was taken from a refused head).
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ from mpmd.http.limits import Limits
 from mpmd.scoreboard.layout import Status
 
 __all__ = ["Cycle", "Policy", "KEEP", "LINGER", "DRAINING", "LINGER_S", "LINGER_READS", "RETIRE_S",
-           "ClientGone", "refusal", "close_response", "SMALL_BODY"]
+           "ClientGone", "refusal", "refuse", "close_response", "SMALL_BODY"]
 
 LINGER_S = 2.0
 LINGER_READS = 32
@@ -355,6 +361,23 @@ def refusal(exc: ProtocolError) -> bytes:
     if exc.method == "HEAD":
         return head
     return head + resp.body                          # type: ignore[operator]
+
+
+def refuse(exc: ProtocolError, policy: Policy, info: Any, conn: Any = None,
+           mpm: Any = None) -> bytes:
+    """Rule 10: what a transport writes for a request the core refused on ``conn`` (the
+    sans-I/O Connection, for the line of a head that timed out), with its access-log line
+    written.  An error that renders its own answer (``answer()``: plain HTTP on a TLS port)
+    is answered with it."""
+    answer = getattr(exc, "answer", None)
+    data: bytes = answer() if answer is not None else refusal(exc)
+    if policy.logs:
+        line = exc.line
+        if line is None and conn is not None:
+            line = conn.received_line()
+        sent = len(data) - data.find(b"\r\n\r\n") - 4
+        pipeline.log_refused(policy.cfg, info, exc.status, exc.method, line, sent, mpm)
+    return data
 
 
 def close_response(resp: Response) -> None:

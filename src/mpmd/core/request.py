@@ -19,6 +19,9 @@ Rule 3: ``internal_redirect`` re-runs translate..handler for a new URI (Director
 Rule 4: when every module's phase hooks are route-pure (core/modules.py, "Route cache"), what
         ``prepare`` found for a (raw path, method) is kept per process and generation, so a
         repeated URL skips decoding and the phases; answers from a phase are never kept.
+Rule 5: a request the core refused before it had a head (cycle.py Rule 10) is logged through
+        the same log_transaction hooks, as a ``RefusedRequest``: no fields, and ``line``, what
+        was read of its request line, for %r (httpd's ``the_request``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import posixpath
 import re
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -34,6 +38,7 @@ from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.log import for_server as log_for_server
 from mpmd.core.memo import remember
 from mpmd.core.modules import ROUTE_CACHE_SIZE, VOLATILE
+from mpmd.http.events import Request
 
 DEFAULT_HANDLER = "default-handler"
 MAX_REDIRECTS = 10
@@ -287,6 +292,29 @@ def log(ctx: RequestContext, response: Response, bytes_sent: int) -> None:
             fn(ctx, response, bytes_sent)
     except Exception:
         log_error(ctx, "MPMD0305", "log_transaction failed: " + traceback.format_exc().rstrip())
+
+
+class RefusedRequest(Request):
+    """Rule 5: a refused request, as the access log sees it; ``line`` is None when not even
+    its request line was read (%r is then "-")."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, method: str | None, line: bytes | None) -> None:
+        parts = line.split(b" ") if line is not None else []
+        target = parts[1] if len(parts) == 3 else b""
+        path, _, query = target.partition(b"?")
+        version = parts[2][5:].decode("latin-1") if len(parts) == 3 else "1.1"
+        super().__init__(method or (parts[0].decode("latin-1") if parts else "-"), target, path,
+                         query, version, (), False, False, None, False)
+        self.line = line
+
+
+def log_refused(server: Any, conn: Any, status: int, method: str | None, line: bytes | None,
+                bytes_sent: int, mpm: Any = None) -> None:
+    """Rule 5: the access-log line of a request the core refused with ``status``."""
+    ctx = new_context(RefusedRequest(method, line), conn, server, None, mpm, time.time())
+    log(ctx, Response(status, []), bytes_sent)
 
 
 def logs_requests(cfg: Any) -> bool:

@@ -19,10 +19,27 @@ Rule 4: llhttp owns the syntax (strict mode: no bare LF, no bare CR, no obs-fold
         1.1, RFC 9110 6.2), Transfer-Encoding policy (RFC 9112 6.3: a final coding other
         than chunked is 400, an unknown coding before chunked 501), absolute-form targets,
         and no fragment in a request-target (RFC 9112 3.2: neither form has one; httpd 400).
-Rule 5: the only leniency turned on is ``lenient_version`` so that HTTP/1.2 parses; the
-        version is then checked here (505 for any major other than 1).
+Rule 5: the leniencies turned on: ``lenient_version``, so that HTTP/1.2 parses (the version
+        is then checked here: 505 for any major other than 1); ``lenient_keep_alive``, so that
+        a ``Connection`` field among the trailers does not end the connection in llhttp (Rule 3
+        is kept here: a request that does not keep the connection alive stops the parser in
+        ``on_message_complete``); and, only while a chunked body is parsed, the Content-Length
+        and Transfer-Encoding leniencies, so that those fields in the trailer section are
+        dropped as any trailer is (Rule 8).
 Rule 6: a refused request's ``ProtocolError`` carries its method once the request line was
-        read (``method``), so a refused HEAD is answered without content (RFC 9110 9.3.2).
+        read (``method``), so a refused HEAD is answered without content (RFC 9110 9.3.2), and
+        what was received of its request line (``line``), for the access log's %r.
+Rule 7: a request-target with raw bytes above 0x7F (clients that send UTF-8 paths unescaped)
+        is taken as sent, as httpd and nginx take it: llhttp refuses those bytes in a URL, so
+        a read that holds any, outside a body, is fed in pieces: each run of such bytes that
+        falls in the request-target (llhttp is asked: an empty feed flushes the URL span only
+        while it is open) goes to llhttp as as many "x", and the target keeps the real bytes.
+        Elsewhere (a field value's obs-text, a body) the bytes go to llhttp as they are.  A
+        pipelined request behind a body in the same read is not looked at (400, as before).
+Rule 8: trailer fields are counted against the limits and dropped, never merged into the
+        head (RFC 9110 6.5.1: a sender must not put framing, routing or control fields there,
+        and a recipient must not take them as header fields).  A malformed or repeated
+        Content-Length among them is still a 400 (llhttp checks its digits in any section).
 
 Methods: llhttp accepts a fixed list (RFC 9110, WebDAV, and a few more); any other method
 is answered 501 (Apache's answer to an unknown method).  CONNECT is answered 405: this is
@@ -82,6 +99,19 @@ _LLHTTP_ERRORS: dict[str, tuple[int, str]] = {
     "Pause on PRI/Upgrade": (505, "HTTP/2 is not supported"),
 }
 
+# llhttp's error texts for a failure after the request line (in the fields): that line was then
+# read whole, and the access log gets it (Rule 6).  Any other llhttp error is in the line.
+_FIELD_STAGE = ("header", "Content-Length", "Transfer-Encoding", "Duplicate", "Data after")
+
+# A run of bytes llhttp refuses in a URL (Rule 7), and what it is fed instead.
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+_STAND_IN = b"x"
+
+
+class _Probe(bytes):
+    """A URL placeholder whose replacement shows that ``on_url`` ran (``_url_open``)."""
+
+
 # Why the parse stopped at end of stream, by the parser's position.
 _EOF_REASONS = ("", "connection closed in the request head", "connection closed in the body")
 
@@ -111,7 +141,7 @@ class Connection:
         self._max_section = limits.header_section
         self._max_fields = limits.fields or sys.maxsize       # LimitRequestFields 0: no limit
         self._parser = HttpRequestParser(self)
-        self._parser.set_dangerous_leniencies(lenient_version=True)
+        self._parser.set_dangerous_leniencies(lenient_version=True, lenient_keep_alive=True)
         self._events: deque[_Queued] = deque()
         self._paused = False          # EndOfMessage handed out; waiting for start_next_cycle
         self._closing = False         # a request without keep-alive was parsed (Rule 3)
@@ -154,17 +184,23 @@ class Connection:
         if self._dead:
             return
         self._progress = False
-        try:                                 # _feed's first round, inline: once per read
-            self._parser.feed_data(data)
-        except HttpParserUpgrade as exc:
-            self._feed(data[exc.args[0]:])
-        except HttpParserError as exc:
-            self._parse_error(data, exc)
+        if self._phase != BODY and not (
+                data.isascii() if type(data) is bytes else bytes(data).isascii()):
+            self._feed_high(bytes(data))     # Rule 7
+        else:
+            try:                             # _feed's first round, inline: once per read
+                self._parser.feed_data(data)
+            except HttpParserUpgrade as exc:
+                self._feed(data[exc.args[0]:])
+            except HttpParserError as exc:
+                self._parse_error(data, exc)
         if self._phase == HEAD and not self._dead:
             self._head_bytes += len(data)
             self._stall = 0 if self._progress else self._stall + len(data)
             if self._stall > self.limits.stall_bytes:
-                self._fail(ProtocolError(400, "request header field exceeds LimitRequestFieldSize"))
+                error = ProtocolError(400, "request header field exceeds LimitRequestFieldSize")
+                error.line = self.received_line()
+                self._fail(error)
 
     def next_event(self) -> Event:
         """The next event; raises ``ProtocolError`` for a request that must be refused."""
@@ -198,6 +234,32 @@ class Connection:
             return True
         return any(type(e) is not Data and e is not _EOM for e in events)
 
+    def received_line(self) -> bytes | None:
+        """The request line of the head being read, once it was read whole (the access log's
+        %r for a head refused before its end, a 408 say); else None, as httpd logs "-"."""
+        if self._phase != HEAD or not self._url or self._dead or self._url_open():
+            return None
+        version = self._parser.get_http_version()
+        if version == "0.0":                 # the first head's version has not arrived
+            return None
+        return self._line(version)
+
+    def _line(self, version: str) -> bytes:
+        return b"%s %s HTTP/%s" % (self._parser.get_method(), self._url, version.encode())
+
+    def _url_open(self) -> bool:
+        """Whether llhttp is inside the request-target: an empty feed flushes the URL span only
+        while it is open, and ``on_url`` then replaces the probe (Rule 7)."""
+        url = self._url
+        probe = self._url = _Probe(url)
+        try:
+            self._parser.feed_data(b"")
+        except HttpParserError:
+            pass
+        opened = self._url is not probe
+        self._url = url
+        return opened
+
     @property
     def partial_request(self) -> bool:
         """True when the peer has sent part of a request head (Timeout, not KeepAliveTimeout)."""
@@ -216,10 +278,11 @@ class Connection:
 
     # -- feeding llhttp -------------------------------------------------------------
 
-    def _feed(self, data: bytes | memoryview) -> None:
+    def _feed(self, data: bytes | memoryview, read: bytes | memoryview | None = None) -> None:
         """Feed ``data``, and what follows each upgrade request llhttp stopped at: only plain
         requests get that far (CONNECT and upgrades with a body were refused in
-        on_headers_complete), so parsing goes on after them."""
+        on_headers_complete), so parsing goes on after them.  ``read``: the whole read
+        ``data`` is a piece of (Rule 7), for an error's request line."""
         while data and not self._dead:
             try:
                 self._parser.feed_data(data)
@@ -227,8 +290,28 @@ class Connection:
             except HttpParserUpgrade as exc:
                 data = data[exc.args[0]:]
             except HttpParserError as exc:
-                self._parse_error(data, exc)
+                self._parse_error(data if read is None else read, exc)
                 return
+
+    def _feed_high(self, data: bytes) -> None:
+        """Rule 7: ``data`` holds bytes above 0x7F; those in the request-target reach llhttp
+        as stand-ins, and ``_url`` gets them back."""
+        start = 0
+        for run in _HIGH_RUN.finditer(data):
+            first, end = run.span()
+            self._feed(data[start:first], data)
+            start = first
+            if self._dead or self._phase == BODY:
+                break                        # a body's bytes go as they are
+            if self._phase == HEAD and self._url_open():
+                self._feed(_STAND_IN * (end - first), data)
+                if not self._dead:
+                    self._url = self._url[:first - end] + data[first:end]
+            else:
+                self._feed(data[first:end], data)
+            start = end
+        if not self._dead:
+            self._feed(data[start:], data)
 
     def _parse_error(self, data: bytes | memoryview, exc: HttpParserError) -> None:
         if not self._closing:
@@ -238,10 +321,20 @@ class Connection:
                 known = error.status != 501      # 501: an unknown method; llhttp's method
             else:                                # field is then the previous request's
                 known = True
-            if known and self._phase == HEAD:    # Rule 6
-                error.method = _METHODS.get(self._parser.get_method())
+            if self._phase == HEAD:              # Rule 6
+                if known:
+                    error.method = _METHODS.get(self._parser.get_method())
+                if error.line is None:
+                    error.line = self._failed_line(data, str(exc))
             self._fail(error)
         self._dead = True
+
+    def _failed_line(self, data: bytes | memoryview, reason: str) -> bytes:
+        """Rule 6: the request line of a head llhttp (or a check here) stopped in: rebuilt when
+        the failure came after it, else the failing head's first line as received."""
+        if self._url and (self._error is not None or any(w in reason for w in _FIELD_STAGE)):
+            return self._line(self._parser.get_http_version())
+        return _first_line(bytes(data), self.limits.request_line + 1)
 
     def _fail(self, error: ProtocolError) -> None:
         if not self._dead:
@@ -277,8 +370,14 @@ class Connection:
         elif url[:1] == b"*" and self._parser.get_method() == b"PRI":
             self._reject(505, "HTTP/2 connection preface on an HTTP/1.1 port")
         if len(url) > self._max_target and len(url) + len(self._parser.get_method()) > self._max_line:
-            self._reject(414, "request line exceeds LimitRequestLine")
+            self._too_long(url)
         self._url = url
+
+    def _too_long(self, url: bytes) -> NoReturn:
+        """414; the log's %r is the line's first LimitRequestLine + 1 bytes, as httpd's."""
+        error = self._error = ProtocolError(414, "request line exceeds LimitRequestLine")
+        error.line = (self._parser.get_method() + b" " + url)[:self.limits.request_line + 1]
+        raise error
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._progress = True
@@ -329,11 +428,14 @@ class Connection:
     def on_message_complete(self) -> None:
         self._events.append(_EOM)
         self._phase = IDLE
+        if self._chunked:                    # trailers may have added to the head's fields
+            self._reset_message()
+            self._parser.set_dangerous_leniencies(lenient_chunked_length=False,
+                                                  lenient_transfer_encoding=False)
         if not self._keep_alive:
             self._closing = True
             self._dead = True
-        if self._chunked:                    # trailers may have added to the head's fields
-            self._reset_message()
+            raise _STOP                      # Rule 3: llhttp parses nothing after it (Rule 5)
 
 
 # -- header bookkeeping, by lower-cased name --------------------------------------
@@ -506,6 +608,9 @@ def _framing(conn: Connection, version: str) -> tuple[int | None, bool]:
         if len(codings) != 1:
             conn._reject(400, "chunked applied more than once")
         conn._chunked = True
+        # Rule 8: CL and TE may come again in the trailer section; the head was checked above
+        conn._parser.set_dangerous_leniencies(lenient_chunked_length=True,
+                                              lenient_transfer_encoding=True)
         return None, True
     if conn._cl is None:
         return None, False
@@ -533,6 +638,27 @@ def _from_llhttp(exc: HttpParserError, data: bytes = b"") -> ProtocolError:
         # "THIS IS NOT HTTP": not an unknown method but no request line at all (httpd: 400).
         return ProtocolError(400, "malformed request line")
     return ProtocolError(status, reason)
+
+
+class _Stop(Exception):
+    """Raised in a callback to stop llhttp after a request that closes the connection."""
+
+
+_STOP = _Stop()
+
+
+def _first_line(data: bytes, most: int) -> bytes:
+    """Error path only (Rule 6): the first line of the failing head in ``data``: the first head
+    whose line is not a request llhttp takes (earlier pipelined requests parsed fine), at most
+    ``most`` bytes, without its CR."""
+    heads = [h.lstrip(b"\r\n") for h in data.split(b"\r\n\r\n")]
+    heads = [h for h in heads if h] or [b""]
+    lines = [h.split(b"\n", 1)[0].rstrip(b"\r") for h in heads]
+    for line in lines:
+        method = line.split(b" ", 1)[0]
+        if method not in _METHODS or not _REQUEST_LINE.match(line):
+            return line[:most]
+    return lines[-1][:most]
 
 
 _REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ \x00-\x20\x7f]+ HTTP/\d\.\d\r?$")

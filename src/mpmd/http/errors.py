@@ -10,10 +10,14 @@ class ProtocolError(Exception):
     to this origin server) and 417 (an Expect other than 100-continue).  After a ProtocolError the
     connection's framing is in doubt, so the driver always closes after the answer.
     ``method`` is the refused request's method when its request line was read (a HEAD is
-    answered without content), else None.
+    answered without content), else None.  ``line`` is what was received of its request line,
+    as httpd keeps it for the access log's %r (``the_request``): the whole line once it was
+    read, the first LimitRequestLine + 1 bytes of one too long, None when not even that
+    much is known (a head cut off inside its first line: httpd logs "-").
     """
 
     method: str | None = None
+    line: bytes | None = None
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(f"{status} {reason}")

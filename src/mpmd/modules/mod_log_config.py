@@ -16,6 +16,8 @@ Rule 4: ``CustomLog "|cmd" fmt`` (and ``|$cmd``, through the shell) writes to a 
 Rule 5: each server writes its own CustomLog lines; a <VirtualHost> without any writes the main
         server's (httpd's merge).  ``%v`` is the serving server's ServerName, ``%V`` the host
         the client asked for (UseCanonicalName Off), else that ServerName.
+Rule 6: a request the core refused (core/request.py Rule 5) logs as httpd logs one: %r is what
+        was read of its request line, escaped as in Rule 3, or "-" when none was.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mpmd.config.vhosts import host_of, server_hostname
 from mpmd.core import piped
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module, PerServer, servers_of
+from mpmd.core.request import RefusedRequest
 
 NICKNAMES = {
     "common": '%h %l %u %t "%r" %>s %b',
@@ -73,6 +76,8 @@ _clock = _TimeCache()
 
 def _request_line(ctx: RequestContext, resp: Response, n: int, now: float) -> str:
     req = ctx.request
+    if type(req) is RefusedRequest:                  # Rule 6
+        return "-" if req.line is None else escape(req.line)
     return escape(f"{req.method} ".encode() + req.target + f" HTTP/{req.http_version}".encode())
 
 

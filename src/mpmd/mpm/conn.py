@@ -42,14 +42,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpmd.core.body import CONTINUE, ClientGone, RequestBody
-from mpmd.core.cycle import (KEEP, LINGER_READS, LINGER_S, Cycle, NullSlot, Policy,
+from mpmd.core.cycle import (KEEP, LINGER_READS, LINGER_S, Cycle, NullSlot, Policy, refuse,
                              close_response)
 from mpmd.core.exchange import ConnInfo, FileBody, MultipartBody
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
 from mpmd.scoreboard.layout import Status
 from mpmd.tls import handshake
-from mpmd.tls.plain import PlainHttpOnTls, is_plain_http, refusal_bytes
+from mpmd.tls.plain import PlainHttpOnTls, is_plain_http
 from mpmd.tls.variables import SNI_ATTR
 
 RECV_BYTES = 65536
@@ -217,7 +217,7 @@ class ConnectionDriver:
             return None                           # gone before a byte: nothing to log
         if is_plain_http(first):
             handshake.plain_http(log, info.client_addr)
-            if self.answer_error(sock, PlainHttpOnTls()):
+            if self.answer_error(sock, PlainHttpOnTls(), info):
                 self.linger(sock)
             return None
         return self._handshake(sock, context, tls, info, log)
@@ -249,7 +249,7 @@ class ConnectionDriver:
                     event = self.next_event(sock, conn, False, self.keep_alive_timeout_s
                                             if info.requests_served else self.timeout_s)
                 except ProtocolError as exc:
-                    if self.answer_error(sock, exc):
+                    if self.answer_error(sock, exc, info, conn):
                         self.linger(sock)
                     return
                 if type(event) is not Request:
@@ -295,14 +295,15 @@ class ConnectionDriver:
         except (_Closed, OSError):
             return False
         if error is not None:
-            self.answer_error(sock, error)
+            self.answer_error(sock, error, info, conn)
         return False
 
-    def answer_error(self, sock: socket.socket, exc: ProtocolError) -> bool:
+    def answer_error(self, sock: socket.socket, exc: ProtocolError, info: ConnInfo,
+                     conn: Any = None) -> bool:
         """Write the answer to a refused request (no linger); False when the write failed."""
         self.slot.set_status(_WRITE)
         try:
-            sock.sendall(refusal_bytes(exc))
+            sock.sendall(refuse(exc, self.conn_policy, info, conn, self.mpm))
         except OSError:
             return False
         return True

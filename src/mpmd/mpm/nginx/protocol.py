@@ -31,12 +31,11 @@ import threading
 from typing import Any, Callable
 
 from mpmd.core.body import CONTINUE, HIGH_BYTES, LOW_BYTES, ClientGone, RequestBody
-from mpmd.core.cycle import KEEP, LINGER, LINGER_S, NO_BODY, Cycle, close_response
+from mpmd.core.cycle import KEEP, LINGER, LINGER_S, NO_BODY, Cycle, close_response, refuse
 from mpmd.core.exchange import ConnInfo, Response
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, PAUSED, Request
 from mpmd.mpm.conn import inet_address
-from mpmd.tls.plain import refusal_bytes
 from mpmd.tls.variables import SNI_ATTR
 
 PIPELINE_BYTES = 1 << 16
@@ -390,7 +389,7 @@ class HttpProtocol(asyncio.Protocol):
         """A request the core refused: answer its status and close (Rule 3)."""
         self._to_busy(True)
         self.busy = True
-        self.transport.write(refusal_bytes(exc))
+        self.transport.write(refuse(exc, self.policy, self.info, self.conn, self.w.mpm))
         self.linger_close()
 
     # -- closing --------------------------------------------------------------------------------
