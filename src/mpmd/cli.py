@@ -22,6 +22,11 @@ Rule 5: ``package.module:app`` (gunicorn's and uvicorn's shortcut) is imported o
         function, or its ``__call__`` is one) or WSGI; it is then mounted at / with ASGIApp or
         WSGIApp, the current directory on WSGIPythonPath.  One that cannot be imported stops
         ``-t`` and start-up with the import error, naming the argument.
+Rule 6: ``-k start`` detaches, as httpd's does (supervisor/daemon.py): the command returns once
+        the server is up (exit 0) or could not start (its error on stderr, exit 1), and so does
+        ``-k restart``/``graceful`` with no server running; ``-D FOREGROUND`` (httpd's) and
+        ``-X`` keep it in front.  Plain ``mpmd`` and ``mpmd -f FILE`` always stay in front (httpd
+        detaches there too; a quick start that returns to the prompt would be a trap).
 """
 
 from __future__ import annotations
@@ -96,7 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if opts.embedded and any(names_listen(d) for d in (*opts.pre, *opts.post)):
         builtin.append("MPMD_LISTEN_GIVEN")          # Rule 4
     opts.defines = [*builtin, *opts.defines]
-    opts.foreground = True
+    # Rule 6: -k start detaches; -D FOREGROUND and -X keep it in front
+    opts.foreground = "FOREGROUND" in opts.defines or opts.single_process
+    opts.detach = False
     opts.load_config = lambda: load(opts)
     return opts
 
@@ -214,10 +221,12 @@ def do_action(cfg: Any, opts: argparse.Namespace) -> int:
         if pid is not None:              # httpd: "httpd (pid 42) already running", exit 0
             print(f"mpmd {why} already running")
             return 0
+        opts.detach = not opts.foreground    # Rule 6
         return do_serve(cfg, opts)
     code = int(send_action(cfg, opts.action))
     if code == NOT_RUNNING:              # restart/graceful with nothing running: start (httpd)
         print("mpmd not running, trying to start", flush=True)
+        opts.detach = not opts.foreground
         return do_serve(cfg, opts)
     return code
 

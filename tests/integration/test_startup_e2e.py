@@ -130,10 +130,11 @@ def test_dash_X_writes_the_pidfile_and_k_stop_stops_it(conf: ConfBuilder, make_s
 
 @pytest.mark.parametrize("action", ["graceful", "restart"])
 def test_k_graceful_or_restart_starts_a_stopped_server(tmp_path: Path, action: str) -> None:
+    """With -D FOREGROUND it stays in front; detached, test_service_e2e.py."""
     conf = ConfBuilder(tmp_path)
     path = conf.write()
     (conf.htdocs / "index.html").write_text("hi\n")
-    server = Server(conf, ("-k", action))
+    server = Server(conf, ("-k", action, "-D", "FOREGROUND"))
     server.start()
     try:
         assert request_once(server.port, get("/index.html")).status == 200

@@ -104,6 +104,8 @@ class Runtime:
     single_process: bool = False               # -X: serve in this process, no fork
     on_ready: Callable[[], None] | None = None  # call once the first children are up
     retained: dict[str, Any] = field(default_factory=dict)   # survives restarts (httpd retained)
+    on_stopping: Callable[[], None] | None = None  # a stop begins (sd_notify STOPPING=1)
+    on_tick: Callable[[], None] | None = None      # each maintenance pass (sd_notify STATUS=)
 
 
 class MPM(abc.ABC):

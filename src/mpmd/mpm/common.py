@@ -25,6 +25,11 @@ Rule 6: every process says what it is in ``ps`` and ``top`` (``set_proctitle``, 
         setproctitle package; without it the titles stay as they are): the master
         ``mpmd: master (event) -f /etc/mpmd/httpd.conf``, a child
         ``mpmd: child (event) generation 3`` (the nginx MPM's: ``mpmd: worker (nginx) ...``).
+Rule 7: SIGTERM (``-k stop``, a container's stop) and SIGINT drain: the children stop accepting
+        and finish the requests in flight (a graceful stop), within GracefulShutdownTimeout, or
+        ``min(Timeout, DRAIN_DEFAULT_S)`` when it is 0; then what is left is TERMed.  A second
+        TERM or INT while draining stops at once.  httpd's SIGTERM is that immediate stop; its
+        draining stop is SIGWINCH (graceful-stop), which mpmd keeps.  SIGHUP stays immediate.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ M_CHILD_FATAL = "MPMD0104"
 M_STOP_KILL = "MPMD0105"
 M_CHILD_START = "MPMD0106"
 M_CHILD_CRASH = "MPMD0108"
+M_DRAINING = "MPMD0109"
+DRAIN_DEFAULT_S = 10.0         # Rule 7: a container runtime's usual grace period before KILL
 
 
 # --- exit status ---------------------------------------------------------------------------
@@ -480,6 +487,8 @@ class ForkingMPM(MPM):
                 return RunResult.STOP
             if time.monotonic() >= next_maint:
                 self.perform_maintenance()
+                if self.runtime.on_tick:
+                    self.runtime.on_tick()
                 next_maint = time.monotonic() + self.maintenance_interval_s
 
     def dispatch(self, action: str) -> RunResult | None:
@@ -557,9 +566,41 @@ class ForkingMPM(MPM):
         self.respawn(freed)
 
     def handle_stop(self) -> RunResult:
+        """SIGTERM/SIGINT: drain, then stop (Rule 7)."""
         self.state = MPMState.STOPPING
-        self.stop_children(signal.SIGTERM)
+        if self.runtime.on_stopping:
+            self.runtime.on_stopping()
+        bound = self.drain_bound_s()
+        self.log.notice(M_DRAINING, f"stopping: finishing the requests in flight (up to {bound:g} s)",
+                        self.name)
+        self.retire_generation()
+        if not self.drain(time.monotonic() + bound):
+            self.stop_children(signal.SIGTERM)
         return RunResult.STOP
+
+    def drain_bound_s(self) -> float:
+        graceful = float(getattr(self.cfg, "graceful_shutdown_timeout", 0) or 0)
+        if graceful > 0:
+            return graceful
+        return min(float(getattr(self.cfg, "timeout", DRAIN_DEFAULT_S) or DRAIN_DEFAULT_S),
+                   DRAIN_DEFAULT_S)
+
+    def drain(self, deadline_s: float) -> bool:
+        """Reap retiring children until none is left (True), the deadline passes or a second
+        stop signal comes (False)."""
+        while self.pool.children:
+            for pid, info in reap():
+                child = self.pool.pop(pid)
+                if child is not None:
+                    self._forget(child, info)
+            if not self.pool.children:
+                break
+            wait = min(0.05, deadline_s - time.monotonic())
+            if wait <= 0:
+                return False
+            if "stop" in self.runtime.signals.wait(wait):
+                return False
+        return True
 
     def handle_restart(self) -> RunResult:
         self.state = MPMState.STOPPING
@@ -572,6 +613,8 @@ class ForkingMPM(MPM):
 
     def handle_graceful_stop(self) -> RunResult:
         self.state = MPMState.STOPPING
+        if self.runtime.on_stopping:
+            self.runtime.on_stopping()
         self.retire_generation()
         timeout = float(getattr(self.cfg, "graceful_shutdown_timeout", 0) or 0)
         deadline = time.monotonic() + (timeout if timeout > 0 else 3600.0)

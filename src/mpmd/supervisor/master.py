@@ -13,6 +13,11 @@ Rule 3: the ready file is written (atomically) once the generation's children ar
 Rule 4: ``ps`` and ``top`` tell the master from its children: its title is
         ``mpmd: master (event) -f /etc/mpmd/httpd.conf`` (the command's arguments), theirs
         ``mpmd: child (event) generation 3`` (``mpm/common.py`` Rule 6).  -X keeps its command.
+Rule 5: once the first generation is up the URLs it serves are printed on stderr
+        (``mpmd: serving http://127.0.0.1:8080/``); a detached server (``-k start``,
+        supervisor/daemon.py) hands them to the command that started it, which prints them.
+Rule 6: systemd hears of each step through sd_notify (supervisor/notify.py): READY=1,
+        RELOADING=1 then READY=1 on a restart, STOPPING=1, and STATUS= from maintenance.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from mpmd.supervisor import listeners as listeners_mod
 from mpmd.core import log as log_mod
 from mpmd.core import piped
 from mpmd.supervisor import pidfile
+from mpmd.supervisor.daemon import Detached, detach
+from mpmd.supervisor.notify import Notifier
 from mpmd.supervisor.signals import SignalQueue
 from mpmd.mpm import load_mpm_class
 from mpmd.mpm.base import Runtime, RunResult
@@ -82,6 +89,9 @@ class Master:
         self.retained: dict[str, Any] = {}        # pool, pipe of death, spawn state, halt flag
         self.generation = 0
         self.signals: SignalQueue | None = None
+        self.detached: Detached | None = getattr(opts, "detached", None)
+        self.notifier = Notifier()
+        self.announced = False
 
     def setup(self) -> int:
         try:
@@ -105,6 +115,20 @@ class Master:
         path = getattr(self.opts, "ready_file", None)
         if path:
             write_ready_file(path, self.pid, self.listeners, self.cfg.mpm_name, self.generation)
+        self.notifier.ready(self.scoreboard)
+        if not self.announced:                   # Rule 5
+            self.announced = True
+            urls = [listener_url(lst) for lst in self.listeners]
+            if self.detached is not None:
+                self.detached.started(urls)
+            else:
+                say("".join(f"mpmd: serving {url}\n" for url in urls).rstrip("\n"))
+
+    def stopping(self) -> None:
+        self.notifier.stopping()
+
+    def tick(self) -> None:
+        self.notifier.tick(self.scoreboard)
 
     def run(self) -> int:
         single = bool(getattr(self.opts, "single_process", False))
@@ -130,6 +154,7 @@ class Master:
                     pidfile.remove(pid_path, self.pid)
         finally:
             listeners_mod.close_all(self.listeners)
+            self.notifier.close()
             if self.signals is not None:
                 self.signals.restore()
             if single:
@@ -169,16 +194,21 @@ class Master:
                 return 1
             # TLS: the contexts this generation's config built while it loaded (mod_ssl)
             listeners_mod.assign_tls(self.listeners, sites_of(self.cfg))
+            if self.detached is not None:        # checked: leave the terminal (daemon.py)
+                self.detached.release_terminal()
             runtime = Runtime(log=self.log, signals=self.signals, generation=self.generation,
-                              single_process=single, on_ready=self.ready, retained=self.retained)
+                              single_process=single, on_ready=self.ready, retained=self.retained,
+                              on_stopping=self.stopping, on_tick=self.tick)
             mpm = self.mpm_cls(self.cfg, self.listeners, self.scoreboard, runtime)
             result = mpm.run()
             if result in (RunResult.STOP, RunResult.GRACEFUL_STOP):
+                self.notifier.stopping()
                 self.log.notice(M_STOPPING, "caught SIGTERM, shutting down")
                 return 1 if self.retained.get("halt") else 0
             self.restart(result)
 
     def restart(self, result: RunResult) -> None:
+        self.notifier.reloading()
         new = reload_config(self.cfg, self.opts, self.log)
         if new is not self.cfg and getattr(new, "mpm_name", None) != self.cfg.mpm_name:
             self.log.error(M_RELOAD_FAILED, "the MPM cannot change on restart; keeping "
@@ -193,6 +223,11 @@ class Master:
 def serve(cfg: Any, opts: Any) -> int:
     """Run the server until stopped; the process exit code (0 after a clean stop, 1 when it
     cannot start: nothing is left behind -- no listener, child, PidFile or piped logger)."""
+    if getattr(opts, "detach", False):       # -k start: the command waits, the server runs on
+        outcome = detach()
+        if isinstance(outcome, int):
+            return outcome
+        opts.detached = outcome
     try:
         try:
             master = Master(cfg, opts)
@@ -205,6 +240,13 @@ def serve(cfg: Any, opts: Any) -> int:
         return master.run()
     finally:
         piped.close_all()
+
+
+def listener_url(lst: Any) -> str:
+    """``http://127.0.0.1:8080/``, ``https://[::1]:8443/``; "Listen 80" is ``http://0.0.0.0:80/``."""
+    host = lst.host or "0.0.0.0"
+    host = f"[{host}]" if ":" in host else host
+    return f"{'https' if lst.tls else 'http'}://{host}:{lst.port}/"
 
 
 def open_log_failure(exc: OSError, target: str) -> str:
