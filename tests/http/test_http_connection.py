@@ -652,3 +652,25 @@ def test_host_header_refused_as_httpd_fix_hostname(host: bytes) -> None:
 def test_absolute_target_may_have_an_empty_port() -> None:
     data = b"GET http://x:/ HTTP/1.1\r\nHost: y\r\n\r\n"
     assert feed(data, eof=False)[-1] != ("ERR", 400)
+
+
+@pytest.mark.parametrize("cut", [1, 2, 4, 6, 10, 15])
+def test_an_unknown_method_is_judged_on_its_whole_line_however_cut(cut: int) -> None:
+    """Found by tests/fuzz: "BL" then "AH / HTTP/1.1" was 400, the whole line 501."""
+    data = b"BLAH / HTTP/1.1\r\nHost: h\r\n\r\n"
+    conn = Connection()
+    conn.receive_data(data[:cut])
+    conn.receive_data(data[cut:])
+    assert drain(conn) == [("ERR", 501)]
+    junk = b"\x00\x01 not http at all\r\n\r\n"
+    conn = Connection()
+    conn.receive_data(junk[:cut])
+    conn.receive_data(junk[cut:])
+    assert drain(conn) == [("ERR", 400)]
+
+
+def test_an_unknown_method_cut_and_then_closed_is_judged_on_what_came() -> None:
+    conn = Connection()
+    conn.receive_data(b"BLAH / HT")
+    conn.receive_data(b"")
+    assert drain(conn) == [("ERR", 400)]

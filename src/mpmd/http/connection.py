@@ -40,6 +40,9 @@ Rule 8: trailer fields are counted against the limits and dropped, never merged 
         head (RFC 9110 6.5.1: a sender must not put framing, routing or control fields there,
         and a recipient must not take them as header fields).  A malformed or repeated
         Content-Length among them is still a 400 (llhttp checks its digits in any section).
+Rule 9: an unknown method is judged on its whole request line, however the reads cut it:
+        501 for "BLAH / HTTP/1.1", 400 for a line that is no request line at all; the error
+        waits for the line's end (or the peer's close, or LimitRequestLine).
 
 Methods: llhttp accepts a fixed list (RFC 9110, WebDAV, and a few more); any other method
 is answered 501 (Apache's answer to an unknown method).  CONNECT is answered 405: this is
@@ -127,7 +130,7 @@ class Connection:
         "_host", "_hosts", "_good_host", "_cl", "_te", "_expect", "_chunked", "_body_seen",
         "_error",
         "_keep_alive", "_max_field", "_max_fields", "_max_line", "_max_target", "_max_section",
-        "_upgrade",
+        "_upgrade", "_undecided",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -146,6 +149,8 @@ class Connection:
         self._paused = False          # EndOfMessage handed out; waiting for start_next_cycle
         self._closing = False         # a request without keep-alive was parsed (Rule 3)
         self._dead = False            # parsing stopped (error queued or closing)
+        # An unknown method's error, waiting for the rest of its line (Rule 9): the head so far
+        self._undecided: bytearray | None = None
         self._eof = False
         self._phase = IDLE            # where the *parser* is: IDLE, HEAD or BODY
         self._progress = False        # a head callback fired during the current feed
@@ -180,8 +185,13 @@ class Connection:
         be a view of the caller's receive buffer: nothing keeps it after the call returns."""
         if not data:
             self._eof = True
+            if self._undecided is not None:
+                self._decide_method_error()
             return
         if self._dead:
+            if self._undecided is not None:
+                self._undecided += data
+                self._decide_method_error()
             return
         self._progress = False
         if self._phase != BODY and not (
@@ -317,6 +327,12 @@ class Connection:
         if not self._closing:
             error = self._error
             if error is None:
+                if str(exc) == _BAD_METHOD and self._phase == HEAD:
+                    head = _failing_head(bytes(data))
+                    if b"\n" not in head and len(head) <= self.limits.request_line:
+                        self._undecided = bytearray(head)    # Rule 9: not judged on a part
+                        self._dead = True
+                        return
                 error = _from_llhttp(exc, bytes(data))
                 known = error.status != 501      # 501: an unknown method; llhttp's method
             else:                                # field is then the previous request's
@@ -328,6 +344,19 @@ class Connection:
                     error.line = self._failed_line(data, str(exc))
             self._fail(error)
         self._dead = True
+
+    def _decide_method_error(self) -> None:
+        """Rule 9: an unknown method's line has ended (or the peer closed, or the line is over
+        LimitRequestLine): 501 for a request line, 400 for anything else."""
+        head = self._undecided
+        assert head is not None
+        if b"\n" not in head and not self._eof and len(head) <= self.limits.request_line:
+            return
+        self._undecided = None
+        error = _from_llhttp(HttpParserError(_BAD_METHOD), bytes(head))
+        if error.line is None:
+            error.line = _first_line(bytes(head), self.limits.request_line + 1)
+        self._events.append(error)
 
     def _failed_line(self, data: bytes | memoryview, reason: str) -> bytes:
         """Rule 6: the request line of a head llhttp (or a check here) stopped in: rebuilt when
@@ -664,14 +693,23 @@ def _first_line(data: bytes, most: int) -> bytes:
 _REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ \x00-\x20\x7f]+ HTTP/\d\.\d\r?$")
 
 
-def _looks_like_request_line(data: bytes) -> bool:
-    """Error path only: is the failing request's first line "token SP target SP HTTP/x.y"?
+_BAD_METHOD = "Invalid method encountered"
+_HEAD_END = re.compile(rb"\r\n\r\n")
 
-    The failing request is the last non-empty head in ``data`` (earlier pipelined requests
-    parsed fine); if its line has not fully arrived, it is judged on what is there.
-    """
-    heads = [h for h in data.split(b"\r\n\r\n") if h.strip()]
-    if not heads:
-        return False
-    line = heads[-1].lstrip(b"\r\n").split(b"\n", 1)[0]
+
+def _failing_head(data: bytes) -> bytes:
+    """Error path only: where the head llhttp stopped in begins, for an unknown method, to the
+    end of ``data``: the first head whose method llhttp does not know (the heads before it
+    parsed), leading blank lines off; the last one when every method is known."""
+    starts = [0, *(m.end() for m in _HEAD_END.finditer(data))]
+    heads = [rest for rest in (data[i:].lstrip(b"\r\n") for i in starts) if rest.strip()]
+    for head in heads:                       # each runs to the end of ``data``
+        if head.split(b" ", 1)[0] not in _METHODS:
+            return head
+    return heads[-1] if heads else b""
+
+
+def _looks_like_request_line(data: bytes) -> bool:
+    """Error path only: is the failing request's first line "token SP target SP HTTP/x.y"?"""
+    line = _failing_head(data).split(b"\n", 1)[0]
     return bool(_REQUEST_LINE.match(line))
