@@ -56,6 +56,8 @@ from mpmd.config.vhosts import server_hostname
 from mpmd.core import request as pipeline
 from mpmd.core.body import ClientGone, RequestBody
 from mpmd.core.errors import response_for
+from mpmd.core.reqtimeout import DEFAULT as DEFAULT_READ_TIMEOUT
+from mpmd.core.reqtimeout import ReadTimeout
 from mpmd.core.exchange import EmptyBody, Response
 from mpmd.core.respond import Plan, finalize_plan, plain_plan, plan_for
 from mpmd.http.connection import Connection
@@ -98,6 +100,7 @@ class Policy:
     vhost: bytes = b""            # the scoreboard's VHost column: the server's name (mod_status)
     hosts: Any = None             # config.vhosts.VhostTable when <VirtualHost>s exist
     by_server: Any = None         # id(server) -> that server's Policy (Rule 8)
+    read_timeout: ReadTimeout = DEFAULT_READ_TIMEOUT   # RequestReadTimeout (core/reqtimeout.py)
 
     @classmethod
     def from_config(cls, cfg: Any) -> "Policy":
@@ -123,7 +126,8 @@ class Policy:
         return cls(server, float(server.timeout), bool(server.keep_alive),
                    float(server.keep_alive_timeout), int(server.max_keep_alive_requests),
                    bool(server.extended_status), pipeline.logs_requests(server), limits,
-                   server_hostname(server).encode("latin-1", "replace"), hosts, by_server)
+                   server_hostname(server).encode("latin-1", "replace"), hosts, by_server,
+                   getattr(server, "request_read_timeout", DEFAULT_READ_TIMEOUT))
 
     def serving(self, request: Request, info: Any) -> "Policy":
         """The Policy of the server that answers ``request`` (Rule 8): self without vhosts."""

@@ -21,6 +21,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "asgi_module": "mpmd.modules.mod_asgi:ASGIModule",
     "status_module": "mpmd.modules.mod_status:StatusModule",
     "ssl_module": "mpmd.modules.mod_ssl:SSLModule",
+    "reqtimeout_module": "mpmd.modules.mod_reqtimeout:ReqtimeoutModule",
 }
 
 

@@ -29,6 +29,11 @@ Rule 7: with <VirtualHost>s, a connection's Timeout, KeepAliveTimeout and head l
         those of its local address's default server (``Policy.for_address``, cycle.py Rule 8);
         once a head names its vhost, that vhost's Timeout governs the body and the answer, as
         httpd's ap_read_request switches to r->server's.
+Rule 8: RequestReadTimeout (core/reqtimeout.py): while a head or a body is read, the stage's
+        time left is the receive time-out, and each read feeds the stage's clock (MinRate).  The
+        head stage is the address's server's; it starts at accept (after a TLS handshake) or
+        with a kept-alive connection's first byte.  The body stage is the request's vhost's and
+        starts with the first read of the body.  A stage that runs out is a 408.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from mpmd.core.body import CONTINUE, ClientGone, RequestBody
 from mpmd.core.cycle import (KEEP, LINGER_READS, LINGER_S, Cycle, NullSlot, Policy, refuse,
                              close_response)
 from mpmd.core.exchange import ConnInfo, FileBody, MultipartBody
+from mpmd.core.reqtimeout import Stage, StageClock, expired_error
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
 from mpmd.scoreboard.layout import Status
@@ -89,6 +95,10 @@ class ConnectionDriver:
         self.sock: Any = None                     # the connection being served (BodySource)
         self.conn: Any = None
         self.secure = False                       # that connection speaks TLS (Rule 6)
+        self.stage: Stage | None = None           # the read stage to start (Rule 8)
+        self.clock: StageClock | None = None      # the running stage's clock (Rule 8)
+        self.stage_name = "header"
+        self.client: Any = None                   # the peer's address, for the log
 
     # -- socket plumbing --------------------------------------------------------------------
     def _set_rcv_timeout(self, sock: socket.socket, seconds: float) -> None:
@@ -138,12 +148,21 @@ class ConnectionDriver:
             if reading:                 # a head that one read did not bring: R until it ends
                 reading = False
                 self.slot.set_status(_READ)
-            wanted = self.timeout_s if started or idle_timeout_s is None else idle_timeout_s
+            clock = self.clock
+            if clock is not None:                 # Rule 8: the stage's time left
+                wanted = clock.left(time.monotonic())
+                if wanted <= 0:
+                    raise self._stage_expired(conn)
+                wanted = max(wanted, 0.001)       # SO_RCVTIMEO 0 would wait for ever
+            else:
+                wanted = self.timeout_s if started or idle_timeout_s is None else idle_timeout_s
             if wanted != self._rcv_timeout:
                 self._set_rcv_timeout(sock, wanted)
             try:
                 n = sock.recv_into(self.buf)
             except _TIMEOUT_ERRORS:
+                if clock is not None and clock.expired(time.monotonic()):
+                    raise self._stage_expired(conn) from None
                 if started or conn.partial_request:
                     raise ProtocolError(408, "request timed out") from None
                 raise _Closed() from None
@@ -151,7 +170,26 @@ class ConnectionDriver:
                 raise _Closed() from None
             if n and not started:
                 started = reading = True
+            if n:
+                if clock is None and self.stage is not None:   # a kept-alive head's first byte
+                    self.clock = clock = self.stage.start(time.monotonic())
+                if clock is not None:
+                    clock.received(n)
             conn.receive_data(self.view[:n])      # parsed before the buffer is read into again
+
+    def _stage_expired(self, conn: Any) -> Exception:
+        """Rule 8: the running stage ran out: a 408 (logged), or a silent close for a
+        connection that never sent a byte."""
+        error = expired_error(self.stage_name, conn.partial_request,
+                              getattr(self.mpm, "log", None), self.client)
+        return error if error is not None else _Closed()
+
+    def _begin_stage(self, name: str, stage: Stage, now_s: float | None) -> None:
+        """Rule 8: ``name`` is read from here on, its clock started at ``now_s`` (None: with
+        the next byte, or the body's first read); a stage that is off leaves Timeout."""
+        self.stage_name = name
+        self.stage = stage if stage.on else None
+        self.clock = stage.start(now_s) if now_s is not None else None
 
     # -- the connection loop ----------------------------------------------------------------
     def serve_connection(self, sock: socket.socket, addr: Any, conn: Any = None,
@@ -242,9 +280,13 @@ class ConnectionDriver:
 
     def _loop(self, sock: socket.socket, conn: Any, info: ConnInfo, first: Request | None) -> None:
         self.sock, self.conn = sock, conn         # the BodySource's connection
+        self.client = info.client_addr
         request = first
+        header = self.conn_policy.read_timeout.header
         while True:
-            if request is None:            # wait for the next head
+            if request is None:            # wait for the next head (Rule 8)
+                self._begin_stage("header", header,
+                                  None if info.requests_served else time.monotonic())
                 try:
                     event = self.next_event(sock, conn, False, self.keep_alive_timeout_s
                                             if info.requests_served else self.timeout_s)
@@ -272,6 +314,7 @@ class ConnectionDriver:
         """
         self._rcv_timeout = -1.0                  # another socket than the last one
         self.sock, self.conn = sock, conn         # the BodySource's connection
+        self.client = info.client_addr
         self.secure = type(sock) is ssl.SSLSocket
         if self.policy.hosts is not None:         # Rule 7: the listener set SO_SNDTIMEO
             policy = self.policy.for_address(info.server_addr)
@@ -328,6 +371,7 @@ class ConnectionDriver:
     def serve_request(self, sock: socket.socket, conn: Any, request: Request, info: ConnInfo) -> bool:
         """One request through its cycle, the answer written; True = keep the connection."""
         cycle = Cycle(self.policy, conn, request, info, self.slot, self.mpm, self)
+        self._begin_stage("body", cycle.policy.read_timeout.body, None)   # Rule 8
         if cycle.policy.timeout_s != self.timeout_s:   # Rule 7: the vhost's, for body and answer
             self._request_timeout(sock, cycle.policy.timeout_s)
         plan = cycle.answer(cycle.run(), self.stopping, info.requests_served)
@@ -366,6 +410,8 @@ class ConnectionDriver:
     # -- BodySource (core/body.py): the handler's thread reads the socket -----------------------
     def wait(self, body: RequestBody, enough: Any) -> None:
         """Read the socket (Timeout, 408 when it stalls) until ``enough()`` or the body's end."""
+        if self.clock is None and self.stage is not None:     # the body's first read (Rule 8)
+            self.clock = self.stage.start(time.monotonic())
         while not enough() and not body.done:
             try:
                 body.take(self.next_event(self.sock, self.conn, started=True))

@@ -97,6 +97,7 @@ class Event(ConnectionStates, ThreadedMPM):
         self.head_q: TimeoutQueue[EventConn] = TimeoutQueue(self.timeout_s)
         self.ka_q: TimeoutQueue[EventConn] = TimeoutQueue(policy.keep_alive_timeout_s)
         self.linger_q: TimeoutQueue[EventConn] = TimeoutQueue(LINGER_S)
+        self.stage_q: list[Any] = []               # RequestReadTimeout (listener.py Rule 7)
         self.buf = bytearray(RECV_BYTES)
         self.view = memoryview(self.buf)
         self.ep = select.epoll()
@@ -156,7 +157,8 @@ class Event(ConnectionStates, ThreadedMPM):
 
     def _poll_timeout(self, now: float) -> float:
         deadlines = [d for d in (self.head_q.next_deadline(), self.ka_q.next_deadline(),
-                                 self.linger_q.next_deadline()) if d is not None]
+                                 self.linger_q.next_deadline(),
+                                 self.stage_q[0][0] if self.stage_q else None) if d is not None]
         wait = min(deadlines) - now if deadlines else 1.0
         if not self.accepting and not self.graceful:
             wait = min(wait, LIMIT_CHECK_S)
@@ -211,7 +213,10 @@ class Event(ConnectionStates, ThreadedMPM):
             if self.tls_of:
                 self._tls_accepted(ec, lsock)
             self.conns[ec.fd] = ec
-            self.head_q.append(ec, time.monotonic(), policy.timeout_s)
+            if ec.context is None:
+                self._start_head(ec, time.monotonic())          # listener.py Rule 7
+            else:
+                self.head_q.append(ec, time.monotonic(), policy.timeout_s)   # the handshake
             self.ep.register(ec.fd, select.EPOLLONESHOT)   # disarmed until _readable decides
             self.accepted += 1
             limit = self.max_conns_per_child

@@ -23,10 +23,19 @@ Rule 6: TLS (a listener whose ``tls`` is set): the listener peeks at the first b
         closes that connection only (logged at info).  A TLS socket is non-blocking while the
         listener has it (the workers use the ssl module's time-outs), and bytes OpenSSL has
         already decrypted (``pending()``) are read at once: epoll cannot see them.
+Rule 7: RequestReadTimeout (core/reqtimeout.py): a head is read under its address's header
+        stage (from accept, the end of a TLS handshake, or a kept-alive connection's first
+        byte), not Timeout; a stage's deadline moves with MinRate, so it waits in a heap
+        (``stage_q``), checked again when it comes up.  A body with a Content-Length of at most
+        ``PREREAD_BYTES`` (and no Expect: 100-continue) is read here too, under the request's
+        vhost's body stage (READ_BODY), so a slow body holds no worker; others go to a worker
+        at once (mpm/conn.py Rule 8).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import select
 import socket
 import ssl
@@ -34,6 +43,7 @@ import time
 from typing import Any
 
 from mpmd.core.exchange import ConnInfo
+from mpmd.core.reqtimeout import StageClock, expired_error
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
 from mpmd.tls import handshake
@@ -46,14 +56,16 @@ EPOLL_OUT = select.EPOLLOUT | select.EPOLLONESHOT        # a handshake waiting t
 _WAIT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 
 # connection states (what the listener is waiting for)
-READ_HEAD, KEEPALIVE, BUSY, LINGER = range(4)
+READ_HEAD, KEEPALIVE, BUSY, LINGER, READ_BODY = range(5)
+PREREAD_BYTES = 1 << 20       # a Content-Length body up to this is read before a worker (Rule 7)
+_SEQ = itertools.count()      # ties in the stage heap
 
 
 class EventConn:
     """One client connection as the listener knows it (kept small: Rule 4)."""
 
     __slots__ = ("sock", "fd", "addr", "conn", "info", "state", "error", "request", "tls",
-                 "context", "secure", "policy")
+                 "context", "secure", "policy", "clock")
 
     def __init__(self, sock: socket.socket, addr: Any, policy: Any) -> None:
         self.sock = sock
@@ -68,6 +80,7 @@ class EventConn:
         self.tls: Any = None                          # the listener's ListenerTls (Rule 6)
         self.context: ssl.SSLContext | None = None    # a handshake to do with this context
         self.secure = False                           # the handshake is done
+        self.clock: StageClock | None = None          # the running read stage (Rule 7)
 
 
 class ConnectionStates:
@@ -87,6 +100,7 @@ class ConnectionStates:
     linger_q: Any
     pending: Any
     log: Any
+    stage_q: list[tuple[float, int, StageClock, EventConn]]
 
     # -- reading request heads --------------------------------------------------------------
     def _readable(self, ec: EventConn) -> None:
@@ -108,7 +122,12 @@ class ConnectionStates:
         if ec.conn is None:
             ec.conn = ec.policy.connection()
         ec.conn.receive_data(self.view[:n])    # parsed before the buffer is read into again
-        self._advance(ec)
+        if ec.clock is not None:
+            ec.clock.received(n)
+        if ec.state == READ_BODY:
+            self._body_step(ec)
+        else:
+            self._advance(ec)
 
     def _recv(self, ec: EventConn) -> int | None:
         """One non-blocking read into ``self.buf``: its length (0 at EOF, -1 on an error), or
@@ -171,6 +190,8 @@ class ConnectionStates:
 
     def _tls_done(self, ec: EventConn) -> None:
         ec.context = None
+        self.head_q.remove(ec)
+        self._start_head(ec, time.monotonic())         # Rule 7: the head's time starts now
         ec.secure = True
         info = ec.info = _conn_info(ec)
         info.scheme, info.tls = "https", ec.tls.vars(ec.sock)
@@ -182,7 +203,9 @@ class ConnectionStates:
         self._close(ec)
 
     def _eof(self, ec: EventConn) -> None:
-        if ec.conn is not None and ec.conn.partial_request:
+        if ec.state == READ_BODY:
+            self._ready(ec, ec.request)  # the worker's body finds the client gone
+        elif ec.conn is not None and ec.conn.partial_request:
             ec.conn.receive_data(b"")
             self._advance(ec)         # the core queues a 400 for the cut head
         else:
@@ -197,7 +220,8 @@ class ConnectionStates:
             self._ready(ec)
             return
         if isinstance(event, Request):
-            self._ready(ec, event)
+            if not self._preread(ec, event):
+                self._ready(ec, event)
         elif event is NEED_DATA:
             self._wait_head(ec)
         else:
@@ -207,8 +231,65 @@ class ConnectionStates:
         if ec.state == KEEPALIVE and ec.conn is not None and ec.conn.partial_request:
             self.ka_q.remove(ec)
             ec.state = READ_HEAD
-            self.head_q.append(ec, time.monotonic(), ec.policy.timeout_s)
+            self._start_head(ec, time.monotonic())     # the first byte starts the stage
+            if ec.clock is not None:
+                ec.clock.received(ec.conn.bytes_buffered)
         self._rearm(ec)
+
+    # -- RequestReadTimeout (Rule 7) ---------------------------------------------------------
+    def _start_head(self, ec: EventConn, now: float) -> None:
+        """The head's time: the header stage, or Timeout when that stage is off."""
+        ec.clock = ec.policy.read_timeout.header.start(now)
+        if ec.clock is None:
+            self.head_q.append(ec, now, ec.policy.timeout_s)
+        else:
+            self._stage_wait(ec)
+
+    def _stage_wait(self, ec: EventConn) -> None:
+        clock = ec.clock
+        heapq.heappush(self.stage_q, (clock.deadline_s, next(_SEQ), clock, ec))  # type: ignore[union-attr]
+
+    def _preread(self, ec: EventConn, request: Request) -> bool:
+        """True when the listener reads ``request``'s body before a worker gets it (Rule 7)."""
+        size = request.content_length
+        if not size or size > PREREAD_BYTES or request.expect_continue or \
+                ec.conn.bytes_buffered >= size:
+            return False
+        ec.info = ec.info or _conn_info(ec)
+        clock = ec.policy.serving(request, ec.info).read_timeout.body.start(time.monotonic())
+        if clock is None:
+            return False                  # body=0: a worker reads it, with Timeout
+        self.head_q.remove(ec)
+        ec.state, ec.request, ec.clock = READ_BODY, request, clock
+        self._stage_wait(ec)
+        self._rearm(ec)
+        return True
+
+    def _body_step(self, ec: EventConn) -> None:
+        if ec.conn.bytes_buffered >= ec.request.content_length or ec.conn.closing:  # type: ignore[union-attr]
+            self._ready(ec, ec.request)
+        else:
+            self._rearm(ec)
+
+    def _expire_stages(self, now: float) -> None:
+        """Stages whose deadline came: moved on by MinRate (back in the heap), or over."""
+        heap = self.stage_q
+        while heap and heap[0][0] <= now:
+            _, _, clock, ec = heapq.heappop(heap)
+            if ec.clock is not clock or self.conns.get(ec.fd) is not ec:
+                continue                  # that stage ended (lazy removal)
+            if not clock.expired(now):
+                self._stage_wait(ec)
+                continue
+            ec.clock = None
+            body = ec.state == READ_BODY
+            partial = body or (ec.conn is not None and ec.conn.partial_request)
+            error = expired_error("body" if body else "header", partial, self.log, ec.addr)
+            if error is None:
+                self._close(ec)
+            else:
+                ec.error = error          # a worker answers the 408
+                self._ready(ec)
 
     def _rearm(self, ec: EventConn) -> None:
         if ec.secure and ec.state != LINGER and ec.sock.pending():
@@ -225,6 +306,7 @@ class ConnectionStates:
     def _ready(self, ec: EventConn, request: Request | None = None) -> None:
         self.head_q.remove(ec)
         self.ka_q.remove(ec)
+        ec.clock = None
         ec.state = BUSY
         ec.request = request
         ec.info = ec.info or _conn_info(ec)
@@ -239,7 +321,7 @@ class ConnectionStates:
             ec.conn = None                                  # Rule 4
         if conn is not None and conn.partial_request:
             ec.state = READ_HEAD
-            self.head_q.append(ec, now, ec.policy.timeout_s)
+            self._start_head(ec, now)
         else:
             ec.state = KEEPALIVE
             self.ka_q.append(ec, now, ec.policy.keep_alive_timeout_s)
@@ -249,6 +331,7 @@ class ConnectionStates:
     def _start_linger(self, ec: EventConn, now: float) -> None:
         self.head_q.remove(ec)
         self.ka_q.remove(ec)
+        ec.clock = None
         try:
             if ec.secure:
                 handshake.close_notify(ec.sock)
@@ -282,6 +365,8 @@ class ConnectionStates:
             pass
 
     def _expire(self, now: float) -> None:
+        if self.stage_q and self.stage_q[0][0] <= now:
+            self._expire_stages(now)
         for ec in self.ka_q.expire(now):
             self._close(ec)
         for ec in self.linger_q.expire(now):

@@ -22,6 +22,12 @@ Rule 4: the client leaving cancels an async handler's task and ends the body ite
 Rule 5: TLS (loop.py Rule 4): ``tls`` is the listener's ListenerTls when uvloop's TLS transport
         carries the connection (ConnInfo gets the httpd SSL variables); ``refuse`` is an
         answer to give at once instead of reading requests (plain HTTP on a TLS port).
+Rule 6: RequestReadTimeout (core/reqtimeout.py), on the loop's clock: a head is read under its
+        address's header stage (from connection_made, or a kept-alive connection's first byte),
+        a body under its vhost's body stage (from the head's end); each arrival feeds the
+        stage's clock and the deadline is the clock's.  The sweep finds a stage whose deadline
+        MinRate moved on and waits again; one that ran out is a 408 (none for a head never
+        begun).  A stage that is off leaves Timeout per progress.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import Any, Callable
 from mpmd.core.body import CONTINUE, HIGH_BYTES, LOW_BYTES, ClientGone, RequestBody
 from mpmd.core.cycle import KEEP, LINGER, LINGER_S, NO_BODY, Cycle, close_response, refuse
 from mpmd.core.exchange import ConnInfo, Response
+from mpmd.core.reqtimeout import StageClock, expired_error
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, PAUSED, Request
 from mpmd.mpm.conn import inet_address
@@ -46,7 +53,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
                  "drain", "read_paused", "keep", "cycle", "kind", "released", "peer_eof",
-                 "advancing", "home", "body_waiter", "tls", "refuse", "policy", "timeout_s")
+                 "advancing", "home", "body_waiter", "tls", "refuse", "policy", "timeout_s", "clock")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
@@ -77,6 +84,7 @@ class HttpProtocol(asyncio.Protocol):
         self.home: dict[Any, None] | None = None   # which of the worker's dicts holds it
         self.tls: Any = None            # Rule 5
         self.refuse: ProtocolError | None = None
+        self.clock: StageClock | None = None       # the running read stage (Rule 6)
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -89,6 +97,9 @@ class HttpProtocol(asyncio.Protocol):
             self.timeout_s = policy.timeout_s
             self.conn = policy.connection()
             self.deadline = self.w.loop.time() + policy.timeout_s
+        self.clock = clock = self.policy.read_timeout.header.start(self.w.loop.time())
+        if clock is not None:
+            self.deadline = clock.deadline_s
         if self.closed:                      # evicted before the transport existed
             transport.abort()
             return
@@ -124,8 +135,11 @@ class HttpProtocol(asyncio.Protocol):
         if self.lingering:
             return
         self.conn.receive_data(data)
+        clock = self.clock
+        if clock is not None:
+            clock.received(len(data))
         if self.busy:
-            self.deadline = self.w.loop.time() + self.timeout_s
+            self.deadline = self.w.loop.time() + self.timeout_s if clock is None else clock.deadline_s
             body = self.body
             if body is not None and not body.done:
                 body.pump()
@@ -219,6 +233,9 @@ class HttpProtocol(asyncio.Protocol):
                 if event is NEED_DATA:
                     if not self.timed and conn.partial_request:
                         self._to_busy(True)
+                        self._head_stage()
+                    elif self.clock is not None:
+                        self.deadline = self.clock.deadline_s
                     return
                 if event is PAUSED:
                     return
@@ -227,6 +244,15 @@ class HttpProtocol(asyncio.Protocol):
         finally:
             self.advancing = False
 
+    def _head_stage(self) -> None:
+        """Rule 6: a kept-alive connection's next head began: its header stage starts."""
+        if self.clock is None:
+            self.clock = clock = self.policy.read_timeout.header.start(self.w.loop.time())
+            if clock is not None:
+                clock.received(self.conn.bytes_buffered)
+        if self.clock is not None:
+            self.deadline = self.clock.deadline_s
+
     def start(self, request: Request) -> None:
         """A new request: open its cycle and run its handler where its kind says."""
         w = self.w
@@ -234,11 +260,15 @@ class HttpProtocol(asyncio.Protocol):
         self.cycle = cycle = Cycle(w.policy, self.conn, request, self.info, w.slot, w.mpm, self)
         self.timeout_s = cycle.policy.timeout_s      # httpd: the vhost's Timeout from here on
         body = cycle.body
+        self.clock = None
         if body is NO_BODY:
             self.body = None
         else:
             self.body = body
             self._to_busy(True)
+            self.clock = clock = cycle.policy.read_timeout.body.start(w.loop.time())   # Rule 6
+            if clock is not None:
+                self.deadline = clock.deadline_s
         self.kind = kind = cycle.kind
         if kind == "answered" or kind == "inline":
             self.respond(cycle.run())
@@ -338,6 +368,7 @@ class HttpProtocol(asyncio.Protocol):
         self.timed = False
         policy = self.policy
         self.timeout_s = policy.timeout_s    # the next head is read with the address's
+        self.clock = None                    # its header stage starts with its first byte
         self.deadline = w.loop.time() + policy.keep_alive_timeout_s
         if self.read_paused:
             self.resume_reading()
@@ -425,16 +456,35 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()           # FIN was sent; a reset could destroy the answer
         elif self.phase_writing or self.transport is None:
             self.abort()
+        elif self._stage_moved():
+            return
         elif self.busy and body is not None and not body.done:
             if body.discarding:
                 self.abort()
             else:
-                body.fail(ProtocolError(408, "request body timed out"))
+                body.fail(self._expired("body") or ProtocolError(408, "request body timed out"))
                 self.timed = False
         elif not self.busy and self.conn.partial_request:
-            self.fail(ProtocolError(408, "request timed out"))
+            self.fail(self._expired("header") or ProtocolError(408, "request timed out"))
         elif self.cycle is None:             # idle, or between an answer and the next cycle
             self.abort()
+
+    def _stage_moved(self) -> bool:
+        """Rule 6: MinRate moved the running stage's deadline on: wait until then."""
+        clock = self.clock
+        reading = not self.busy or (self.body is not None and not self.body.done)
+        if clock is None or not reading or clock.expired(self.w.loop.time()):
+            return False
+        self.deadline = clock.deadline_s
+        return True
+
+    def _expired(self, stage: str) -> ProtocolError | None:
+        """The 408 of a stage that ran out (logged), None when no stage runs (Timeout's)."""
+        if self.clock is None:
+            return None
+        self.clock = None
+        return expired_error(stage, True, getattr(self.w.mpm, "log", None),
+                             self.info.client_addr if self.info else None)
 
     def abort(self) -> None:
         self.closed = True
