@@ -75,7 +75,8 @@ def test_max_keep_alive_requests(conf, make_server):
 
 
 def test_stalled_request_gets_408(conf, make_server):
-    server = make_server(conf.set("Timeout", 1))
+    # RequestReadTimeout's header stage would govern the head: off, so Timeout does
+    server = make_server(conf.set("Timeout", 1).add("RequestReadTimeout header=0"))
     with RawConn(server.port) as c:
         c.send(b"GET /index.html HTTP/1.1\r\nHost: x\r\n")
         resp = c.read_response()
@@ -85,7 +86,8 @@ def test_stalled_request_gets_408(conf, make_server):
 
 def test_connection_without_bytes_closed_silently(conf, make_server):
     # AcceptFilter none: the server accepts at once (no TCP_DEFER_ACCEPT), so Timeout applies.
-    server = make_server(conf.set("Timeout", 1).add("AcceptFilter http none"))
+    server = make_server(conf.set("Timeout", 1).add("AcceptFilter http none")
+                         .add("RequestReadTimeout header=0"))
     with RawConn(server.port) as c:
         assert c.is_closed(timeout=10)
         assert c.buf == b""
