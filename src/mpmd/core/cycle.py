@@ -48,7 +48,7 @@ Rule 10: a request the core refused (a ``ProtocolError``: 400, 408, 413, 414, 43
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import time as _time
 from typing import Any, AsyncIterator, Iterable, Iterator
 
@@ -127,7 +127,8 @@ class Policy:
                    float(server.keep_alive_timeout), int(server.max_keep_alive_requests),
                    bool(server.extended_status), pipeline.logs_requests(server), limits,
                    server_hostname(server).encode("latin-1", "replace"), hosts, by_server,
-                   getattr(server, "request_read_timeout", DEFAULT_READ_TIMEOUT))
+                   _with_idle(getattr(server, "request_read_timeout", DEFAULT_READ_TIMEOUT),
+                              float(server.timeout)))
 
     def serving(self, request: Request, info: Any) -> "Policy":
         """The Policy of the server that answers ``request`` (Rule 8): self without vhosts."""
@@ -152,6 +153,12 @@ class Policy:
     def connection(self) -> Connection:
         """A fresh sans-I/O ``Connection`` with the LimitRequest* values."""
         return Connection(self.limits)
+
+
+def _with_idle(read_timeout: Any, timeout_s: float) -> Any:
+    """RequestReadTimeout's stages with Timeout as each read's bound (reqtimeout.py Rule 3)."""
+    return replace(read_timeout, header=replace(read_timeout.header, idle_s=timeout_s),
+                   body=replace(read_timeout.body, idle_s=timeout_s))
 
 
 def same_tls(a: Any, b: Any) -> bool:

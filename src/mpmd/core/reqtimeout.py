@@ -11,8 +11,10 @@ Rule 1: the header stage starts when a connection is accepted, or, on a kept-ali
         with the first byte of the next request (KeepAliveTimeout waits for that byte), as in
         httpd.  It ends when the head is whole.
 Rule 2: the body stage starts when the body is first waited for and ends with the body.
-Rule 3: while a stage runs, its time left replaces Timeout for reads (httpd sets the socket
-        timeout to it); a disabled stage (``header=0``) leaves Timeout alone.
+Rule 3: while a stage runs, a read waits for the smaller of its time left and Timeout (httpd
+        sets the socket timeout to MIN(time left, Timeout)): a client that stops sending is
+        cut after Timeout, one that trickles after the stage's time; a disabled stage
+        (``header=0``) leaves Timeout alone.
 Rule 4: a stage that runs out is answered 408 and the connection closed (logged at info as
         httpd's AH01382); a new connection that never sent a byte is closed silently.
 Rule 5: one server's value is per stage: a ``RequestReadTimeout`` line sets the stages it names
@@ -41,6 +43,7 @@ class Stage:
     timeout_s: float
     max_s: float = 0.0
     min_rate: float = 0.0
+    idle_s: float = 0.0     # Timeout: the longest wait for any one read (Rule 3); 0 = none
 
     @property
     def on(self) -> bool:
@@ -51,7 +54,8 @@ class Stage:
         if not self.on:
             return None
         cap = now_s + self.max_s if self.max_s else float("inf")
-        return StageClock(now_s + self.timeout_s, cap, 1.0 / self.min_rate if self.min_rate else 0.0)
+        return StageClock(now_s + self.timeout_s, cap, 1.0 / self.min_rate if self.min_rate else 0.0,
+                          self.idle_s, now_s)
 
     def render(self) -> str:
         if not self.on:
@@ -63,17 +67,32 @@ class Stage:
 class StageClock:
     """One running stage of one connection: its deadline, extended by the bytes it receives."""
 
-    __slots__ = ("deadline_s", "cap_s", "per_byte_s")
+    __slots__ = ("stage_deadline_s", "cap_s", "per_byte_s", "idle_s", "last_s")
 
-    def __init__(self, deadline_s: float, cap_s: float, per_byte_s: float) -> None:
-        self.deadline_s = deadline_s
+    def __init__(self, deadline_s: float, cap_s: float, per_byte_s: float, idle_s: float = 0.0,
+                 now_s: float = 0.0) -> None:
+        self.stage_deadline_s = deadline_s
         self.cap_s = cap_s              # the stage's maximum: no extension goes past it
         self.per_byte_s = per_byte_s    # 1 / MinRate (0: no extension)
+        self.idle_s = idle_s            # Timeout, for each read (Rule 3)
+        self.last_s = now_s             # when bytes last came
 
-    def received(self, nbytes: int) -> None:
-        """``nbytes`` more arrived: MinRate extends the deadline (httpd extend_timeout)."""
+    @property
+    def deadline_s(self) -> float:
+        """The stage's deadline, or Timeout after the last bytes when that comes first: httpd
+        waits for each read MIN(time left, Timeout)."""
+        if self.idle_s:
+            return min(self.stage_deadline_s, self.last_s + self.idle_s)
+        return self.stage_deadline_s
+
+    def received(self, nbytes: int, now_s: float | None = None) -> None:
+        """``nbytes`` more arrived (at ``now_s``): MinRate extends the deadline (httpd
+        extend_timeout), and Timeout counts again from then."""
         if self.per_byte_s and nbytes > 0:
-            self.deadline_s = min(self.deadline_s + nbytes * self.per_byte_s, self.cap_s)
+            self.stage_deadline_s = min(self.stage_deadline_s + nbytes * self.per_byte_s,
+                                        self.cap_s)
+        if now_s is not None and nbytes > 0:
+            self.last_s = now_s
 
     def left(self, now_s: float) -> float:
         return self.deadline_s - now_s

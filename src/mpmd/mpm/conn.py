@@ -174,7 +174,7 @@ class ConnectionDriver:
                 if clock is None and self.stage is not None:   # a kept-alive head's first byte
                     self.clock = clock = self.stage.start(time.monotonic())
                 if clock is not None:
-                    clock.received(n)
+                    clock.received(n, time.monotonic())
             conn.receive_data(self.view[:n])      # parsed before the buffer is read into again
 
     def _stage_expired(self, conn: Any) -> Exception:

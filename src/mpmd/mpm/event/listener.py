@@ -25,11 +25,11 @@ Rule 6: TLS (a listener whose ``tls`` is set): the listener peeks at the first b
         already decrypted (``pending()``) are read at once: epoll cannot see them.
 Rule 7: RequestReadTimeout (core/reqtimeout.py): a head is read under its address's header
         stage (from accept, the end of a TLS handshake, or a kept-alive connection's first
-        byte), not Timeout; a stage's deadline moves with MinRate, so it waits in a heap
-        (``stage_q``), checked again when it comes up.  A body with a Content-Length of at most
-        ``PREREAD_BYTES`` (and no Expect: 100-continue) is read here too, under the request's
-        vhost's body stage (READ_BODY), so a slow body holds no worker; others go to a worker
-        at once (mpm/conn.py Rule 8).
+        byte), each read bounded by Timeout too; a stage's deadline moves with MinRate, so it
+        waits in a heap (``stage_q``), checked again when it comes up.  Bodies go to a worker
+        with the request, under the vhost's body stage (mpm/conn.py Rule 8).  Reading a body
+        here first (``PREREAD``, READ_BODY) would keep slow bodies off the workers, but it
+        would hold back every answer until its body arrived, so it is off.
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ _WAIT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 # connection states (what the listener is waiting for)
 READ_HEAD, KEEPALIVE, BUSY, LINGER, READ_BODY = range(5)
 PREREAD_BYTES = 1 << 20       # a Content-Length body up to this is read before a worker (Rule 7)
+# Off: an answer that needs no body (a 405, a static file) must not wait for the body to
+# arrive, and a client may wait for it before sending the rest (tests/integration/
+# test_body_errors_e2e.py); so a slow body holds a worker until the body stage cuts it.
+PREREAD = False
 _SEQ = itertools.count()      # ties in the stage heap
 
 
@@ -123,7 +127,7 @@ class ConnectionStates:
             ec.conn = ec.policy.connection()
         ec.conn.receive_data(self.view[:n])    # parsed before the buffer is read into again
         if ec.clock is not None:
-            ec.clock.received(n)
+            ec.clock.received(n, time.monotonic())
         if ec.state == READ_BODY:
             self._body_step(ec)
         else:
@@ -233,7 +237,7 @@ class ConnectionStates:
             ec.state = READ_HEAD
             self._start_head(ec, time.monotonic())     # the first byte starts the stage
             if ec.clock is not None:
-                ec.clock.received(ec.conn.bytes_buffered)
+                ec.clock.received(ec.conn.bytes_buffered, time.monotonic())
         self._rearm(ec)
 
     # -- RequestReadTimeout (Rule 7) ---------------------------------------------------------
@@ -252,7 +256,7 @@ class ConnectionStates:
     def _preread(self, ec: EventConn, request: Request) -> bool:
         """True when the listener reads ``request``'s body before a worker gets it (Rule 7)."""
         size = request.content_length
-        if not size or size > PREREAD_BYTES or request.expect_continue or \
+        if not PREREAD or not size or size > PREREAD_BYTES or request.expect_continue or \
                 ec.conn.bytes_buffered >= size:
             return False
         ec.info = ec.info or _conn_info(ec)

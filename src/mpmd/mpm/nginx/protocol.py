@@ -137,7 +137,7 @@ class HttpProtocol(asyncio.Protocol):
         self.conn.receive_data(data)
         clock = self.clock
         if clock is not None:
-            clock.received(len(data))
+            clock.received(len(data), self.w.loop.time())
         if self.busy:
             self.deadline = self.w.loop.time() + self.timeout_s if clock is None else clock.deadline_s
             body = self.body
@@ -249,7 +249,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.clock is None:
             self.clock = clock = self.policy.read_timeout.header.start(self.w.loop.time())
             if clock is not None:
-                clock.received(self.conn.bytes_buffered)
+                clock.received(self.conn.bytes_buffered, self.w.loop.time())
         if self.clock is not None:
             self.deadline = self.clock.deadline_s
 
