@@ -140,11 +140,11 @@ def test_partial_head_times_out_with_408(worker):
     proto, t = connect(worker)
     proto.data_received(b"GET /index.html HTTP/1.1\r\nHost:")
     assert proto in worker.busy and proto.timed
-    # RequestReadTimeout's default header stage (20 s, MinRate 500), not Timeout (7 s)
-    assert proto.deadline == pytest.approx(worker.loop.time() + 20, abs=0.5)
+    # the smaller of RequestReadTimeout's header stage (20 s) and Timeout (7 s) for a read
+    assert proto.deadline == pytest.approx(worker.loop.time() + 7, abs=0.5)
     proto.on_timeout()                               # the sweep came early: it waits again
     assert t.out == b"" and not proto.lingering
-    proto.clock.deadline_s = worker.loop.time()      # the stage ran out
+    proto.clock.last_s = worker.loop.time() - 7      # no byte for Timeout
     proto.on_timeout()
     assert t.out.startswith(b"HTTP/1.1 408") and t.eof and proto.lingering
 
