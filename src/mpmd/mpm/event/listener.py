@@ -28,8 +28,8 @@ Rule 7: RequestReadTimeout (core/reqtimeout.py): a head is read under its addres
         byte), each read bounded by Timeout too; a stage's deadline moves with MinRate, so it
         waits in a heap (``stage_q``), checked again when it comes up.  Bodies go to a worker
         with the request, under the vhost's body stage (mpm/conn.py Rule 8).  Reading a body
-        here first (``PREREAD``, READ_BODY) would keep slow bodies off the workers, but it
-        would hold back every answer until its body arrived, so it is off.
+        here first would keep slow bodies off the workers, but it would hold back every
+        answer that needs no body (a 405, a static file) until its body arrived.
 """
 
 from __future__ import annotations
@@ -56,12 +56,7 @@ EPOLL_OUT = select.EPOLLOUT | select.EPOLLONESHOT        # a handshake waiting t
 _WAIT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 
 # connection states (what the listener is waiting for)
-READ_HEAD, KEEPALIVE, BUSY, LINGER, READ_BODY = range(5)
-PREREAD_BYTES = 1 << 20       # a Content-Length body up to this is read before a worker (Rule 7)
-# Off: an answer that needs no body (a 405, a static file) must not wait for the body to
-# arrive, and a client may wait for it before sending the rest (tests/integration/
-# test_body_errors_e2e.py); so a slow body holds a worker until the body stage cuts it.
-PREREAD = False
+READ_HEAD, KEEPALIVE, BUSY, LINGER = range(4)
 _SEQ = itertools.count()      # ties in the stage heap
 
 
@@ -128,10 +123,7 @@ class ConnectionStates:
         ec.conn.receive_data(self.view[:n])    # parsed before the buffer is read into again
         if ec.clock is not None:
             ec.clock.received(n, time.monotonic())
-        if ec.state == READ_BODY:
-            self._body_step(ec)
-        else:
-            self._advance(ec)
+        self._advance(ec)
 
     def _recv(self, ec: EventConn) -> int | None:
         """One non-blocking read into ``self.buf``: its length (0 at EOF, -1 on an error), or
@@ -207,9 +199,7 @@ class ConnectionStates:
         self._close(ec)
 
     def _eof(self, ec: EventConn) -> None:
-        if ec.state == READ_BODY:
-            self._ready(ec, ec.request)  # the worker's body finds the client gone
-        elif ec.conn is not None and ec.conn.partial_request:
+        if ec.conn is not None and ec.conn.partial_request:
             ec.conn.receive_data(b"")
             self._advance(ec)         # the core queues a 400 for the cut head
         else:
@@ -224,8 +214,7 @@ class ConnectionStates:
             self._ready(ec)
             return
         if isinstance(event, Request):
-            if not self._preread(ec, event):
-                self._ready(ec, event)
+            self._ready(ec, event)
         elif event is NEED_DATA:
             self._wait_head(ec)
         else:
@@ -253,28 +242,6 @@ class ConnectionStates:
         clock = ec.clock
         heapq.heappush(self.stage_q, (clock.deadline_s, next(_SEQ), clock, ec))  # type: ignore[union-attr]
 
-    def _preread(self, ec: EventConn, request: Request) -> bool:
-        """True when the listener reads ``request``'s body before a worker gets it (Rule 7)."""
-        size = request.content_length
-        if not PREREAD or not size or size > PREREAD_BYTES or request.expect_continue or \
-                ec.conn.bytes_buffered >= size:
-            return False
-        ec.info = ec.info or _conn_info(ec)
-        clock = ec.policy.serving(request, ec.info).read_timeout.body.start(time.monotonic())
-        if clock is None:
-            return False                  # body=0: a worker reads it, with Timeout
-        self.head_q.remove(ec)
-        ec.state, ec.request, ec.clock = READ_BODY, request, clock
-        self._stage_wait(ec)
-        self._rearm(ec)
-        return True
-
-    def _body_step(self, ec: EventConn) -> None:
-        if ec.conn.bytes_buffered >= ec.request.content_length or ec.conn.closing:  # type: ignore[union-attr]
-            self._ready(ec, ec.request)
-        else:
-            self._rearm(ec)
-
     def _expire_stages(self, now: float) -> None:
         """Stages whose deadline came: moved on by MinRate (back in the heap), or over."""
         heap = self.stage_q
@@ -286,9 +253,8 @@ class ConnectionStates:
                 self._stage_wait(ec)
                 continue
             ec.clock = None
-            body = ec.state == READ_BODY
-            partial = body or (ec.conn is not None and ec.conn.partial_request)
-            error = expired_error("body" if body else "header", partial, self.log, ec.addr)
+            partial = ec.conn is not None and ec.conn.partial_request
+            error = expired_error("header", partial, self.log, ec.addr)
             if error is None:
                 self._close(ec)
             else:
