@@ -18,6 +18,7 @@ import pytest
 from mpmd.config.loader import load_config
 from mpmd.core.reqtimeout import DEFAULT, Stage
 from tests.integration.wsgi_support import APPS, REPO
+from tests.support.apache import MODULES, free_port, needs_apache, running
 from tests.support.rawclient import RawConn, get
 
 HEAD = b"GET /index.html HTTP/1.1\r\nHost: x\r\n"
@@ -145,3 +146,28 @@ def test_slow_clients_leave_a_normal_client_answered(conf, make_server, mode):
         attack.terminate()
         attack.wait(10)
     assert answered == total and worst < 1.0, (answered, total, worst, server.diagnostics())
+
+
+def _stalled_head_answer(port: int) -> tuple[float, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        return _until_answer(sock, 30)
+
+
+@needs_apache("mod_reqtimeout.so")
+def test_a_read_waits_at_most_timeout_within_a_stage_as_apache(conf, make_server, tmp_path):
+    """httpd waits for each read MIN(the stage's time left, Timeout): with the default
+    header=20-40 and Timeout 2, a head that stops is answered 408 after 2 s, by both."""
+    port, root = free_port(), tmp_path / "apache"
+    (root / "htdocs").mkdir(parents=True)
+    (root / "httpd.conf").write_text(
+        f"ServerRoot {root}\nServerName localhost\nListen 127.0.0.1:{port}\n"
+        f"LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n"
+        f"LoadModule reqtimeout_module {MODULES}/mod_reqtimeout.so\n"
+        f"PidFile {root}/httpd.pid\nErrorLog {root}/error.log\n"
+        f"DocumentRoot {root}/htdocs\nTimeout 2\n")
+    with running(root / "httpd.conf", [("127.0.0.1", port)]):
+        theirs = _stalled_head_answer(port)
+    ours = _stalled_head_answer(make_server(conf.set("Timeout", 2)).port)
+    for waited, answer in (theirs, ours):
+        assert answer.startswith(b"HTTP/1.1 408") and 1.5 < waited < 5, (theirs, ours)
