@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.apache import MODULES, free_port, needs_apache, running
+from tests.support.apache import config, free_port, needs_apache, running
 from tests.support.rawclient import request_once
 
 SECTIONS = textwrap.dedent('''
@@ -48,19 +48,7 @@ def apache(tmp_path_factory):
     htdocs = _site(root)
     port = free_port()
     conf = root / "httpd.conf"
-    conf.write_text(textwrap.dedent(f'''
-        ServerRoot "{root}"
-        ServerName localhost
-        Listen 127.0.0.1:{port}
-        LoadModule mpm_event_module {MODULES}/mod_mpm_event.so
-        LoadModule authz_core_module {MODULES}/mod_authz_core.so
-        PidFile "{root}/httpd.pid"
-        ErrorLog "{root}/error.log"
-        DocumentRoot "{htdocs}"
-        <Directory "{htdocs}">
-            Require all granted
-        </Directory>
-    ''') + SECTIONS)
+    conf.write_text(config(root, port, htdocs, extra=SECTIONS))
     with running(conf, [("127.0.0.1", port)]):
         yield port
 

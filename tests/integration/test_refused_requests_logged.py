@@ -8,11 +8,10 @@ status must be the same; %b is the length of the error page mpmd sent.
 from __future__ import annotations
 
 import socket
-import textwrap
 
 import pytest
 
-from tests.support.apache import MODULES, free_port, needs_apache, running
+from tests.support.apache import config, free_port, needs_apache, running
 from tests.support.harness import wait_for
 
 LIMIT = 100                                         # LimitRequestLine on both servers
@@ -51,19 +50,9 @@ def apache(tmp_path_factory):
     (root / "htdocs").mkdir()
     port = free_port()
     conf = root / "httpd.conf"
-    conf.write_text(textwrap.dedent(f'''
-        ServerRoot "{root}"
-        ServerName localhost
-        Listen 127.0.0.1:{port}
-        LoadModule mpm_event_module {MODULES}/mod_mpm_event.so
-        LoadModule authz_core_module {MODULES}/mod_authz_core.so
-        PidFile "{root}/httpd.pid"
-        ErrorLog "{root}/error.log"
-        CustomLog "{root}/access.log" "{FORMAT.replace('"', chr(92) + '"')}"
-        Timeout 2
-        LimitRequestLine {LIMIT}
-        DocumentRoot "{root}/htdocs"
-    '''))
+    log_format = FORMAT.replace('"', chr(92) + '"')
+    conf.write_text(config(root, port, root / "htdocs", extra=(
+        f'CustomLog "{root}/access.log" "{log_format}"\nTimeout 2\nLimitRequestLine {LIMIT}')))
     with running(conf, [("127.0.0.1", port)]):
         for data in CASES:
             _send(port, data)

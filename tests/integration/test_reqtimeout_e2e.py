@@ -18,7 +18,7 @@ import pytest
 from mpmd.config.loader import load_config
 from mpmd.core.reqtimeout import DEFAULT, Stage
 from tests.integration.wsgi_support import APPS, REPO
-from tests.support.apache import MODULES, free_port, needs_apache, running
+from tests.support.apache import config, free_port, needs_apache, running
 from tests.support.rawclient import RawConn, get
 
 HEAD = b"GET /index.html HTTP/1.1\r\nHost: x\r\n"
@@ -160,12 +160,8 @@ def test_a_read_waits_at_most_timeout_within_a_stage_as_apache(conf, make_server
     header=20-40 and Timeout 2, a head that stops is answered 408 after 2 s, by both."""
     port, root = free_port(), tmp_path / "apache"
     (root / "htdocs").mkdir(parents=True)
-    (root / "httpd.conf").write_text(
-        f"ServerRoot {root}\nServerName localhost\nListen 127.0.0.1:{port}\n"
-        f"LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n"
-        f"LoadModule reqtimeout_module {MODULES}/mod_reqtimeout.so\n"
-        f"PidFile {root}/httpd.pid\nErrorLog {root}/error.log\n"
-        f"DocumentRoot {root}/htdocs\nTimeout 2\n")
+    (root / "httpd.conf").write_text(config(root, port, root / "htdocs", modules=("reqtimeout",),
+                                            extra="Timeout 2"))
     with running(root / "httpd.conf", [("127.0.0.1", port)]):
         theirs = _stalled_head_answer(port)
     ours = _stalled_head_answer(make_server(conf.set("Timeout", 2)).port)

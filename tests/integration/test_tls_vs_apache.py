@@ -9,14 +9,13 @@ SSL variables (apache2 shows them with mod_headers' ``%{VAR}s``, mpmd's WSGI app
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
 
 trustme = pytest.importorskip("trustme")
 
 from tests.integration.wsgi_support import REPO  # noqa: E402
-from tests.support.apache import MODULES, free_port, needs_apache, running  # noqa: E402
+from tests.support.apache import config, free_port, needs_apache, running  # noqa: E402
 from tests.support.rawclient import RawConn, TlsConn, get  # noqa: E402
 from tests.support.tlscerts import Pki, make_pki, ssl_lines  # noqa: E402
 
@@ -40,24 +39,10 @@ def apache(tmp_path_factory, shared_pki):
     (root / "htdocs" / "index.html").write_text("hi\n")
     port = free_port()
     headers = "\n".join(f'Header always set X-{v.replace("_", "-")} "%{{{v}}}s"' for v in VARIABLES)
-    (root / "httpd.conf").write_text(textwrap.dedent(f'''
-        ServerRoot "{root}"
-        ServerName localhost
-        Listen 127.0.0.1:{port} https
-        LoadModule mpm_event_module {MODULES}/mod_mpm_event.so
-        LoadModule authz_core_module {MODULES}/mod_authz_core.so
-        LoadModule socache_shmcb_module {MODULES}/mod_socache_shmcb.so
-        LoadModule ssl_module {MODULES}/mod_ssl.so
-        LoadModule headers_module {MODULES}/mod_headers.so
-        PidFile "{root}/httpd.pid"
-        ErrorLog "{root}/error.log"
-        DocumentRoot "{root}/htdocs"
-        <Directory "{root}/htdocs">
-            Require all granted
-        </Directory>
-        SSLVerifyClient optional
-        SSLCACertificateFile "{shared_pki.ca_path}"
-    ''') + ssl_lines(shared_pki) + "\n" + headers + "\n")
+    tls = f'SSLVerifyClient optional\nSSLCACertificateFile "{shared_pki.ca_path}"\n'
+    (root / "httpd.conf").write_text(config(
+        root, port, root / "htdocs", modules=("socache_shmcb", "ssl", "headers"), listen="https",
+        extra=tls + ssl_lines(shared_pki) + "\n" + headers))
     with running(root / "httpd.conf", [("127.0.0.1", port)]):
         yield port
 

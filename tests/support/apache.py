@@ -53,3 +53,18 @@ def running(conf: Path, addrs: Iterable[tuple[str, int]]) -> Iterator[None]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def config(root: Path, port: int, htdocs: Path, *, modules: Iterable[str] = (),
+           listen: str = "", extra: str = "") -> str:
+    """A standalone httpd.conf: event MPM, authz_core and ``modules`` (their module names,
+    ``ssl``), one loopback Listen (``listen``: its protocol word), its own PidFile and
+    ErrorLog under ``root``, ``htdocs`` served to all; then ``extra``."""
+    loads = [f"LoadModule {name}_module {MODULES}/mod_{name}.so"
+             for name in ("mpm_event", "authz_core", *modules)]
+    return "\n".join([
+        f'ServerRoot "{root}"', "ServerName localhost",
+        f"Listen 127.0.0.1:{port} {listen}".rstrip(), *loads,
+        f'PidFile "{root}/httpd.pid"', f'ErrorLog "{root}/error.log"',
+        f'DocumentRoot "{htdocs}"', f'<Directory "{htdocs}">', "    Require all granted",
+        "</Directory>", extra, ""])
