@@ -59,13 +59,13 @@ from typing import Any, AsyncIterator, Callable, ClassVar, Iterator
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import PROCESS_TASK, TASK_GRACE_S, Response, work_after_answers
 from mpmd.core.memo import derived_by_content
-from mpmd.core.modules import Module, PerServer, servers_of
+from mpmd.core.modules import Module
 from mpmd.http.errors import RequestBodyError
 from mpmd.mpm.base import awaits_handlers
 from mpmd.modules.app_probe import MountLine, check_mounts, lines_of
 from mpmd.modules.mod_wsgi import (VHOST_FIRST, AppBodyError, _app_spec, _log, _server_error, add_python_path,
                                    flatten, load_object, python_path)
-from mpmd.modules.mounts import find_mount
+from mpmd.modules.mounts import MountTable, find_mount
 from mpmd.tls.variables import asgi_extension
 
 HANDLER_NAME = "asgi-app"
@@ -574,27 +574,12 @@ class ASGIModule(Module):
     def __init__(self) -> None:
         self.handler = ASGIHandler(self)
         self.handlers = {HANDLER_NAME: self.handler}
-        self.apps: dict[tuple[str, str], ASGIApplication] = {}   # (mount, spec) -> app
-        self.mounts = PerServer(self._mounts_of)
+        self.table: MountTable[ASGIApplication] = MountTable(
+            lambda server: [(url, spec, lambda u=url, s=spec: ASGIApplication(u, s))
+                            for url, spec in flatten(getattr(server, "asgi_app", []))])
+        self.mounts = self.table.of
         self.loop_thread: LoopThread | None = None
         self.log: Any = None
-
-    def _mounts_of(self, server: Any) -> list[ASGIApplication]:
-        """``server``'s mounts, longest first; a vhost that inherits the main server's mounts
-        shares their applications (one import and one lifespan per process)."""
-        mounts = []
-        for url, spec in flatten(getattr(server, "asgi_app", [])):
-            app = self.apps.get((url, spec))
-            if app is None:
-                app = self.apps[(url, spec)] = ASGIApplication(url, spec)
-            mounts.append(app)
-        mounts.sort(key=lambda m: len(m.mount), reverse=True)
-        return mounts
-
-    def _all_mounts(self, server: Any) -> list[ASGIApplication]:
-        for each in servers_of(server):
-            self.mounts(each)
-        return list(self.apps.values())
 
     def check_config(self, cfg: Any) -> list[Any]:
         """Every mount's application imported in a throwaway process (Rule 5)."""
@@ -614,7 +599,7 @@ class ASGIModule(Module):
 
     def child_init(self, server: Any, mpm: Any) -> None:
         """Import the apps; on a blocking MPM start the loop thread and run lifespan startup."""
-        mounts = self._all_mounts(server)
+        mounts = self.table.all(server)
         if not mounts:
             return
         self.log = getattr(mpm, "log", None)
@@ -648,7 +633,7 @@ class ASGIModule(Module):
                 self.loop_thread.call(work_after_answers(), TASK_GRACE_S + 1)
             except Exception:  # noqa: BLE001 - exiting anyway
                 pass
-        for m in self.apps.values():
+        for m in self.table.apps.values():
             if m.lifespan is None:
                 continue
             coro = m.lifespan.shutdown()

@@ -51,13 +51,13 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import FileBody, Response
 from mpmd.core.memo import derived_by_content
-from mpmd.core.modules import Module, PerServer, servers_of
+from mpmd.core.modules import Module
 from mpmd.http.errors import RequestBodyError
 from mpmd.modules import wsgi_environ
 from mpmd.modules.app_probe import MountLine, check_mounts, lines_of, load_object
 from mpmd.modules.wsgi_input import ErrorStream, wsgi_input
 from mpmd.config import values as config_values
-from mpmd.modules.mounts import find_mount
+from mpmd.modules.mounts import MountTable, find_mount
 
 HANDLER_NAME = "wsgi-script"
 SERVER_CTX = Ctx.SERVER | Ctx.VHOST
@@ -460,6 +460,20 @@ class WSGIHandler:
         return app(ctx)
 
 
+def _mount_specs(server: Any) -> list[tuple[str, str, Callable[[], WSGIApplication]]]:
+    """``server``'s WSGIScriptAlias and WSGIApp lines as mounts (mounts.py Rule 2)."""
+    root = getattr(server, "server_root", None) or os.getcwd()
+    specs: list[tuple[str, str, Callable[[], WSGIApplication]]] = []
+    for url, path in flatten(getattr(server, "wsgi_script_alias", [])):
+        path = os.path.join(root, path)
+        what = f"script {path}"
+        specs.append((url, what, lambda u=url, p=path, w=what:
+                      WSGIApplication(u, lambda: load_script(p), w)))
+    for url, spec in flatten(getattr(server, "wsgi_app", [])):
+        specs.append((url, spec, lambda u=url, s=spec: WSGIApplication(u, lambda: load_object(s), s)))
+    return specs
+
+
 class WSGIModule(Module):
     name: ClassVar[str] = "wsgi_module"
     route_pure: ClassVar[bool] = True
@@ -469,33 +483,9 @@ class WSGIModule(Module):
 
     def __init__(self) -> None:
         self.handlers = {HANDLER_NAME: WSGIHandler()}
-        self.apps: dict[tuple[str, str], WSGIApplication] = {}   # (mount, what) -> app
-        self.mounts = PerServer(self._mounts_of)
+        self.table: MountTable[WSGIApplication] = MountTable(_mount_specs)
+        self.mounts = self.table.of
         self.log: Any = None
-
-    def _mounts_of(self, server: Any) -> list[WSGIApplication]:
-        """``server``'s mounts, longest first; a vhost that inherits the main server's mounts
-        shares their applications (one import per process)."""
-        root = getattr(server, "server_root", None) or os.getcwd()
-        found: list[tuple[str, str, Callable[[], Any]]] = []
-        for url, path in flatten(getattr(server, "wsgi_script_alias", [])):
-            path = os.path.join(root, path)
-            found.append((url, f"script {path}", lambda p=path: load_script(p)))
-        for url, spec in flatten(getattr(server, "wsgi_app", [])):
-            found.append((url, spec, lambda s=spec: load_object(s)))
-        mounts = []
-        for url, what, loader in found:
-            app = self.apps.get((url, what))
-            if app is None:
-                app = self.apps[(url, what)] = WSGIApplication(url, loader, what)
-            mounts.append(app)
-        mounts.sort(key=lambda m: len(m.mount), reverse=True)   # longest mount wins
-        return mounts
-
-    def _all_mounts(self, server: Any) -> list[WSGIApplication]:
-        for each in servers_of(server):
-            self.mounts(each)
-        return list(self.apps.values())
 
     def check_config(self, cfg: Any) -> list[Any]:
         """-t, start-up and each restart: every mount's application is imported in a throwaway
@@ -521,14 +511,14 @@ class WSGIModule(Module):
         """After fork: import (WSGIPreload Off) and make each mount's environ base."""
         self.log = getattr(mpm, "log", None) or self.log
         self._load_all(server)
-        for m in self._all_mounts(server):
+        for m in self.table.all(server):
             m.prepare(server, mpm, self.log)
 
     def _load_all(self, server: Any) -> None:
         if self.log is None:
             self.log = _error_log(server)
         add_python_path(server)
-        for m in self._all_mounts(server):
+        for m in self.table.all(server):
             m.log = self.log
             try:
                 m.load()
