@@ -124,3 +124,25 @@ def test_a_restart_into_an_app_that_cannot_be_imported_is_refused_with_the_error
         log = server.error_log_text()
         assert f"line {line_of(path, 'good:app')} of {path}" in log
         assert "RuntimeError: no database here" in log
+
+
+@pytest.mark.parametrize("signo", [signal.SIGUSR1, signal.SIGHUP], ids=["graceful", "restart"])
+def test_a_refused_restart_leaves_the_running_children_serving(tmp_path, mpm, signo):
+    """The restart reads its config before any child retires: with the app broken on disk, the
+    running children (which imported it when it was good) keep answering 200, and none of
+    them is replaced by a child that would answer 500."""
+    script = tmp_path / "site.py"
+    script.write_text(WSGI_APP)
+    conf = ConfBuilder(tmp_path, mpm=mpm).add(f'WSGIScriptAlias /a "{script}"')
+    with Server(conf) as server:
+        assert httpx.get(server.url + "/a", timeout=20).status_code == 200
+        children = sorted(server.children())
+        script.write_text(BROKEN)
+        server.signal(signo)
+        wait_for(lambda: "restart failed, keeping the running configuration" in server.error_log_text(),
+                 timeout=30, message="the restart's refusal in the ErrorLog")
+        for _ in range(5):
+            assert httpx.get(server.url + "/a", timeout=20).status_code == 200
+        assert sorted(server.children()) == children
+        assert "Graceful restart" not in server.error_log_text()
+        assert server.wait_ready()["generation"] == 0

@@ -106,6 +106,9 @@ class Runtime:
     retained: dict[str, Any] = field(default_factory=dict)   # survives restarts (httpd retained)
     on_stopping: Callable[[], None] | None = None  # a stop begins (sd_notify STOPPING=1)
     on_tick: Callable[[], None] | None = None      # each maintenance pass (sd_notify STATUS=)
+    # a restart signal came: read the next generation's config now, before any child retires;
+    # False (it does not load) keeps this generation and its children serving untouched
+    load_next: Callable[[], bool] | None = None
 
 
 class MPM(abc.ABC):
@@ -131,6 +134,12 @@ class MPM(abc.ABC):
     def check_config(cls, cfg: Any) -> list[Any]:
         """Warnings about clamped values (Rule 1)."""
         return []
+
+    @classmethod
+    def one_request_per_process(cls) -> bool:
+        """Whether each child serves one request at a time (prefork): only then does
+        replacing a child for a stuck request cost no other request (StuckRequestAction)."""
+        return cls.forked and not cls.threaded and not cls.is_async
 
     @classmethod
     def scoreboard_limits(cls, cfg: Any) -> tuple[int, int]:

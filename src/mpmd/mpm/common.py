@@ -602,14 +602,25 @@ class ForkingMPM(MPM):
                 return False
         return True
 
-    def handle_restart(self) -> RunResult:
+    def handle_restart(self) -> RunResult | None:
+        if not self.next_config_loads():
+            return None
         self.state = MPMState.STOPPING
         self.stop_children(signal.SIGTERM)
         return RunResult.RESTART
 
-    def handle_graceful(self) -> RunResult:
+    def handle_graceful(self) -> RunResult | None:
+        if not self.next_config_loads():
+            return None
         self.retire_generation()
         return RunResult.GRACEFUL
+
+    def next_config_loads(self) -> bool:
+        """A restart reads its config before anything is retired: a config or an application
+        that no longer loads leaves the running children serving, not a new generation of
+        children that answer 500."""
+        load_next = self.runtime.load_next
+        return load_next is None or load_next()
 
     def handle_graceful_stop(self) -> RunResult:
         self.state = MPMState.STOPPING

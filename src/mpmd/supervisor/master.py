@@ -3,8 +3,10 @@
 Theory: ``serve(cfg, opts)`` binds every Listen address, creates the scoreboard (sized once by
 ServerLimit/ThreadLimit), installs the signal table and writes the PidFile.  Each *generation*
 builds an MPM with the current config and runs it; the MPM returns STOP, RESTART or GRACEFUL.
-On a restart the NEW config is built first; if it fails the old one is kept (httpd does the same
-with ``apachectl graceful`` after a broken edit it cannot load).
+On a restart the NEW config is built first, before any child retires (``load_next``, called by
+the MPM when the signal comes); if it does not load, or an application it mounts no longer
+imports, nothing restarts: the running generation keeps serving (``apachectl graceful`` refuses
+a config that fails its configtest the same way).
 
 Rule 1: the master never serves requests (except with -X, where there is no master at all).
 Rule 2: listeners survive restarts; Listen changes need a full stop/start.
@@ -92,6 +94,7 @@ class Master:
         self.detached: Detached | None = getattr(opts, "detached", None)
         self.notifier = Notifier()
         self.announced = False
+        self.next_cfg: Any = None                 # read by load_next, taken by restart
 
     def setup(self) -> int:
         try:
@@ -198,7 +201,8 @@ class Master:
                 self.detached.release_terminal()
             runtime = Runtime(log=self.log, signals=self.signals, generation=self.generation,
                               single_process=single, on_ready=self.ready, retained=self.retained,
-                              on_stopping=self.stopping, on_tick=self.tick)
+                              on_stopping=self.stopping, on_tick=self.tick,
+                              load_next=self.load_next)
             mpm = self.mpm_cls(self.cfg, self.listeners, self.scoreboard, runtime)
             result = mpm.run()
             if result in (RunResult.STOP, RunResult.GRACEFUL_STOP):
@@ -207,14 +211,25 @@ class Master:
                 return 1 if self.retained.get("halt") else 0
             self.restart(result)
 
-    def restart(self, result: RunResult) -> None:
+    def load_next(self) -> bool:
+        """A restart signal: read the new config while the running generation still serves.
+        False when it does not load (or names another MPM): nothing restarts."""
         self.notifier.reloading()
         new = reload_config(self.cfg, self.opts, self.log)
         if new is not self.cfg and getattr(new, "mpm_name", None) != self.cfg.mpm_name:
             self.log.error(M_RELOAD_FAILED, "the MPM cannot change on restart; keeping "
                            f"{self.cfg.mpm_name}")
             new = self.cfg
-        self.cfg = new
+        if new is self.cfg:
+            self.notifier.ready(self.scoreboard)
+            return False
+        self.next_cfg = new
+        return True
+
+    def restart(self, result: RunResult) -> None:
+        if self.next_cfg is None:                 # an MPM that restarts without asking
+            self.load_next()
+        self.cfg, self.next_cfg = self.next_cfg or self.cfg, None
         self.generation += 1
         kind = "Graceful restart" if result is RunResult.GRACEFUL else "SIGHUP received.  Attempting to restart"
         self.log.notice(M_RESTARTING, f"{kind} (generation {self.generation})")
