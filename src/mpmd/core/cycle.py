@@ -101,6 +101,8 @@ class Policy:
     hosts: Any = None             # config.vhosts.VhostTable when <VirtualHost>s exist
     by_server: Any = None         # id(server) -> that server's Policy (Rule 8)
     read_timeout: ReadTimeout = DEFAULT_READ_TIMEOUT   # RequestReadTimeout (core/reqtimeout.py)
+    parses_headers: bool = False  # some module has a header_parser hook (request.py Rule 6)
+    filters_output: bool = False  # some module has an output_filter hook
 
     @classmethod
     def from_config(cls, cfg: Any) -> "Policy":
@@ -128,7 +130,8 @@ class Policy:
                    bool(server.extended_status), pipeline.logs_requests(server), limits,
                    server_hostname(server).encode("latin-1", "replace"), hosts, by_server,
                    _with_idle(getattr(server, "request_read_timeout", DEFAULT_READ_TIMEOUT),
-                              float(server.timeout)))
+                              float(server.timeout)),
+                   *_request_hooks(server))
 
     def serving(self, request: Request, info: Any) -> "Policy":
         """The Policy of the server that answers ``request`` (Rule 8): self without vhosts."""
@@ -153,6 +156,13 @@ class Policy:
     def connection(self) -> Connection:
         """A fresh sans-I/O ``Connection`` with the LimitRequest* values."""
         return Connection(self.limits)
+
+
+def _request_hooks(server: Any) -> tuple[bool, bool]:
+    """Whether any module parses headers or filters output for ``server``: when none does,
+    the cycle makes no call for them."""
+    by_hook = getattr(getattr(server, "hooks", None), "by_hook", {})
+    return bool(by_hook.get("header_parser")), bool(by_hook.get("output_filter"))
 
 
 def _with_idle(read_timeout: Any, timeout_s: float) -> Any:
@@ -252,6 +262,8 @@ class Cycle:
                 handler = _prepare(ctx)
             except Exception:  # noqa: BLE001 - Rule 2
                 handler = pipeline.phase_failed(ctx)
+        if policy.parses_headers and type(handler) is not Response:
+            handler = pipeline.parse_headers(ctx, handler)
         if body is not NO_BODY and ctx.dir_config is not None and \
                 body.hold_to(int(ctx.dir_config.limit_request_body or 0),
                              request.content_length):               # Rule 7
@@ -302,6 +314,8 @@ class Cycle:
             if isinstance(body.error, ProtocolError):
                 resp = response_for(body.error)
         policy = self.policy
+        if policy.filters_output:
+            resp = pipeline.filter_output(self.ctx, resp)
         max_ka = policy.max_keep_alive
         keep_ok = (policy.keep_alive and not resp.close_connection and not stopping
                    and not (max_ka and served + 1 >= max_ka)

@@ -125,6 +125,9 @@ class RequestContext:
     # Set by MPMs that await "async" handlers: the handler may hand its Response here as soon
     # as it is known and keep running (mod_asgi); it then returns None.
     respond: Callable[[Response], None] | None = None
+    # httpd's subprocess_env: SetEnv, SetEnvIf, BrowserMatch ...; it reaches the WSGI environ,
+    # the ``env=`` conditions of Header and CustomLog, and %{NAME}e
+    env: dict[str, str] = field(default_factory=dict)
 
     def host(self) -> str:
         h = self.request.header(b"host")

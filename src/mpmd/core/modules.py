@@ -10,7 +10,15 @@ Request phases (httpd's order), run by ``mpmd.core.request.process``:
   map_to_storage(ctx)    -> Response | None     after translate: merge per-dir config
   access_checker(ctx)    -> Response | None     Require; a Response (403) ends the request
   fixups(ctx)            -> None                last chance before the handler (e.g. MIME)
+  header_parser(ctx)     -> Response | None     every request, after the route is known (a
+                                                cached one too): what depends on the request's
+                                                headers (SetEnvIf, BrowserMatch)
   handlers: dict[str, Handler]                  handler name -> callable (SetHandler picks)
+  output_filter(ctx, response) -> Response      every answer but the core's refusals, errors
+                                                included, before its head is built: headers,
+                                                Expires, compression (httpd's output filters).
+                                                Run in ``output_order`` (low first: Expires 20,
+                                                DEFLATE 50, Header 90, as httpd's filter types)
   log_transaction(ctx, response, bytes_sent) -> None
 Process hooks:
   post_config(server)                            in the master, after the config is loaded and
@@ -43,7 +51,7 @@ from mpmd.config.directives import Directive
 
 ROUTE_HOOKS = ("post_read_request", "translate_name", "map_to_storage", "access_checker",
                "fixups")
-REQUEST_HOOKS = ROUTE_HOOKS + ("log_transaction",)
+REQUEST_HOOKS = ROUTE_HOOKS + ("header_parser", "output_filter", "log_transaction")
 ROUTE_CACHE_SIZE = 4096
 VOLATILE = "route.volatile"                      # ctx.notes key: do not cache this outcome
 PROCESS_HOOKS = ("post_config", "child_init", "child_exit")
@@ -56,6 +64,7 @@ class Module:
     handlers: ClassVar[dict[str, Any]] = {}
     builtin: ClassVar[bool] = False              # loaded without a LoadModule line
     route_pure: ClassVar[bool] = False           # see "Route cache" above
+    output_order: ClassVar[int] = 50             # where its output_filter runs (see above)
 
     def __repr__(self) -> str:
         return f"<module {self.name}>"
@@ -72,13 +81,15 @@ class HookTable:
         for hook in REQUEST_HOOKS + PROCESS_HOOKS:
             self.by_hook[hook] = [getattr(m, hook) for m in modules if hasattr(m, hook)
                                   and hook not in unused.get(id(m), ())]
+        self.by_hook["output_filter"].sort(key=lambda fn: getattr(fn.__self__, "output_order", 50)
+                                           if hasattr(fn, "__self__") else 50)
         self.handlers: dict[str, Any] = {}
         for m in modules:
             self.handlers.update(getattr(m, "handlers", {}) or {})
         pure = all(getattr(m, "route_pure", False) for m in modules
                    if any(hasattr(m, hook) for hook in ROUTE_HOOKS))
         # (raw path, method) -> (uri_path, filename, path_info, dir_config, handler name, notes,
-        # handler), filled by core.request.prepare; None when some module's hooks are not pure.
+        # env, handler), filled by core.request.prepare; None when some module's hooks are not pure.
         self.routes: dict[tuple[bytes, str], Any] | None = {} if pure else None
 
     def run(self, hook: str, *args: Any) -> None:

@@ -22,6 +22,10 @@ Rule 4: when every module's phase hooks are route-pure (core/modules.py, "Route 
 Rule 5: a request the core refused before it had a head (cycle.py Rule 10) is logged through
         the same log_transaction hooks, as a ``RefusedRequest``: no fields, and ``line``, what
         was read of its request line, for %r (httpd's ``the_request``).
+Rule 6: two hooks run on every request, the route cached or not: ``header_parser`` once the
+        route is known (what depends on the request's headers: SetEnvIf), and
+        ``output_filter`` over the answer, errors included, before its head is built (Header,
+        Expires, DEFLATE).  A request the core refused (Rule 5) goes through neither.
 """
 
 from __future__ import annotations
@@ -173,9 +177,12 @@ def begin(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
     if routes is not None:
         hit = routes.get((request.path, request.method))
         if hit is not None:
-            uri_path, filename, path_info, dir_config, name, notes, handler = hit
-            return RequestContext(request, conn, server, body, uri_path, path_info, filename,
-                                  name, dir_config, notes.copy(), mpm, now), handler
+            uri_path, filename, path_info, dir_config, name, notes, env, handler = hit
+            ctx = RequestContext(request, conn, server, body, uri_path, path_info, filename,
+                                 name, dir_config, notes.copy(), mpm, now)
+            if env:
+                ctx.env = env.copy()
+            return ctx, handler
     return new_context(request, conn, server, body, mpm, now), None
 
 
@@ -195,14 +202,52 @@ def prepare(ctx: RequestContext) -> Any:
     hit = routes.get(key)
     if hit is not None:                                  # Rule 4
         (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config, ctx.handler, notes,
-         handler) = hit
+         env, handler) = hit
         ctx.notes = notes.copy()
+        if env:
+            ctx.env = env.copy()
         return handler
     handler = run_phases(ctx)
     if type(handler) is not Response and VOLATILE not in ctx.notes:
         remember(routes, key, (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config,
-                               ctx.handler, ctx.notes.copy(), handler), ROUTE_CACHE_SIZE)
+                               ctx.handler, ctx.notes.copy(), dict(ctx.env), handler),
+                 ROUTE_CACHE_SIZE)
     return handler
+
+
+def parse_headers(ctx: RequestContext, handler: Any) -> Any:
+    """The header_parser hooks, on every request once its route is known (Rule 6): the
+    handler, or the Response one of them answered with."""
+    try:
+        for fn in ctx.server.hooks.by_hook["header_parser"]:
+            resp = fn(ctx)
+            if resp is not None:
+                return resp
+    except Exception:  # noqa: BLE001 - Rule 2
+        return phase_failed(ctx)
+    return handler
+
+
+def filter_output(ctx: RequestContext, resp: Response) -> Response:
+    """The output_filter hooks over an answer (Rule 6).  One that raises is a 500 (logged),
+    which the filters after it still see: a security header set ``always`` is on it too."""
+    filters = ctx.server.hooks.by_hook["output_filter"]
+    for i, fn in enumerate(filters):
+        try:
+            resp = fn(ctx, resp)
+        except Exception:  # noqa: BLE001 - Rule 2
+            close = getattr(resp.body, "close", None)
+            if close is not None and not isinstance(resp.body, (bytes, bytearray)):
+                close()
+            resp = error(500, ctx)
+            log_error(ctx, "MPMD0306", "output filter failed: " + traceback.format_exc().rstrip())
+            for after in filters[i + 1:]:
+                try:
+                    resp = after(ctx, resp)
+                except Exception:  # noqa: BLE001 - the 500 goes out as it is
+                    pass
+            return resp
+    return resp
 
 
 def run_phases(ctx: RequestContext) -> Any:
