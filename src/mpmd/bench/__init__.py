@@ -10,7 +10,8 @@ Rule 2: all servers run on 127.0.0.1 in their own process groups inside a Server
 SIGTERM is turned into KeyboardInterrupt, so every exit path stops them.
 Modules: wrk (run/parse), stats (medians, ratios), procs (/proc PSS and counts), configs
 (rendered configs), tls (the https workloads' certificate and handshake probe), servers
-(targets and the pool), clients (idle holder, fault mix), lab (the matrix), report (tables
+(targets and the pool), clients (idle holder, fault mix, probes), reliability (reloads,
+kills, slow clients, soak), lab (the matrix), report (tables
 and claims), charts (PNGs), compare (two runs side by side).
 """
 
@@ -39,7 +40,7 @@ def _csv(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mpmd.bench.lab import ALL_WORKLOADS
+    from mpmd.bench.lab import ALL_WORKLOADS, RELIABILITY
     p = argparse.ArgumentParser(prog="mpmd bench", description=(
         "Benchmark mpmd's MPMs against nginx, Apache httpd, gunicorn, uvicorn and granian on "
         "127.0.0.1 and write results.json, report.md and PNG charts."))
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peers", type=_csv, default=list(PEERS),
                    help="peer servers, comma separated, or 'none' (default: all found)")
     p.add_argument("--workloads", type=_csv, default=None,
-                   help=f"comma separated subset of {','.join(ALL_WORKLOADS)}")
+                   help=f"comma separated subset of {','.join(ALL_WORKLOADS)}; 'reliability' "
+                        f"names {','.join(RELIABILITY)} (default: all but those)")
     p.add_argument("--app", default=None, help="WSGI app pkg.mod:callable for wsgi-hello")
     p.add_argument("--connections", type=int, default=64, help="wrk connections (-c)")
     p.add_argument("--duration", type=float, default=None, help="seconds per wrk run")
@@ -87,10 +89,13 @@ def write_configs(out: Path) -> list[str]:
 
 def _options(args: argparse.Namespace) -> Any:
     from mpmd.bench.configs import TLS_WORKLOADS
-    from mpmd.bench.lab import ALL_WORKLOADS, QUICK_WORKLOADS, Options
+    from mpmd.bench.lab import (ALL_WORKLOADS, DEFAULT_WORKLOADS, QUICK_WORKLOADS,
+                                WORKLOAD_GROUPS, Options)
+    from mpmd.bench.reliability import Plan
     from mpmd.bench.servers import MPMD_MPMS, TARGETS
     mpms = list(MPMD_MPMS) if args.mpm is None else args.mpm
-    unknown = [w for w in (args.workloads or []) if w not in ALL_WORKLOADS]
+    named = [x for w in (args.workloads or []) for x in WORKLOAD_GROUPS.get(w, (w,))]
+    unknown = [w for w in named if w not in ALL_WORKLOADS]
     unknown += [t for t in args.peers if t not in TARGETS]
     unknown += [m for m in mpms if f"mpmd-{m}" not in TARGETS]
     if unknown:
@@ -104,13 +109,15 @@ def _options(args: argparse.Namespace) -> Any:
         only = {w: tls_targets for w in TLS_WORKLOADS}
     return Options(
         targets=targets,
-        workloads=list(args.workloads or (QUICK_WORKLOADS if quick else ALL_WORKLOADS)),
+        workloads=list(dict.fromkeys(named) if named else
+                       (QUICK_WORKLOADS if quick else DEFAULT_WORKLOADS)),
         connections=args.connections,
         duration_s=args.duration or (1.0 if quick else 5.0),
         repeat=args.repeat or (1 if quick else 3),
         idle_connections=args.idle or (200 if quick else 2000),
         idle_steps=2 if quick else 4,
-        keep_alive_modes=modes, only=only, wait_quiet_s=args.wait_quiet)
+        keep_alive_modes=modes, only=only, wait_quiet_s=args.wait_quiet,
+        reliability=Plan.quick() if quick else Plan())
 
 
 # What the lab needs beyond mpmd: the `bench` extra's modules (its Python peers, gunicorn,
@@ -162,7 +169,8 @@ def _run(opts: Any, args: argparse.Namespace, out: Path) -> dict[str, Any]:
             task = progress.add_task("starting", total=lab.plan_steps(opts))
             sizing = Sizing.for_connections(opts.connections)
             res = lab.run_lab(root, root / "htdocs", root / "apps", opts, sizing,
-                              lambda what: progress.update(task, advance=1, description=what))
+                              lambda what, advance=1: progress.update(
+                                  task, advance=advance, description=what))
         return res.to_dict()
     finally:
         shutil.rmtree(root, ignore_errors=True)

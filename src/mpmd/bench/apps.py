@@ -63,6 +63,24 @@ def application(environ, start_response):
     return [BODY]
 '''
 
+BODY_WSGI = '''"""A WSGI app that reads the whole request body, then answers its length (the target
+of the slow-body workload: a client that sends its body slowly holds the reader meanwhile)."""
+
+
+def application(environ, start_response):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    stream, got = environ["wsgi.input"], 0
+    while got < length:
+        chunk = stream.read(min(65536, length - got))
+        if not chunk:
+            break
+        got += len(chunk)
+    body = b"%d\\n" % got
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
 USER_SHIM = '''"""Shim: the user's app given with --app, under the name the lab serves."""
 
 from {module} import {attr} as {name}
@@ -82,9 +100,11 @@ def write_static(docroot: Path) -> None:
 
 
 def write_apps(appdir: Path, user_app: str | None = None) -> None:
-    """hello_wsgi.py, hello_asgi.py, faulty_wsgi.py; with user_app, hello_wsgi is its shim."""
+    """hello_wsgi.py, hello_asgi.py, faulty_wsgi.py, body_wsgi.py; with user_app, hello_wsgi
+    is its shim."""
     appdir.mkdir(parents=True, exist_ok=True)
     (appdir / "hello_asgi.py").write_text(HELLO_ASGI)
+    (appdir / "body_wsgi.py").write_text(BODY_WSGI)
     (appdir / "faulty_wsgi.py").write_text(FAULTY_WSGI)
     if user_app:
         module, _, attr = user_app.partition(":")

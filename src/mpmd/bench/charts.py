@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mpmd.bench.report import (CPU_PARTS, HTTPS_SERVES, MIB, Cells, aggregate,
-                               idle_per_conn, targets_in)
+                               idle_per_conn, reliability_targets, targets_in)
 from mpmd.bench.stats import Summary, speedup_pct
 
 
@@ -175,6 +175,99 @@ def chart_faults(data: dict[str, Any], cells: Cells) -> Any:
     return fig
 
 
+def _per_round_bars(ax: Any, ts: list[str], series: dict[str, list[list[float] | None]]) -> None:
+    """Bars of each round's figure side by side (a lost request is not averaged away)."""
+    width = 0.8 / max(1, len(series))
+    for i, (name, per_target) in enumerate(series.items()):
+        xs = [x + i * width for x in range(len(ts))]
+        heights = [max(v) if v else 0 for v in per_target]
+        bars = ax.bar(xs, heights, width, label=name)
+        for bar, v in zip(bars, per_target):
+            if v:
+                ax.annotate(",".join(f"{x:.0f}" for x in v), (bar.get_x() + width / 2,
+                            bar.get_height()), ha="center", va="bottom", fontsize=6)
+    ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(ts))])
+    ax.set_xticklabels(ts, rotation=30, ha="right", fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def chart_reliability(data: dict[str, Any], cells: Cells) -> Any:
+    """Issue 18's scenarios: failed requests over reloads and kills, the time to a new child,
+    probes answered beside slow clients, and the soak's PSS and descriptors."""
+    ts = reliability_targets(data)
+    soak = [t for t in targets_in(data, "soak") if cells.get(("soak", t, True))]
+    if not ts and not soak:
+        return None
+    plt = _plt()
+    plan = data["options"].get("reliability") or {}
+    fig, axes = plt.subplots(2, 3, figsize=(17, 9))
+    (a_fail, a_kill, a_probe), (a_pss, a_fds, a_procs) = axes
+
+    def extra(w: str, t: str, ka: bool, key: str) -> Any:
+        c = cells.get((w, t, ka))
+        return c.extra.get(key) if c else None
+    if ts:
+        _per_round_bars(a_fail, ts, {
+            "reloads, keep-alive": [extra("reload", t, True, "failed_rounds") for t in ts],
+            "reloads, Connection: close": [extra("reload", t, False, "failed_rounds")
+                                           for t in ts],
+            "kills": [extra("kill", t, True, "failed_rounds") for t in ts]})
+        a_fail.set_yscale("symlog")
+        a_fail.set_ylabel("failed requests per run (each round; symlog)")
+        a_fail.set_title(f"requests lost to {plan.get('events')} reloads / kills under wrk "
+                         f"-c{plan.get('connections')}", fontsize=10)
+        _bars(a_kill, ts, {"kill → new child": [extra("kill", t, True, "replaced_s")
+                                                for t in ts]}, scale=1000)
+        a_kill.set_ylabel("ms (median, min–max)")
+        a_kill.set_title("time from SIGKILL to a new child of the master", fontsize=10)
+        for i, (w, name) in enumerate((("slowloris", "slowloris (-H)"),
+                                       ("slowbody", "slow body (-B)"))):
+            width = 0.4
+            vals = []
+            for t in ts:
+                pairs = extra(w, t, True, "answered_rounds") or []
+                got, sent = sum(a or 0 for a, _ in pairs), sum(n or 0 for _, n in pairs)
+                vals.append(100.0 * got / sent if sent else 0)
+            a_probe.bar([x + i * width for x in range(len(ts))], vals, width, label=name)
+        a_probe.set_xticks([x + width / 2 for x in range(len(ts))])
+        a_probe.set_xticklabels(ts, rotation=30, ha="right", fontsize=8)
+        a_probe.set_ylim(0, 105)
+        a_probe.set_ylabel("probes answered within 1 s (%)")
+        a_probe.set_title(f"a normal client beside {plan.get('slow_connections')} slow "
+                          "connections", fontsize=10)
+        a_probe.legend(fontsize=7)
+    else:
+        for ax in (a_fail, a_kill, a_probe):
+            ax.set_visible(False)
+    colors = plt.get_cmap("tab10")
+    for i, t in enumerate(soak):
+        c = cells[("soak", t, True)]
+        curve = (c.extra.get("curves") or [[]])[0]
+        if not curve:
+            continue
+        xs = [p["requests"] / 1000 for p in curve]
+        style = {"marker": ".", "color": colors(i % 10), "label": t}
+        a_pss.plot(xs, [p["pss_bytes"] / MIB for p in curve], **style)
+        a_fds.plot(xs, [p["fds"] for p in curve], **style)
+        a_procs.plot(xs, [p["processes"] for p in curve], **style)
+        warm = c.extra.get("warm_index")
+        if warm is not None and warm < len(curve):
+            for ax in (a_pss, a_fds, a_procs):
+                ax.axvline(curve[warm]["requests"] / 1000, color=colors(i % 10),
+                           linestyle=":", linewidth=0.8)
+    for ax, label in ((a_pss, "PSS of the tree (MiB)"), (a_fds, "open descriptors of the tree"),
+                      (a_procs, "processes")):
+        ax.set_xlabel("requests served (thousands); dotted: end of warm-up")
+        ax.set_ylabel(label)
+        ax.set_title(f"soak: {label}", fontsize=10)
+        if soak:
+            ax.legend(fontsize=7)
+        else:
+            ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
 CHARTS: dict[str, Callable[[dict[str, Any], Cells], Any]] = {
     "rps.png": chart_rps,
     "https.png": chart_https,
@@ -183,6 +276,7 @@ CHARTS: dict[str, Callable[[dict[str, Any], Cells], Any]] = {
     "cpu_per_request.png": chart_cpu,
     "idle_connections.png": chart_idle,
     "faults.png": chart_faults,
+    "reliability.png": chart_reliability,
 }
 
 

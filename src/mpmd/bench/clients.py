@@ -8,6 +8,9 @@ only counts as held when its response arrived; a server that cannot serve it (pr
 of processes) shows up as fewer held connections, which is the result, not an error.
 Rule 3: ``run_fault_mix`` counts outcomes, not speed: normal requests that succeeded, normal
 requests that failed (the blast radius of the crashes), and crash requests sent.
+Rule 4: ``probe_steadily`` is the normal client beside an attack: one GET a second, each on a
+new connection and bounded by its own deadline; a probe counts as answered only when a 2xx
+arrived within that deadline.
 """
 
 from __future__ import annotations
@@ -216,3 +219,42 @@ def run_fault_mix(port: int, path: str, *, keep_alive: bool, duration_s: float,
     for t in threads:
         t.join(timeout=duration_s + 15)
     return counts
+
+
+def probe_once(port: int, path: str, timeout_s: float) -> float | None:
+    """Seconds one GET on a new connection took to be answered 2xx in full, or None when it
+    was not (refused, reset, another status, or not within timeout_s)."""
+    start = time.monotonic()
+    end = start + timeout_s
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+            sock.sendall(_request(path, keep_alive=False))
+            buf = b""
+            while not response_complete(buf):
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                sock.settimeout(left)
+                data = sock.recv(65536)
+                if not data:
+                    break
+                buf += data
+    except OSError:
+        return None
+    took = time.monotonic() - start
+    ok = buf.startswith(b"HTTP/1.1 2") and response_complete(buf) and took <= timeout_s
+    return took if ok else None
+
+
+def probe_steadily(port: int, path: str, count: int, interval_s: float = 1.0,
+                   timeout_s: float = 1.0) -> list[float | None]:
+    """``count`` probes, one every ``interval_s`` (``probe_once`` each): their times, None
+    for a probe that was not answered within ``timeout_s``."""
+    results: list[float | None] = []
+    start = time.monotonic()
+    for i in range(count):
+        delay = start + i * interval_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)   # the probes' pace: one a second, whatever each one took
+        results.append(probe_once(port, path, timeout_s))
+    return results

@@ -10,6 +10,10 @@ Rule 3: the mpmd config is plain Apache syntax; only the MPM's LoadModule line a
 Rule 4: the https workloads (``TLS_WORKLOADS``) add TLS to the same configs: the lab's one
 certificate (``Paths.cert``/``Paths.key``), and session resumption off wherever the server
 has a knob for it (tickets and the session cache), so a new connection is a full handshake.
+Rule 5: the reliability workloads (``RELIABILITY_WORKLOADS``: reloads, killed children, slow
+clients, soak) run with Debian's default pools (``Sizing.debian``, the same for mpmd and
+Apache, as issue 18's harness), not the throughput sizing, and Apache loads mod_reqtimeout
+there, as Debian enables it; ``sizing_for`` picks the sizing of a workload.
 """
 
 from __future__ import annotations
@@ -43,11 +47,24 @@ class Sizing:
     loop_connections: int = 8192    # nginx worker_connections, mpmd WorkerConnections
     gunicorn_workers: int = 2       # gunicorn, granian WSGI
     gunicorn_threads: int = 8       # gunicorn gthread threads, granian WSGI blocking threads
+    # Min/MaxSpareServers (prefork) and Min/MaxSpareThreads (worker, event); None: the
+    # spare servers follow prefork_start (half and twice), the spare threads are not written
+    prefork_spare: tuple[int, int] | None = None
+    thread_spare: tuple[int, int] | None = None
 
     @classmethod
     def for_connections(cls, connections: int) -> "Sizing":
         """The default sizing, with a prefork process for each of ``connections``."""
         return cls(prefork_start=connections, prefork_max=max(cls.prefork_max, connections))
+
+    @classmethod
+    def debian(cls) -> "Sizing":
+        """Debian's default pools (/etc/apache2/mods-available/mpm_*.conf; nginx's
+        ``worker_processes auto`` on 2 CPUs, ``worker_connections 768``), the lab's keep-alive
+        settings; gunicorn keeps the lab's 2 workers x 8 threads."""
+        return cls(prefork_start=5, prefork_spare=(5, 10), prefork_max=150,
+                   thread_start_servers=2, threads_per_child=25, thread_spare=(25, 75),
+                   thread_max=150, loop_processes=2, loop_connections=768)
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,33 @@ WORKLOAD_PATHS: dict[str, str] = {
     "faults": "/app/",
     "tls-static-1k": "/1k.bin",
     "tls-asgi-hello": "/asgi/",
+    "reload": "/1k.bin",
+    "kill": "/1k.bin",
+    "slowloris": "/1k.bin",
+    "slowbody": "/app/",
+    "soak": "/1k.bin",
 }
+
+# The reliability workloads (issue 18): graceful reloads and killed children under wrk load,
+# slow headers and slow bodies beside a probing client, and a soak of mpmd's MPMs.
+RELIABILITY_WORKLOADS = ("reload", "kill", "slowloris", "slowbody", "soak")
+
+# Where a server without the lab's apps (nginx, Apache) is sent a workload's requests instead:
+# a slow body is POSTed to the 1 KiB file, which nginx and Apache read (and discard) before
+# answering 405.
+STATIC_PATHS: dict[str, str] = {"slowbody": "/1k.bin"}
+
+
+def workload_path(workload: str, family: str) -> str:
+    """The URL path a server of ``family`` is sent ``workload``'s requests on."""
+    if family in ("nginx", "apache"):
+        return STATIC_PATHS.get(workload, WORKLOAD_PATHS[workload])
+    return WORKLOAD_PATHS[workload]
+
+
+def sizing_for(workload: str, s: Sizing) -> Sizing:
+    """The lab's sizing ``s``, or Debian's default pools for a reliability workload."""
+    return Sizing.debian() if workload in RELIABILITY_WORKLOADS else s
 
 # The https workloads: the 1 KiB file and the ASGI hello world over TLS.
 TLS_WORKLOADS = ("tls-static-1k", "tls-asgi-hello")
@@ -92,12 +135,12 @@ _MPMD_MPM_BLOCKS: dict[str, str] = {
 </IfModule>""",
     "worker": """<IfModule mpm_worker_module>
     StartServers {s.thread_start_servers}
-    ThreadsPerChild {s.threads_per_child}
+    ThreadsPerChild {s.threads_per_child}{thread_spare}
     MaxRequestWorkers {s.thread_max}
 </IfModule>""",
     "event": """<IfModule mpm_event_module>
     StartServers {s.thread_start_servers}
-    ThreadsPerChild {s.threads_per_child}
+    ThreadsPerChild {s.threads_per_child}{thread_spare}
     MaxRequestWorkers {s.thread_max}
 </IfModule>""",
     "nginx": """<IfModule mpm_nginx_module>
@@ -122,8 +165,11 @@ def loop_processes(workload: str, s: Sizing) -> int:
 
 
 def _mpm_block(blocks: dict[str, str], mpm: str, s: Sizing, workload: str = "static-1k") -> str:
-    min_spare = max(1, s.prefork_start // 2)
-    return blocks[mpm].format(s=s, min_spare=min_spare, max_spare=s.prefork_start * 2,
+    min_spare, max_spare = s.prefork_spare or (max(1, s.prefork_start // 2), s.prefork_start * 2)
+    thread_spare = ("" if s.thread_spare is None else
+                    "\n    MinSpareThreads {}\n    MaxSpareThreads {}".format(*s.thread_spare))
+    return blocks[mpm].format(s=s, min_spare=min_spare, max_spare=max_spare,
+                              thread_spare=thread_spare,
                               loop_processes=loop_processes(workload, s))
 
 
@@ -134,6 +180,8 @@ def _app_lines(workload: str, p: Paths) -> list[str]:
         "faults": [f'WSGIScriptAlias /app "{p.appdir / "faulty_wsgi.py"}"'],
         "asgi-hello": ["ASGIApp /asgi hello_asgi:app"],
         "tls-asgi-hello": ["ASGIApp /asgi hello_asgi:app"],
+        "slowbody": [f'WSGIScriptAlias /app "{p.appdir / "body_wsgi.py"}"'],
+        "soak": [f'WSGIScriptAlias /app "{p.appdir / "hello_wsgi.py"}"'],
     }
     return table.get(workload, [])
 
@@ -223,9 +271,13 @@ SSLSessionTickets off
 
 
 def render_apache(mpm: str, p: Paths, s: Sizing, port: int,
-                  modules_dir: Path = APACHE_MODULES_DIR, tls: bool = False) -> str:
+                  modules_dir: Path = APACHE_MODULES_DIR, tls: bool = False,
+                  reqtimeout: bool = False) -> str:
     """apache2.conf for static files with ``mpm`` (prefork, worker or event); with ``tls``,
-    mod_ssl on the same listener (the https workloads)."""
+    mod_ssl on the same listener (the https workloads); with ``reqtimeout``, mod_reqtimeout
+    at its default (``header=20-40,MinRate=500 body=20,MinRate=500``), as Debian enables it."""
+    reqtimeout_line = (f"LoadModule reqtimeout_module {modules_dir}/mod_reqtimeout.so\n"
+                       if reqtimeout else "")
     user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
     return f"""# Apache httpd peer, MPM {mpm} (generated by mpmd.bench.configs)
 ServerRoot "{p.workdir}"
@@ -233,7 +285,7 @@ ServerName 127.0.0.1
 Listen 127.0.0.1:{port}{" https" if tls else ""}
 LoadModule mpm_{mpm}_module {modules_dir}/mod_mpm_{mpm}.so
 LoadModule authz_core_module {modules_dir}/mod_authz_core.so
-{_mpm_block(_APACHE_MPM_BLOCKS, mpm, s)}
+{reqtimeout_line}{_mpm_block(_APACHE_MPM_BLOCKS, mpm, s)}
 {user}PidFile "{p.workdir}/httpd.pid"
 ErrorLog "{p.workdir}/error.log"
 LogLevel warn

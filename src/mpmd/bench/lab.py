@@ -8,25 +8,35 @@ each round -- so a slow drift of the machine (thermal, noisy neighbours) spreads
 targets instead of penalising whoever ran last.
 Rule 3: anything that cannot run is recorded as ``unavailable[target][workload] = reason``
 and skipped; the lab never fails because one server is missing or broken.
-Rule 4: throughput workloads keep one instance per target running for all rounds; the idle
-and fault workloads start a fresh instance per round, because they change the server's state
-(open connections, killed children) and measure its resources.
+Rule 4: throughput workloads keep one instance per target running for all rounds; the idle,
+fault and reliability workloads start a fresh instance per round (``reload``: per keep-alive
+mode too), because they change the server's state (open connections, killed children,
+generations) and measure its resources.
+Rule 5: the reliability workloads (``RELIABILITY``, reliability.py) run only when named
+(``--workloads reliability`` names them all): one round of them takes about half an hour.
+The progress callback takes an ``advance`` (0: a new description only), so their long runs
+say where they are.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from mpmd.bench import clients, procs, wrk
+from mpmd.bench import clients, procs, reliability, wrk
 from mpmd.bench.servers import TARGETS, Server, ServerPool, Target, Unavailable
 
 THROUGHPUT = ("static-1k", "static-1m", "wsgi-hello", "asgi-hello", "tls-static-1k",
               "tls-asgi-hello")
-ALL_WORKLOADS = THROUGHPUT + ("idle", "faults")
+RELIABILITY = ("reload", "kill", "slowloris", "slowbody", "soak")
+DEFAULT_WORKLOADS = THROUGHPUT + ("idle", "faults")
+ALL_WORKLOADS = DEFAULT_WORKLOADS + RELIABILITY
+# names that stand for several workloads on the command line
+WORKLOAD_GROUPS = {"reliability": RELIABILITY}
 QUICK_WORKLOADS = ("static-1k", "wsgi-hello", "idle", "faults")  # < 2 min on 2 busy CPUs
 
 
@@ -50,6 +60,7 @@ class Options:
     # workload -> the only targets that run it (of ``targets``); a workload not named here
     # runs on every target that serves it
     only: dict[str, list[str]] = field(default_factory=dict)
+    reliability: reliability.Plan = field(default_factory=reliability.Plan)
 
     def targets_for(self, workload: str) -> list[str]:
         """The targets of this run that run ``workload``, in the order of ``targets``."""
@@ -75,17 +86,22 @@ class Results:
                 "samples": self.samples, "unavailable": self.unavailable}
 
 
-Progress = Callable[[str], None]
+# tick(description, advance=1): one step done (advance 0: only a new description)
+Progress = Callable[..., None]
+
+
+def workload_modes(opts: Options, workload: str) -> tuple[bool, ...]:
+    """The keep-alive modes a workload runs: both (as --keepalive says) for the throughput
+    workloads, faults and reload; keep-alive only for the rest (the soak mixes both)."""
+    if workload in ("idle", "kill", "slowloris", "slowbody", "soak"):
+        return (True,)
+    return opts.keep_alive_modes
 
 
 def plan_steps(opts: Options) -> int:
     """How many progress steps the run has (for the progress bar)."""
-    steps = 0
-    for w in opts.workloads:
-        n = len(opts.targets_for(w))
-        modes = 1 if w == "idle" else len(opts.keep_alive_modes)
-        steps += n * opts.repeat * modes
-    return steps
+    return sum(len(opts.targets_for(w)) * opts.repeat * len(workload_modes(opts, w))
+               for w in opts.workloads)
 
 
 def rotated(items: list[Any], k: int) -> list[Any]:
@@ -212,18 +228,48 @@ def _fault_sample(server: Server, opts: Options, keep_alive: bool) -> dict[str, 
     return {**counts.to_dict(), "usage": procs.tree_usage(server.pid).to_dict()}
 
 
+# workload -> measure(server, opts, keep_alive, round, tick) -> sample, for the workloads run
+# on a fresh instance
+Measure = Callable[[Server, Options, bool, int, Progress], dict[str, Any]]
+FRESH: dict[str, Measure] = {
+    "idle": lambda s, o, ka, rnd, tick: _idle_sample(s, o),
+    "faults": lambda s, o, ka, rnd, tick: _fault_sample(s, o, ka),
+    "reload": lambda s, o, ka, rnd, tick: reliability.event_sample(s, o.reliability, "reload",
+                                                                   ka, rnd, tick),
+    "kill": lambda s, o, ka, rnd, tick: reliability.event_sample(s, o.reliability, "kill", ka,
+                                                                 rnd, tick),
+    "slowloris": lambda s, o, ka, rnd, tick: reliability.slow_sample(s, o.reliability,
+                                                                     "slowloris", tick),
+    "slowbody": lambda s, o, ka, rnd, tick: reliability.slow_sample(s, o.reliability,
+                                                                    "slowbody", tick),
+    "soak": lambda s, o, ka, rnd, tick: reliability.soak_sample(s, o.reliability, tick),
+}
+# workloads whose every keep-alive mode gets an instance of its own (a reload run must not
+# start from the generation the previous run's reloads left)
+INSTANCE_PER_MODE = frozenset({"reload"})
+# what a workload needs from the system besides the server: (program, why not)
+NEEDS: dict[str, tuple[str, str]] = {w: ("slowhttptest", reliability.SLOWHTTPTEST_HINT)
+                                     for w in ("slowloris", "slowbody")}
+
+
 def run_fresh(pool: ServerPool, opts: Options, workload: str, res: Results,
               tick: Progress) -> None:
-    """idle and faults: a fresh instance per target per round."""
-    modes = (True,) if workload == "idle" else opts.keep_alive_modes
+    """idle, faults and the reliability workloads: a fresh instance per target per round."""
+    modes = workload_modes(opts, workload)
     targets = _targets_for(opts, workload)
+    need = NEEDS.get(workload)
+    if need and shutil.which(need[0]) is None:
+        for target in targets:
+            res.mark_unavailable(target.name, workload, need[1])
+    groups = [(m,) for m in modes] if workload in INSTANCE_PER_MODE else [modes]
     for rnd in range(opts.repeat):
         for target in rotated(targets, rnd):
-            if workload in res.unavailable.get(target.name, {}):
-                for _ in modes:
-                    tick(f"{workload}: {target.name} unavailable")
-                continue
-            _run_one_fresh(pool, opts, workload, target, rnd, modes, res, tick)
+            for group in groups:
+                if workload in res.unavailable.get(target.name, {}):
+                    for _ in group:
+                        tick(f"{workload}: {target.name} unavailable")
+                    continue
+                _run_one_fresh(pool, opts, workload, target, rnd, group, res, tick)
 
 
 def _run_one_fresh(pool: ServerPool, opts: Options, workload: str, target: Target, rnd: int,
@@ -237,33 +283,36 @@ def _run_one_fresh(pool: ServerPool, opts: Options, workload: str, target: Targe
         return
     try:
         for keep_alive in modes:
-            measure = ((lambda: _idle_sample(server, opts)) if workload == "idle" else
-                       (lambda ka=keep_alive: _fault_sample(server, opts, ka)))
-            _record(res, server, workload, rnd, keep_alive, measure)
-            tick(f"{workload}: {target.name} round {rnd + 1}")
+            measure = FRESH[workload]
+            _record(res, server, workload, rnd, keep_alive,
+                    lambda ka=keep_alive: measure(server, opts, ka, rnd, tick))
+            tick(f"{workload}: {target.name} " + (f"ka={'on' if keep_alive else 'off'} "
+                                                  if len(workload_modes(opts, workload)) > 1
+                                                  else "") + f"round {rnd + 1}")
     finally:
         pool.stop(server)
 
 
 RUNNERS: dict[str, Callable[[ServerPool, Options, str, Results, Progress], None]] = {
     **{w: run_throughput for w in THROUGHPUT},
-    "idle": run_fresh,
-    "faults": run_fresh,
+    **{w: run_fresh for w in FRESH},
 }
+
+
+def environment_version(argv: list[str], containing: str = "") -> str:
+    """The first line of a program's output (that contains ``containing``), or why not."""
+    import subprocess
+    if not shutil.which(argv[0]):
+        return "not installed"
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    lines = [x for x in (out.stdout + out.stderr).strip().splitlines() if containing in x]
+    return lines[0].strip() if lines else ""
 
 
 def environment() -> dict[str, Any]:
     """Facts about the machine that a reader needs to interpret the numbers."""
-    import os
     import platform
-    import shutil
-    import subprocess
-
-    def version(argv: list[str]) -> str:
-        if not shutil.which(argv[0]):
-            return "not installed"
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-        return (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr) else ""
+    version = environment_version
     return {"cpus": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
             "nginx": version(["nginx", "-v"]), "apache2": version(["apache2", "-v"]),
@@ -276,6 +325,11 @@ def run_lab(root: Path, docroot: Path, appdir: Path, opts: Options, sizing: Any,
     res = Results(options={k: v for k, v in vars(opts).items()}, environment=environment())
     res.environment["nofile"] = list(procs.raise_nofile_limit())
     res.options["sizing"] = vars(sizing)
+    res.options["reliability"] = opts.reliability.to_dict()
+    if any(w in RELIABILITY for w in opts.workloads):
+        from mpmd.bench.configs import Sizing
+        res.options["reliability_sizing"] = vars(Sizing.debian())
+        res.environment["slowhttptest"] = environment_version(["slowhttptest", "-h"], "version")
     with ServerPool(root, docroot, appdir, sizing) as pool:
         for workload in opts.workloads:
             RUNNERS[workload](pool, opts, workload, res, tick)

@@ -64,6 +64,24 @@ def process_tree(root: int, proc: Path = PROC) -> list[int]:
     return tree
 
 
+def children(pid: int, proc: Path = PROC) -> list[int]:
+    """The live direct children of pid (a master's children), in pid order."""
+    return sorted(children_map(proc).get(pid, ()))
+
+
+def open_fds(pid: int, proc: Path = PROC) -> int:
+    """How many file descriptors one process has open (0 when it is gone or unreadable)."""
+    try:
+        return len(os.listdir(proc / str(pid) / "fd"))
+    except OSError:
+        return 0
+
+
+def tree_fds(root: int, proc: Path = PROC) -> int:
+    """File descriptors open in root's whole tree (a leak shows as a count that keeps growing)."""
+    return sum(open_fds(p, proc) for p in process_tree(root, proc))
+
+
 def _status_field(pid: int, name: str, proc: Path) -> int:
     try:
         for line in (proc / str(pid) / "status").read_text().splitlines():

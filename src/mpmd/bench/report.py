@@ -7,6 +7,9 @@ and what it shows; when the data it needs is missing it says "not measured" and 
 it never guesses.
 Rule 3: the https workloads get one table of their own (``https_table``), every server
 against nginx's static 1 KiB file over TLS, with what each server's TLS probe found.
+Rule 4: the reliability workloads get one section (``reliability_section``): a table with a
+row per scenario and a column per server, as issue 18 laid it out (each round's figure, not
+a median: a single lost request matters), the soak's table, and issue 18's goals judged.
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ WORKLOAD_TITLES: dict[str, str] = {
     "idle": "Idle keep-alive connections held while a second client measures",
     "faults": "Fault mix: a crashing request every 100 ms among normal requests",
     "tls-static-1k": "HTTPS, static file, 1 KiB", "tls-asgi-hello": "HTTPS, ASGI hello world",
+    "reload": "Graceful reloads under load", "kill": "Killed children under load",
+    "slowloris": "Slow headers (slowloris)", "slowbody": "Slow bodies",
+    "soak": "Soak: memory and descriptors over many requests",
 }
+RELIABILITY = ("reload", "kill", "slowloris", "slowbody", "soak")
 # What the https table says each https workload serves.
 HTTPS_SERVES: dict[str, str] = {"tls-static-1k": "static 1 KiB", "tls-asgi-hello": "ASGI hello"}
 MIB = 1024 * 1024
@@ -89,6 +96,33 @@ def _extra(workload: str, good: list[dict[str, Any]]) -> dict[str, Any]:
     probes = [s["tls"] for s in good if s.get("tls")]
     if probes:
         out["tls"] = probes[0]
+    if workload in RELIABILITY:
+        out.update(_reliability_extra(workload, sorted(good, key=lambda s: s.get("round", 0))))
+    return out
+
+
+def _reliability_extra(workload: str, good: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each round's figure (in round order) and summaries, for the reliability tables."""
+    out: dict[str, Any] = {}
+    if workload in ("reload", "kill"):
+        out["failed_rounds"] = [s.get("failed") for s in good]
+        out["timeouts_rounds"] = [s.get("timeouts", 0) for s in good]
+        out["requests"] = summarize(s.get("requests") for s in good)
+        out["events"] = summarize(len(s.get("events", [])) for s in good)
+    if workload == "kill":
+        times = [e.get("replaced_s") for s in good for e in s.get("events", [])]
+        out["replaced_s"] = summarize(times)
+        out["kills"], out["replaced_n"] = len(times), sum(x is not None for x in times)
+    if workload in ("slowloris", "slowbody"):
+        out["answered_rounds"] = [(s.get("answered"), s.get("probes_sent")) for s in good]
+        out["max_connected"] = summarize(s.get("max_connected") for s in good)
+    if workload == "soak":
+        for key in ("requests", "failed", "timeouts", "pss_warm", "pss_end", "pss_change_pct",
+                    "fds_warm", "fds_end", "fds_max", "processes_warm", "processes_end",
+                    "threads_warm", "threads_end"):
+            out[key] = summarize(s.get(key) for s in good)
+        out["curves"] = [s.get("curve") or [] for s in good]
+        out["warm_index"] = good[0].get("warm_index") if good else None
     return out
 
 
@@ -267,6 +301,198 @@ def fault_table(data: dict[str, Any], cells: dict[tuple[str, str, bool], Cell]) 
     return "\n".join(rows)
 
 
+# ---- reliability (issue 18) ---------------------------------------------------------------
+
+def _spread(s: Summary | None, spec: str = ".0f", scale: float = 1.0) -> str:
+    """fmt_summary, without a range when every sample gave the same figure."""
+    if s is not None and s.low == s.high:
+        return f"{s.median * scale:{spec}}"
+    return fmt_summary(s, spec, scale)
+
+
+def _rounds(values: list[Any]) -> str:
+    return ", ".join(fmt(v) for v in values) if values else "–"
+
+
+def _event_cell(c: Cell) -> str:
+    e = c.extra
+    text = _rounds(e.get("failed_rounds") or [])
+    slow = sum(x or 0 for x in e.get("timeouts_rounds") or [])
+    return text + (f" (+{slow} slower than 2 s)" if slow else "")
+
+
+def _kill_time_cell(c: Cell) -> str:
+    e = c.extra
+    if not e.get("kills"):
+        return "–"
+    text = _spread(e.get("replaced_s"), ".0f", 1000) + " ms" if e.get("replaced_s") else "none"
+    if e.get("replaced_n") != e.get("kills"):
+        text += f" ({e.get('replaced_n')} of {e.get('kills')} kills)"
+    return text
+
+
+def _probe_cell(c: Cell) -> str:
+    pairs = c.extra.get("answered_rounds") or []
+    return ", ".join(f"{a}/{n}" for a, n in pairs) if pairs else "–"
+
+
+def reliability_targets(data: dict[str, Any]) -> list[str]:
+    """Targets that ran (or tried) a reliability workload other than the soak."""
+    ran = {s["target"] for s in data["samples"]
+           if s["workload"] in RELIABILITY and s["workload"] != "soak"}
+    ran |= {t for t, ws in data.get("unavailable", {}).items()
+            if any(w in RELIABILITY and w != "soak" for w in ws)}
+    return [t for t in data["options"]["targets"] if t in ran]
+
+
+def reliability_rows(data: dict[str, Any]) -> list[tuple[str, str, bool, Callable[[Cell], str]]]:
+    """(row title, workload, keep_alive, cell formatter) of the reliability table."""
+    plan = data["options"].get("reliability") or {}
+    n, gap = plan.get("events", 5), plan.get("event_interval_s", 3)
+    conns = plan.get("slow_connections", 500)
+    return [
+        (f"{n} graceful reloads, keep-alive clients: failed requests", "reload", True,
+         _event_cell),
+        (f"{n} graceful reloads, `Connection: close`: failed requests", "reload", False,
+         _event_cell),
+        (f"{n} SIGKILLs of a random child: failed requests", "kill", True, _event_cell),
+        (f"kill → a new child of the master (median, min–max, within {gap:g} s)", "kill", True,
+         _kill_time_cell),
+        (f"slowloris, {conns} connections (`slowhttptest -H`): probes answered within 1 s",
+         "slowloris", True, _probe_cell),
+        (f"slow bodies, {conns} connections (`slowhttptest -B`): probes answered within 1 s",
+         "slowbody", True, _probe_cell),
+    ]
+
+
+def reliability_table(data: dict[str, Any], cells: Cells) -> str:
+    """A row per scenario, a column per server; each round's figure in a cell."""
+    ts = reliability_targets(data)
+    rows = ["| scenario | " + " | ".join(ts) + " |", "|---|" + "---|" * len(ts)]
+    unavailable = data.get("unavailable", {})
+    for title, w, ka, cell_text in reliability_rows(data):
+        if w not in data["options"]["workloads"]:
+            continue
+        if ka not in _modes_run(data, w):
+            continue
+        cols = []
+        for t in ts:
+            c = cells.get((w, t, ka))
+            if w in unavailable.get(t, {}):
+                cols.append("n/a")
+            elif c is None:
+                cols.append("–")
+            elif c.failed_runs and not c.extra.get("failed_rounds") and \
+                    not c.extra.get("answered_rounds"):
+                cols.append("run failed")
+            else:
+                cols.append(cell_text(c))
+        rows.append(f"| {title} | " + " | ".join(cols) + " |")
+    return "\n".join(rows)
+
+
+def _modes_run(data: dict[str, Any], workload: str) -> set[bool]:
+    return {bool(s["keep_alive"]) for s in data["samples"] if s["workload"] == workload}
+
+
+def soak_table(data: dict[str, Any], cells: Cells) -> str:
+    rows = ["| server | requests | failed | PSS after warm-up (MiB) | PSS at the end (MiB) "
+            "| change | processes / threads, warm-up → end | descriptors after warm-up "
+            "| at the end | most after warm-up |", "|---|" + "---|" * 9]
+    for t in targets_in(data, "soak"):
+        c = cells.get(("soak", t, True))
+        if c is None or c.extra.get("requests") is None:
+            continue
+        e = c.extra
+
+        def med(key: str, scale: float = 1.0, spec: str = ".0f") -> str:
+            return _spread(e.get(key), spec, scale)
+        rows.append("| " + " | ".join([
+            t, med("requests"), med("failed"), med("pss_warm", 1 / MIB, ".1f"),
+            med("pss_end", 1 / MIB, ".1f"), med("pss_change_pct", 1, "+.1f") + "%",
+            f"{med('processes_warm')} / {med('threads_warm')} → {med('processes_end')} / "
+            f"{med('threads_end')}", med("fds_warm"), med("fds_end"), med("fds_max")]) + " |")
+    return "\n".join(rows)
+
+
+SOAK_PSS_GOAL_PCT = 10.0
+
+
+def fds_flat(warm: float, most: float) -> bool:
+    """A tree's descriptor count is flat when, after warm-up, it never rose above the warm-up
+    count by more than 5% (or 4 descriptors): a leak grows with the requests served."""
+    return most - warm <= max(4.0, 0.05 * warm)
+
+
+def reliability_goals(data: dict[str, Any], cells: Cells) -> str | None:
+    """Issue 18's goals for mpmd's MPMs, judged from this run: no failed request in any
+    reload row; over the soak, PSS within 10% of its warm-up value, descriptors flat."""
+    rows = []
+    mpms = [t for t in data["options"]["targets"] if t.startswith("mpmd-")]
+    for ka in (True, False):
+        found = [(t, cells[("reload", t, ka)].extra.get("failed_rounds") or [])
+                 for t in mpms if ("reload", t, ka) in cells]
+        found = [(t, f) for t, f in found if f]
+        if not found:
+            continue
+        lost = [(t, sum(x or 0 for x in f)) for t, f in found]
+        rows.append(f"| #18 0 failed requests over graceful reloads, "
+                    f"{'keep-alive' if ka else '`Connection: close`'}, every MPM | "
+                    + "; ".join(f"{t} {_rounds(f)}" for t, f in found) + " | "
+                    + ("yes" if all(n == 0 for _, n in lost) else
+                       "no: " + ", ".join(t for t, n in lost if n)) + " |")
+    for t in mpms:
+        c = cells.get(("soak", t, True))
+        if c is None or c.extra.get("pss_change_pct") is None:
+            continue
+        e = c.extra
+        change, worst = e["pss_change_pct"].median, max(abs(e["pss_change_pct"].low),
+                                                       abs(e["pss_change_pct"].high))
+        rows.append(f"| #18 soak: PSS within {SOAK_PSS_GOAL_PCT:.0f}% of warm-up, {t} | "
+                    f"{change:+.1f}% | {'yes' if worst <= SOAK_PSS_GOAL_PCT else 'no'} |")
+        warm, most = e["fds_warm"].median, e["fds_max"].high
+        rows.append(f"| #18 soak: descriptors flat, {t} | {warm:.0f} after warm-up, at most "
+                    f"{most:.0f} afterwards, {e['fds_end'].median:.0f} at the end | "
+                    f"{'yes' if fds_flat(warm, most) else 'no'} |")
+    if not rows:
+        return None
+    return "\n".join(["| goal | this run | met? |", "|---|---|---|"] + rows)
+
+
+def reliability_section(data: dict[str, Any], cells: Cells) -> list[str]:
+    """The reliability workloads' part of report.md (empty when none ran)."""
+    if not any(targets_in(data, w) for w in RELIABILITY):
+        return []
+    plan = data["options"].get("reliability") or {}
+    sizing = data["options"].get("reliability_sizing") or {}
+    out = ["## Reliability: reloads, killed children, slow clients, soak", "",
+           f"Load: `wrk -t1 -c{plan.get('connections')} -d{plan.get('load_s', 0):g}s` on the "
+           f"1 KiB file (gunicorn: the hello app); {plan.get('events')} events "
+           f"{plan.get('event_interval_s', 0):g} s apart from second "
+           f"{plan.get('first_event_s', 0):g} on: the server's graceful reload (mpmd "
+           "and Apache SIGUSR1, nginx and gunicorn SIGHUP) or SIGKILL to a random child of "
+           "its master. A failed request is a connect, read or write error or a non-2xx "
+           "answer. Slow clients: slowhttptest's connections held while a normal client "
+           "sends a GET on a new connection once a second. Pools: Debian's defaults "
+           f"(prefork StartServers {sizing.get('prefork_start')}, worker/event "
+           f"{sizing.get('thread_start_servers')} x {sizing.get('threads_per_child')} threads, "
+           f"MaxRequestWorkers {sizing.get('prefork_max')}; nginx and the nginx MPM "
+           f"{sizing.get('loop_processes')} processes; gunicorn {sizing.get('gunicorn_workers')}"
+           f" x {sizing.get('gunicorn_threads')} threads). Each cell lists every round.", ""]
+    if any(targets_in(data, w) for w in RELIABILITY if w != "soak"):
+        out += [reliability_table(data, cells), ""]
+    if targets_in(data, "soak"):
+        out += [f"Soak: about {plan.get('soak_requests', 0):,} requests per MPM in "
+                f"{plan.get('soak_slice_s', 0):g} s wrk slices rotating over the 1 KiB file "
+                "and the WSGI hello app, keep-alive and `Connection: close`; PSS and open "
+                "descriptors of the whole tree after each slice; warm-up is the first pass "
+                "over the four.", "", soak_table(data, cells), ""]
+    goals = reliability_goals(data, cells)
+    if goals:
+        out += ["Issue 18's goals in this run:", "", goals, ""]
+    return out
+
+
 # ---- the seed's claims -------------------------------------------------------------------
 
 Cells = dict[tuple[str, str, bool], Cell]
@@ -439,7 +665,7 @@ def render_markdown(data: dict[str, Any], charts: list[str]) -> str:
            "means every request carries `Connection: close`.", ""]
     https_done = False
     for w in o["workloads"]:
-        if not targets_in(data, w):
+        if not targets_in(data, w) or w in RELIABILITY:
             continue
         if w in HTTPS_SERVES and not https_done:
             https_done = True
@@ -457,6 +683,7 @@ def render_markdown(data: dict[str, Any], charts: list[str]) -> str:
             out += ["Where the CPU goes with a new TLS connection per request (keep-alive "
                     "off: each request is a handshake for wrk too, and wrk -t1 does its part "
                     "on one core):", "", cpu_table(data, cells, w, keep_alive=False), ""]
+    out += reliability_section(data, cells)
     goals = goals_table(cells)
     if goals:
         out += ["## The issues' speed goals in this run", "",

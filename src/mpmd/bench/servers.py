@@ -12,6 +12,8 @@ serves, how to render its config and argv. Adding a peer is adding a row.
 Rule 4: an https workload's server gets the pool's one certificate (made when the first of
 them starts) and, once ready, a TLS probe (``tls.probe``: protocol, cipher, whether it
 resumes a session), kept as ``Server.tls`` for the samples.
+Rule 5: a reliability workload's server gets Debian's default pools (``configs.sizing_for``);
+each target says which signal makes its master reload gracefully (``Target.reload_signal``).
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ from pathlib import Path
 from typing import Callable
 
 from mpmd.bench import configs, tls
-from mpmd.bench.configs import TLS_WORKLOADS, Paths, Sizing
+from mpmd.bench.configs import RELIABILITY_WORKLOADS, TLS_WORKLOADS, Paths, Sizing
 
 STATIC = ("static-1k", "static-1m", "idle")
 WSGI = ("wsgi-hello", "faults")
 ASGI = ("asgi-hello",)
 TLS_STATIC = ("tls-static-1k",)
 TLS_ASGI = ("tls-asgi-hello",)
+# The reliability workloads every server runs (the soak is mpmd's alone: it needs a file and
+# a WSGI app from one server).
+RELIABLE = ("reload", "kill", "slowloris", "slowbody")
 MPMD_MPMS = ("prefork", "worker", "event", "nginx")
 APACHE_MPMS = ("prefork", "worker", "event")
 
@@ -64,6 +69,9 @@ class Target:
     workloads: tuple[str, ...]
     check: Callable[[], str | None]   # None when runnable, else why not
     launch: Callable[[str, Paths, Sizing], Launch]
+    # the signal that makes the master reload gracefully (httpd's and mpmd's graceful restart
+    # is SIGUSR1; nginx and gunicorn reload on SIGHUP)
+    reload_signal: int = signal.SIGUSR1
 
 
 def free_port() -> int:
@@ -121,7 +129,8 @@ def _apache_launch(mpm: str) -> Callable[[str, Paths, Sizing], Launch]:
         return Launch(argv=["apache2", "-d", str(p.workdir), "-f",
                             str(p.workdir / "apache2.conf"), "-DFOREGROUND"],
                       files={"apache2.conf": configs.render_apache(
-                          mpm, p, s, port, tls=workload in TLS_WORKLOADS)},
+                          mpm, p, s, port, tls=workload in TLS_WORKLOADS,
+                          reqtimeout=workload in RELIABILITY_WORKLOADS)},
                       port=port, env={"APACHE_RUN_DIR": str(p.workdir),
                                       "APACHE_LOCK_DIR": str(p.workdir),
                                       "APACHE_LOG_DIR": str(p.workdir)})
@@ -129,7 +138,9 @@ def _apache_launch(mpm: str) -> Callable[[str, Paths, Sizing], Launch]:
 
 
 _APP_MODULES = {"wsgi-hello": "hello_wsgi:application", "faults": "faulty_wsgi:application",
-                "asgi-hello": "hello_asgi:app", "tls-asgi-hello": "hello_asgi:app"}
+                "asgi-hello": "hello_asgi:app", "tls-asgi-hello": "hello_asgi:app",
+                **{w: "hello_wsgi:application" for w in RELIABLE},
+                "slowbody": "body_wsgi:application"}
 
 
 def _gunicorn_launch(kind: str) -> Callable[[str, Paths, Sizing], Launch]:
@@ -162,15 +173,18 @@ def _mpmd_check() -> str | None:
 
 
 TARGETS: dict[str, Target] = {
-    **{f"mpmd-{m}": Target(f"mpmd-{m}", "mpmd", STATIC + WSGI + ASGI + TLS_STATIC + TLS_ASGI,
-                           _mpmd_check, _mpmd_launch(m)) for m in MPMD_MPMS},
-    "nginx": Target("nginx", "nginx", STATIC + TLS_STATIC, _need("nginx"), _nginx_launch),
-    **{f"apache-{m}": Target(f"apache-{m}", "apache", STATIC + TLS_STATIC, _apache_check(m),
-                             _apache_launch(m)) for m in APACHE_MPMS},
+    **{f"mpmd-{m}": Target(f"mpmd-{m}", "mpmd", STATIC + WSGI + ASGI + TLS_STATIC + TLS_ASGI
+                           + RELIABLE + ("soak",), _mpmd_check, _mpmd_launch(m))
+       for m in MPMD_MPMS},
+    "nginx": Target("nginx", "nginx", STATIC + TLS_STATIC + RELIABLE, _need("nginx"),
+                    _nginx_launch, signal.SIGHUP),
+    **{f"apache-{m}": Target(f"apache-{m}", "apache", STATIC + TLS_STATIC + RELIABLE,
+                             _apache_check(m), _apache_launch(m)) for m in APACHE_MPMS},
     "gunicorn-sync": Target("gunicorn-sync", "gunicorn", WSGI, _need_module("gunicorn"),
                             _gunicorn_launch("sync")),
-    "gunicorn-gthread": Target("gunicorn-gthread", "gunicorn", WSGI, _need_module("gunicorn"),
-                               _gunicorn_launch("gthread")),
+    "gunicorn-gthread": Target("gunicorn-gthread", "gunicorn", WSGI + RELIABLE,
+                               _need_module("gunicorn"), _gunicorn_launch("gthread"),
+                               signal.SIGHUP),
     "uvicorn": Target("uvicorn", "uvicorn", ASGI + TLS_ASGI, _need_module("uvicorn"),
                       _uvicorn_launch),
     "granian": Target("granian", "granian", ("wsgi-hello",) + ASGI + TLS_ASGI,
@@ -219,7 +233,12 @@ class Server:
     @property
     def url(self) -> str:
         scheme = "https" if self.https else "http"
-        return f"{scheme}://127.0.0.1:{self.port}{configs.WORKLOAD_PATHS[self.workload]}"
+        return f"{scheme}://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def path(self) -> str:
+        """The URL path this server is sent its workload's requests on."""
+        return configs.workload_path(self.workload, self.target.family)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -292,7 +311,7 @@ class ServerPool:
         os.chmod(workdir, 0o755)
         cert = self.certificate() if workload in TLS_WORKLOADS else None
         paths = Paths(workdir, self.docroot, self.appdir, cert and cert.cert, cert and cert.key)
-        launch = target.launch(workload, paths, self.sizing)
+        launch = target.launch(workload, paths, configs.sizing_for(workload, self.sizing))
         for name, text in launch.files.items():
             (workdir / name).write_text(text)
         server = self._spawn(target, workload, launch, workdir, timeout_s)
@@ -331,7 +350,7 @@ class ServerPool:
 
     def _wait_ready(self, server: Server, launch: Launch, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        path = configs.WORKLOAD_PATHS[server.workload]
+        path = server.path
         while time.monotonic() < deadline:
             if not server.alive():
                 raise Unavailable(self._why(server, f"exited with {server.proc.returncode}"))

@@ -152,14 +152,42 @@ def find_wrk() -> str | None:
 def run_wrk(url: str, *, threads: int = 1, connections: int = 64, duration_s: float = 5.0,
             keep_alive: bool = True, wrk: str = "wrk") -> WrkResult:
     """Run wrk once (bounded by its own duration plus a grace period) and parse it."""
+    return start_wrk(url, threads=threads, connections=connections, duration_s=duration_s,
+                     keep_alive=keep_alive, wrk=wrk).finish()
+
+
+@dataclass
+class WrkRun:
+    """A wrk started in the background (``start_wrk``): the caller acts on the server while it
+    runs (reloads, kills), then ``finish`` waits for it and parses its report."""
+
+    proc: subprocess.Popen[str]
+    duration_s: float
+    before: Any                      # getrusage(RUSAGE_CHILDREN) at the start
+
+    def finish(self) -> WrkResult:
+        """Wait for wrk (its duration plus 30 s at most; then it is killed) and parse it."""
+        try:
+            out, err = self.proc.communicate(timeout=self.duration_s + 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise RuntimeError(f"wrk did not finish within {self.duration_s + 30:.0f}s")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, now waited for, counts here
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"wrk failed ({self.proc.returncode}): {err.strip()[:500]}")
+        result = parse_wrk(out)
+        result.cpu_user_s = after.ru_utime - self.before.ru_utime
+        result.cpu_sys_s = after.ru_stime - self.before.ru_stime
+        return result
+
+
+def start_wrk(url: str, *, threads: int = 1, connections: int = 64, duration_s: float = 5.0,
+              keep_alive: bool = True, wrk: str = "wrk") -> WrkRun:
+    """Start wrk in the background; ``WrkRun.finish`` collects it."""
     cmd = wrk_command(url, threads=threads, connections=connections, duration_s=duration_s,
                       keep_alive=keep_alive, wrk=wrk)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 30)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)   # wrk, now waited for, counts here
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
-    result = parse_wrk(proc.stdout)
-    result.cpu_user_s = after.ru_utime - before.ru_utime
-    result.cpu_sys_s = after.ru_stime - before.ru_stime
-    return result
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    return WrkRun(proc, duration_s, before)
