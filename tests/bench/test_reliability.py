@@ -284,3 +284,50 @@ def test_a_probe_counts_only_a_2xx_answered_within_its_deadline(server):
 def test_probes_are_paced(server):
     results = probe_steadily(server, "/", 3, interval_s=0.05, timeout_s=1.0)
     assert len(results) == 3 and all(r is not None for r in results)
+
+
+# ---- a killed child and its replacement, on a stand-in master ---------------------------------
+
+MASTER = """
+import os, sys, time
+def spawn():
+    if os.fork() == 0:
+        time.sleep(30)
+        os._exit(0)
+for _ in range(2):
+    spawn()
+print("ready", flush=True)
+end = time.time() + 30
+while time.time() < end:
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pid = 0
+    if pid:
+        spawn()
+    time.sleep(0.01)
+"""
+
+
+def test_kill_child_kills_one_child_of_the_master_and_times_the_new_one():
+    import random
+    import signal
+    import sys
+    from mpmd.bench import procs
+    master = subprocess.Popen([sys.executable, "-c", MASTER], stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        assert master.stdout.readline().strip() == "ready"
+        before = procs.children(master.pid)
+        assert len(before) == 2
+        event = reliability.kill_child(master.pid, random.Random(1), wait_s=5.0)
+        assert event["victim"] in before
+        assert event["replaced_s"] is not None and 0 < event["replaced_s"] < 5
+        after = procs.children(master.pid)
+        assert event["victim"] not in after and len(after) == 2
+        assert procs.tree_fds(master.pid) >= 3
+        assert reliability.kill_child(os.getpid() + 10**6, random.Random(1), 0.1) == {
+            "victim": None, "replaced_s": None}
+    finally:
+        os.killpg(master.pid, signal.SIGKILL)
+        master.wait()
