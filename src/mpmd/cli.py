@@ -5,7 +5,8 @@
 
 Rule 1: without ``-f`` the embedded config (src/mpmd/conf/embedded.conf) is used, and the
         CLI defines ``MPMD_DEMO`` (the bundled demo directory) for it; ``MPMD_RUNDIR`` (the
-        temp dir, for PidFile) is always defined.  Config errors print httpd's message and exit 1; the server does not start.
+        temp dir, for PidFile) is always defined.  Config errors print httpd's message, every
+        error of the config in one run, and exit 1; the server does not start.
 Rule 2: ``-t`` prints the cross-check warnings, then "Syntax OK" (on stderr, as httpd);
         warnings found while reading (an undefined ${NAME}) are printed as they are found,
         whatever the command.
@@ -198,9 +199,19 @@ def do_version(opts: argparse.Namespace) -> int:
 
 
 def print_config_error(exc: Any) -> None:
+    """The error as httpd prints it; every error of the load, then their count, when there
+    are several (config/loader.py Rule 8)."""
+    from mpmd.config.model import ConfigErrors
+    if isinstance(exc, ConfigErrors):
+        print("\n".join(exc.lines(error_text)), file=sys.stderr)
+    else:
+        print(error_text(exc), file=sys.stderr)
+
+
+def error_text(exc: Any) -> str:
     from mpmd.config.model import CheckError
     bare = exc.file is not None or isinstance(exc, CheckError)
-    print(str(exc) if bare else f"mpmd: {exc}", file=sys.stderr)
+    return str(exc) if bare else f"mpmd: {exc}"
 
 
 def do_vhosts(cfg: Any, opts: argparse.Namespace) -> int:

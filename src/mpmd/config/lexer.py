@@ -27,7 +27,12 @@ class Line:
 
 
 class LexError(ValueError):
-    """A malformed line; the parser adds file and line."""
+    """A malformed line; the parser adds file and line.  ``token`` is what the line most
+    likely meant (a section line missing its ``>``), so reading can go on past it."""
+
+    def __init__(self, message: str, token: "Token | None" = None) -> None:
+        super().__init__(message)
+        self.token = token
 
 
 def logical_lines(text: str, file: str) -> Iterator[Line]:
@@ -117,7 +122,8 @@ def tokenize(text: str) -> Token:
         return Token("directive", words[0], words[1:])
     closing, name, rest = m.group(1), m.group(2), m.group(3).rstrip()
     if not rest.endswith(">"):
-        raise LexError(f"<{closing}{name}> directive missing closing '>'")
+        meant = Token("close" if closing else "open", name, split_words(rest))
+        raise LexError(f"<{closing}{name}> directive missing closing '>'", meant)
     inner = rest[:-1]
     if closing:
         return Token("close", name, split_words(inner))

@@ -15,6 +15,17 @@ Rule 3: a module or MPM whose class cannot be imported yet contributes no direct
         built-in one is reported as a warning (MPMD0510), never a crash.
 Rule 4: every error is a ConfigError(message, file, line, directive) in httpd's words;
         a cross check's error carries the line that caused it (the second of two Listens).
+Rule 8: one load reports every error (httpd stops at the first): the read (parser.py Rule 6),
+        the walk (a refused line is skipped, the next is checked; a section whose own line is
+        refused still has its body checked) and the cross checks each record theirs, and the
+        load then raises them together: the one ConfigError itself when there is one (its
+        text exactly as httpd's), else ``ConfigErrors``, in the order of the files' first
+        reading and then of lines, each (file, line, message) once.
+Rule 9: ``LoadModule name path.so`` (any path; the file need not exist) loads mpmd's built-in
+        module or MPM of that name, as httpd's LoadModule loads a shared object; a name mpmd
+        has no module for is one error naming it.  ``<IfModule>`` tests the same names, as
+        ``x_module``, ``mod_x.c`` or ``mod_x``: the registries (mpmd.modules.BUILTIN_MODULES,
+        mpmd.mpm.MPM_MODULES) are the list, so a module registered there is known to both.
 Rule 6: context errors in httpd's words: "X not allowed here" at top level, "X not allowed
         in <Directory> context" in a section that cannot hold X, and "X cannot occur
         within <VirtualHost> section" / "<Files> cannot occur within <Location> section"
@@ -39,14 +50,15 @@ from typing import Any, Callable, Iterable
 
 from mpmd.config import check
 from mpmd.config.directives import Args, Ctx, Directive, Merge
-from mpmd.config.model import CheckError, ConfigError, Op, Problem, Section, ServerConfig, apply_ops
+from mpmd.config.model import (CheckError, ConfigError, ConfigErrors, Op, Problem, Section,
+                               ServerConfig, apply_ops)
 from mpmd.config.parser import Node, ReadState, parse_file, parse_text
 from mpmd.config.values import Worded
 from mpmd.config.vhosts import VhostAddrError, VhostTable, parse_addr
 from mpmd.core import core_directives
 from mpmd.core.log import log_level_modules, module_key
 
-__all__ = ["ConfigError", "load_config", "read_only", "Registry", "canonical_module_name"]
+__all__ = ["ConfigError", "ConfigErrors", "load_config", "read_only", "Registry", "canonical_module_name"]
 
 ARITY_TEXT: dict[Args, str] = {
     Args.NO_ARGS: "takes no arguments",
@@ -146,6 +158,11 @@ class _Modules:
             self._load_mpm(name, node)
         elif (":" in spec and not spec.endswith(".so")) or DOTTED.fullmatch(spec):
             self._load_user(name, spec, node)
+        elif spec.endswith(".so"):       # Rule 9: an Apache module file mpmd has no module for
+            raise ConfigError(f"LoadModule: mpmd has no module '{name}' ({os.path.basename(spec)}); "
+                              "its <IfModule> sections are skipped and its directives are unknown; "
+                              "mpmd -M lists the modules mpmd has, and a Python module loads as "
+                              "package.module:attr", node.file, node.line, node.name)
         else:
             raise ConfigError(f"Cannot load {spec} into server: mpmd has no module named {name}; "
                               f"{LOADMODULE_FORMS}", node.file, node.line, node.name)
@@ -216,7 +233,7 @@ def load_config(path: str | None = None, *, text: str | None = None, defines: An
     _check_log_level_modules(walker, mods)
     cfg = _build(walker, index, state, path, mods, mpm_name, mpm_class, modules)
     cfg.problems = problems + check.run(cfg)
-    _raise_errors(cfg.problems)
+    _raise_errors(state.errors + walker.errors + _check_errors(cfg.problems), state.files)
     return cfg
 
 
@@ -228,11 +245,8 @@ def read_only(path: str | None = None, *, defines: Any = (), pre: Iterable[str] 
     mods = _Modules(Registry())
     state = ReadState(defines=_parse_defines(defines), server_root=server_root or _default_root(path),
                       module_present=mods.present, load_module=mods.load)
-    try:
-        _read(path, None, list(pre), list(post), state)
-    except ConfigError as exc:
-        return mods.mpm_name(), state.server_root, exc
-    return mods.mpm_name(), state.server_root, None
+    _read(path, None, list(pre), list(post), state)
+    return mods.mpm_name(), state.server_root, _combined(state.errors, state.files)
 
 
 def _read(path: str | None, text: str | None, pre: list[str], post: list[str],
@@ -243,7 +257,10 @@ def _read(path: str | None, text: str | None, pre: list[str], post: list[str],
     if text is not None:
         nodes += parse_text(text, path or "(text)", state)
     elif path is not None:
-        nodes += parse_file(os.path.abspath(path), state)
+        try:
+            nodes += parse_file(os.path.abspath(path), state)
+        except ConfigError as exc:       # the file cannot be read: nothing else of it to say
+            state.fail(exc)
     if post:
         nodes += parse_text("\n".join(post), "(-c)", state)
     return nodes
@@ -290,13 +307,43 @@ def _arity_text(d: Directive) -> str:
     return f"{d.name} {ARITY_TEXT.get(d.args, 'takes a different number of arguments')}{hint}"
 
 
-def _raise_errors(problems: list[Problem]) -> None:
-    # A cross check failing is not a syntax error: httpd says so after the finding (AH00014).
+def _check_errors(problems: list[Problem]) -> list[ConfigError]:
+    """The cross checks' errors (Rule 4).  A check failing is not a syntax error: without a
+    line to blame httpd says so after the finding (AH00014)."""
+    out: list[ConfigError] = []
     for p in problems:
         if p.level == "error":
             if p.file is not None:      # a line to blame: httpd's "Syntax error on line N"
-                raise ConfigError(p.text, p.file, p.line)
-            raise CheckError(f"{p.text}\n{CHECK_FAILED}")
+                out.append(ConfigError(p.text, p.file, p.line))
+            else:
+                out.append(CheckError(f"{p.text}\n{CHECK_FAILED}"))
+    return out
+
+
+def _combined(errors: list[ConfigError], files: list[str]) -> ConfigError | None:
+    """Rule 8: None, the one error, or every error in file-reading then line order, once each."""
+    order = {name: i for i, name in reversed(list(enumerate(files)))}
+    seen: set[tuple[Any, ...]] = set()
+    unique: list[ConfigError] = []
+    for exc in errors:
+        key = (exc.file, exc.line, exc.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(exc)
+    if not unique:
+        return None
+    if len(unique) == 1:
+        return unique[0]
+    last = len(order)
+    unique.sort(key=lambda e: (e.file is None, order.get(e.file, last) if e.file else 0,
+                               e.file or "", e.line or 0))
+    return ConfigErrors(unique)
+
+
+def _raise_errors(errors: list[ConfigError], files: list[str]) -> None:
+    error = _combined(errors, files)
+    if error is not None:
+        raise error
 
 
 def _check_log_level_modules(walker: "_Walker", mods: _Modules) -> None:
@@ -306,7 +353,8 @@ def _check_log_level_modules(walker: "_Walker", mods: _Modules) -> None:
             continue
         for module in log_level_modules(op.value):
             if not mods.present_for_log_level(module):
-                raise ConfigError(f"Cannot find module {module}", op.file, op.line, "LogLevel")
+                walker.errors.append(ConfigError(f"Cannot find module {module}", op.file, op.line,
+                                                 "LogLevel"))
 
 
 class _Walker:
@@ -318,17 +366,21 @@ class _Walker:
         self.problems = problems
         self.server_ops: list[Op] = []
         self.sections: list[Section] = []
+        self.errors: list[ConfigError] = []      # Rule 8: a refused line is skipped
 
     def walk(self, nodes: list[Node], scope: Ctx, section: Section | None,
              within: str | None = None) -> None:
         """``within``: the table name of the section holding ``nodes`` ("<Files>"), for messages."""
         for node in nodes:
-            if node.is_section:
-                self._section(node, scope, section, within)
-            else:
-                op = self._directive(node, scope, within)
-                self._name_if_inert(op, section)
-                (section.ops if section is not None else self.server_ops).append(op)
+            try:
+                if node.is_section:
+                    self._section(node, scope, section, within)
+                else:
+                    op = self._directive(node, scope, within)
+                    self._name_if_inert(op, section)
+                    (section.ops if section is not None else self.server_ops).append(op)
+            except ConfigError as exc:
+                self.errors.append(exc)
 
     def _name_if_inert(self, op: Op, section: Section | None) -> None:
         """Rule 7: a line mpmd accepts but does not act on is named, with its file and line."""
@@ -391,9 +443,16 @@ class _Walker:
 
     def _section(self, node: Node, scope: Ctx, parent: Section | None, within: str | None) -> None:
         d = self._lookup(node)
-        if not d.context & scope:
-            self._fail(node, _context_text(d.name[:-1], d, scope, within))
-        kind, arg, regex = self._section_target(node, d)
+        try:
+            if not d.context & scope:
+                self._fail(node, _context_text(d.name[:-1], d, scope, within))
+            kind, arg, regex = self._section_target(node, d)
+        except ConfigError as exc:
+            # Rule 8: the body is still checked, in a section that is then dropped.
+            self.errors.append(exc)
+            detached = Section(d.extra["section"], "", node.file, node.line, None, parent=None)
+            self.walk(node.children or [], d.extra["inner"], detached, d.name)
+            return
         section = Section(kind, arg, node.file, node.line, regex, parent=parent)
         if parent is not None and parent.kind in ("Files", "FilesMatch"):
             # httpd accepts <Files> in <Files> but its file walk never looks inside the
@@ -473,15 +532,27 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
                   defines=dict(state.defines), mpm_name=mpm_name, mpm_class=mpm_class,
                   modules=modules, loaded=loaded)
     main = ServerConfig(values=values, where=where, dir_defaults=dir_values, sections=walker.sections,
-                        hooks=HookTable(modules, values), origins=origins, **shared)
-    vhosts = [_virtual_host(section, main, values, dir_values, where, walker, shared)
-              for section in walker.sections if section.kind == "VirtualHost"]
+                        hooks=HookTable(modules, _with_fields_set(values, walker)), origins=origins,
+                        **shared)
+    vhosts = []
+    for section in walker.sections:
+        if section.kind == "VirtualHost":
+            try:
+                vhosts.append(_virtual_host(section, main, values, dir_values, where, walker, shared))
+            except ConfigError as exc:
+                walker.errors.append(exc)
     main.vhosts = VhostTable(main, vhosts)
     for vhost in vhosts:
         vhost.vhosts = main.vhosts
         if not main.vhosts.is_default(vhost):
             _name_head_time_lines(vhost, walker.problems)
     return main
+
+
+def _with_fields_set(values: dict[str, Any], walker: _Walker) -> dict[str, Any]:
+    """``values`` and, under SET_FIELDS, every field some line sets (core/modules.py)."""
+    from mpmd.core.modules import SET_FIELDS
+    return {**values, SET_FIELDS: frozenset(op.directive.field for op in walker.all_ops())}
 
 
 def _name_head_time_lines(vhost: ServerConfig, problems: list[Problem]) -> None:
@@ -510,7 +581,7 @@ def _virtual_host(section: Section, main: ServerConfig, values: dict[str, Any],
     own_where = {**where, **{op.directive.field: f"{op.file}:{op.line}" for op in ops}}
     sections = [s for s in walker.sections if s.kind != "VirtualHost"] + section.sections
     return ServerConfig(values=own_values, where=own_where, dir_defaults=own_dir, sections=sections,
-                        hooks=HookTable(main.modules, own_values), vhost=section,
+                        hooks=HookTable(main.modules, _with_fields_set(own_values, walker)), vhost=section,
                         vhost_addrs=addrs, **shared)
 
 

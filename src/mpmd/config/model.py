@@ -87,6 +87,29 @@ class CheckError(ConfigError):
     """A cross check's error (config/check.py): printed as is, with no "mpmd:" in front."""
 
 
+class ConfigErrors(ConfigError):
+    """Every error of one load (config/loader.py Rule 8), in order; ``file``, ``line`` and
+    ``message`` are the first's.  ``str()`` is each error's own text, one after the other,
+    then the count; ``lines()`` gives them as -t prints them."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, first.file, first.line, first.directive)
+        self.errors = list(errors)
+
+    def lines(self, bare: Any = None) -> list[str]:
+        """Each error's text, ``bare(error)`` deciding its prefix (the CLI adds "mpmd: " to
+        one with no line), then the count."""
+        shown = [bare(e) if bare is not None else str(e) for e in self.errors]
+        return [*shown, f"{M_ERRORS}: {len(self.errors)} errors in the configuration"]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+M_ERRORS = "MPMD0516"
+
+
 @dataclass(slots=True)
 class Op:
     """One directive line, converted: replayed over defaults to compute values."""

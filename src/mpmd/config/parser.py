@@ -21,6 +21,11 @@ Rule 4: every other line becomes a ``Node`` with its file and line; the loader c
         against the directive tables once every module is loaded.
 Rule 5: a file is read as bytes and decoded as UTF-8 with surrogateescape, so any bytes
         load (httpd reads bytes) and file names in it round-trip through os.fsencode.
+Rule 6: an error does not stop the reading (httpd stops at the first): each is recorded in
+        ``ReadState.errors`` and the next line is read, so one run names them all.  A line
+        that breaks the nesting (a ``</X>`` that closes nothing, ``<X>`` never closed) ends
+        the reading of its file only, keeping what was read; the files that include it go
+        on.  A section line missing its ``>`` is read as if it had one.
 """
 
 from __future__ import annotations
@@ -65,14 +70,22 @@ class ReadState:
     warn: Callable[[Problem], None] = lambda problem: None      # read-time warnings, as they occur
     files: list[str] = field(default_factory=list)
     depth: int = 0
+    errors: list[ConfigError] = field(default_factory=list)     # Rule 6, in the order found
+
+    def fail(self, error: ConfigError) -> None:
+        self.errors.append(error)
 
 
 class _Cursor:
     def __init__(self, lines: Iterator[Line]) -> None:
         self._lines = lines
+        self.stopped = False         # the nesting broke: the rest of the file is not read
 
     def next(self) -> Line | None:
-        return next(self._lines, None)
+        return None if self.stopped else next(self._lines, None)
+
+    def stop(self) -> None:
+        self.stopped = True
 
 
 def parse_text(text: str, file: str, state: ReadState) -> list[Node]:
@@ -101,28 +114,43 @@ def _block(cur: _Cursor, state: ReadState, opener: Node | None, within: Node | N
     nodes: list[Node] = []
     while (line := cur.next()) is not None:
         token = _token(line, state)
-        if token.kind == "close":
-            _check_close(token, line, opener)
-            return nodes
-        if token.kind == "open":
-            nodes.extend(_open(token, line, cur, state, within))
+        if token is None:
             continue
-        handler = READ_TIME.get(token.name.lower())
-        node = Node(token.name, token.args, line.file, line.line)
-        if handler is None:
-            nodes.append(node)
-        else:
-            nodes.extend(handler(node, state, within))
-    if opener is not None:
-        raise ConfigError(f"<{opener.name}> was not closed.", opener.file, opener.line, opener.name)
+        if token.kind == "close":
+            if opener is None:           # closes nothing: skipped (Rule 6)
+                state.fail(ConfigError(f"</{token.name}> without matching <{token.name}> section",
+                                       line.file, line.line, token.name))
+                continue
+            if token.name.lower() != opener.name.lower():
+                state.fail(ConfigError(f"Expected </{opener.name}> but saw </{token.name}>",
+                                       line.file, line.line, token.name))
+                cur.stop()
+            return nodes
+        try:
+            if token.kind == "open":
+                nodes.extend(_open(token, line, cur, state, within))
+                continue
+            handler = READ_TIME.get(token.name.lower())
+            node = Node(token.name, token.args, line.file, line.line)
+            if handler is None:
+                nodes.append(node)
+            else:
+                nodes.extend(handler(node, state, within))
+        except ConfigError as exc:
+            state.fail(exc)
+    if opener is not None and not cur.stopped:
+        state.fail(ConfigError(f"<{opener.name}> was not closed.", opener.file, opener.line, opener.name))
+        cur.stop()                       # the sections around it say nothing more
     return nodes
 
 
-def _token(line: Line, state: ReadState) -> Token:
+def _token(line: Line, state: ReadState) -> Token | None:
+    """The line's token; a malformed line is recorded, and read as it most likely meant."""
     try:
         return tokenize(substitute(line, state.defines, state.warn))
     except LexError as exc:
-        raise ConfigError(str(exc), line.file, line.line) from None
+        state.fail(ConfigError(str(exc), line.file, line.line))
+        return exc.token
 
 
 def substitute(line: Line, defines: dict[str, str],
@@ -142,33 +170,24 @@ def substitute(line: Line, defines: dict[str, str],
     return VAR_RE.sub(repl, line.text) if "${" in line.text else line.text
 
 
-def _check_close(token: Token, line: Line, opener: Node | None) -> None:
-    if opener is None:
-        raise ConfigError(f"</{token.name}> without matching <{token.name}> section",
-                          line.file, line.line, token.name)
-    if token.name.lower() != opener.name.lower():
-        raise ConfigError(f"Expected </{opener.name}> but saw </{token.name}>",
-                          line.file, line.line, token.name)
-
-
 def _open(token: Token, line: Line, cur: _Cursor, state: ReadState, within: Node | None) -> list[Node]:
     node = Node(token.name, token.args, line.file, line.line, [])
     test = CONDITIONALS.get(token.name.lower())
     if test is None:
         node.children = _block(cur, state, node, node)
         return [node]
-    if len(token.args) != 1:
-        raise ConfigError(f"<{token.name}> takes exactly one argument",
-                          line.file, line.line, token.name)
-    arg = token.args[0]
-    negate = arg.startswith("!")
-    if test(state, arg.lstrip("!")) != negate:
+    try:
+        keep = test(state, token.args, node)
+    except ConfigError as exc:           # the body is skipped, the reading goes on (Rule 6)
+        state.fail(exc)
+        keep = False
+    if keep:
         return _block(cur, state, node, within)
-    _soak(cur, node)
+    _soak(cur, node, state)
     return []
 
 
-def _soak(cur: _Cursor, opener: Node) -> None:
+def _soak(cur: _Cursor, opener: Node, state: ReadState) -> None:
     """Skip to the matching close of ``opener``, counting only same-named sections (Rule 2)."""
     depth = 1
     name = opener.name.lower()
@@ -181,20 +200,77 @@ def _soak(cur: _Cursor, opener: Node) -> None:
             depth -= 1
             if depth == 0:
                 return
-    raise ConfigError(f"<{opener.name}> was not closed.", opener.file, opener.line, opener.name)
+    state.fail(ConfigError(f"<{opener.name}> was not closed.", opener.file, opener.line, opener.name))
+    cur.stop()
 
 
-def _if_define(state: ReadState, name: str) -> bool:
-    return name in state.defines
+def _one_name(args: list[str], node: Node) -> tuple[str, bool]:
+    """``[!]name``, the one argument of <IfDefine>/<IfModule>: (name, negated)."""
+    if len(args) != 1:
+        raise ConfigError(f"<{node.name}> takes exactly one argument", node.file, node.line, node.name)
+    return args[0].lstrip("!"), args[0].startswith("!")
 
 
-def _if_module(state: ReadState, name: str) -> bool:
-    return state.module_present(name)
+def _if_define(state: ReadState, args: list[str], node: Node) -> bool:
+    name, negate = _one_name(args, node)
+    return (name in state.defines) != negate
 
 
-CONDITIONALS: dict[str, Callable[[ReadState, str], bool]] = {
+def _if_module(state: ReadState, args: list[str], node: Node) -> bool:
+    name, negate = _one_name(args, node)
+    return state.module_present(name) != negate
+
+
+def _if_version(state: ReadState, args: list[str], node: Node) -> bool:
+    try:
+        return version_matches(args)
+    except ValueError as exc:
+        raise ConfigError(str(exc), node.file, node.line, node.name) from None
+
+
+# The Apache httpd release whose configuration language mpmd reads: what <IfVersion> compares
+# (httpd's mod_version compares its own version; mpmd is not one, so it claims this one).
+APACHE_COMPAT_VERSION = (2, 4, 62)
+VERSION_OPS = {"=", "==", "<", "<=", ">", ">=", "~"}
+VERSION_RE = re.compile(r"\d+(?:\.\d+){0,2}")
+
+
+def version_matches(args: list[str], version: tuple[int, int, int] = APACHE_COMPAT_VERSION) -> bool:
+    """<IfVersion [[!]operator] version> as httpd's mod_version: ``version`` is
+    major[.minor[.patch]] (missing parts are 0), compared with =, ==, <, <=, >, >=; with ``~``,
+    or written as ``/regex/`` after = or alone, a regular expression searched in
+    "2.4.62"; a leading ``!`` negates.  ValueError in httpd's words."""
+    if not 1 <= len(args) <= 2:
+        raise ValueError("<IfVersion> takes one or two arguments, a comparison operator and a version")
+    op, want = (args[0], args[1]) if len(args) == 2 else ("=", args[0])
+    negate = op.startswith("!")
+    if negate:
+        op = op[1:] or "="
+    if op not in VERSION_OPS:
+        raise ValueError(f"unknown comparison operator '{op}'")
+    text = ".".join(map(str, version))
+    regex = op == "~" or (op in ("=", "==") and len(want) > 1 and want[0] == want[-1] == "/")
+    if regex:
+        pattern = want if op == "~" else want[1:-1]
+        try:
+            found = re.search(pattern, text) is not None
+        except re.error:
+            raise ValueError("Regular expression could not be compiled.") from None
+        return found != negate
+    if not VERSION_RE.fullmatch(want):
+        raise ValueError("Version appears to be invalid. It must have the format "
+                         "major[.minor[.patch]] where major, minor and patch are numbers.")
+    parts = [int(p) for p in want.split(".")]
+    wanted = tuple(parts + [0] * (3 - len(parts)))
+    result = {"=": version == wanted, "==": version == wanted, "<": version < wanted,
+              "<=": version <= wanted, ">": version > wanted, ">=": version >= wanted}[op]
+    return result != negate
+
+
+CONDITIONALS: dict[str, Callable[[ReadState, list[str], Node], bool]] = {
     "ifdefine": _if_define,
     "ifmodule": _if_module,
+    "ifversion": _if_version,
 }
 
 
@@ -254,10 +330,15 @@ def _include(node: Node, state: ReadState, within: Node | None, optional: bool =
     nodes: list[Node] = []
     state.depth += 1
     try:
-        # Lazily: each file is read before the next name is looked up, as httpd does, so a
-        # read-time error in an earlier file is the one reported.
+        # Lazily: each file is read before the next name is looked up, as httpd does; a name
+        # that cannot be read ends the Include, keeping the files read before it (Rule 6).
         for path in _include_files(node, os.path.join(state.server_root, node.args[0]), optional):
-            nodes.extend(parse_file(path, state))
+            try:
+                nodes.extend(parse_file(path, state))
+            except ConfigError as exc:
+                state.fail(exc)
+    except ConfigError as exc:
+        state.fail(exc)
     finally:
         state.depth -= 1
     return nodes

@@ -80,13 +80,19 @@ DIRECTIVES: list[Directive] = [
     _read_time("IncludeOptional", Args.TAKE1, ANY, "Include config files; silently ignores no match.",
                "IncludeOptional file-path|directory-path|wildcard"),
     _read_time("LoadModule", Args.TAKE2, SERVER, "Load a module: an MPM or built-in by its httpd name "
-               "(the .so path is ignored), or a Python module as package.module:attr or "
-               "package.module.attr (a dotted path that is itself a module is used as one).",
+               "(any path ending in .so, which need not exist: Apache's lines load mpmd's module "
+               "of that name, and a name mpmd has no module for is an error), or a Python module "
+               "as package.module:attr or package.module.attr (a dotted path that is itself a "
+               "module is used as one).",
                "LoadModule module_name modules/mod_x.so|package.module:attr|package.module.attr"),
     _read_time("<IfModule>", Args.TAKE1, ANY, "Keep the body only if the module is (or, with !, is not) loaded.",
                "<IfModule [!]module> ... </IfModule>"),
     _read_time("<IfDefine>", Args.TAKE1, ANY, "Keep the body only if NAME is (or, with !, is not) defined.",
                "<IfDefine [!]NAME> ... </IfDefine>"),
+    _read_time("<IfVersion>", Args.TAKE12, ANY, "Keep the body only if the Apache version mpmd reads "
+               "configs of (2.4.62) compares true: =, <, <=, >, >= against major[.minor[.patch]] "
+               "(missing parts are 0), ~ or /regex/ for a regular expression, ! to negate.",
+               "<IfVersion [[!]operator] version> ... </IfVersion>"),
     # sections
     _section("VirtualHost", SERVER, Ctx.VHOST, "Directives that apply to one virtual host (parsed and stored)."),
     _section("Directory", SRV, Ctx.DIRECTORY, "Directives that apply to a directory and its subdirectories."),

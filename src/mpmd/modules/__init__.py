@@ -1,7 +1,10 @@
 """Built-in modules: compiled in, as httpd's static modules are.
 
 Each is loaded without a LoadModule line; Apache's ``LoadModule mime_module modules/mod_mime.so``
-lines naming them are accepted and change nothing.  Order is the hook order.
+lines naming them (any path ending in .so) are accepted and change nothing, and
+``<IfModule mime_module>`` / ``<IfModule mod_mime.c>`` test the names here: registering a
+module in this table is all it takes for both (config/loader.py Rule 9).  Order is the hook
+order.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "status_module": "mpmd.modules.mod_status:StatusModule",
     "ssl_module": "mpmd.modules.mod_ssl:SSLModule",
     "reqtimeout_module": "mpmd.modules.mod_reqtimeout:ReqtimeoutModule",
+    "version_module": "mpmd.modules.mod_version:VersionModule",     # <IfVersion>
 }
 
 
