@@ -140,7 +140,28 @@ DIRECTIVES: list[Directive] = [
     _d("ServerTokens", Args.TAKE1, SERVER, v.choice("Full", "OS", "Minimal", "Minor", "Major", "Prod"), "Full",
        "How much the Server header tells (Prod = product name only)."),
     _d("ServerSignature", Args.TAKE1, ANY, v.choice("On", "Off", "EMail"), "Off",
-       "Footer on server-generated pages."),
+       "Footer line on the pages the server makes (error pages, directory listings): On names "
+       "the server (as ServerTokens), the host and port; EMail links it to ServerAdmin."),
+    _d("TraceEnable", Args.TAKE1, SRV, v.trace_enable, "On",
+       "On: a TRACE request is answered with the request it carried (200, message/http), as "
+       "httpd, whatever its URL; a TRACE with a body gets 413.  Off: 405 (with an empty Allow, "
+       "as httpd).  extended is refused.", syntax="TraceEnable On|Off"),
+    _d("ErrorLogFormat", Args.TAKE12, SRV, v.error_log_format, None,
+       "The error log's line shape, as httpd's: %t %{u}t %{cu}t %l %m %M %P %T %F %E, and for a "
+       "request's lines %a %A %L %{name}i %{name}e %{name}n %k %v %V; %-x logs \"-\" for an empty "
+       "item, %7x only at debug; a field with an empty item is left out ([client\\ %a]).",
+       syntax="ErrorLogFormat format"),
+    _d("DefaultRuntimeDir", Args.TAKE1, SERVER,
+       v.ExistingDir("DefaultRuntimeDir must be a valid directory, absolute or relative to ServerRoot"),
+       None, "Directory for run-time files (httpd's scoreboard file, lock files, sockets); it must "
+       "exist.  mpmd keeps none: its scoreboard and locks are in memory and PidFile is "
+       "relative to ServerRoot, as in httpd, so -t names the line.",
+       extra=no_effect(None, "mpmd keeps no run-time files (its scoreboard and locks are in "
+                             "memory; PidFile is relative to ServerRoot, as in httpd)")),
+    _d("ErrorDocument", Args.TAKE2, ANY, error_document_value, [],
+       "What the server answers instead of its own error page: a local URL (internal "
+       "redirect), a full URL (302), a text, or default.", merge=Merge.APPEND,
+       syntax="ErrorDocument error-code document"),
     # connections
     _d("Timeout", Args.TAKE1, SRV, v.duration, 60.0, "Seconds to wait for a client to send or receive data "
        "(in a vhost: for its requests' bodies and answers; heads are read with the address's "
@@ -175,6 +196,9 @@ DIRECTIVES: list[Directive] = [
        "files (anything else is an error, so that no .htaccess meant to deny is ignored)."),
     _d("SetHandler", Args.TAKE1, ANY, v.string, None, "Handler for every file in the section (e.g. server-status)."),
     _d("EnableSendfile", Args.FLAG, ANY, v.flag, False, "Send static files with sendfile(2)."),
+    _d("EnableMMAP", Args.FLAG, ANY, v.flag, False, "Read files through mmap(2) to send "
+       "them: mpmd never does, so Off is what it does and On is named by -t.",
+       field="enable_mmap", extra=no_effect({"true"}, "mpmd reads files without mmap(2) (as Off)")),
     _d("FileETag", Args.ITERATE, ANY, FILE_ETAG, frozenset({"MTime", "Size"}),
        "File attributes used to build the ETag of static files.", field="file_etag", extra=COMBINE_SET),
 ]

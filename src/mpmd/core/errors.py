@@ -85,8 +85,16 @@ def response_for(exc: ProtocolError) -> Response:
     return error_response(exc.status, close=True)
 
 
+def signature(ctx: Any) -> str:
+    """The ServerSignature line's HTML for ``ctx`` ("" when Off): error pages and directory
+    listings (mod_autoindex) end with it, as httpd's ap_psignature."""
+    return _signature(ctx)
+
+
 def _signature(ctx: Any) -> str:
-    """ServerSignature On/EMail -> "mpmd/0.1.0 (...) Server at HOST Port N"."""
+    """ServerSignature On/EMail -> "mpmd/0.1.0 (...) Server at HOST Port N"; HOST and N as
+    httpd's ap_get_server_name/port with UseCanonicalName Off: the Host field's name and port,
+    else ServerName's port, else the scheme's default port."""
     server = getattr(ctx, "server", None)
     mode = str(getattr(getattr(ctx, "dir_config", None), "server_signature", None)
                or getattr(server, "server_signature", "Off") or "Off").lower()
@@ -97,12 +105,24 @@ def _signature(ctx: Any) -> str:
         software = server_tokens_header(tokens)
     except ValueError:
         software = server_tokens_header("Full")
-    host = ctx.host()
-    if host and not host.endswith("]"):
-        host = host.rsplit(":", 1)[0]
-    port = ctx.conn.server_addr[1] if getattr(ctx, "conn", None) else 0
+    host, port = _host_and_port(ctx.host())
+    if not host:
+        host, _ = _host_and_port(getattr(server, "server_name", None) or "")
+    if port is None:
+        _, port = _host_and_port(getattr(server, "server_name", None) or "")
+    if port is None:
+        conn = getattr(ctx, "conn", None)
+        port = 443 if conn is not None and conn.scheme == "https" else 80
     admin = getattr(server, "server_admin", None)
     shown = escape(host)
     if mode == "email" and admin:           # httpd: the host name links to ServerAdmin
         shown = f'<a href="mailto:{escape(admin)}">{shown}</a>'
     return f"{escape(software)} Server at {shown} Port {port}"
+
+
+def _host_and_port(text: str) -> tuple[str, int | None]:
+    """``example.com:8080`` -> ("example.com", 8080); ``[::1]`` -> ("[::1]", None)."""
+    host, colon, port = text.rpartition(":")
+    if colon and port.isdigit() and not text.endswith("]"):
+        return host, int(port)
+    return text, None

@@ -39,6 +39,7 @@ from typing import Any
 
 from mpmd.core.errors import error_response
 from mpmd.core.exchange import RequestContext, Response
+from mpmd.core.log import ErrorLog
 from mpmd.core.log import for_server as log_for_server
 from mpmd.core.memo import remember
 from mpmd.core.modules import ROUTE_CACHE_SIZE, VOLATILE
@@ -372,7 +373,9 @@ def logs_requests(cfg: Any) -> bool:
 def log_error(ctx: RequestContext, msg_id: str, text: str) -> None:
     """An error-log line for ``ctx``'s request (the MPM's log, or stderr)."""
     errlog = log_for_server(ctx.server, getattr(ctx.mpm, "log", None))
-    if errlog is not None and hasattr(errlog, "error"):
+    if isinstance(errlog, ErrorLog):
+        errlog.log("error", msg_id, text, "core", ctx)     # ErrorLogFormat's %a, %L ... (log.py)
+    elif errlog is not None and hasattr(errlog, "error"):
         errlog.error(msg_id, text)
     else:
         sys.stderr.write(f"{msg_id}: {text}\n")

@@ -25,6 +25,9 @@ BUILTIN_MODULES: dict[str, str] = {
     "status_module": "mpmd.modules.mod_status:StatusModule",
     "ssl_module": "mpmd.modules.mod_ssl:SSLModule",
     "reqtimeout_module": "mpmd.modules.mod_reqtimeout:ReqtimeoutModule",
+    "filter_module": "mpmd.modules.mod_filter:FilterModule",       # DEFLATE, BROTLI_COMPRESS
+    "deflate_module": "mpmd.modules.mod_deflate:DeflateModule",
+    "brotli_module": "mpmd.modules.mod_brotli:BrotliModule",
     "version_module": "mpmd.modules.mod_version:VersionModule",     # <IfVersion>
 }
 

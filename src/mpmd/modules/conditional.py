@@ -10,6 +10,10 @@ Rule 4: If-Range (13.1.5) keeps the Range only when its entity-tag strongly matc
         date equals Last-Modified exactly (the caller refuses a date when Last-Modified is weak).
 Rule 5: ``If-Match: *`` is true whenever the representation exists, with or without an ETag
         (FileETag None): RFC 9110 13.1.1; httpd answers 200 too.
+Rule 6: ``variants`` are the content codings the answer may be encoded with (mod_filter names
+        them in ``ctx.notes[VARIANTS]``): a tag with ``-gzip``/``-br`` before the closing
+        quote of the ETag names the same file, so If-Match and If-None-Match take it as the
+        ETag itself (compress.py Rule 5).  If-Range does not: a ranged answer is identity.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from email.utils import parsedate_tz, mktime_tz
 _ETAG = re.compile(r'\s*(W/)?("[^"]*")\s*(?:,|$)')
 
 # Request headers that send a request off the fast path of the static handler.
+# ctx.notes key: the codings whose ETag suffix names the same file (Rule 6)
+VARIANTS = "etag variants"
+
 CONDITIONAL_HEADERS = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
                                  b"if-unmodified-since", b"if-range", b"range"))
 
@@ -45,33 +52,39 @@ def _split(etag: str) -> tuple[bool, str]:
     return (True, etag[2:]) if etag.startswith("W/") else (False, etag)
 
 
-def match_strong(value: str, etag: str | None) -> bool:
+def _opaques(opaque: str, variants: tuple[str, ...]) -> tuple[str, ...]:
+    """The opaque tag and its encoded variants' (Rule 6): '"x"' -> '"x"', '"x-gzip"' ..."""
+    return (opaque,) + tuple(f'{opaque[:-1]}-{c}"' for c in variants)
+
+
+def match_strong(value: str, etag: str | None, variants: tuple[str, ...] = ()) -> bool:
     tags = etag_list(value)
     if tags is None:
         return True                 # "*": a current representation exists (RFC 9110 13.1.1)
     if etag is None:
         return False
     weak, opaque = _split(etag)
-    return not weak and any(not w and t == opaque for w, t in tags)
+    mine = _opaques(opaque, variants)
+    return not weak and any(not w and t in mine for w, t in tags)
 
 
-def match_weak(value: str, etag: str | None) -> bool:
+def match_weak(value: str, etag: str | None, variants: tuple[str, ...] = ()) -> bool:
     tags = etag_list(value)
     if tags is None:
         return True
     if etag is None:
         return False
-    opaque = _split(etag)[1]
-    return any(t == opaque for _, t in tags)
+    mine = _opaques(_split(etag)[1], variants)
+    return any(t in mine for _, t in tags)
 
 
 def evaluate(headers: dict[bytes, bytes], method: str, etag: str | None, mtime: int,
-             now: float | None = None) -> int | None:
-    """412, 304 or None (go on) for these request headers (Rule 1)."""
+             now: float | None = None, variants: tuple[str, ...] = ()) -> int | None:
+    """412, 304 or None (go on) for these request headers (Rule 1; Rule 6 for ``variants``)."""
     get_or_head = method in ("GET", "HEAD")
     im = headers.get(b"if-match")
     if im is not None:
-        if not match_strong(im.decode("latin-1"), etag):
+        if not match_strong(im.decode("latin-1"), etag, variants):
             return 412
     else:
         ius = headers.get(b"if-unmodified-since")
@@ -80,7 +93,7 @@ def evaluate(headers: dict[bytes, bytes], method: str, etag: str | None, mtime: 
             return 412
     inm = headers.get(b"if-none-match")
     if inm is not None:
-        if match_weak(inm.decode("latin-1"), etag):
+        if match_weak(inm.decode("latin-1"), etag, variants):
             return 304 if get_or_head else 412
         return None
     ims = headers.get(b"if-modified-since")

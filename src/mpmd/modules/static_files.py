@@ -285,7 +285,8 @@ def serve_entry(ctx: RequestContext, filename: str, entry: Entry) -> Response:
     else:                                            # the common case: a plain GET/HEAD
         return _full(filename, entry, head)
     hdrs = {name: value for name, value in reversed(req.headers)}
-    status = conditional.evaluate(hdrs, req.method, entry.etag, entry.mtime)
+    status = conditional.evaluate(hdrs, req.method, entry.etag, entry.mtime,
+                                  variants=ctx.notes.get(conditional.VARIANTS, ()))
     if status == 304:
         return Response(304, entry.validators())
     if status is not None:
