@@ -40,11 +40,32 @@ def test_head_has_length_but_no_body(site) -> None:
     assert resp.status == 200 and resp.body == b"" and resp.header("Content-Length") == str(1 << 20)
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "TRACE", "PATCH"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_other_methods_405(site, method: str) -> None:
     resp = get(config(site), "/a.txt", method=method)
     assert resp.status == 405 and "GET" in resp.header("Allow") and "POST" not in resp.header("Allow")
     assert (site / "htdocs" / "a.txt").read_text() == "hello\n"
+
+
+@pytest.mark.parametrize("target", ["/a.txt", "/nope"])
+def test_trace_echoes_the_request_as_httpd_with_trace_enable_on(site, target: str) -> None:
+    # TraceEnable On (httpd's default): answered in map_to_storage, whatever the URL
+    resp = get(config(site), target, method="TRACE", headers={"X-Probe": "1"})
+    assert resp.status == 200 and resp.header("Content-Type") == "message/http"
+    assert body_bytes(resp) == f"TRACE {target} HTTP/1.1\r\nHost: localhost\r\nX-Probe: 1\r\n\r\n".encode()
+
+
+def test_trace_enable_off_is_405_with_an_empty_allow_as_httpd(site) -> None:
+    resp = get(config(site, "TraceEnable Off"), "/a.txt", method="TRACE")
+    assert resp.status == 405 and resp.header("Allow") == ""
+    assert get(config(site, "TraceEnable Off"), "/a.txt").status == 200
+
+
+def test_trace_enable_extended_is_refused(site) -> None:
+    with pytest.raises(ConfigError, match="TraceEnable extended is refused"):
+        config(site, "TraceEnable extended")
+    with pytest.raises(ConfigError, match="TraceEnable must be one of 'on', 'off', or 'extended'"):
+        config(site, "TraceEnable maybe")
 
 
 def test_options_200(site) -> None:
@@ -178,7 +199,8 @@ def test_autoindex(site) -> None:
     resp = get(cfg, "/noindex/")
     page = body_bytes(resp).decode()
     assert resp.status == 200 and resp.header("Content-Type").startswith("text/html")
-    assert "f&lt;1&gt;.txt" in page and "<1>" not in page and 'href="f%3C1%3E.txt"' in page
+    # httpd's ap_os_escape_path: lower-case hex
+    assert "f&lt;1&gt;.txt" in page and "<1>" not in page and 'href="f%3c1%3e.txt"' in page
     assert page.index("adir/") < page.index("b.txt") < page.index("f&lt;1&gt;.txt")
     assert "Parent Directory" in page
 

@@ -430,7 +430,14 @@ class _Walker:
             self._fail(node, str(exc))
         except ValueError as exc:
             self._fail(node, f"{d.name}: {exc}")
-        return Op(d, self._resolve(d, value), node.file, node.line)
+        value = self._resolve(d, value)
+        check_resolved = getattr(d.value, "check_resolved", None)
+        if check_resolved is not None:       # a path that must exist once resolved
+            try:
+                check_resolved(value)
+            except ValueError as exc:
+                self._fail(node, str(exc))
+        return Op(d, value, node.file, node.line)
 
     def _resolve(self, d: Directive, value: Any) -> Any:
         conv = d.value

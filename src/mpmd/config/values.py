@@ -335,6 +335,64 @@ def word_set(label: str, names: Iterable[str], all_names: Iterable[str]) -> Word
     return WordSet(label, names, all_names)
 
 
+class ExistingDir(Path):
+    """A directory that must exist when the config is read (httpd's DefaultRuntimeDir); the
+    loader resolves a relative one against ServerRoot, then calls ``check_resolved``."""
+
+    describe = "directory"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def check_resolved(self, value: str) -> None:
+        import os
+        if not os.path.isdir(value):
+            raise Worded(self.message)
+
+
+class TraceEnable(Converter):
+    """TraceEnable on|off (httpd's words for anything else); ``extended`` (a TRACE with a
+    body, echoed) is refused: mpmd does not echo request bodies."""
+
+    kind = "choice"
+    describe = "On|Off"
+
+    def __call__(self, args: list[str]) -> str:
+        word = args[0].lower()
+        if word in ("on", "off"):
+            return word.capitalize()
+        if word == "extended":
+            raise Worded("TraceEnable extended is refused: mpmd does not echo a TRACE's body "
+                         "(a TRACE with a body gets 413, as with On); use On or Off")
+        raise Worded("TraceEnable must be one of 'on', 'off', or 'extended'")
+
+
+class ErrorLogFormatText(Converter):
+    """ErrorLogFormat's main format, checked as httpd checks it (core/log.py Rule 6); the
+    once-per-connection and once-per-request formats are refused."""
+
+    kind = "string"
+    describe = "format"
+
+    def __call__(self, args: list[str]) -> str:
+        from mpmd.core.log import parse_error_log_format
+        if len(args) == 2:
+            if args[0].lower() in ("connection", "request"):
+                raise Worded(f"ErrorLogFormat {args[0]} is refused: mpmd writes no "
+                             "once-per-connection or once-per-request lines; give the main "
+                             "format only")
+            raise Worded("ErrorLogFormat type must be one of request, connection")
+        try:
+            parse_error_log_format(args[0])
+        except ValueError as exc:
+            raise Worded(str(exc)) from None
+        return args[0]
+
+
+trace_enable = TraceEnable()
+error_log_format = ErrorLogFormatText()
+
+
 def allow_override(args: list[str]) -> list[str]:
     """AllowOverride: only None, while mpmd reads no .htaccess file (an AllowOverride All
     meant to let a .htaccess deny access would otherwise be silently ignored)."""

@@ -15,14 +15,22 @@ Rule 5: LogLevel words as httpd's set_loglevel: a bare level sets the server's l
         every module level; ``module:level`` sets one module's (``authz_core``,
         ``authz_core_module`` or ``mod_authz_core.c``).  The config converter validates the
         words with ``parse_log_level``; that the modules exist is the loader's check.
+Rule 6: ``ErrorLogFormat`` replaces the line shape, as httpd's (``ErrorLogFormat.render``):
+        %t %{u}t %{c}t %{cu}t, %l %m %M (the message with its id) %P %T %{g}T %F %E, and for a
+        request's lines %a %{c}a %A %L %{name}i %{name}e %{name}n %k %v %V; ``%-x`` logs "-"
+        for an empty item, ``%7x`` only from that level (7: debug) on; a blank (or ``% ``)
+        starts a field, ``\\ `` is a blank inside one, and a field with an empty item is left
+        out whole (``[client\\ %a]`` on a line about no request).  An unknown specifier is
+        refused at -t in httpd's words.  Without it, the line is Rule 1's.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from mpmd.core import piped
 
@@ -98,13 +106,209 @@ class _Syslog:
         self.syslog.syslog(SYSLOG_PRIORITY.get(level, 7), line)
 
 
+# --- ErrorLogFormat (Rule 6) ----------------------------------------------------------------
+
+SEP = 1              # the item starts a field
+HYPHEN = 2           # "%-x": "-" when empty
+MESSAGE = 4          # %M: always written, even in a field being left out
+TIME_ARGS = {"", "u", "c", "cu", "uc"}
+M_MISSING = "main ErrorLogFormat must contain message format string '%M'"
+
+
+def _time_item(now: float, arg: str) -> str:
+    t = time.localtime(now)
+    frac = f".{int((now % 1) * 1_000_000):06d}" if "u" in arg else ""
+    if "c" in arg:                               # compact ISO 8601
+        return time.strftime("%Y-%m-%d %H:%M:%S", t) + frac
+    return time.strftime("%a %b %d %H:%M:%S", t) + frac + time.strftime(" %Y", t)
+
+
+def _addr(pair: Any) -> str:
+    return f"{pair[0]}:{pair[1]}" if pair else ""
+
+
+def _client(ctx: Any, arg: str) -> str:
+    if ctx is None:
+        return ""
+    useragent = getattr(ctx, "useragent_addr", None)
+    if arg != "c" and useragent is not None:
+        return _addr(useragent())
+    return _addr(ctx.conn.client_addr)
+
+
+def _request_log_id(ctx: Any) -> str:
+    if ctx is None:
+        return ""
+    try:
+        from mpmd.core.logid import log_id
+    except ImportError:                          # no request ids in this build
+        return getattr(ctx, "log_id", None) or ""
+    return log_id(ctx)
+
+
+def _header(ctx: Any, name: str) -> str:
+    if ctx is None:
+        return ""
+    value = ctx.request.header(name.lower().encode("latin-1"))
+    return value.decode("latin-1") if value else ""
+
+
+def _caller() -> str:
+    """%F: the file and line of the code that logged, out of this module: ``cycle.py(212)``."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    if frame is None:
+        return ""
+    return f"{os.path.basename(frame.f_code.co_filename)}({frame.f_lineno})"
+
+
+# specifier -> (value(line facts, argument), the arguments it takes (None: any))
+_Facts = dict[str, Any]
+SPECIFIERS: dict[str, tuple[Callable[[_Facts, str], str], set[str] | None]] = {
+    "t": (lambda f, a: _time_item(f["now"], a), TIME_ARGS),
+    "l": (lambda f, a: f["level"], {""}),
+    "m": (lambda f, a: f["module"], {""}),
+    "M": (lambda f, a: f["message"], {""}),
+    "P": (lambda f, a: str(os.getpid()), {""}),
+    "T": (lambda f, a: str(threading.get_native_id() if a == "g" else threading.get_ident()), {"", "g"}),
+    "F": (lambda f, a: _caller(), {""}),
+    "E": (lambda f, a: "", {""}),                # errors are in the message: "(2)No such file..."
+    "a": (lambda f, a: _client(f["ctx"], a), {"", "c"}),
+    "A": (lambda f, a: _addr(f["ctx"].conn.server_addr) if f["ctx"] is not None else "", {""}),
+    "L": (lambda f, a: _request_log_id(f["ctx"]), {""}),
+    "i": (lambda f, a: _header(f["ctx"], a), None),
+    "e": (lambda f, a: str(f["ctx"].env.get(a, "")) if f["ctx"] is not None else "", None),
+    "n": (lambda f, a: str(f["ctx"].notes.get(a, "") or "") if f["ctx"] is not None else "", None),
+    "k": (lambda f, a: str(f["ctx"].conn.requests_served) if f["ctx"] is not None else "", {""}),
+    "v": (lambda f, a: f["server_name"], {""}),
+    "V": (lambda f, a: (f["ctx"].host().rsplit(":", 1)[0] if f["ctx"] is not None and f["ctx"].host()
+                        else f["server_name"]), {""}),
+    "%": (lambda f, a: "%", {""}),
+}
+_ESCAPES = {"r": "\r", "n": "\n", "t": "\t"}
+
+
+class ErrorLogFormat:
+    """A parsed ErrorLogFormat (Rule 6): items of (flags, minimum level, specifier, argument
+    or literal text).  ValueError in httpd's words for what it refuses."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.items: list[tuple[int, int, str, str]] = []
+        i, n = 0, len(text)
+        while i < n:
+            flags = 0
+            if text[i] == "%" and text[i + 1:i + 2] == " ":      # "% ": a field, no output
+                flags, i = SEP, i + 2
+                if i >= n:
+                    break
+            if text[i] == "%":
+                i = self._item(text, i + 1, flags)
+            else:
+                i = self._literal(text, i, flags)
+        if not any(f & MESSAGE for f, _, _, _ in self.items):
+            raise ValueError(M_MISSING)
+
+    def _item(self, text: str, i: int, flags: int) -> int:
+        level, arg = 0, ""
+        while i < len(text):
+            c = text[i]
+            if c == "{":
+                end = text.find("}", i)
+                if end < 0:
+                    raise ValueError("missing '}' in error log format")
+                arg, i = text[i + 1:end], end + 1
+            elif c == "-":
+                flags, i = flags | HYPHEN, i + 1
+            elif c == "+":
+                raise ValueError("The '+' flag cannot be used in the main error log format")
+            elif c.isdigit():
+                level, i = int(c), i + 1
+            else:
+                spec = SPECIFIERS.get(c)
+                if spec is None:
+                    raise ValueError(f"Unrecognized error log format directive %{c}")
+                if spec[1] is not None and arg not in spec[1]:
+                    raise ValueError(f"ErrorLogFormat: %{{{arg}}}{c} is not supported by mpmd")
+                if spec[1] is None and not arg:
+                    raise ValueError(f"ErrorLogFormat: %{c} needs a name: %{{name}}{c}")
+                if c == "M":
+                    flags |= MESSAGE
+                self.items.append((flags, level, c, arg))
+                return i + 1
+        raise ValueError("Ran off end of error log format parsing args to some directive")
+
+    def _literal(self, text: str, i: int, flags: int) -> int:
+        """Text up to the next % or blank; a leading blank starts a field (httpd)."""
+        if text[i] == " ":
+            flags |= SEP
+        out: list[str] = []
+        at_start = True
+        while i < len(text) and text[i] != "%" and (text[i] != " " or at_start):
+            c = text[i]
+            if c == "\\" and i + 1 < len(text):
+                out.append(_ESCAPES.get(text[i + 1], text[i + 1]))
+                i += 2
+                at_start = False
+                continue
+            if c != " ":
+                at_start = False
+            out.append(c)
+            i += 1
+        self.items.append((flags, 0, "", "".join(out)))
+        return i
+
+    def render(self, facts: _Facts, level_number: int) -> str:
+        """The line (httpd's do_errorlog_format): a field with an empty item is dropped."""
+        out = ""
+        field_start = 0
+        skipping = False
+        for flags, min_level, spec, arg in self.items:
+            if flags & SEP:
+                if skipping:
+                    skipping = False
+                else:
+                    field_start = len(out)
+            if flags & MESSAGE:
+                out += facts["message"]
+                continue
+            if skipping:
+                continue
+            if min_level > level_number:
+                out, skipping = out[:field_start], True
+                continue
+            value = arg if not spec else SPECIFIERS[spec][0](facts, arg)
+            if value:
+                out += value
+            elif flags & HYPHEN:
+                out += "-"
+            elif spec:
+                out, skipping = out[:field_start], True
+        return out
+
+
+_FORMATS: dict[str, ErrorLogFormat] = {}
+
+
+def parse_error_log_format(text: str) -> ErrorLogFormat:
+    """The parsed format, once per text (ValueError: Rule 6)."""
+    fmt = _FORMATS.get(text)
+    if fmt is None:
+        fmt = _FORMATS[text] = ErrorLogFormat(text)
+    return fmt
+
+
 class ErrorLog:
     """Writes leveled lines to a file, stderr, a pipe or syslog (Rule 4).  Inherited across fork."""
 
-    def __init__(self, path: str | None = None, level: str = "warn") -> None:
+    def __init__(self, path: str | None = None, level: str = "warn", line_format: str | None = None,
+                 server_name: str | None = None) -> None:
         self.path = path
         server, self.module_levels = parse_log_level(level)
         self.level = LEVELS["warn"] if server is None else server
+        self.format = parse_error_log_format(line_format) if line_format else None
+        self.server_name = server_name or ""
         self.syslog: _Syslog | None = None
         if isinstance(path, str) and (path == "syslog" or path.startswith("syslog:")):
             self.syslog = _Syslog(path)
@@ -135,10 +339,14 @@ class ErrorLog:
     def enabled(self, level: str, module: str = "core") -> bool:
         return LEVELS[level] <= (self.level if not self.module_levels else self.limit(module))
 
-    def log(self, level: str, msg_id: str, text: str, module: str = "core") -> None:
+    def log(self, level: str, msg_id: str, text: str, module: str = "core", ctx: Any = None) -> None:
+        """``ctx``: the request the line is about, for ErrorLogFormat's %a, %L, %{name}i ..."""
         # notice is always written, as httpd does for startup/shutdown messages.
         limit = self.level if not self.module_levels else self.limit(module)
         if LEVELS[level] > limit and level != "notice":
+            return
+        if self.format is not None:
+            self._write_formatted(level, msg_id, text, module, ctx)
             return
         body = f"[{module}:{level}] [pid {os.getpid()}] {msg_id}: {text}"
         if self.syslog is not None:
@@ -147,6 +355,19 @@ class ErrorLog:
         line = f"[{_stamp(time.time())}] {body}\n"
         try:
             os.write(self.fd, line.encode("utf-8", "replace"))
+        except OSError:
+            pass
+
+    def _write_formatted(self, level: str, msg_id: str, text: str, module: str, ctx: Any) -> None:
+        facts = {"now": time.time(), "level": level, "module": module, "message": f"{msg_id}: {text}",
+                 "ctx": ctx, "server_name": self.server_name}
+        assert self.format is not None
+        line = self.format.render(facts, LEVELS[level])
+        if self.syslog is not None:
+            self.syslog.write(level, line)
+            return
+        try:
+            os.write(self.fd, (line + "\n").encode("utf-8", "replace"))
         except OSError:
             pass
 
@@ -186,9 +407,10 @@ def open_server_logs(cfg: Any) -> None:
     old = [log for _, log in _server_logs.values()]
     _server_logs.clear()
     hosts = getattr(cfg, "vhosts", None)
-    mine = (getattr(cfg, "error_log", None), getattr(cfg, "log_level", None))
+    mine = (getattr(cfg, "error_log", None), getattr(cfg, "log_level", None),
+            getattr(cfg, "error_log_format", None), getattr(cfg, "server_name", None))
     for server in (hosts.vhosts if hosts else ()):
-        if (server.error_log, server.log_level) != mine:
+        if (server.error_log, server.log_level, server.error_log_format, server.server_name) != mine:
             _server_logs[id(server)] = (server, from_config(server))
     for log in old:
         log.close()
@@ -204,4 +426,8 @@ def from_config(cfg: Any) -> ErrorLog:
     """The ErrorLog for a ServerConfig (ErrorLog/LogLevel directives; stderr when unset)."""
     path = getattr(cfg, "error_log", None)
     level = getattr(cfg, "log_level", "warn") or "warn"
-    return ErrorLog(path if isinstance(path, str) else None, str(level))
+    line_format = getattr(cfg, "error_log_format", None)
+    name = getattr(cfg, "server_name", None)
+    return ErrorLog(path if isinstance(path, str) else None, str(level),
+                    line_format if isinstance(line_format, str) else None,
+                    name.rsplit(":", 1)[0] if isinstance(name, str) and not name.endswith("]") else name)
