@@ -26,6 +26,8 @@ MESSAGES: dict[int, str] = {
     403: "You don't have permission to access this resource.",
     404: "The requested URL was not found on this server.",
     405: "The requested method is not allowed for this URL.",
+    406: "An appropriate representation of the requested resource could not be found on "
+         "this server.",
     408: "Server timeout waiting for the HTTP request from the client.",
     411: "A request of the requested method requires a valid Content-length.",
     412: "The precondition on the request for this URL evaluated to false.",

@@ -17,6 +17,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "alias_module": "mpmd.modules.mod_alias:AliasModule",
     "dir_module": "mpmd.modules.mod_dir:DirModule",
     "mime_module": "mpmd.modules.mod_mime:MimeModule",
+    "negotiation_module": "mpmd.modules.mod_negotiation:NegotiationModule",   # after mime
     "authz_core_module": "mpmd.modules.mod_authz_core:AuthzCoreModule",
     "autoindex_module": "mpmd.modules.mod_autoindex:AutoindexModule",
     "log_config_module": "mpmd.modules.mod_log_config:LogConfigModule",

@@ -4,7 +4,8 @@ Rule 1: a directory URL without a trailing "/" gets a 301 to the same path plus 
         On), keeping the query.  The Location is an absolute path rebuilt from the normalized,
         re-encoded ``uri_path`` -- never "//host" (no open redirect) and never a raw CR/LF.
 Rule 2: with the slash, each DirectoryIndex name that is a regular file is served through an
-        internal redirect (Require, MIME, handlers apply to it as to a direct request).
+        internal redirect (Require, MIME, handlers apply to it as to a direct request); under
+        Options MultiViews, so is a name with variants (index.html for index.html.en).
 Rule 3: otherwise the "autoindex" handler lists the directory when Options Indexes is on and
         mod_autoindex is loaded; else 403, as httpd.
 """
@@ -21,6 +22,7 @@ from mpmd.config.directives import Args, Ctx, Directive
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module
 from mpmd.core.request import error, internal_redirect
+from mpmd.modules.mod_negotiation import has_variants
 
 AUTOINDEX_HANDLER = "autoindex"
 _SAFE_PATH = "/:@!$&'()*+,;=-._~"
@@ -66,12 +68,12 @@ class DirectoryHandler:
             return error(301, ctx, [("Location", loc)])
         base = ctx.filename or ""
         base = base if base.endswith("/") else base + "/"
+        options = getattr(dc, "options", None) or ()
         for name in _index_names(dc):
             if name.startswith("/"):
                 return internal_redirect(ctx, name)
-            if _is_file(base + name):
+            if _is_file(base + name) or ("MultiViews" in options and has_variants(base, name)):
                 return internal_redirect(ctx, ctx.uri_path + name)
-        options = getattr(dc, "options", None) or ()
         autoindex = ctx.server.hooks.handlers.get(AUTOINDEX_HANDLER)
         if "Indexes" in options and autoindex is not None:
             return autoindex(ctx)

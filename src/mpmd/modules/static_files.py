@@ -69,12 +69,15 @@ def make_etag(st: os.stat_result, components: frozenset[str]) -> str | None:
 class Entry:
     """What is known about one file version: validators, fixed headers, maybe its bytes."""
 
-    __slots__ = ("key", "dc", "ctype", "follow", "etag", "mtime", "size", "headers", "full",
-                 "data", "response", "settled", "young")
+    __slots__ = ("key", "dc", "ctype", "extra", "follow", "etag", "mtime", "size", "headers",
+                 "full", "data", "response", "settled", "young")
 
     def __init__(self, key: tuple[int, int, int], dc: Any, ctype: str | None,
-                 st: os.stat_result) -> None:
+                 st: os.stat_result, extra: tuple[tuple[str, str], ...] | None = None) -> None:
         self.key, self.dc, self.ctype = key, dc, ctype
+        # Content-Encoding / Content-Language (mod_mime): like the type, a function of the
+        # per-dir config and the file name, so the entry's ``dc`` check covers them too
+        self.extra = extra
         self.follow = follows_symlinks(dc)           # dc's Options, asked once per entry
         self.etag = make_etag(st, _etag_components(dc))
         self.mtime = int(st.st_mtime)
@@ -92,6 +95,8 @@ class Entry:
     def _fields(self) -> None:
         ctype = self.ctype
         headers = [("Content-Type", ctype)] if ctype else []
+        if self.extra:
+            headers.extend(self.extra)
         headers.append(("Last-Modified", formatdate(self.mtime, usegmt=True)))
         if self.etag:
             headers.append(("ETag", self.etag))
@@ -126,14 +131,16 @@ class FileCache:
         self.entries: dict[str, Entry] = {}
         self.max_entries, self.max_bytes, self.bytes = max_entries, max_bytes, 0
 
-    def get(self, path: str, st: os.stat_result, dc: Any, ctype: str | None) -> Entry:
+    def get(self, path: str, st: os.stat_result, dc: Any, ctype: str | None,
+            extra: tuple[tuple[str, str], ...] | None = None) -> Entry:
         key = (st.st_mtime_ns, st.st_size, st.st_ino)
         entry = self.entries.get(path)
-        if entry is not None and entry.key == key and entry.dc is dc and entry.ctype == ctype:
+        if entry is not None and entry.key == key and entry.dc is dc and entry.ctype == ctype \
+                and entry.extra == extra:
             return entry
         if entry is not None:
             self._drop(path)
-        entry = Entry(key, dc, ctype, st)
+        entry = Entry(key, dc, ctype, st, extra)
         if st.st_size <= SMALL_FILE_BYTES:
             entry.data = self._read(path, st.st_size)
             if entry.data is None:
@@ -257,7 +264,7 @@ class StaticHandler:
             if stat_mod.S_ISDIR(st.st_mode):
                 return self._directory(ctx, st)
             return error(403, ctx)
-        return self.cache.get(filename, st, dc, ctype)
+        return self.cache.get(filename, st, dc, ctype, ctx.notes.get("content_headers"))
 
     @staticmethod
     def _directory(ctx: RequestContext, st: os.stat_result) -> Response:
