@@ -16,6 +16,7 @@ from typing import Any
 
 from mpmd.config import values as v
 from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.core.errordoc import error_document_value
 
 SERVER = Ctx.SERVER
 SRV = Ctx.SERVER | Ctx.VHOST

@@ -72,6 +72,10 @@ class Response:
     # () from a handler that hands out this same Response again and again (a cached file):
     # finalize then keeps the answer's Plan here for the second (core/respond.py).
     memo: Any = None
+    # An answer the server made itself (core/errors.py: error pages, redirects), httpd's
+    # ap_send_error_response: ``Header`` onsuccess lines and ErrorDocument tell it from a
+    # handler's answer (mod_headers.py Rule 1).
+    local: bool = False
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
