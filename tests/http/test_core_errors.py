@@ -21,7 +21,8 @@ def test_error_response(status: int, title: str) -> None:
     assert resp.status == status
     assert resp.header("Content-Type") == "text/html; charset=iso-8859-1"
     assert isinstance(resp.body, bytes)
-    assert resp.body.startswith(b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">')
+    assert resp.body.startswith(b'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" '   # httpd 2.4.71
+                               b'"http://www.w3.org/TR/html4/strict.dtd">')
     assert f"<title>{title}</title>".encode() in resp.body
     assert not resp.close_connection
 

@@ -1,8 +1,9 @@
 """Error answers: the short HTML page httpd sends for a status, and ProtocolError -> Response.
 
 Rule 1: one table (``MESSAGES``) holds the sentence shown for each status; the page layout is
-        one template, shaped like httpd's (HTML 2.0 doctype, title "404 Not Found", h1, p,
-        optional <address> signature), in ISO-8859-1 as httpd labels it.
+        one template, shaped like httpd 2.4.71's (HTML 4.01 doctype, title "404 Not Found", h1,
+        p, optional <address> signature), in ISO-8859-1 as httpd labels it; a redirect's page
+        links to its Location.
 Rule 2: anything interpolated into the page is HTML-escaped.
 Rule 3: a ProtocolError always closes the connection (the framing is in doubt).
 """
@@ -47,7 +48,7 @@ MESSAGES: dict[int, str] = {
     505: "The server does not support the HTTP protocol version used in the request.",
 }
 
-_PAGE = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n'
+_PAGE = ('<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" "http://www.w3.org/TR/html4/strict.dtd">\n'
          "<html><head>\n<title>{status} {title}</title>\n</head><body>\n"
          "<h1>{title}</h1>\n<p>{message}</p>\n{extra}{signature}</body></html>\n")
 
@@ -55,19 +56,30 @@ _PAGE = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n'
 ALLOW = "GET, HEAD, POST, OPTIONS"
 
 
-def error_page(status: int, reason: str = "", signature: str = "") -> bytes:
+# Redirects whose page links to their Location (httpd's get_canned_error_string).
+MOVED = {301: "The document has moved", 302: "The document has moved",
+         307: "The document has moved", 308: "The document has moved",
+         303: "The answer to your request is located"}
+
+
+def error_page(status: int, reason: str = "", signature: str = "", location: str = "") -> bytes:
     """The HTML body for ``status``; ``reason`` is an extra detail line, ``signature``
-    the <address> line's HTML (ServerSignature, already escaped)."""
+    the <address> line's HTML (ServerSignature, already escaped), ``location`` a redirect's
+    target (its page links to it, as httpd's)."""
     title = reason_phrase(status) or "Error"
     message = MESSAGES.get(status, f"The server answered {status} {title}.")
+    if location and status in MOVED:
+        paragraph = f'{MOVED[status]} <a href="{escape(location)}">here</a>.'
+    else:
+        paragraph = escape(message)
     extra = f"<p>{escape(reason)}</p>\n" if reason else ""
     sig = f"<hr>\n<address>{signature}</address>\n" if signature else ""
-    return _PAGE.format(status=status, title=escape(title), message=escape(message),
+    return _PAGE.format(status=status, title=escape(title), message=paragraph,
                         extra=extra, signature=sig).encode("latin-1", "replace")
 
 
 def error_response(status: int, ctx: Any = None, *, reason: str = "", signature: str = "",
-                   close: bool = False) -> Response:
+                   close: bool = False, location: str = "") -> Response:
     """A Response carrying httpd's short error page for ``status``.
 
     ``ctx`` (a RequestContext, optional) supplies the ServerSignature line when
@@ -78,8 +90,8 @@ def error_response(status: int, ctx: Any = None, *, reason: str = "", signature:
     headers = [("Content-Type", CONTENT_TYPE)]
     if status == 405:
         headers.append(("Allow", ALLOW))
-    return Response(status, headers, error_page(status, reason, signature),
-                    close_connection=close)
+    return Response(status, headers, error_page(status, reason, signature, location),
+                    close_connection=close, local=True)
 
 
 def response_for(exc: ProtocolError) -> Response:

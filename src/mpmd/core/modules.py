@@ -27,6 +27,8 @@ Process hooks:
 Any hook a module does not define is skipped, and so is any hook its optional
 ``unused_hooks(values) -> Iterable[str]`` names for a configuration's server values (mod_log_config
 without a CustomLog needs no log_transaction): the request path then makes no call for it.
+``values[SET_FIELDS]`` is the set of fields some line of the configuration sets, at server
+level or in any section (mod_headers without a Header line anywhere needs no output_filter).
 
 Route cache: the outcome of the phases before the handler (uri_path, filename, per-dir config,
 handler, notes) is remembered per (raw path, method) when every module that has one of those
@@ -55,6 +57,7 @@ REQUEST_HOOKS = ROUTE_HOOKS + ("header_parser", "output_filter", "log_transactio
 ROUTE_CACHE_SIZE = 4096
 VOLATILE = "route.volatile"                      # ctx.notes key: do not cache this outcome
 PROCESS_HOOKS = ("post_config", "child_init", "child_exit")
+SET_FIELDS = "fields set"                        # key in unused_hooks' values (see above)
 
 
 class Module:

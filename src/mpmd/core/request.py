@@ -26,6 +26,9 @@ Rule 6: two hooks run on every request, the route cached or not: ``header_parser
         route is known (what depends on the request's headers: SetEnvIf), and
         ``output_filter`` over the answer, errors included, before its head is built (Header,
         Expires, DEFLATE).  A request the core refused (Rule 5) goes through neither.
+Rule 7: ``error()`` is the server's own error answer (``Response.local``), or, when an
+        ErrorDocument line covers the status, its text, a 302 to its URL, or the answer of an
+        internal redirect to its local URL with the error's status (core/errordoc.py).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import time
 import traceback
 from typing import Any
 
+from mpmd.core import errordoc
 from mpmd.core.errors import error_response
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.log import ErrorLog
@@ -61,11 +65,17 @@ class BadPath(Exception):
 
 def error(status: int, ctx: RequestContext | None = None,
           headers: list[tuple[str, str]] | None = None) -> Response:
-    """An error answer (core/errors.py), plus extra headers (Allow...)."""
-    resp: Response = error_response(status, ctx)
+    """An error answer (core/errors.py), plus extra headers (Allow, Location...), or what
+    ErrorDocument says instead (Rule 7)."""
+    location = ""
+    if headers and 300 <= status < 400:
+        location = next((v for k, v in headers if k.lower() == "location"), "")
+    resp: Response = error_response(status, ctx, location=location)
     if headers:
         names = {name.lower() for name, _ in headers}
         resp.headers = [h for h in resp.headers if h[0].lower() not in names] + list(headers)
+    if ctx is not None and ctx.server is not None:        # Rule 7: ErrorDocument
+        return errordoc.custom(status, ctx, resp)
     return resp
 
 
@@ -328,6 +338,13 @@ def internal_redirect(ctx: RequestContext, uri_path: str) -> Response:
     handler = _pick_handler(ctx)
     if isinstance(handler, Response):
         return handler
+    handler = parse_headers(ctx, handler)               # Rule 6, as httpd's redirects
+    if isinstance(handler, Response):
+        return handler
+    if getattr(handler, "kind", "inline") == "async":   # an ASGI app on the nginx MPM's loop
+        log_error(ctx, "MPMD0307", f"internal redirect to {uri_path}: its handler "
+                  f"{ctx.handler!r} runs only on the event loop, not here")
+        return error(500, ctx)
     return run_handler(ctx, handler)
 
 

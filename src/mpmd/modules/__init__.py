@@ -29,6 +29,10 @@ BUILTIN_MODULES: dict[str, str] = {
     "filter_module": "mpmd.modules.mod_filter:FilterModule",       # DEFLATE, BROTLI_COMPRESS
     "deflate_module": "mpmd.modules.mod_deflate:DeflateModule",
     "brotli_module": "mpmd.modules.mod_brotli:BrotliModule",
+    "setenvif_module": "mpmd.modules.mod_setenvif:SetEnvIfModule",     # header_parser: first
+    "env_module": "mpmd.modules.mod_env:EnvModule",                    # SetEnv after SetEnvIf
+    "expires_module": "mpmd.modules.mod_expires:ExpiresModule",
+    "headers_module": "mpmd.modules.mod_headers:HeadersModule",
     "version_module": "mpmd.modules.mod_version:VersionModule",     # <IfVersion>
 }
 

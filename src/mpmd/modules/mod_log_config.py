@@ -135,7 +135,7 @@ ARG_FIELDS: dict[str, Callable[[str], Field]] = {
     "i": _header_in,
     "o": _header_out,
     "n": lambda name: lambda c, r, n, t: escape(str(c.notes.get(name, "-"))),
-    "e": lambda name: lambda c, r, n, t: escape(str(c.notes.get("env", {}).get(name, "-"))),
+    "e": lambda name: lambda c, r, n, t: escape(c.env.get(name, "-")),     # subprocess_env
     "t": lambda fmt: lambda c, r, n, t: time.strftime(fmt, time.localtime(_started(c, t))),
 }
 
@@ -181,8 +181,10 @@ def log_format_value(args: list[str]) -> tuple[str, str | None]:
 
 
 def custom_log_value(args: list[str]) -> tuple[str, str, str | None]:
-    if len(args) == 3 and not args[2].startswith(("env=", "expr=")):
-        raise ValueError("third argument must be env=[!]name or expr=...")
+    if len(args) == 3 and args[2].startswith("expr="):
+        raise ValueError("expr= conditions (ap_expr) are not supported by mpmd; use env=[!]name")
+    if len(args) == 3 and (not args[2].startswith("env=") or args[2] in ("env=", "env=!")):
+        raise ValueError("third argument must be env=[!]name")
     return args[0], args[1], (args[2] if len(args) > 2 else None)
 
 
@@ -206,8 +208,7 @@ class LogFile:
     def wanted(self, ctx: RequestContext) -> bool:
         if self.env_name is None:
             return True
-        present = bool(ctx.notes.get("env", {}).get(self.env_name))
-        return present != self.env_negate
+        return (self.env_name in ctx.env) != self.env_negate     # set, whatever its value
 
     def write(self, ctx: RequestContext, resp: Response, nbytes: int, now: float) -> None:
         if self.env_name is None or self.wanted(ctx):

@@ -348,7 +348,7 @@ class WSGIApplication:
                 self._log_body_error(environ, exc)        # Rule 7
             else:
                 self._log_exc("MPMD0702", environ)
-            return _server_error()
+            return _server_error(ctx)
 
     def _respond(self, result: Any, sr: StartResponse, environ: dict[str, Any]) -> Response:
         closer = Closer(getattr(result, "close", None))
@@ -423,10 +423,10 @@ def _quiet_close(result: Any) -> None:
         pass
 
 
-def _server_error() -> Response:
+def _server_error(ctx: Any = None) -> Response:
     try:
-        from mpmd.core.errors import error_response
-        return error_response(500)
+        from mpmd.core.request import error
+        return error(500, ctx)                  # ErrorDocument 500 applies (httpd's ap_die)
     except Exception:
         body = (b"<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n"
                 b"<title>500 Internal Server Error</title>\n</head><body>\n<h1>Internal Server Error</h1>\n"

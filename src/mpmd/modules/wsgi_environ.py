@@ -15,6 +15,10 @@ Rule 3: wsgi.multithread / wsgi.multiprocess are the MPM's answers to ``IS_THREA
         ``IS_FORKED`` (httpd ap_mpm_query); an MPM that awaits handlers on its loop runs the
         blocking ones in a thread pool, so it is multithread too.  With no MPM to ask (a tool),
         both are True: the safe assumption for an application.
+Rule 4: ``ctx.env`` (httpd's subprocess_env: SetEnv, SetEnvIf, an ErrorDocument's REDIRECT_*)
+        reaches the environ as mod_wsgi copies it, without replacing a CGI key the request
+        sets; ``HTTPS`` on or 1 there (``SetEnv HTTPS on`` behind a TLS proxy) makes
+        wsgi.url_scheme "https", as mod_wsgi.
 """
 
 from __future__ import annotations
@@ -115,6 +119,11 @@ def build_environ(ctx: Any, base: dict[str, Any], wsgi_input: Any,
     tls = conn.tls
     if tls is not None:                          # mod_ssl's variables: HTTPS=on, SSL_* ...
         env.update(tls)
+    if ctx.env:                                  # Rule 4: subprocess_env (SetEnv, SetEnvIf ...)
+        for key, value in ctx.env.items():
+            env.setdefault(key, value)
+        if ctx.env.get("HTTPS", "").lower() in ("on", "1") and tls is None:
+            env["wsgi.url_scheme"] = "https"
     return env
 
 

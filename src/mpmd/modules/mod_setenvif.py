@@ -1,0 +1,235 @@
+"""mod_setenvif: SetEnvIf, SetEnvIfNoCase, BrowserMatch and BrowserMatchNoCase.
+
+Rule 1: the attribute is a request field (its name as written, case-insensitive), one of
+        Remote_Host, Remote_Addr, Server_Addr, Request_Method, Request_Protocol, Request_URI,
+        or a regular expression over field names (any character outside ``[-A-Za-z0-9_]``
+        makes it one; the last matching field's value is tested).  A field name that is not
+        in the request names an env variable set before (by an earlier line).  A missing
+        value is "", so ``^$`` matches it (httpd).
+Rule 2: when the regex matches, each ``var`` is set to "1", ``var=value`` to the value with
+        $0..$9 taken from the match, and ``!var`` removed, in ``ctx.env`` (httpd's
+        subprocess_env).  Lines run in configuration order, server level first.
+Rule 3: the lines run in header_parser, on every request once its route is known (httpd runs
+        the server-level ones at post_read_request and the others at header_parser: both come
+        before any variable a phase after them reads).  Debian's stock BrowserMatch lines must
+        cost little: what a list of lines does for the same attribute values is remembered, so
+        a repeated User-Agent costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.values import Worded
+from mpmd.core.exchange import RequestContext
+from mpmd.core.modules import SET_FIELDS, Module
+from mpmd.modules.mod_headers import _pregsub
+
+SPECIALS = ("remote_host", "remote_addr", "server_addr", "request_method", "request_protocol",
+            "request_uri")
+_PLAIN_NAME = re.compile(r"[-A-Za-z0-9_]*")
+MEMO_MAX = 2048
+
+
+@dataclass(frozen=True)
+class EnvRule:
+    attribute: str                           # a special (lower case), a field name, or a regex
+    special: str | None
+    name_regex: re.Pattern[str] | None       # a regex over request field names
+    regex: re.Pattern[str]
+    features: tuple[tuple[str, str | None], ...]   # (var, value template) / (var, None): unset
+
+
+def _rule(args: list[str], name: str, attribute: str | None, nocase: bool) -> EnvRule:
+    args = list(args)
+    if attribute is None:
+        if not args:
+            raise Worded(f"Missing header-field name for {name}")
+        attribute = args.pop(0)
+    if not args or not args[0]:
+        raise Worded(f"Missing regular expression for {name}")
+    pattern = args.pop(0)
+    if not args:
+        raise Worded(f"Missing envariable expression for {name}")
+    try:
+        regex = re.compile(pattern, re.I if nocase else 0)
+    except re.error:
+        raise Worded("Regular expression could not be compiled.") from None
+    features: list[tuple[str, str | None]] = []
+    for word in args:
+        if word.startswith("!"):
+            features.append((word[1:], None))
+        elif "=" in word:
+            var, _, value = word.partition("=")
+            features.append((var, value))
+        else:
+            features.append((word, "1"))
+    low = attribute.lower()
+    special = low if low in SPECIALS else None
+    name_regex = None
+    if special is None and not _PLAIN_NAME.fullmatch(attribute):
+        try:
+            name_regex = re.compile(attribute, re.I)
+        except re.error:
+            raise Worded("Regular expression could not be compiled.") from None
+    return EnvRule(attribute, special, name_regex, regex, tuple(features))
+
+
+def set_env_if(args: list[str]) -> EnvRule:
+    return _rule(args, "SetEnvIf", None, False)
+
+
+def set_env_if_nocase(args: list[str]) -> EnvRule:
+    return _rule(args, "SetEnvIfNoCase", None, True)
+
+
+def browser_match(args: list[str]) -> EnvRule:
+    return _rule(args, "BrowserMatch", "User-Agent", False)
+
+
+def browser_match_nocase(args: list[str]) -> EnvRule:
+    return _rule(args, "BrowserMatchNoCase", "User-Agent", True)
+
+
+def _field(request: Any, name: bytes) -> str | None:
+    values = [v for k, v in request.headers if k == name]
+    if not values:
+        return None
+    return ", ".join(v.decode("latin-1") for v in values)
+
+
+def attribute_value(rule: EnvRule, ctx: RequestContext) -> str | None:
+    special = rule.special
+    if special is not None:
+        if special == "remote_addr" or special == "remote_host":
+            addr = getattr(ctx, "useragent", None) or ctx.conn.client_addr
+            return addr[0]
+        if special == "server_addr":
+            return ctx.conn.server_addr[0]
+        if special == "request_method":
+            return ctx.request.method
+        if special == "request_protocol":
+            return "HTTP/" + ctx.request.http_version
+        return ctx.uri_path
+    if rule.name_regex is not None:
+        found = None
+        for key, value in ctx.request.headers:
+            if rule.name_regex.search(key.decode("latin-1")):
+                found = value.decode("latin-1")
+        return found
+    value = _field(ctx.request, rule.attribute.lower().encode("latin-1"))
+    if value is None:
+        value = ctx.env.get(rule.attribute)
+    return value
+
+
+class RuleSet:
+    """The lines of one per-directory config, and what they did for given attribute values."""
+
+    __slots__ = ("dc", "rules", "memo", "keyed", "attrs", "index")
+
+    def __init__(self, dc: Any) -> None:
+        self.dc = dc
+        self.rules: tuple[EnvRule, ...] = tuple(getattr(dc, "set_env_if", None) or ())
+        # the distinct attributes (Debian's 14 BrowserMatch lines test one), and each line's
+        keys: dict[tuple[Any, ...], int] = {}
+        self.attrs: list[EnvRule] = []
+        index = []
+        for r in self.rules:
+            key = (r.special, r.attribute.lower(), r.name_regex.pattern if r.name_regex else None)
+            if key not in keys:
+                keys[key] = len(self.attrs)
+                self.attrs.append(r)
+            index.append(keys[key])
+        self.index = tuple(index)
+        self.memo: dict[tuple[Any, ...], tuple[tuple[str, str | None], ...]] = {}
+        # Rule 3: remembered only when no line tests a variable a line sets
+        set_here = {var for r in self.rules for var, _ in r.features}
+        self.keyed = not any(r.special is None and r.name_regex is None
+                             and r.attribute in set_here for r in self.rules)
+
+    def apply(self, ctx: RequestContext) -> None:
+        rules = self.rules
+        if not self.keyed:
+            run(rules, ctx, [attribute_value(r, ctx) for r in rules])
+            return
+        values = tuple(attribute_value(r, ctx) for r in self.attrs)
+        ops = self.memo.get(values)
+        if ops is None:
+            ops = tuple(run(rules, None, [values[i] for i in self.index]))
+            if len(self.memo) >= MEMO_MAX:
+                self.memo.clear()
+            self.memo[values] = ops
+        env = ctx.env
+        for var, value in ops:
+            if value is None:
+                env.pop(var, None)
+            else:
+                env[var] = value
+
+
+def run(rules: tuple[EnvRule, ...], ctx: RequestContext | None,
+        values: Any) -> list[tuple[str, str | None]]:
+    """Rule 2 for each line given its attribute's value: the changes, made to ``ctx.env`` too
+    when ``ctx`` is given."""
+    ops: list[tuple[str, str | None]] = []
+    for rule, value in zip(rules, values):
+        text = value if value is not None else ""
+        m = rule.regex.search(text)
+        if m is None:
+            continue
+        for var, template in rule.features:
+            new = None if template is None else _pregsub(template, m) if "$" in template \
+                or "&" in template or "\\" in template else template
+            ops.append((var, new))
+            if ctx is not None:
+                if new is None:
+                    ctx.env.pop(var, None)
+                else:
+                    ctx.env[var] = new
+    return ops
+
+
+def _directive(name: str, conv: Any, syntax: str, doc: str) -> Directive:
+    return Directive(name, Args.RAW_ARGS, Ctx.ANY, conv, [], "set_env_if", doc,
+                     merge=Merge.APPEND, syntax=syntax, owner="setenvif_module")
+
+
+class SetEnvIfModule(Module):
+    name: ClassVar[str] = "setenvif_module"
+    aliases: ClassVar[tuple[str, ...]] = ("mod_setenvif.c",)
+    builtin: ClassVar[bool] = True
+    DIRECTIVES: ClassVar[list[Directive]] = [
+        _directive("SetEnvIf", set_env_if,
+                   "SetEnvIf attribute regex [!]env-variable[=value] ...",
+                   "Set env variables when a request attribute (a field, Remote_Addr, "
+                   "Request_URI ...) matches a regex."),
+        _directive("SetEnvIfNoCase", set_env_if_nocase,
+                   "SetEnvIfNoCase attribute regex [!]env-variable[=value] ...",
+                   "SetEnvIf with a case-insensitive regex."),
+        _directive("BrowserMatch", browser_match,
+                   "BrowserMatch regex [!]env-variable[=value] ...",
+                   "Set env variables when the User-Agent matches a regex."),
+        _directive("BrowserMatchNoCase", browser_match_nocase,
+                   "BrowserMatchNoCase regex [!]env-variable[=value] ...",
+                   "BrowserMatch with a case-insensitive regex."),
+    ]
+
+    def __init__(self) -> None:
+        self._sets: dict[int, RuleSet] = {}
+
+    def unused_hooks(self, values: dict[str, Any]) -> tuple[str, ...]:
+        return () if "set_env_if" in values.get(SET_FIELDS, ("set_env_if",)) else ("header_parser",)
+
+    def header_parser(self, ctx: RequestContext) -> None:
+        dc = ctx.dir_config if ctx.dir_config is not None else ctx.server.default_dir
+        rules = self._sets.get(id(dc))
+        if rules is None or rules.dc is not dc:
+            if len(self._sets) > 256:
+                self._sets.clear()
+            rules = self._sets[id(dc)] = RuleSet(dc)
+        if rules.rules:
+            rules.apply(ctx)
