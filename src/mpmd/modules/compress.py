@@ -9,15 +9,16 @@ rules, checked against Debian's apache2 2.4 (tests/integration/test_compress_vs_
 Rule 1: the chain is SetOutputFilter's filters, then AddOutputFilter's (by the file's
         extensions), then AddOutputFilterByType's (by the answer's media type, without its
         parameters), each filter once, in the order written.
-Rule 2: an answer is left as it is, with no Vary (it does not vary): 1xx, 204, 206 (a Range
-        is answered with the identity bytes, and so is every 206), one with a Content-Range
-        or with a Content-Encoding other than identity, one whose Cache-Control says
+Rule 2: an answer is left as it is, with no Vary (it does not vary): 1xx, 204, an app's
+        answer with a Content-Range, one with a Content-Encoding other than identity, one whose Cache-Control says
         no-transform, the server's own error and redirect pages (httpd does not filter
         them), and a body
         whose length is known and at most ``MIN_LENGTH`` bytes (68: mod_deflate's "smaller
         than the compression overhead").  A filter steps aside when its environment
         variable is set (``no-gzip``, ``no-brotli``; ``gzip-only-text/html`` = 1 keeps gzip
         to text/html).
+        A static file's 206 (a Range, satisfiable) is never encoded: its bytes are the
+        identity bytes, and it gets Vary as below (apache2 ranges the gzip bytes instead).
 Rule 3: otherwise ``Vary: Accept-Encoding`` is merged into the answer (the env variable
         ``dont-vary`` removes Vary instead), and the first filter of the chain whose coding
         Accept-Encoding accepts encodes the body.  A coding is accepted when it is listed
@@ -476,21 +477,23 @@ class Compressor:
     def _decide(self, ctx: RequestContext, resp: Response, key: Any) -> Response:
         status = resp.status
         dc = ctx.dir_config
-        if status < 200 or status == 204 or status == 206 or dc is None:
+        ranged = status == 206
+        if status < 200 or status == 204 or dc is None \
+                or (ranged and ctx.handler != DEFAULT_HANDLER):
             return self._remember(key, ctx, resp, "same", resp)
         scan = Scan(resp.headers)
         ctype = scan.ctype
         if ctype is None and status == 304:
             ctype = ctx.notes.get("content_type")
         chain = self.chains(dc, media_type(ctype), ctx.filename)
-        if not chain or scan.content_range or _already_encoded(scan.encoding) \
+        if not chain or (scan.content_range and not ranged) or _already_encoded(scan.encoding) \
                 or (scan.cache_control and "no-transform" in scan.cache_control.lower()):
             return self._remember(key, ctx, resp, "same", resp)
         body = resp.body
         if status >= 300 and ctype == ERROR_TYPE and type(body) is bytes \
                 and body.startswith(ERROR_PAGE):
             return self._remember(key, ctx, resp, "same", resp)
-        length = _known_length(ctx, resp, scan, status)
+        length = None if ranged else _known_length(ctx, resp, scan, status)
         if length is not None and length <= MIN_LENGTH:
             return self._remember(key, ctx, resp, "same", resp)
         env = ctx.env
@@ -507,7 +510,7 @@ class Compressor:
         server = ctx.server
         if status == 304:
             return self._not_modified(ctx, resp, chosen, scan, dont_vary)
-        if chosen is None:
+        if chosen is None or ranged:             # a static 206: identity bytes, with Vary
             headers = rebuilt(resp.headers, None, "", dont_vary, None)
             if key is not None:
                 shared = (resp.body, Response(status, headers, resp.body, memo=())) \
