@@ -499,14 +499,14 @@ class ForkingMPM(MPM):
     def run_single(self) -> RunResult:
         """-X: one child's work in this process, no fork; Ctrl-C/TERM stops it."""
         self.state = MPMState.RUNNING
+        if self.request_records and self.stuck_limit_s():
+            self.log.warn(M_STUCK_UNWATCHED, "StuckRequestTimeout is not watched with -X: "
+                          "there is no master process to watch the requests", self.name)
         if self.runtime.on_ready:
             self.runtime.on_ready()
         try:
             self.child_main(0)
         except KeyboardInterrupt:
-        if self.request_records and self.stuck_limit_s():
-            self.log.warn(M_STUCK_UNWATCHED, "StuckRequestTimeout is not watched with -X: "
-                          "there is no master process to watch the requests", self.name)
             pass
         return RunResult.STOP
 
@@ -579,6 +579,7 @@ class ForkingMPM(MPM):
                 return RunResult.STOP
             if time.monotonic() >= next_maint:
                 self.perform_maintenance()
+                self.watch_stuck()
                 if self.runtime.on_tick:
                     self.runtime.on_tick()
                 next_maint = time.monotonic() + self.maintenance_interval_s
@@ -588,7 +589,6 @@ class ForkingMPM(MPM):
         return handler()
 
     def child_died(self, child: Child, info: ExitInfo) -> None:
-                self.watch_stuck()
         self.scoreboard.clear_process(child.slot)
         if info.code in HALT_CODES:
             self.log.emerg(M_CHILD_FATAL, f"child pid {child.pid} exit signalled a fatal error "
@@ -625,15 +625,6 @@ class ForkingMPM(MPM):
         self._spawn_rate = d.next_rate
         self.apply(d)
 
-    def _quiescing(self, pid: int, gen: int) -> bool:
-        child = self.pool.children.get(pid)
-        return child is not None and (child.generation != gen or child.retiring)
-
-    def apply(self, d: Decision) -> None:
-        retained = self.runtime.retained
-        if d.kill_one:
-            self.pod.signal(1)
-        if d.reached_max:
     def stuck_limit_s(self) -> float:
         return float(getattr(self.cfg, "stuck_request_timeout", 0) or 0)
 
@@ -667,6 +658,15 @@ class ForkingMPM(MPM):
         self.log.warn(M_STUCK_REPLACED, f"child pid {child.pid} (slot {child.slot}) killed for "
                       "its stuck request (StuckRequestAction replace)", self.name)
 
+    def _quiescing(self, pid: int, gen: int) -> bool:
+        child = self.pool.children.get(pid)
+        return child is not None and (child.generation != gen or child.retiring)
+
+    def apply(self, d: Decision) -> None:
+        retained = self.runtime.retained
+        if d.kill_one:
+            self.pod.signal(1)
+        if d.reached_max:
             if not retained.get("maxclients_reported"):
                 self.log.error(M_REACHED_MAX, "server reached MaxRequestWorkers setting, "
                                "consider raising the MaxRequestWorkers setting", self.name)
