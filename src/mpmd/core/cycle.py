@@ -10,11 +10,9 @@ how it is framed.  The driver writes ``first`` and then, unless that was ``whole
 and says what the connection does next: ``KEEP`` it, ``LINGER`` (a lingering close) or wait
 for an unread body to drain (``DRAINING``).  Drivers write no HTTP bytes of their own.
 
-Rule 1: scoreboard states are the cycle's: W from the parsed head to the end of the answer,
-        with the time it began (``begin``), L while logging, then K or C with the request's
-        counters in one ``finish``.  Who and what (client, request line, vhost) are stored
-        with ExtendedStatus, as httpd, and whenever StuckRequestTimeout is set: a stuck
-        request's error-log line names them.
+Rule 1: scoreboard states are the cycle's: W from the parsed head to the end of the answer
+        (who and what only with ExtendedStatus, as httpd), L while logging, then K or C with
+        the request's counters in one ``finish``.
 Rule 2: a phase hook or handler that raises, or a handler that answers nothing, is a 500
         (logged); the process or thread serving it lives on.
 Rule 3: a request body that failed (over LimitRequestBody, bad chunking, timed out) is
@@ -45,6 +43,11 @@ Rule 10: a request the core refused (a ``ProtocolError``: 400, 408, 413, 414, 43
         read of the request line (``ProtocolError.line``, or the head's line for a 408 the
         transport found), "-" when not even that, %b the error page's length.  The line goes
         to the logs of the address's default server (no Host was taken from a refused head).
+Rule 11: what moved for the access log (mod_logio's %I, %O): ``finish`` hands the cycle to the
+        log as ``ctx.wire``, and a format that asks counts then: the head from ``first``, the
+        request's head from its fields (``request.head_size``), the body's bytes read; a refused
+        request's are its answer and what was read of its line (``Refused``).  The scoreboard's
+        client is the one mod_remoteip found, when it found one (ExtendedStatus).
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ class Policy:
     keep_alive: bool
     keep_alive_timeout_s: float
     max_keep_alive: int
-    extended_status: bool         # store client and request line (Rule 1)
+    extended_status: bool
     logs: bool
     limits: Limits
     vhost: bytes = b""            # the scoreboard's VHost column: the server's name (mod_status)
@@ -129,8 +132,7 @@ class Policy:
     def _of(cls, server: Any, limits: Limits, hosts: Any = None, by_server: Any = None) -> "Policy":
         return cls(server, float(server.timeout), bool(server.keep_alive),
                    float(server.keep_alive_timeout), int(server.max_keep_alive_requests),
-                   bool(server.extended_status) or bool(server.stuck_request_timeout),  # Rule 1
-                   pipeline.logs_requests(server), limits,
+                   bool(server.extended_status), pipeline.logs_requests(server), limits,
                    server_hostname(server).encode("latin-1", "replace"), hosts, by_server,
                    _with_idle(getattr(server, "request_read_timeout", DEFAULT_READ_TIMEOUT),
                               float(server.timeout)),
@@ -207,7 +209,6 @@ class NullSlot:
 
 
 class NoBody(EmptyBody):
-    def begin(self, status: int, now: float) -> None: ...
     """The body of a request without one: shared and stateless."""
 
     __slots__ = ()
@@ -243,7 +244,7 @@ class Cycle:
         self.slot = slot
         self.conn = conn
         self.start = now = _time()
-        slot.begin(_WRITE, now)                      # Rule 1: W, and when it began
+        slot.set_status(_WRITE)                      # Rule 1
         if policy.extended_status:
             slot.start_request(info.client_addr[0].encode("latin-1", "replace"),
                                request_line(request), policy.vhost)
@@ -268,6 +269,10 @@ class Cycle:
                 handler = pipeline.phase_failed(ctx)
         if policy.parses_headers and type(handler) is not Response:
             handler = pipeline.parse_headers(ctx, handler)
+        useragent = ctx.useragent
+        if useragent is not None and useragent is not info.client_addr and policy.extended_status:
+            slot.start_request(useragent[0].encode("latin-1", "replace"),    # mod_remoteip's
+                               request_line(request), policy.vhost)
         if body is not NO_BODY and ctx.dir_config is not None and \
                 body.hold_to(int(ctx.dir_config.limit_request_body or 0),
                              request.content_length):               # Rule 7
@@ -377,9 +382,45 @@ class Cycle:
                 step = DRAINING if not body.done else LINGER if body.error is not None else KEEP
         if self.policy.logs:
             slot.set_status(_LOG)
-            pipeline.log(self.ctx, self.response, nbytes)
+            ctx = self.ctx
+            ctx.wire = self                          # %I, %O (bytes_in, bytes_out)
+            pipeline.log(ctx, self.response, nbytes)
         slot.finish(nbytes, self.start, _CLOSING if step is LINGER else _KEEPALIVE)
         return step
+
+
+    # -- what moved, for the access log (mod_logio's %I and %O) -------------------------------
+    def bytes_in(self) -> int:
+        """The request's bytes: its head as received and the body's bytes read (chunk framing
+        not counted)."""
+        ctx = self.ctx
+        body = self.body
+        return (ctx.head_in or pipeline.head_size(ctx.request)) + \
+            (body.seen if body is not NO_BODY else 0)
+
+    def bytes_out(self, nbytes: int) -> int:
+        """The answer's bytes: its head (from ``first``) and ``nbytes`` of body (chunk framing
+        not counted)."""
+        try:
+            first = self.first
+        except AttributeError:                       # never answered: the client left first
+            return nbytes
+        return len(first) - (nbytes if self.whole else 0) + nbytes
+
+
+class Refused:
+    """``ctx.wire`` of a refused request (Rule 10): what was read of its line, and the answer."""
+
+    __slots__ = ("received", "head")
+
+    def __init__(self, received: int, head: int) -> None:
+        self.received, self.head = received, head
+
+    def bytes_in(self) -> int:
+        return self.received
+
+    def bytes_out(self, nbytes: int) -> int:
+        return self.head + nbytes
 
 
 def refusal(exc: ProtocolError) -> bytes:
@@ -405,7 +446,8 @@ def refuse(exc: ProtocolError, policy: Policy, info: Any, conn: Any = None,
         if line is None and conn is not None:
             line = conn.received_line()
         sent = len(data) - data.find(b"\r\n\r\n") - 4
-        pipeline.log_refused(policy.cfg, info, exc.status, exc.method, line, sent, mpm)
+        pipeline.log_refused(policy.cfg, info, exc.status, exc.method, line, sent, mpm,
+                             Refused(len(line) + 2 if line else 0, len(data) - sent))
     return data
 
 

@@ -132,6 +132,21 @@ class RequestContext:
     # httpd's subprocess_env: SetEnv, SetEnvIf, BrowserMatch ...; it reaches the WSGI environ,
     # the ``env=`` conditions of Header and CustomLog, and %{NAME}e
     env: dict[str, str] = field(default_factory=dict)
+    # httpd's r->useragent_addr: who the request is for (mod_remoteip's client behind trusted
+    # proxies); None means the connection's peer, ``conn.client_addr``.  Read it through
+    # ``useragent_addr()``: the access log's %a, Require ip, REMOTE_ADDR, ASGI's client.
+    useragent: tuple[str, int] | None = None
+    log_id: str | None = None           # httpd's r->log_id, made on demand (core/logid.py)
+    # What the transport moved, for the access log's %I/%O/%S (mod_logio): the Cycle, or a
+    # refused request's counts; set once the answer is out, only when the server logs.
+    wire: Any = None
+    # Bytes of the request head as received, kept by a module that rewrites the request's
+    # fields (``request.replace_headers``); 0: the head is as parsed, its size is computed.
+    head_in: int = 0
+
+    def useragent_addr(self) -> tuple[str, int]:
+        """The client address after mod_remoteip (the connection's peer without it)."""
+        return self.useragent or self.conn.client_addr
 
     def host(self) -> str:
         h = self.request.header(b"host")

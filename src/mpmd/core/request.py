@@ -374,10 +374,29 @@ class RefusedRequest(Request):
 
 
 def log_refused(server: Any, conn: Any, status: int, method: str | None, line: bytes | None,
-                bytes_sent: int, mpm: Any = None) -> None:
-    """Rule 5: the access-log line of a request the core refused with ``status``."""
+                bytes_sent: int, mpm: Any = None, wire: Any = None) -> None:
+    """Rule 5: the access-log line of a request the core refused with ``status``; ``wire``:
+    its byte counts (``ctx.wire``)."""
     ctx = new_context(RefusedRequest(method, line), conn, server, None, mpm, time.time())
+    ctx.wire = wire
     log(ctx, Response(status, []), bytes_sent)
+
+
+def head_size(request: Request) -> int:
+    """The bytes of ``request``'s head as a client writes it: request line, ``Name: value``
+    lines, CRLF endings (what httpd's mod_logio counts for a head sent that way)."""
+    size = len(request.method) + len(request.target) + len(request.http_version) + 11
+    for name, value in request.headers:
+        size += len(name) + len(value) + 4
+    return size
+
+
+def replace_headers(ctx: RequestContext, fields: Any) -> None:
+    """Give the request other header fields (mod_remoteip, RequestHeader): the head's size as
+    received is kept first, for the access log's %I."""
+    if not ctx.head_in:
+        ctx.head_in = head_size(ctx.request)
+    ctx.request.headers = tuple(fields)
 
 
 def logs_requests(cfg: Any) -> bool:

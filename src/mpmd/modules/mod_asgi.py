@@ -95,7 +95,7 @@ def build_scope(ctx: Any, mount: str, state: dict[str, Any] | None) -> dict[str,
         "query_string": req.query,
         "root_path": mount,
         "headers": list(req.headers),
-        "client": tuple(ctx.conn.client_addr),
+        "client": tuple(ctx.useragent or ctx.conn.client_addr),     # after mod_remoteip
         "server": tuple(ctx.conn.server_addr),
     }
     if state is not None:

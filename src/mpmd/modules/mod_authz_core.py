@@ -6,6 +6,9 @@ Rule 1: providers are a table (``PROVIDERS``): ``all granted|denied``, ``method 
 Rule 2: the requirements of one section form a RequireAny (httpd's default without a
         container); an inner section's Require lines replace the outer ones (AuthMerging Off).
 Rule 3: no Require anywhere means granted; a denial is 403 (no authentication here).
+Rule 4: ``ip`` and ``local`` judge the useragent address (``ctx.useragent_addr()``): the client
+        mod_remoteip found behind trusted proxies, else the connection's peer; the route is
+        then volatile (core/modules.py), so each request is judged.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ _LOCAL = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 def _client_ip(ctx: RequestContext) -> Any:
     try:
-        addr = ipaddress.ip_address(ctx.conn.client_addr[0].split("%", 1)[0])
+        addr = ipaddress.ip_address((ctx.useragent or ctx.conn.client_addr)[0].split("%", 1)[0])
     except ValueError:
         return None
     mapped = getattr(addr, "ipv4_mapped", None)

@@ -18,6 +18,14 @@ Rule 5: each server writes its own CustomLog lines; a <VirtualHost> without any 
         the client asked for (UseCanonicalName Off), else that ServerName.
 Rule 6: a request the core refused (core/request.py Rule 5) logs as httpd logs one: %r is what
         was read of its request line, escaped as in Rule 3, or "-" when none was.
+Rule 7: %a and %h are the client after mod_remoteip (``ctx.useragent``), %{c}a and %{c}h the
+        connection's peer; host names are never looked up (HostnameLookups Off), so %h is an
+        address, as httpd's.
+Rule 8: byte counts as httpd's mod_logio: %O is the answer's head and body as written, %I the
+        request's head and the body bytes read, %S both; chunk-size lines are not counted.  They
+        come from ``ctx.wire`` (core/cycle.py), asked only by a format that has them.  %L is
+        the request's log id (core/logid.py), the one its error-log lines carry; %{name}C a
+        request cookie's value, as httpd's log_cookie finds it.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.config.vhosts import host_of, server_hostname
 from mpmd.core import piped
 from mpmd.core.exchange import RequestContext, Response
+from mpmd.core.logid import log_id
 from mpmd.core.modules import Module, PerServer, servers_of
 from mpmd.core.request import RefusedRequest
 
@@ -101,10 +110,54 @@ def _started(ctx: RequestContext, now: float) -> float:
     return ctx.start_time or now
 
 
+def _useragent(ctx: RequestContext, resp: Response, n: int, now: float) -> str:
+    """%a and %h: the client after mod_remoteip (Rule 7)."""
+    return (ctx.useragent or ctx.conn.client_addr)[0]
+
+
+def _peer(ctx: RequestContext, resp: Response, n: int, now: float) -> str:
+    """%{c}a and %{c}h: the connection's peer."""
+    return ctx.conn.client_addr[0]
+
+
+def _client(arg: str) -> Field:
+    return _peer if arg == "c" else _useragent
+
+
+def _bytes_in(ctx: RequestContext) -> int:
+    wire = ctx.wire
+    return wire.bytes_in() if wire is not None else 0
+
+
+def _bytes_out(ctx: RequestContext, n: int) -> int:
+    wire = ctx.wire
+    return wire.bytes_out(n) if wire is not None else n
+
+
+def cookie_value(header: bytes | None, name: str) -> str | None:
+    """httpd's log_cookie: the value of cookie ``name`` (any case) in a Cookie field, trailing
+    white space cut; an empty value is no value."""
+    if not header:
+        return None
+    wanted = name.lower()
+    for part in header.decode("latin-1").split(";"):
+        key, eq, value = part.lstrip("=").partition("=")
+        if eq and key.strip(" \t") and value and key.strip(" \t").lower() == wanted:
+            return value.rstrip(" \t\r\n\v\f")
+    return None
+
+
+def _cookie(name: str) -> Field:
+    def field(ctx: RequestContext, resp: Response, n: int, now: float) -> str:
+        value = cookie_value(ctx.request.header(b"cookie"), name)
+        return "-" if value is None else escape(value)
+    return field
+
+
 # letter -> field function (letters taking no {arg}).
 FIELDS: dict[str, Field] = {
-    "h": lambda c, r, n, t: c.conn.client_addr[0],
-    "a": lambda c, r, n, t: c.conn.client_addr[0],
+    "h": _useragent,
+    "a": _useragent,
     "A": lambda c, r, n, t: c.conn.server_addr[0],
     "p": lambda c, r, n, t: str(c.conn.server_addr[1]),
     "l": lambda c, r, n, t: "-",
@@ -114,7 +167,10 @@ FIELDS: dict[str, Field] = {
     "s": lambda c, r, n, t: str(r.status),
     "b": lambda c, r, n, t: str(n) if n else "-",
     "B": lambda c, r, n, t: str(n),
-    "O": lambda c, r, n, t: str(n),
+    "O": lambda c, r, n, t: str(_bytes_out(c, n)),
+    "I": lambda c, r, n, t: str(_bytes_in(c)),
+    "S": lambda c, r, n, t: str(_bytes_in(c) + _bytes_out(c, n)),
+    "L": lambda c, r, n, t: log_id(c),
     "D": lambda c, r, n, t: str(int((t - _started(c, t)) * 1_000_000)),
     "T": lambda c, r, n, t: str(int(t - _started(c, t))),
     "m": lambda c, r, n, t: c.request.method,
@@ -137,6 +193,9 @@ ARG_FIELDS: dict[str, Callable[[str], Field]] = {
     "n": lambda name: lambda c, r, n, t: escape(str(c.notes.get(name, "-"))),
     "e": lambda name: lambda c, r, n, t: escape(c.env.get(name, "-")),     # subprocess_env
     "t": lambda fmt: lambda c, r, n, t: time.strftime(fmt, time.localtime(_started(c, t))),
+    "a": _client,
+    "h": _client,
+    "C": _cookie,
 }
 
 

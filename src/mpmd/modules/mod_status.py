@@ -9,9 +9,14 @@ Configuration:
                              status_pre_config), else Off; the cost is one scoreboard store of
                              client and request line per request.
 
-``/server-status?auto`` is the machine-readable form (Apache's field names: Total Accesses,
-Total kBytes, Uptime, BusyWorkers, IdleWorkers, ConnsTotal, ConnsAsync*, Scoreboard).
-``?refresh=N`` adds a Refresh header to the HTML page.
+``/server-status?auto`` is the machine-readable form: Apache 2.4's keys in Apache's order
+(ServerVersion, ServerMPM, Server Built, CurrentTime, RestartTime, ParentServerConfigGeneration,
+ParentServerMPMGeneration, ServerUptimeSeconds, ServerUptime, Load1/5/15, Total Accesses, Total
+kBytes, Total Duration, CPUUser, CPUSystem, CPUChildrenUser, CPUChildrenSystem, CPULoad, Uptime,
+ReqPerSec, BytesPerSec, BytesPerReq, DurationPerReq, BusyWorkers, GracefulWorkers, IdleWorkers,
+Processes, Stopping, ConnsTotal, ConnsAsync*, Scoreboard), so tools made for Apache read it
+(Debian's prometheus-apache-exporter reports the same metric families).  ``?refresh=N`` adds a
+Refresh header to the HTML page.
 
 Rule 1: the only input is ``mpm.scoreboard.snapshot()`` (a copy); the page never reads live
         shared memory field by field, so one answer is one consistent-enough picture.
@@ -23,15 +28,20 @@ Rule 3: busy/idle follow httpd's status_handler: READY is idle; DEAD, STARTING a
         counts as G ("Gracefully finishing"), whatever it is doing.
 Rule 4: per-process connection counters (ConnsTotal, ConnsAsync*) are read from the process
         records when the MPM keeps them (worker/event/nginx) and are 0 otherwise.
-Rule 5: with StuckRequestTimeout set, a busy (W, L) worker whose request began longer ago is
-        stuck: its row's SS says "stuck", and the page and ``?auto`` (``StuckRequests``) count
-        them.  Where one record stands for a whole event loop (``Query.REQUEST_RECORDS`` 0:
-        the nginx MPM) the count is the one each loop publishes in its process record.
+Rule 6: ServerVersion is ``Apache/2.4.62 (mpmd/0.1.0)``: the Apache release whose configuration
+        language mpmd reads (``<IfVersion>``'s), then mpmd's own version, so a tool that parses
+        Apache's "Apache/x.y.z" reads a true Apache level (the exporter's apache_version 2.04062).
+        The generations count as Apache's: the config generation from 1, the MPM's from 0.
+Rule 7: Total Duration is the sum of the requests' durations (ms) the scoreboard keeps per slot;
+        the CPU fields are seconds of the master and the live children (and, as children, what
+        the reaped ones used), read from /proc when the page is asked for, nothing per request;
+        CPULoad, as Apache, only when any is not 0.  Load1/5/15 are the system's load averages.
 """
 
 from __future__ import annotations
 
 import html
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -39,7 +49,6 @@ from typing import Any, ClassVar
 from mpmd.config.directives import Args, Ctx, Directive
 from mpmd.core.exchange import Response
 from mpmd.core.modules import Module
-from mpmd.mpm.base import Query
 from mpmd.config import values as config_values
 
 HANDLER_NAME = "server-status"
@@ -54,10 +63,10 @@ LEGEND: dict[str, str] = {
 IDLE_LETTERS = frozenset("_")
 NEITHER_LETTERS = frozenset(".SI")
 GRACEFUL_LETTERS = frozenset("G")
-BUSY_REQUEST_LETTERS = frozenset("WL")   # a request in hand, begun at last_used (Rule 5)
 # ?auto fields read from process records (Rule 4): output name -> attribute names, first found wins
 CONN_FIELDS: dict[str, tuple[str, ...]] = {
     "ConnsTotal": ("conns_total", "connections"),
+    "ConnsAsyncWaitIO": ("conns_async_wait_io",),
     "ConnsAsyncWriting": ("conns_async_writing", "async_writing"),
     "ConnsAsyncKeepAlive": ("conns_async_keepalive", "conns_async_keep_alive", "async_keepalive"),
     "ConnsAsyncClosing": ("conns_async_closing", "async_closing"),
@@ -85,7 +94,6 @@ class WorkerRow:
     request: str
     vhost: str
     child_accesses: int = 0      # the current process's (thread's) own
-    stuck: bool = False          # running past StuckRequestTimeout (Rule 5)
 
 
 @dataclass
@@ -100,11 +108,14 @@ class Summary:
     graceful: int = 0
     processes: int = 0
     stopping: int = 0
-    stuck: int = 0               # requests past StuckRequestTimeout (Rule 5)
-    stuck_s: float = 0.0         # StuckRequestTimeout (0: not watched)
     conns: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CONN_FIELDS, 0))
     scoreboard: str = ""
     rows: list[WorkerRow] = field(default_factory=list)
+    duration_us: int = 0         # every request's duration, added up (Rule 7)
+    pids: list[int] = field(default_factory=list)      # the live children
+    # (user, system, children's user, children's system) CPU seconds (Rule 7)
+    cpu: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    load: tuple[float, float, float] = (-1.0, -1.0, -1.0)
 
     @property
     def uptime(self) -> int:
@@ -117,21 +128,17 @@ def snapshot(mpm: Any) -> Any:
     return board.snapshot() if board is not None else None
 
 
-def aggregate(snap: Any, now: float, stuck_s: float = 0.0, request_records: bool = True) -> Summary:
-    """Add up a snapshot (Rules 2-5).  ``stuck_s``: StuckRequestTimeout; ``request_records``:
-    whether a worker record holds one request (``Query.REQUEST_RECORDS``)."""
-    s = Summary(now=now, restart_time=snap.restart_time, generation=snap.generation,
-                stuck_s=stuck_s)
-    records_stuck = stuck_s > 0 and request_records
+def aggregate(snap: Any, now: float) -> Summary:
+    """Add up a snapshot (Rules 2-4)."""
+    s = Summary(now=now, restart_time=snap.restart_time, generation=snap.generation)
     letters = []
     for slot, (proc, workers) in enumerate(zip(snap.processes, snap.workers)):
         if proc.pid:
             s.processes += 1
+            s.pids.append(proc.pid)
             s.stopping += int(bool(proc.quiescing))
             for out, attrs in CONN_FIELDS.items():
                 s.conns[out] += _first_attr(proc, attrs)
-            if stuck_s > 0 and not request_records:
-                s.stuck += int(getattr(proc, "stuck", 0))
         retiring = bool(proc.pid and proc.quiescing)
         for thread, w in enumerate(workers):
             letter = w.letter
@@ -141,13 +148,11 @@ def aggregate(snap: Any, now: float, stuck_s: float = 0.0, request_records: bool
             _count(s, letter)
             s.total_accesses += w.access_count
             s.total_bytes += w.bytes_served
-            stuck = records_stuck and bool(proc.pid) and letter in BUSY_REQUEST_LETTERS and \
-                w.last_used > 0 and now - w.last_used > stuck_s
-            s.stuck += int(stuck)
+            s.duration_us += getattr(w, "duration_us", 0)
             if letter != "." or w.access_count:
                 s.rows.append(WorkerRow(slot, thread, w.pid, letter, w.access_count, w.bytes_served,
                                         w.last_used, w.client, w.request, w.vhost,
-                                        getattr(w, "child_access_count", w.access_count), stuck))
+                                        getattr(w, "child_access_count", w.access_count)))
     s.scoreboard = "".join(letters)
     return s
 
@@ -175,30 +180,91 @@ def _rates(s: Summary) -> tuple[float, float, float]:
     return s.total_accesses / up, s.total_bytes / up, per_req
 
 
+def cpu_times(pids: list[int]) -> tuple[float, float, float, float]:
+    """(user, system, children's user, children's system) CPU seconds of the master (this
+    process's parent) and the processes ``pids`` (Rule 7): /proc/PID/stat, or this process's
+    own ``os.times()`` where there is no /proc."""
+    tick = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+    total = [0.0, 0.0, 0.0, 0.0]
+    seen = False
+    for pid in dict.fromkeys([os.getppid(), *pids]):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        for i in range(4):                   # utime stime cutime cstime: fields 14-17
+            total[i] += int(fields[11 + i]) / tick
+        seen = True
+    if not seen:
+        t = os.times()
+        return t.user, t.system, t.children_user, t.children_system
+    return total[0], total[1], total[2], total[3]
+
+
+def load_average() -> tuple[float, float, float]:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return -1.0, -1.0, -1.0
+
+
+def apache_version(version: str) -> str:
+    """ServerVersion (Rule 6): ``Apache/2.4.62 (mpmd/0.1.0)``."""
+    from mpmd.config.parser import APACHE_COMPAT_VERSION
+    return "Apache/%d.%d.%d" % APACHE_COMPAT_VERSION + f" ({version})"
+
+
+def server_built() -> str:
+    """When this mpmd was installed (its package's files), as Apache's "Server Built"."""
+    import mpmd
+    stamp = os.stat(mpmd.__file__).st_mtime
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp))
+
+
+def apr_g(value: float) -> str:
+    """``%g`` as APR's printf writes it, which Apache's ?auto uses: no 0 before the point
+    (``.6``, ``-.25``)."""
+    text = f"{value:g}"
+    if text.startswith("0."):
+        return text[1:]
+    return "-" + text[2:] if text.startswith("-0.") else text
+
+
 def render_auto(s: Summary, host: str, mpm_name: str, version: str) -> str:
     """``?auto``: one ``Key: value`` per line, Apache's names and order."""
     req_s, bytes_s, bytes_req = _rates(s)
+    cpu = s.cpu
+    up = s.uptime
+    duration_ms = s.duration_us // 1000
     lines = [
         host,
-        f"ServerVersion: {version}",
+        f"ServerVersion: {apache_version(version)}",
         f"ServerMPM: {mpm_name}",
+        f"Server Built: {server_built()}",
         f"CurrentTime: {_http_time(s.now)}",
         f"RestartTime: {_http_time(s.restart_time)}",
-        f"ParentServerConfigGeneration: {s.generation}",
-        f"ServerUptimeSeconds: {s.uptime}",
-        f"ServerUptime: {_human_uptime(s.uptime)}",
+        f"ParentServerConfigGeneration: {s.generation + 1}",
+        f"ParentServerMPMGeneration: {s.generation}",
+        f"ServerUptimeSeconds: {up}",
+        f"ServerUptime: {_human_uptime(up)}",
+        "Load1: %.2f\nLoad5: %.2f\nLoad15: %.2f" % s.load,
         f"Total Accesses: {s.total_accesses}",
         f"Total kBytes: {s.total_bytes // 1024}",
-        f"Uptime: {s.uptime}",
-        f"ReqPerSec: {req_s:g}",
-        f"BytesPerSec: {bytes_s:g}",
-        f"BytesPerReq: {bytes_req:g}",
+        f"Total Duration: {duration_ms}",
+        "CPUUser: %s\nCPUSystem: %s\nCPUChildrenUser: %s\nCPUChildrenSystem: %s"
+        % tuple(apr_g(t) for t in cpu),
+        *([f"CPULoad: {apr_g(sum(cpu) / (up or 1) * 100)}"] if any(cpu) else []),
+        f"Uptime: {up}",
+        *([f"ReqPerSec: {apr_g(req_s)}", f"BytesPerSec: {apr_g(bytes_s)}"] if up > 0 else []),
+        *([f"BytesPerReq: {apr_g(bytes_req)}",
+           f"DurationPerReq: {apr_g(duration_ms / s.total_accesses)}"] if s.total_accesses else []),
         f"BusyWorkers: {s.busy}",
         f"GracefulWorkers: {s.graceful}",
         f"IdleWorkers: {s.idle}",
         f"Processes: {s.processes}",
         f"Stopping: {s.stopping}",
-        *([f"StuckRequests: {s.stuck}"] if s.stuck_s > 0 else []),
         *(f"{name}: {value}" for name, value in s.conns.items()),
         f"Scoreboard: {s.scoreboard}",
     ]
@@ -219,10 +285,7 @@ def render_html(s: Summary, host: str, mpm_name: str, version: str, extended: bo
         f"<dt>Server uptime: {_human_uptime(s.uptime)}</dt>",
         f"<dt>Total accesses: {s.total_accesses} - Total Traffic: {s.total_bytes // 1024} kB</dt>",
         f"<dt>{req_s:.3g} requests/sec - {bytes_s:.3g} B/second - {bytes_req:.3g} B/request</dt>",
-        f"<dt>{s.busy} requests currently being processed, {s.idle} idle workers</dt>",
-        *([f"<dt>{s.stuck} stuck requests (running over StuckRequestTimeout, {s.stuck_s:g} s)</dt>"]
-          if s.stuck_s > 0 else []),
-        "</dl>",
+        f"<dt>{s.busy} requests currently being processed, {s.idle} idle workers</dt></dl>",
         f"<pre>{_grid(s.scoreboard)}</pre>",
         "<p>Scoreboard Key:<br>",
         " ".join(f"\"<b><code>{k}</code></b>\" {v}," for k, v in LEGEND.items()).rstrip(",") + "</p>",
@@ -244,8 +307,7 @@ def _worker_table(s: Summary) -> str:
         # cost a scoreboard store per connection), hence "-".
         rows.append(f"<tr><td>{r.slot}-{r.thread}</td><td>{r.pid or '-'}</td>"
                     f"<td>-/{r.child_accesses}/{r.accesses}</td>"
-                    f"<td><b>{esc(r.letter)}</b></td><td>{since}{' <b>stuck</b>' if r.stuck else ''}"
-                    f"</td><td>{r.bytes_served}</td>"
+                    f"<td><b>{esc(r.letter)}</b></td><td>{since}</td><td>{r.bytes_served}</td>"
                     f"<td>{esc(r.client)}</td><td>{esc(r.vhost)}</td><td>{esc(r.request)}</td></tr>")
     return head + "".join(rows) + "</table>"
 
@@ -288,10 +350,8 @@ class StatusHandler:
         snap = snapshot(ctx.mpm)
         if snap is None:
             return Response(503, [("Content-Type", "text/plain")], b"no scoreboard in this process\n")
-        query = getattr(ctx.mpm, "query", None)
-        summary = aggregate(snap, time.time(),
-                            float(getattr(ctx.server, "stuck_request_timeout", 0) or 0),
-                            bool(query(Query.REQUEST_RECORDS)) if query is not None else True)
+        summary = aggregate(snap, time.time())
+        summary.cpu, summary.load = cpu_times(summary.pids), load_average()
         flags = _query_flags(ctx.request.query)
         host = ctx.host().rsplit(":", 1)[0] if ctx.host() else (getattr(ctx.server, "server_name", "") or "localhost")
         mpm_name = getattr(ctx.mpm, "name", "") or "unknown"

@@ -97,7 +97,7 @@ def build_environ(ctx: Any, base: dict[str, Any], wsgi_input: Any,
     env["REQUEST_URI"] = req.target.decode("latin-1")
     env["SERVER_PROTOCOL"] = "HTTP/" + req.http_version
     client = conn.client_addr
-    env["REMOTE_ADDR"] = client[0]
+    env["REMOTE_ADDR"] = client[0] if ctx.useragent is None else ctx.useragent[0]   # mod_remoteip
     env["REMOTE_PORT"] = str(client[1])
     server = conn.server_addr
     env["SERVER_PORT"] = str(server[1])

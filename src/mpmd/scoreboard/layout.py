@@ -54,10 +54,10 @@ PROCESS = struct.Struct("<iIB3x")
 # grow (httpd worker_score access_count/bytes_served), so Total Accesses never goes back when a
 # slot gets a new process; the two bases are the slot's counters when its current process (or
 # thread) started, which makes the per-child counts (httpd my_access_count/my_bytes_served)
-# count - base: written once per child, nothing more per request.  last_used is when the
-# request in hand began, while the status is W or L (written as it begins: ``WorkerSlot.begin``),
-# and when the last one began afterwards: mod_status's SS, and the master's stuck-request watch.
-WORKER = struct.Struct(f"<B3xiQQd{CLIENT_BYTES}s{REQUEST_BYTES}s{VHOST_BYTES}sQQ")
+# count - base: written once per child, nothing more per request.
+# duration: the microseconds the slot's requests took, added as each ends (httpd worker_score
+# duration): mod_status's Total Duration.
+WORKER = struct.Struct(f"<B3xiQQd{CLIENT_BYTES}s{REQUEST_BYTES}s{VHOST_BYTES}sQQQ")
 
 # Field offsets inside one Worker record (for pack_into on a single field).
 W_STATUS = 0
@@ -71,8 +71,9 @@ TEXT = struct.Struct(f"<{CLIENT_BYTES}s{REQUEST_BYTES}s{VHOST_BYTES}s")
 HEAD = struct.Struct("<B3xi")           # status, pid
 W_CHILD_BASE = W_VHOST + VHOST_BYTES
 CHILD_BASE = struct.Struct("<QQ")      # child_base_count, child_base_bytes
+W_DURATION = W_CHILD_BASE + CHILD_BASE.size
 
-assert W_CHILD_BASE + CHILD_BASE.size == WORKER.size == 304, WORKER.size
+assert W_DURATION + 8 == WORKER.size == 312, WORKER.size
 assert PROCESS.size == 12 and GLOBAL.size == 24
 
 
@@ -81,11 +82,6 @@ assert PROCESS.size == 12 and GLOBAL.size == 24
 # child's listener thread.  Kept in a second mapping (board.py) so the main layout is unchanged.
 CONNS = struct.Struct("<IIIII")
 CONNS_ACCEPTING = 1          # flags bit: the child polls its listening sockets
-# Behind each process's counters: how many of its requests are stuck (past StuckRequestTimeout),
-# written by a process that watches its own requests (the nginx MPM's loop, whose one worker
-# record stands for all of them); the others' are found from their worker records.
-STUCK = struct.Struct("<I")
-CONNS_STRIDE = CONNS.size + STUCK.size
 
 
 def segment_size(server_limit: int, thread_limit: int) -> int:
