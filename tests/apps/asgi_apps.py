@@ -128,3 +128,15 @@ async def returns_early(scope, receive, send):
     """Returns without a response (or with only its head, when the query says so)."""
     if scope["type"] == "http" and scope["query_string"] == b"head":
         await send({"type": "http.response.start", "status": 204, "headers": []})
+
+
+async def sleepy(scope, receive, send):
+    """Awaits ?s seconds (default 0.5) before answering: a request that runs long."""
+    import asyncio
+    if scope["type"] != "http":
+        return
+    qs = scope["query_string"].decode()
+    await asyncio.sleep(min(float(qs[2:]) if qs.startswith("s=") else 0.5, 30.0))
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"slept\n"})

@@ -8,7 +8,7 @@ Rule 3: level "error" problems stop the server (the loader raises them as Config
         the problem's file and line: a check that finds an error names the line to blame);
         "warn" and "notice" are printed by -t and logged at start.
 Message ids: config owns MPMD05nn (loader: 0510-0519; checks: 0501-0509; 0507: the line after
-a check's error, "Configuration check failed").
+a check's error, "Configuration check failed"; 0508/0509: StuckRequestAction).
 """
 
 from __future__ import annotations
@@ -69,6 +69,36 @@ def error_log_dir_exists(cfg: Any) -> list[Problem]:
                     f"directory '{folder}/' for main error log (ErrorLog at {where})")]
 
 
+M_STUCK_REPLACE = "MPMD0508"
+M_STUCK_INERT = "MPMD0509"
+
+
+def stuck_requests(cfg: Any) -> list[Problem]:
+    """StuckRequestAction replace replaces a process: refused where a process serves several
+    requests at once (worker, event: ThreadsPerChild; nginx: a loop's every connection), as
+    gunicorn's worker timeout replaces only a worker that stopped as a whole; named at -t when
+    StuckRequestTimeout is 0, which leaves it nothing to do."""
+    if getattr(cfg, "stuck_request_action", "log") != "replace":
+        return []
+    file, line = _file_line(cfg.where("stuck_request_action"))
+    mpm = cfg.mpm_class
+    if not mpm.one_request_per_process():
+        return [Problem("error", M_STUCK_REPLACE, f"StuckRequestAction replace is refused with the "
+                        f"{cfg.mpm_name} MPM: one of its processes serves many requests at once, "
+                        "and replacing it would cut off all of them for the one that is stuck; "
+                        "use StuckRequestAction log, or the prefork MPM", file, line)]
+    if not float(cfg.stuck_request_timeout or 0):
+        return [Problem("warn", M_STUCK_INERT, "StuckRequestAction replace has no effect: "
+                        "StuckRequestTimeout is 0 (off)", file, line)]
+    return []
+
+
+def _file_line(where: str) -> tuple[str | None, int | None]:
+    """``cfg.where``'s ``file:line`` as (file, line); (None, None) for "default"."""
+    file, colon, line = where.rpartition(":")
+    return (file, int(line)) if colon and line.isdigit() else (None, None)
+
+
 def mpm_checks(cfg: Any) -> list[Problem]:
     return _delegate(cfg.mpm_class, cfg, f"mpm_{cfg.mpm_name}_module")
 
@@ -92,7 +122,7 @@ def _delegate(owner: Any, cfg: Any, label: str) -> list[Problem]:
 
 CHECKS: list[Callable[[Any], list[Problem]]] = [
     no_listen, duplicate_listen, document_root_exists, pid_dir_exists, error_log_dir_exists, mpm_checks,
-    module_checks,
+    module_checks, stuck_requests,
 ]
 
 

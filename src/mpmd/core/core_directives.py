@@ -114,6 +114,14 @@ DIRECTIVES: list[Directive] = [
        "Connections a child serves before it exits (0 = no limit).", aliases=("MaxRequestsPerChild",)),
     _d("GracefulShutdownTimeout", Args.TAKE1, SERVER, v.duration, 0.0,
        "Seconds a graceful stop waits for requests in progress (0 = no limit)."),
+    _d("StuckRequestTimeout", Args.TAKE1, SERVER, v.duration, 0.0,
+       "Seconds a request may run, from its parsed head to the end of its answer, before it "
+       "is stuck: logged once, with its request line, client and duration, and shown on the "
+       "server-status page (0 = off).", syntax="StuckRequestTimeout seconds"),
+    _d("StuckRequestAction", Args.TAKE1, SERVER, v.choice("log", "replace"), "log",
+       "What a stuck request gets: log (the error-log line), or replace (prefork only: the "
+       "master also kills the request's child and a fresh child takes its slot at once, as "
+       "gunicorn's worker timeout).", syntax="StuckRequestAction log|replace"),
     # server identity, processes and files
     _d("ServerName", Args.TAKE1, SRV, v.string, None, "Host name (and port) the server uses to identify itself."),
     _d("ServerAdmin", Args.TAKE1, SRV, v.string, None, "E-mail address shown in server-generated pages."),

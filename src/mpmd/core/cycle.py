@@ -10,9 +10,11 @@ how it is framed.  The driver writes ``first`` and then, unless that was ``whole
 and says what the connection does next: ``KEEP`` it, ``LINGER`` (a lingering close) or wait
 for an unread body to drain (``DRAINING``).  Drivers write no HTTP bytes of their own.
 
-Rule 1: scoreboard states are the cycle's: W from the parsed head to the end of the answer
-        (who and what only with ExtendedStatus, as httpd), L while logging, then K or C with
-        the request's counters in one ``finish``.
+Rule 1: scoreboard states are the cycle's: W from the parsed head to the end of the answer,
+        with the time it began (``begin``), L while logging, then K or C with the request's
+        counters in one ``finish``.  Who and what (client, request line, vhost) are stored
+        with ExtendedStatus, as httpd, and whenever StuckRequestTimeout is set: a stuck
+        request's error-log line names them.
 Rule 2: a phase hook or handler that raises, or a handler that answers nothing, is a 500
         (logged); the process or thread serving it lives on.
 Rule 3: a request body that failed (over LimitRequestBody, bad chunking, timed out) is
@@ -99,7 +101,7 @@ class Policy:
     keep_alive: bool
     keep_alive_timeout_s: float
     max_keep_alive: int
-    extended_status: bool
+    extended_status: bool         # store client and request line (Rule 1)
     logs: bool
     limits: Limits
     vhost: bytes = b""            # the scoreboard's VHost column: the server's name (mod_status)
@@ -132,7 +134,8 @@ class Policy:
     def _of(cls, server: Any, limits: Limits, hosts: Any = None, by_server: Any = None) -> "Policy":
         return cls(server, float(server.timeout), bool(server.keep_alive),
                    float(server.keep_alive_timeout), int(server.max_keep_alive_requests),
-                   bool(server.extended_status), pipeline.logs_requests(server), limits,
+                   bool(server.extended_status) or bool(server.stuck_request_timeout),  # Rule 1
+                   pipeline.logs_requests(server), limits,
                    server_hostname(server).encode("latin-1", "replace"), hosts, by_server,
                    _with_idle(getattr(server, "request_read_timeout", DEFAULT_READ_TIMEOUT),
                               float(server.timeout)),
@@ -209,6 +212,7 @@ class NullSlot:
 
 
 class NoBody(EmptyBody):
+    def begin(self, status: int, now: float) -> None: ...
     """The body of a request without one: shared and stateless."""
 
     __slots__ = ()
@@ -244,7 +248,7 @@ class Cycle:
         self.slot = slot
         self.conn = conn
         self.start = now = _time()
-        slot.set_status(_WRITE)                      # Rule 1
+        slot.begin(_WRITE, now)                      # Rule 1: W, and when it began
         if policy.extended_status:
             slot.start_request(info.client_addr[0].encode("latin-1", "replace"),
                                request_line(request), policy.vhost)

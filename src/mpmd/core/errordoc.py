@@ -10,7 +10,7 @@ Rule 2: it applies to every answer the server makes itself through ``request.err
         errors of every phase (a bad path, Require, a missing file, a handler that failed),
         never to an application's own answer.  The answer keeps the error's status.
 Rule 3: a local URL is an internal redirect (httpd's ap_die): the request is served again for
-        that URL, as a GET (a HEAD stays a HEAD), without its conditional and Range fields, and
+        that URL, as a GET (a HEAD still gets no body), without its conditional and Range fields, and
         with ``ctx.env`` renamed to ``REDIRECT_*`` plus REDIRECT_STATUS, REDIRECT_URL,
         REDIRECT_QUERY_STRING and REDIRECT_REQUEST_METHOD: a WSGI error page finds them in its
         environ.  What the page's handler answers goes out with the original status.
@@ -111,7 +111,7 @@ def _redirect(status: int, ctx: Any, url: str, resp: Response) -> Response:
     env["REDIRECT_URL"] = ctx.uri_path
     ctx.env = env
     ctx.notes[SERVING] = status
-    ctx.request = replace(req, method="HEAD" if req.method == "HEAD" else "GET",
+    ctx.request = replace(req, method="GET",
                           query=query.encode("utf-8", "surrogateescape"),
                           headers=tuple(h for h in req.headers if h[0] not in _DROPPED))
     try:

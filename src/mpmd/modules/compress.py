@@ -11,8 +11,8 @@ Rule 1: the chain is SetOutputFilter's filters, then AddOutputFilter's (by the f
         parameters), each filter once, in the order written.
 Rule 2: an answer is left as it is, with no Vary (it does not vary): 1xx, 204, an app's
         answer with a Content-Range, one with a Content-Encoding other than identity, one whose Cache-Control says
-        no-transform, the server's own error and redirect pages (httpd does not filter
-        them), and a body
+        no-transform, the server's own error and redirect pages (``Response.local``: httpd
+        does not filter them), and a body
         whose length is known and at most ``MIN_LENGTH`` bytes (68: mod_deflate's "smaller
         than the compression overhead").  A filter steps aside when its environment
         variable is set (``no-gzip``, ``no-brotli``; ``gzip-only-text/html`` = 1 keeps gzip
@@ -59,8 +59,6 @@ CACHE_MAX_BYTES = 32 * 1024 * 1024
 CACHE_MAX_ENTRIES = 2048
 DEFAULT_HANDLER = "default-handler"
 NOTE = "mpmd-compress"
-ERROR_PAGE = b'<!DOCTYPE HTML PUBLIC "-//'          # core/errors.py's pages begin so
-ERROR_TYPE = "text/html; charset=iso-8859-1"           # ... and are labelled so
 IDENTITY_CODINGS = frozenset(("identity", "7bit", "8bit", "binary"))
 _MEMO_SIZE = 1024
 
@@ -490,8 +488,7 @@ class Compressor:
                 or (scan.cache_control and "no-transform" in scan.cache_control.lower()):
             return self._remember(key, ctx, resp, "same", resp)
         body = resp.body
-        if status >= 300 and ctype == ERROR_TYPE and type(body) is bytes \
-                and body.startswith(ERROR_PAGE):
+        if getattr(resp, "local", False):       # the server's own page (exchange.py)
             return self._remember(key, ctx, resp, "same", resp)
         length = None if ranged else _known_length(ctx, resp, scan, status)
         if length is not None and length <= MIN_LENGTH:

@@ -176,7 +176,7 @@ class ExpiresModule(Module):
                 return resp
             if low == "content-type":
                 ctype = value
-        code = table.code_for(ctype)
+        code = table.code_for(ctype or ctx.notes.get("content_type"))     # a 304 has none
         if code is None:
             return resp
         now = int(ctx.start_time or 0) or None

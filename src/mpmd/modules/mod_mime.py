@@ -28,6 +28,9 @@ Rule 5: an AddHandler naming a handler mpmd has (server-status, wsgi-script, typ
         httpd's AH00523 warning.
 Rule 6: the extensions that said nothing (and the base name) are the file's "exceptions",
         which MultiViews compares with the requested name (mod_negotiation).
+Rule 7: an encoding written "x-gzip" (or any "x-" one) is sent without its "x-" to a client
+        whose Accept-Encoding names it so ("gzip"), as httpd does; such a file's route
+        depends on that header, so it is not kept in the route cache.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from mpmd.config import values as v
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.config.model import Problem
 from mpmd.core.exchange import RequestContext
-from mpmd.core.modules import Module
+from mpmd.core.log import for_server as log_for_server
+from mpmd.core.modules import Module, volatile_route
 
 BUNDLED_TYPES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "conf", "mime.types")
 DEFAULT_CHARSET_TYPES = ("text/plain", "text/html")
@@ -173,6 +177,23 @@ class Meta(NamedTuple):
     handler: str | None
     exceptions: tuple[str, ...]     # the base name and the extensions nothing knew (Rule 6)
     headers: tuple[tuple[str, str], ...] | None   # Content-Encoding / Content-Language
+
+
+def plain_x_encoding(headers: tuple[tuple[str, str], ...],
+                     ctx: RequestContext) -> tuple[tuple[str, str], ...]:
+    """Rule 7: "x-gzip" is sent as "gzip" to a client whose Accept-Encoding names gzip."""
+    accepted = {part.split(";", 1)[0].strip().lower()
+                for value in ctx.request.header_values(b"accept-encoding")
+                for part in value.decode("latin-1").split(",")}
+    if not accepted:
+        return headers
+    out = []
+    for name, value in headers:
+        if name == "Content-Encoding":
+            value = ", ".join(enc[2:] if enc.startswith("x-") and enc[2:] in accepted else enc
+                              for enc in value.split(", "))
+        out.append((name, value))
+    return tuple(out)
 
 
 def ext_table(dc: Any) -> dict[str, dict[str, str]]:
@@ -364,7 +385,10 @@ class MimeModule(Module):
         meta = self.tables(ctx.server, ctx.dir_config).meta(filename)
         notes = ctx.notes
         notes["content_type"] = meta.content_type
-        if meta.headers is not None:
+        if meta.encoding is not None and "x-" in meta.encoding:
+            volatile_route(ctx)                                  # Rule 7
+            notes["content_headers"] = plain_x_encoding(meta.headers or (), ctx)
+        elif meta.headers is not None:
             notes["content_headers"] = meta.headers
         elif "content_headers" in notes:             # an internal redirect's first file's
             del notes["content_headers"]
@@ -382,8 +406,13 @@ class MimeModule(Module):
             if len(self._warned) > _MAX_MEMO:
                 self._warned.clear()
             self._warned.add(key)
-            from mpmd.core.request import log_error
-            log_error(ctx, M_HANDLER_NOT_FOUND, f'handler "{name}" not found for: {filename}; '
-                      "served by the default handler, as httpd does without the module")
+            text = (f'handler "{name}" not found for: {filename}; served by the default '
+                    "handler, as httpd does without the module")
+            errlog = log_for_server(ctx.server, getattr(ctx.mpm, "log", None))
+            if errlog is not None and hasattr(errlog, "warn"):
+                errlog.warn(M_HANDLER_NOT_FOUND, text, "mime_module")
+            else:
+                from mpmd.core.request import log_error
+                log_error(ctx, M_HANDLER_NOT_FOUND, text)
 
 

@@ -586,8 +586,6 @@ def read_multiviews(ctx: RequestContext, mime: Any) -> tuple[list[Variant], bool
         dc = ctx.server.dir_config(path, uri_dir + name)
         meta = mime.meta(ctx.server, dc, path)
         handler = meta.handler or getattr(dc, "set_handler", None)
-        if handler == TYPE_MAP:
-            return [], True, path
         if not _segments_match(meta.exceptions, wanted):
             continue
         ctype = meta.content_type
@@ -595,6 +593,8 @@ def read_multiviews(ctx: RequestContext, mime: Any) -> tuple[list[Variant], bool
             ctype = CGI_MAGIC_TYPE
         if ctype is None:
             continue
+        if handler == TYPE_MAP:
+            return [], True, path
         var = variant_from_type(name, path, ctype)
         var.languages, var.encoding, var.length, var.dc = meta.languages, meta.encoding, \
             st.st_size, dc
@@ -602,8 +602,32 @@ def read_multiviews(ctx: RequestContext, mime: Any) -> tuple[list[Variant], bool
     return variants, matched, None
 
 
-def parse_type_map(data: bytes, map_name: str) -> list[Variant]:
-    """Rule 5: the records of a type map."""
+def strip_paren_comments(text: str) -> str:
+    """httpd's: each (comment) becomes as many spaces; "quoted" text is kept."""
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                out.append(text[i:])
+                break
+            out.append(text[i:end + 1])
+            i = end + 1
+        elif c == "(":
+            end = text.find(")", i)
+            end = n - 1 if end < 0 else end
+            out.append(" " * (end - i + 1))
+            i = end + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def parse_type_map(data: bytes, map_name: str, map_dir: str = "") -> list[Variant]:
+    """Rule 5: the records of a type map (a URI's file, for its length, under ``map_dir``)."""
     variants: list[Variant] = []
     lines = data.split(b"\n")
     i = 0
@@ -618,7 +642,9 @@ def parse_type_map(data: bytes, map_name: str) -> list[Variant]:
         has_content = any(k in record for k in ("content-type", "content-length",
                                                 "content-language", "content-encoding"))
         if name and has_content:
-            var = variant_from_type(name, None, record.get("content-type", ""))
+            path = None if body is not None or not map_dir else \
+                os.path.normpath(os.path.join(map_dir, name))
+            var = variant_from_type(name, path, record.get("content-type", ""))
             langs = record.get("content-language")
             if langs:
                 var.languages = tuple(x.strip().lower() for x in langs.split(",") if x.strip())
@@ -651,7 +677,9 @@ def parse_type_map(data: bytes, map_name: str) -> list[Variant]:
         if not colon:
             continue
         key = key.strip().lower()
-        value = value.split("(", 1)[0].strip() if key != "description" else value.strip()
+        value = strip_paren_comments(value.lstrip(" \t"))
+        if key != "description":
+            value = value.strip()
         if key == "body":
             tag = value.strip().encode("utf-8", "surrogateescape")
             chunk = []
@@ -700,7 +728,7 @@ class TypeMapHandler:
             return error(404, ctx)
         except OSError:
             return error(403, ctx)
-        variants = parse_type_map(data, os.path.basename(filename))
+        variants = parse_type_map(data, os.path.basename(filename), os.path.dirname(filename))
         return serve_type_map(ctx, variants, filename, ctx.uri_path.rsplit("/", 1)[0] + "/")
 
 

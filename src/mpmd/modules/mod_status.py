@@ -28,6 +28,10 @@ Rule 3: busy/idle follow httpd's status_handler: READY is idle; DEAD, STARTING a
         counts as G ("Gracefully finishing"), whatever it is doing.
 Rule 4: per-process connection counters (ConnsTotal, ConnsAsync*) are read from the process
         records when the MPM keeps them (worker/event/nginx) and are 0 otherwise.
+Rule 5: with StuckRequestTimeout set, a busy (W, L) worker whose request began longer ago is
+        stuck: its row's SS says "stuck", and the page and ``?auto`` (``StuckRequests``) count
+        them.  Where one record stands for a whole event loop (``Query.REQUEST_RECORDS`` 0:
+        the nginx MPM) the count is the one each loop publishes in its process record.
 Rule 6: ServerVersion is ``Apache/2.4.62 (mpmd/0.1.0)``: the Apache release whose configuration
         language mpmd reads (``<IfVersion>``'s), then mpmd's own version, so a tool that parses
         Apache's "Apache/x.y.z" reads a true Apache level (the exporter's apache_version 2.04062).
@@ -49,6 +53,7 @@ from typing import Any, ClassVar
 from mpmd.config.directives import Args, Ctx, Directive
 from mpmd.core.exchange import Response
 from mpmd.core.modules import Module
+from mpmd.mpm.base import Query
 from mpmd.config import values as config_values
 
 HANDLER_NAME = "server-status"
@@ -63,6 +68,7 @@ LEGEND: dict[str, str] = {
 IDLE_LETTERS = frozenset("_")
 NEITHER_LETTERS = frozenset(".SI")
 GRACEFUL_LETTERS = frozenset("G")
+BUSY_REQUEST_LETTERS = frozenset("WL")   # a request in hand, begun at last_used (Rule 5)
 # ?auto fields read from process records (Rule 4): output name -> attribute names, first found wins
 CONN_FIELDS: dict[str, tuple[str, ...]] = {
     "ConnsTotal": ("conns_total", "connections"),
@@ -94,6 +100,7 @@ class WorkerRow:
     request: str
     vhost: str
     child_accesses: int = 0      # the current process's (thread's) own
+    stuck: bool = False          # running past StuckRequestTimeout (Rule 5)
 
 
 @dataclass
@@ -108,6 +115,8 @@ class Summary:
     graceful: int = 0
     processes: int = 0
     stopping: int = 0
+    stuck: int = 0               # requests past StuckRequestTimeout (Rule 5)
+    stuck_s: float = 0.0         # StuckRequestTimeout (0: not watched)
     conns: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CONN_FIELDS, 0))
     scoreboard: str = ""
     rows: list[WorkerRow] = field(default_factory=list)
@@ -128,9 +137,12 @@ def snapshot(mpm: Any) -> Any:
     return board.snapshot() if board is not None else None
 
 
-def aggregate(snap: Any, now: float) -> Summary:
-    """Add up a snapshot (Rules 2-4)."""
-    s = Summary(now=now, restart_time=snap.restart_time, generation=snap.generation)
+def aggregate(snap: Any, now: float, stuck_s: float = 0.0, request_records: bool = True) -> Summary:
+    """Add up a snapshot (Rules 2-5).  ``stuck_s``: StuckRequestTimeout; ``request_records``:
+    whether a worker record holds one request (``Query.REQUEST_RECORDS``)."""
+    s = Summary(now=now, restart_time=snap.restart_time, generation=snap.generation,
+                stuck_s=stuck_s)
+    records_stuck = stuck_s > 0 and request_records
     letters = []
     for slot, (proc, workers) in enumerate(zip(snap.processes, snap.workers)):
         if proc.pid:
@@ -139,6 +151,8 @@ def aggregate(snap: Any, now: float) -> Summary:
             s.stopping += int(bool(proc.quiescing))
             for out, attrs in CONN_FIELDS.items():
                 s.conns[out] += _first_attr(proc, attrs)
+            if stuck_s > 0 and not request_records:
+                s.stuck += int(getattr(proc, "stuck", 0))
         retiring = bool(proc.pid and proc.quiescing)
         for thread, w in enumerate(workers):
             letter = w.letter
@@ -149,10 +163,13 @@ def aggregate(snap: Any, now: float) -> Summary:
             s.total_accesses += w.access_count
             s.total_bytes += w.bytes_served
             s.duration_us += getattr(w, "duration_us", 0)
+            stuck = records_stuck and bool(proc.pid) and letter in BUSY_REQUEST_LETTERS and \
+                w.last_used > 0 and now - w.last_used > stuck_s
+            s.stuck += int(stuck)
             if letter != "." or w.access_count:
                 s.rows.append(WorkerRow(slot, thread, w.pid, letter, w.access_count, w.bytes_served,
                                         w.last_used, w.client, w.request, w.vhost,
-                                        getattr(w, "child_access_count", w.access_count)))
+                                        getattr(w, "child_access_count", w.access_count), stuck))
     s.scoreboard = "".join(letters)
     return s
 
@@ -265,6 +282,7 @@ def render_auto(s: Summary, host: str, mpm_name: str, version: str) -> str:
         f"IdleWorkers: {s.idle}",
         f"Processes: {s.processes}",
         f"Stopping: {s.stopping}",
+        *([f"StuckRequests: {s.stuck}"] if s.stuck_s > 0 else []),
         *(f"{name}: {value}" for name, value in s.conns.items()),
         f"Scoreboard: {s.scoreboard}",
     ]
@@ -285,7 +303,10 @@ def render_html(s: Summary, host: str, mpm_name: str, version: str, extended: bo
         f"<dt>Server uptime: {_human_uptime(s.uptime)}</dt>",
         f"<dt>Total accesses: {s.total_accesses} - Total Traffic: {s.total_bytes // 1024} kB</dt>",
         f"<dt>{req_s:.3g} requests/sec - {bytes_s:.3g} B/second - {bytes_req:.3g} B/request</dt>",
-        f"<dt>{s.busy} requests currently being processed, {s.idle} idle workers</dt></dl>",
+        f"<dt>{s.busy} requests currently being processed, {s.idle} idle workers</dt>",
+        *([f"<dt>{s.stuck} stuck requests (running over StuckRequestTimeout, {s.stuck_s:g} s)</dt>"]
+          if s.stuck_s > 0 else []),
+        "</dl>",
         f"<pre>{_grid(s.scoreboard)}</pre>",
         "<p>Scoreboard Key:<br>",
         " ".join(f"\"<b><code>{k}</code></b>\" {v}," for k, v in LEGEND.items()).rstrip(",") + "</p>",
@@ -307,7 +328,8 @@ def _worker_table(s: Summary) -> str:
         # cost a scoreboard store per connection), hence "-".
         rows.append(f"<tr><td>{r.slot}-{r.thread}</td><td>{r.pid or '-'}</td>"
                     f"<td>-/{r.child_accesses}/{r.accesses}</td>"
-                    f"<td><b>{esc(r.letter)}</b></td><td>{since}</td><td>{r.bytes_served}</td>"
+                    f"<td><b>{esc(r.letter)}</b></td><td>{since}{' <b>stuck</b>' if r.stuck else ''}"
+                    f"</td><td>{r.bytes_served}</td>"
                     f"<td>{esc(r.client)}</td><td>{esc(r.vhost)}</td><td>{esc(r.request)}</td></tr>")
     return head + "".join(rows) + "</table>"
 
@@ -350,7 +372,10 @@ class StatusHandler:
         snap = snapshot(ctx.mpm)
         if snap is None:
             return Response(503, [("Content-Type", "text/plain")], b"no scoreboard in this process\n")
-        summary = aggregate(snap, time.time())
+        query = getattr(ctx.mpm, "query", None)
+        summary = aggregate(snap, time.time(),
+                            float(getattr(ctx.server, "stuck_request_timeout", 0) or 0),
+                            bool(query(Query.REQUEST_RECORDS)) if query is not None else True)
         summary.cpu, summary.load = cpu_times(summary.pids), load_average()
         flags = _query_flags(ctx.request.query)
         host = ctx.host().rsplit(":", 1)[0] if ctx.host() else (getattr(ctx.server, "server_name", "") or "localhost")

@@ -75,8 +75,9 @@ class Entry:
     def __init__(self, key: tuple[int, int, int], dc: Any, ctype: str | None,
                  st: os.stat_result, extra: tuple[tuple[str, str], ...] | None = None) -> None:
         self.key, self.dc, self.ctype = key, dc, ctype
-        # Content-Encoding / Content-Language (mod_mime): like the type, a function of the
-        # per-dir config and the file name, so the entry's ``dc`` check covers them too
+        # Content-Encoding / Content-Language (mod_mime): a function of the per-dir config
+        # and the file name, but for an "x-gzip" the client may see as "gzip" (mod_mime
+        # Rule 7): an entry that has them is checked against the request's
         self.extra = extra
         self.follow = follows_symlinks(dc)           # dc's Options, asked once per entry
         self.etag = make_etag(st, _etag_components(dc))
@@ -231,7 +232,8 @@ class StaticHandler:
         # st[6], st[1]: st_size and st_ino from the stat tuple; an index is cheaper than the
         # attribute (os.stat_result fields are not specialized attribute reads).
         if entry is None or entry.dc is not dc or entry.ctype != ctype \
-                or entry.key != (st.st_mtime_ns, st[6], st[1]):
+                or entry.key != (st.st_mtime_ns, st[6], st[1]) \
+                or entry.extra is not None and entry.extra != ctx.notes.get("content_headers"):
             entry = self._entry(ctx, filename, st, dc, ctype)
             if type(entry) is not Entry:
                 return entry                         # a directory's answer, or a refusal

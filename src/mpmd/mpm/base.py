@@ -50,6 +50,9 @@ class Query(IntEnum):
     IS_ASYNC = 14
     # mpmd's own: 1 when the MPM awaits handlers of kind "async" on its own event loop
     AWAITS_HANDLERS = 15
+    # mpmd's own: 1 when each scoreboard worker record serves one request at a time, so a busy
+    # record's last_used is when its request began (0: the nginx MPM's one record per loop)
+    REQUEST_RECORDS = 16
 
 
 def awaits_handlers(mpm: Any) -> bool:
@@ -117,6 +120,7 @@ class MPM(abc.ABC):
     threaded: ClassVar[bool] = False
     forked: ClassVar[bool] = True
     is_async: ClassVar[bool] = False
+    request_records: ClassVar[bool] = True      # Query.REQUEST_RECORDS
 
     def __init__(self, cfg: Any, listeners: list[Any], scoreboard: Any,
                  runtime: Runtime | None = None) -> None:
@@ -153,6 +157,7 @@ class MPM(abc.ABC):
         base = {Query.IS_THREADED: int(self.threaded), Query.IS_FORKED: int(self.forked),
                 Query.MAX_REQUESTS_DAEMON: int(self.cfg.max_connections_per_child),
                 Query.IS_ASYNC: int(self.is_async), Query.MPM_STATE: int(self.state),
+                Query.REQUEST_RECORDS: int(self.request_records),
                 Query.GENERATION: self.runtime.generation}
         base.update(self.query_table())
         return base.get(q, 0)

@@ -30,6 +30,14 @@ Rule 7: SIGTERM (``-k stop``, a container's stop) and SIGINT drain: the children
         ``min(Timeout, DRAIN_DEFAULT_S)`` when it is 0; then what is left is TERMed.  A second
         TERM or INT while draining stops at once.  httpd's SIGTERM is that immediate stop; its
         draining stop is SIGWINCH (graceful-stop), which mpmd keeps.  SIGHUP stays immediate.
+Rule 8: StuckRequestTimeout (0 = off): at each maintenance pass the master reads the busy (W, L)
+        worker records of its children; one whose request began (``last_used``, written as it
+        begins) longer ago than the limit is logged once (``MPMD0110``: request line, client,
+        vhost, pid, how long), remembered by (pid, slot, thread, start).  With
+        ``StuckRequestAction replace`` (prefork only: config/check.py refuses it where a
+        process serves several requests) the master then kills that child with SIGKILL, and
+        Rule 5 forks its replacement into the slot.  An MPM whose records do not hold one
+        request each (the nginx MPM: ``request_records`` False) watches its requests itself.
 """
 
 from __future__ import annotations
@@ -70,6 +78,9 @@ M_STOP_KILL = "MPMD0105"
 M_CHILD_START = "MPMD0106"
 M_CHILD_CRASH = "MPMD0108"
 M_DRAINING = "MPMD0109"
+M_STUCK = "MPMD0110"
+M_STUCK_REPLACED = "MPMD0111"
+M_STUCK_UNWATCHED = "MPMD0112"
 DRAIN_DEFAULT_S = 10.0         # Rule 7: a container runtime's usual grace period before KILL
 
 
@@ -271,6 +282,84 @@ def maintain(slots: Sequence[SlotView], *, min_idle: int, max_idle: int, max_dae
                     seems_busy=spawn_rate >= 8, idle=idle)
 
 
+# --- stuck requests (Rule 8) ---------------------------------------------------------------------
+
+BUSY_REQUEST_STATES = frozenset({Status.BUSY_WRITE, Status.BUSY_LOG})
+
+
+def is_stuck(status: int, started: float, now: float, limit_s: float) -> bool:
+    """Whether a worker record shows a request that began at ``started`` and still runs past
+    ``limit_s`` at ``now`` (all time.time()); never when the limit is 0 (off)."""
+    return limit_s > 0 and status in BUSY_REQUEST_STATES and started > 0 and now - started > limit_s
+
+
+def log_text(text: str) -> str:
+    """Client text for the error log: bytes outside printable ASCII as ``\\xNN``, a quote or
+    backslash escaped, as httpd's ap_escape_logitem."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 32 <= code < 127:
+            out.append(ch)
+        else:
+            out.append(f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class StuckRequest:
+    """A request running past StuckRequestTimeout, as the error log names it."""
+
+    pid: int
+    slot: int
+    thread: int
+    started: float               # time.time() it began
+    client: str
+    request: str
+    vhost: str
+
+    @property
+    def key(self) -> tuple[int, int, int, float]:
+        return self.pid, self.slot, self.thread, self.started
+
+    def describe(self, now: float) -> str:
+        request = f'"{log_text(self.request)}"' if self.request else "(request line not recorded)"
+        vhost = f" to {log_text(self.vhost)}" if self.vhost else ""
+        return (f"stuck request: {request} from {log_text(self.client) or '-'}{vhost} has run "
+                f"{now - self.started:.1f} s, over StuckRequestTimeout (pid {self.pid}, "
+                f"scoreboard slot {self.slot}-{self.thread})")
+
+
+class StuckWatch:
+    """What the master has logged: the requests stuck at its last pass (Rule 8)."""
+
+    def __init__(self) -> None:
+        self.reported: set[tuple[int, int, int, float]] = set()
+
+    def scan(self, scoreboard: Any, children: Iterable["Child"], now: float,
+             limit_s: float) -> list[tuple["Child", StuckRequest]]:
+        """The stuck requests of ``children`` not reported before; the ones that ended are
+        forgotten.  Only busy records are read in full."""
+        seen: set[tuple[int, int, int, float]] = set()
+        new: list[tuple[Child, StuckRequest]] = []
+        for child in children:
+            for thread, status in enumerate(scoreboard.statuses(child.slot)):
+                if status not in BUSY_REQUEST_STATES:
+                    continue
+                rec = scoreboard.record(child.slot, thread)
+                if not is_stuck(rec.status, rec.last_used, now, limit_s):
+                    continue
+                stuck = StuckRequest(child.pid, child.slot, thread, rec.last_used, rec.client,
+                                     rec.request, rec.vhost)
+                seen.add(stuck.key)
+                if stuck.key not in self.reported:
+                    new.append((child, stuck))
+        self.reported = seen
+        return new
+
+
 # --- the children a master knows ---------------------------------------------------------------
 
 @dataclass
@@ -410,6 +499,9 @@ class ForkingMPM(MPM):
     def run_single(self) -> RunResult:
         """-X: one child's work in this process, no fork; Ctrl-C/TERM stops it."""
         self.state = MPMState.RUNNING
+        if self.request_records and self.stuck_limit_s():
+            self.log.warn(M_STUCK_UNWATCHED, "StuckRequestTimeout is not watched with -X: "
+                          "there is no master process to watch the requests", self.name)
         if self.runtime.on_ready:
             self.runtime.on_ready()
         try:
@@ -487,6 +579,7 @@ class ForkingMPM(MPM):
                 return RunResult.STOP
             if time.monotonic() >= next_maint:
                 self.perform_maintenance()
+                self.watch_stuck()
                 if self.runtime.on_tick:
                     self.runtime.on_tick()
                 next_maint = time.monotonic() + self.maintenance_interval_s
@@ -531,6 +624,39 @@ class ForkingMPM(MPM):
                      spawn_rate=self._spawn_rate)
         self._spawn_rate = d.next_rate
         self.apply(d)
+
+    def stuck_limit_s(self) -> float:
+        return float(getattr(self.cfg, "stuck_request_timeout", 0) or 0)
+
+    def watch_stuck(self) -> None:
+        """Rule 8: log each request newly past StuckRequestTimeout; with ``replace``, replace
+        its child."""
+        limit = self.stuck_limit_s()
+        if not limit or not self.request_records:
+            return
+        watch = self.runtime.retained.setdefault("stuck_watch", StuckWatch())
+        now = time.time()
+        replace = getattr(self.cfg, "stuck_request_action", "log") == "replace" and \
+            self.one_request_per_process()
+        for child, stuck in watch.scan(self.scoreboard, list(self.pool.children.values()),
+                                       now, limit):
+            self.log.warn(M_STUCK, stuck.describe(now), self.name)
+            if replace:
+                self.replace_stuck(child, stuck)
+
+    def replace_stuck(self, child: Child, stuck: StuckRequest) -> None:
+        """Kill ``child`` for its stuck request, unless that request ended meanwhile; SIGCHLD
+        then replaces it at once (Rule 5).  SIGKILL, gunicorn's last word to a worker past its
+        timeout: a child stuck in a C call may never run a Python signal handler."""
+        rec = self.scoreboard.record(stuck.slot, stuck.thread)
+        if rec.status not in BUSY_REQUEST_STATES or rec.last_used != stuck.started:
+            return
+        try:
+            os.kill(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self.log.warn(M_STUCK_REPLACED, f"child pid {child.pid} (slot {child.slot}) killed for "
+                      "its stuck request (StuckRequestAction replace)", self.name)
 
     def _quiescing(self, pid: int, gen: int) -> bool:
         child = self.pool.children.get(pid)

@@ -66,6 +66,7 @@ class ProcessRecord:
     conns_async_writing: int = 0       # ConnsAsyncWriting
     conns_async_closing: int = 0       # ConnsAsyncClosing
     accepting: bool = True             # the child polls the listeners (event's connection limit)
+    stuck: int = 0                     # its stuck requests, when it counts them itself (nginx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,17 @@ class WorkerSlot:
         layout.CHILD_BASE.pack_into(self._mm, self._off + layout.W_CHILD_BASE, counts[0], counts[1])
         self._status = status
 
+    def begin(self, status: int, now: float) -> None:
+        """A request starts at ``now`` (time.time()): its start time in ``last_used``, then
+        ``status``.  While the status is busy, ``last_used`` is when the request in hand
+        began (httpd's worker_score start_time), which is how the master sees a request that
+        runs too long; after it, when the last one began, as before (``finish`` writes the
+        same time)."""
+        self._last[0] = now
+        if status != self._status:
+            self._status = status
+            self._state[0] = status
+
     def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None:
         """Status R with who and what (called once the request head is parsed)."""
         layout.TEXT.pack_into(self._mm, self._off + layout.W_CLIENT,
@@ -181,7 +193,7 @@ class Scoreboard:
         self.thread_limit = thread_limit
         self.size = layout.segment_size(server_limit, thread_limit)
         self.mm = shm.create(self.size)
-        self.conns_mm = shm.create(layout.CONNS.size * server_limit)   # ProcessConns, one per slot
+        self.conns_mm = shm.create(layout.CONNS_STRIDE * server_limit)   # ProcessConns, one per slot
         layout.GLOBAL.pack_into(self.mm, 0, layout.MAGIC, server_limit, thread_limit, 0, time.time())
 
     # -- Global (master only) ---------------------------------------------------------------
@@ -205,19 +217,29 @@ class Scoreboard:
         """The process in ``slot`` is gone: free the slot and mark its workers dead."""
         self.set_process(slot, 0, 0, False)
         self.set_conns(slot, 0, 0, 0, 0, True)
+        self.set_stuck(slot, 0)
         for thread in range(self.thread_limit):
             self.mm[self._woff(slot, thread)] = Status.DEAD
 
     # -- ProcessConns (written by that process's listener thread only) -----------------------
     def set_conns(self, slot: int, total: int, keepalive: int, writing: int, closing: int,
                   accepting: bool = True) -> None:
-        layout.CONNS.pack_into(self.conns_mm, layout.CONNS.size * slot, total, keepalive, writing,
+        layout.CONNS.pack_into(self.conns_mm, layout.CONNS_STRIDE * slot, total, keepalive, writing,
                                closing, layout.CONNS_ACCEPTING if accepting else 0)
 
     def conns(self, slot: int) -> tuple[int, int, int, int, bool]:
         """(total, keepalive, writing, closing, accepting) of the process in ``slot``."""
-        total, ka, wr, cl, flags = layout.CONNS.unpack_from(self.conns_mm, layout.CONNS.size * slot)
+        total, ka, wr, cl, flags = layout.CONNS.unpack_from(self.conns_mm, layout.CONNS_STRIDE * slot)
         return total, ka, wr, cl, bool(flags & layout.CONNS_ACCEPTING)
+
+    def set_stuck(self, slot: int, count: int) -> None:
+        """How many requests of the process in ``slot`` are stuck (a process that watches its
+        own requests: layout.STUCK)."""
+        layout.STUCK.pack_into(self.conns_mm, layout.CONNS_STRIDE * slot + layout.CONNS.size, count)
+
+    def stuck(self, slot: int) -> int:
+        return int(layout.STUCK.unpack_from(self.conns_mm,
+                                            layout.CONNS_STRIDE * slot + layout.CONNS.size)[0])
 
     # -- Worker records -----------------------------------------------------------------------
     def _woff(self, slot: int, thread: int) -> int:
@@ -240,12 +262,17 @@ class Scoreboard:
         return [self.mm[self._woff(slot, t)] for t in range(n)]
 
     # -- Readers ----------------------------------------------------------------------------
+    def record(self, slot: int, thread: int = 0) -> WorkerRecord:
+        """One worker record, read from the live segment (the master's stuck-request watch
+        reads only the busy ones, not the whole segment)."""
+        return self._wrec(self.mm, slot, thread)
+
     def snapshot(self, slots: int | None = None) -> Snapshot:
         """A consistent-enough copy of the first ``slots`` process slots (all by default)."""
         data = bytes(self.mm)
         n = self.server_limit if slots is None else min(slots, self.server_limit)
         _, sl, tl, gen, restart = layout.GLOBAL.unpack_from(data, 0)
-        procs = [ProcessRecord(*self._proc(data, s), *self.conns(s)) for s in range(n)]
+        procs = [ProcessRecord(*self._proc(data, s), *self.conns(s), self.stuck(s)) for s in range(n)]
         workers = [[self._wrec(data, s, t) for t in range(tl)] for s in range(n)]
         return Snapshot(sl, tl, gen, restart, procs, workers)
 
@@ -254,7 +281,7 @@ class Scoreboard:
         pid, gen, q = layout.PROCESS.unpack_from(data, layout.process_offset(slot))
         return pid, gen, bool(q)
 
-    def _wrec(self, data: bytes, slot: int, thread: int) -> WorkerRecord:
+    def _wrec(self, data: Any, slot: int, thread: int) -> WorkerRecord:
         st, pid, count, nbytes, last, client, req, vhost, base_count, base_bytes, duration = \
             layout.WORKER.unpack_from(data, self._woff(slot, thread))
         status = Status(st) if st in Status._value2member_map_ else Status.DEAD

@@ -54,7 +54,9 @@ PROCESS = struct.Struct("<iIB3x")
 # grow (httpd worker_score access_count/bytes_served), so Total Accesses never goes back when a
 # slot gets a new process; the two bases are the slot's counters when its current process (or
 # thread) started, which makes the per-child counts (httpd my_access_count/my_bytes_served)
-# count - base: written once per child, nothing more per request.
+# count - base: written once per child, nothing more per request.  last_used is when the
+# request in hand began, while the status is W or L (written as it begins: ``WorkerSlot.begin``),
+# and when the last one began afterwards: mod_status's SS, and the master's stuck-request watch.
 # duration: the microseconds the slot's requests took, added as each ends (httpd worker_score
 # duration): mod_status's Total Duration.
 WORKER = struct.Struct(f"<B3xiQQd{CLIENT_BYTES}s{REQUEST_BYTES}s{VHOST_BYTES}sQQQ")
@@ -82,6 +84,11 @@ assert PROCESS.size == 12 and GLOBAL.size == 24
 # child's listener thread.  Kept in a second mapping (board.py) so the main layout is unchanged.
 CONNS = struct.Struct("<IIIII")
 CONNS_ACCEPTING = 1          # flags bit: the child polls its listening sockets
+# Behind each process's counters: how many of its requests are stuck (past StuckRequestTimeout),
+# written by a process that watches its own requests (the nginx MPM's loop, whose one worker
+# record stands for all of them); the others' are found from their worker records.
+STUCK = struct.Struct("<I")
+CONNS_STRIDE = CONNS.size + STUCK.size
 
 
 def segment_size(server_limit: int, thread_limit: int) -> int:

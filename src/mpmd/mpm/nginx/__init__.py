@@ -30,6 +30,13 @@ Rule 5: graceful (SIGUSR1/SIGWINCH to a child): stop accepting; for RETIRE_S ans
         kept-alive connection's next request with "Connection: close" (not cut off under its
         client), then close the idle ones; finish the requests in flight without further
         keep-alive, exit.  SIGTERM: exit now.
+Rule 6: StuckRequestTimeout is watched by each loop, not the master (the one record per loop
+        holds no request's start): the timer sweep logs each request past it once and
+        publishes how many are stuck (loop.py Rule 5).  A coroutine that blocks the loop itself
+        (a synchronous sleep in an async handler) stops the sweep with everything else on that
+        loop: its request is logged when the loop runs again, if it is still running then.
+        ``StuckRequestAction replace`` is refused (config/check.py): the process is every
+        connection of the loop.
 """
 
 from __future__ import annotations
@@ -141,6 +148,8 @@ class Nginx(ForkingMPM):
     is_async = True
     child_role = "worker"                 # ps: "mpmd: worker (nginx) generation 3", as nginx's
     replaces_clean_exits = True           # Rule 1: a fixed count, every exit is replaced
+    request_records = False               # Rule 4: one record per loop; the loop watches for
+                                          # stuck requests itself (Rule 6)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -19,6 +19,11 @@ Rule 4: TLS (a listener whose ``tls`` is set): the first bytes are peeked before
         the socket (plain HTTP gets httpd's 400 page over a plain transport); otherwise uvloop's
         TLS transport does the handshake (``connect_accepted_socket(ssl=...)``), within
         Timeout.  A failure costs that connection only and is logged at info.
+Rule 5: StuckRequestTimeout (package Rule 6): with it set, each request is in ``running`` from
+        its head to the end of its answer, and the sweep logs each one past the limit once
+        (``MPMD0110``, as the master does for the other MPMs) and writes their count to the
+        scoreboard (``Scoreboard.set_stuck``).  A request whose connection closed stays watched
+        while its blocking handler still holds a pool thread; an async one's task was cancelled.
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ import time
 from typing import Any
 
 from mpmd.core.exchange import work_after_answers
-from mpmd.core.cycle import RETIRE_S, Policy
-from mpmd.mpm.common import child_setup
+from mpmd.core.cycle import RETIRE_S, Policy, request_line
+from mpmd.mpm.common import M_STUCK, StuckRequest, child_setup
 from mpmd.mpm.nginx.pool import BlockingPool
 from mpmd.scoreboard.layout import Status
 from mpmd.tls import handshake
@@ -121,6 +126,9 @@ class LoopWorker:
         self.slot = LoopSlot(self)        # the scoreboard record as request cycles see it
         self.loop_thread = 0              # threading.get_ident() of the loop's thread
 
+        # Rule 5: StuckRequestTimeout; the connections with a request in flight -> logged yet
+        self.stuck_s = float(self.cfg.stuck_request_timeout or 0)
+        self.running: dict[Any, bool] = {}
     # -- life cycle ---------------------------------------------------------------------------
     def serve(self) -> None:
         self.loop = loop = new_loop()
@@ -373,9 +381,35 @@ class LoopWorker:
         self._publish()
         self.loop.call_later(SWEEP_S, self._sweep)
 
+        if self.stuck_s:
+            self.watch_stuck(time.time())
     def _publish(self) -> None:
         """Scoreboard: the process's status letter and connection counters (package Rule 4)."""
         writing = sum(1 for p in self.busy if p.phase_writing)
+    def watch_stuck(self, wall: float) -> int:
+        """Rule 5: log each request newly past StuckRequestTimeout, publish how many are;
+        ``wall`` is time.time() (a cycle's start is)."""
+        running = self.running
+        stuck = 0
+        for proto in list(running):
+            cycle = proto.cycle
+            if cycle is None or (proto.closed and proto.kind != "blocking"):
+                del running[proto]           # ended, or its task was cancelled with its client
+                continue
+            if wall - cycle.start <= self.stuck_s:
+                continue
+            stuck += 1
+            if not running[proto]:
+                running[proto] = True
+                info = proto.info
+                found = StuckRequest(os.getpid(), self.slot_no, 0, cycle.start,
+                                     info.client_addr[0] if info is not None else "",
+                                     request_line(cycle.ctx.request).decode("latin-1"),
+                                     cycle.policy.vhost.decode("latin-1"))
+                self.log.warn(M_STUCK, found.describe(wall), "nginx")
+        self.mpm.scoreboard.set_stuck(self.slot_no, stuck)
+        return stuck
+
         closing = sum(1 for p in self.busy if p.lingering)
         if self.stopping:
             status = Status.GRACEFUL
@@ -409,6 +443,11 @@ class LoopSlot:
 
     def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None:
         self.w.ws.start_request(client, request_line, vhost)
+
+    def begin(self, status: int, now: float) -> None:
+        """A request starts: the loop's one record has no start time of its own (the loop
+        watches its requests itself: ``LoopWorker.watch_stuck``)."""
+        self.set_status(status)
 
     def finish(self, nbytes: int, last: float, status: int) -> None:
         w = self.w

@@ -259,6 +259,8 @@ class HttpProtocol(asyncio.Protocol):
         self.busy = True                     # it joins w.busy only if it outlives this call
         self.cycle = cycle = Cycle(w.policy, self.conn, request, self.info, w.slot, w.mpm, self)
         self.timeout_s = cycle.policy.timeout_s      # httpd: the vhost's Timeout from here on
+        if w.stuck_s:
+            w.running[self] = False                  # watched until it ends (loop.py Rule 5)
         body = cycle.body
         self.clock = None
         if body is NO_BODY:
@@ -341,6 +343,8 @@ class HttpProtocol(asyncio.Protocol):
         keep = self.keep and not self.closed
         step = cycle.finish(nbytes, keep) if self.body is None else \
             cycle.finish(nbytes, keep, self.next_cycle, self.linger_close)
+        if self.w.stuck_s:
+            self.w.running.pop(self, None)
         self.served += 1
         self.phase_writing = False
         self.cycle = None
