@@ -47,6 +47,8 @@ FILES = {
     "listing/page.html": b"<html><head><title>My\n Page</title></head></html>\n",
     "listing/averyveryverylongfilenamethatislonger.txt": b"long\n",
     "listing/sub/q.txt": b"q\n",
+    "listing/secret.txt": b"hidden by Require\n",
+    "listing/sub/secret.txt": b"shown by ShowForbidden\n",
     "listing/sub/deeper/z.txt": b"z\n",
     "plain/a.txt": b"a\n",
     "plain/HEADER.txt": b"a <plain> header\n",
@@ -66,6 +68,8 @@ FILES = {
     "mv/only.fr.txt": b"zz\n",
     "mv/index.foo.html": b"never a variant of index\n",
     "mv/doc.html": b"<p>html</p>\n",
+    "mv/mixed.en.html": b"open\n",
+    "mv/mixed.fr.html": b"refused\n",
     "mv/doc.txt": b"text\n",
     "mv/strict/index.html.en": b"EN\n",
     "mv/strict/index.html.fr": b"FR\n",
@@ -89,8 +93,14 @@ SECTIONS = """
 <Directory "{h}/listing">
     Options +Indexes
 </Directory>
+<Files "secret.txt">
+    Require all denied
+</Files>
+<Files "mixed.fr.html">
+    Require all denied
+</Files>
 <Directory "{h}/listing/sub">
-    IndexOptions +FoldersFirst -VersionSort
+    IndexOptions +FoldersFirst -VersionSort +ShowForbidden
     AddDescription "A <b>text</b> file" *.txt
     IndexOrderDefault Descending Name
 </Directory>
@@ -233,6 +243,8 @@ NEGOTIATED = [
     ("/mv/doc", {"Accept": "text/html;q=0.5, text/plain;q=0.4"}),
     ("/mv/doc", {"Accept": "image/png"}),                      # 406
     ("/mv/nothing", {}),
+    ("/mv/mixed", {"Accept-Language": "fr"}),                  # a refused file is no variant
+    ("/mv/mixed.fr.html", {}),
     ("/mv/strict/index", {"Accept-Language": "ja"}),           # 406 without Fallback
     ("/mv/strict/index", {"Accept-Language": "ja;q=0.5, *;q=0.1"}),
     ("/mv/strict/index", {"Accept-Language": "de;q=0.8, fr;q=0.8"}),

@@ -708,14 +708,16 @@ class Listing:
             return None
         uri = self.ctx.uri_path.rstrip("/") + "/" + name
         dc = self.ctx.server.dir_config(path, uri)
-        if not self._allowed(path, uri, dc) and "ShowForbidden" not in flags:
+        allowed = self._allowed(path, uri, dc)
+        if not allowed and "ShowForbidden" not in flags:
             return None
         ent = Ent(name + ("/" if is_dir else ""), (name + ("/" if is_dir else "")).encode(
             "utf-8", "surrogateescape"))
         if flags & {"FancyIndexing", "HTMLTable"}:
             ent.lm = st.st_mtime
             ctype = enc = None
-            if not is_dir and self.mime is not None:
+            if not is_dir and self.mime is not None and allowed:    # httpd's subrequest
+                # stops at the refusal, before its type is known: no type, no encoding
                 meta = self.mime.meta(self.ctx.server, dc, path)
                 ctype, enc = meta.media_type, meta.encoding
                 if ctype:

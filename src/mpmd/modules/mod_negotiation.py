@@ -2,8 +2,9 @@
 ForceLanguagePriority), httpd's server-driven algorithm.
 
 Rule 1: MultiViews: when a request's file does not exist and its directory has Options
-        MultiViews, the files of that directory named ``<name>.<something>`` are the
-        variants, each described by mod_mime (type, charset, languages, encoding).  A file
+        MultiViews, the files of that directory named ``<name>.<something>`` that the client
+        may read (Require) are the variants, each described by mod_mime (type, charset,
+        languages, encoding).  A file
         whose extensions mod_mime does not know, but for the requested name's own segments
         (httpd's "exceptions list"), is no variant (index.foo.html for /index); neither is a
         directory.  Names matched but none usable: 404, as httpd.  A type map among them
@@ -37,6 +38,7 @@ Rule 5: type maps (``AddHandler type-map .var``): records of header lines (URI,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import stat as stat_mod
@@ -565,6 +567,24 @@ def has_variants(dirname: str, wanted: str) -> bool:
     return bool(multiviews_names(dirname, wanted))
 
 
+def access_allowed(ctx: RequestContext, path: str, uri: str, dc: Any) -> bool:
+    """The access hooks (Require) for ``path`` as if it were requested (httpd's subrequest):
+    a variant the client may not read is no variant."""
+    checks = ctx.server.hooks.by_hook.get("access_checker") or ()
+    if not checks:
+        return True
+    sub = dataclasses.replace(ctx, filename=path, uri_path=uri, dir_config=dc, notes={},
+                              env=dict(ctx.env))
+    for fn in checks:
+        try:
+            resp = fn(sub)
+        except Exception:  # noqa: BLE001 - a file a module cannot judge is not offered
+            return False
+        if resp is not None and resp.status >= 400:
+            return False
+    return True
+
+
 def read_multiviews(ctx: RequestContext, mime: Any) -> tuple[list[Variant], bool, str | None]:
     """Rule 1: (variants, whether any name matched, the type map to use instead)."""
     filename = ctx.filename or ""
@@ -584,6 +604,8 @@ def read_multiviews(ctx: RequestContext, mime: Any) -> tuple[list[Variant], bool
         if not stat_mod.S_ISREG(st.st_mode):
             continue
         dc = ctx.server.dir_config(path, uri_dir + name)
+        if not access_allowed(ctx, path, uri_dir + name, dc):
+            continue
         meta = mime.meta(ctx.server, dc, path)
         handler = meta.handler or getattr(dc, "set_handler", None)
         if not _segments_match(meta.exceptions, wanted):
