@@ -20,3 +20,7 @@ async def asgi(scope, receive, send):
                 "headers": [(b"content-type", b"text/plain"),
                             (b"content-length", str(len(out)).encode())]})
     await send({"type": "http.response.body", "body": out})
+
+
+def boom(environ, start_response):
+    raise RuntimeError("boom")

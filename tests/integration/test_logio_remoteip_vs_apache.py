@@ -129,3 +129,24 @@ def test_a_refused_request_counts_its_answer(conf, make_server, tmp_path, mpm):
     wait_for(lambda: log.exists() and log.read_text().strip(), timeout=10, message="a line")
     status, out, body = log.read_text().split()
     assert status == "400" and int(out) == received and int(body) < received, (out, received)
+
+
+def test_the_access_logs_id_is_the_one_the_error_log_gave_the_request(conf, make_server,
+                                                                        tmp_path):
+    log = tmp_path / "ids.log"
+    apps = Path(__file__).resolve().parents[1] / "apps"
+    server = make_server(conf.add(textwrap.dedent(f'''
+        ErrorLogFormat "[%L] %M"
+        CustomLog "{log}" "%L %>s %U"
+        WSGIPythonPath "{apps}"
+        WSGIApp /boom client_apps:boom
+    ''')))
+    for path in ("/boom", "/index.html"):
+        _exchange(server.port, f"GET {path} HTTP/1.0\r\n\r\n")
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 2, timeout=10,
+             message="two lines")
+    (boom_id, status, _), (other_id, _, _) = (line.split() for line in log.read_text().splitlines())
+    assert status == "500" and LOG_ID.fullmatch(boom_id) and LOG_ID.fullmatch(other_id)
+    errors = conf.error_log.read_text()
+    assert f"[{boom_id}]" in errors and "boom" in errors, errors
+    assert f"[{other_id}]" not in errors

@@ -345,9 +345,9 @@ class WSGIApplication:
             if result is not None and hasattr(result, "close"):
                 _quiet_close(result)
             if isinstance(exc, RequestBodyError):
-                self._log_body_error(environ, exc)        # Rule 7
+                self._log_body_error(environ, exc, ctx)   # Rule 7
             else:
-                self._log_exc("MPMD0702", environ)
+                self._log_exc("MPMD0702", environ, ctx)
             return _server_error(ctx)
 
     def _respond(self, result: Any, sr: StartResponse, environ: dict[str, Any]) -> Response:
@@ -405,15 +405,16 @@ class WSGIApplication:
                 self._log_exc("MPMD0703", environ)
             raise AppBodyError(f"WSGI application {self.what} failed in its body") from exc
 
-    def _log_body_error(self, environ: dict[str, Any], exc: RequestBodyError) -> None:
+    def _log_body_error(self, environ: dict[str, Any], exc: RequestBodyError,
+                        ctx: Any = None) -> None:
         where = environ.get("REQUEST_METHOD", "") + " " + environ.get("REQUEST_URI", "")
         _log(self.log, "error", "MPMD0705",
-             f"WSGI application {self.what} ({where}): {exc} ({exc.error.status})")
+             f"WSGI application {self.what} ({where}): {exc} ({exc.error.status})", ctx)
 
-    def _log_exc(self, msg_id: str, environ: dict[str, Any]) -> None:
+    def _log_exc(self, msg_id: str, environ: dict[str, Any], ctx: Any = None) -> None:
         where = environ.get("REQUEST_METHOD", "") + " " + environ.get("REQUEST_URI", "")
         text = f"exception in WSGI application {self.what} ({where}):\n" + traceback.format_exc()
-        _log(self.log, "error", msg_id, text.rstrip("\n"))
+        _log(self.log, "error", msg_id, text.rstrip("\n"), ctx)
 
 
 def _quiet_close(result: Any) -> None:
@@ -441,9 +442,12 @@ def _log_sink(log: Any) -> Callable[[str], None] | None:
     return lambda text: log.log("error", "MPMD0704", text.rstrip("\n"), "wsgi")
 
 
-def _log(log: Any, level: str, msg_id: str, text: str) -> None:
+def _log(log: Any, level: str, msg_id: str, text: str, ctx: Any = None) -> None:
+    """An error-log line; ``ctx``: the request it is about (ErrorLogFormat's %L, %a ...)."""
     if log is None:
         sys.stderr.write(f"[wsgi:{level}] [pid {os.getpid()}] {msg_id}: {text}\n")
+    elif ctx is not None:
+        log.log(level, msg_id, text, "wsgi", ctx)
     else:
         log.log(level, msg_id, text, "wsgi")
 
