@@ -73,6 +73,22 @@ Redirect gone /old
     ExpiresActive Off
     Header set Cache-Control "public"
 </Location>
+<Location /mod>
+    ExpiresDefault "modification plus 1 day"
+    Header unset Content-Type
+    Header unset ETag
+    Header append Content-Type extra
+    Header edit Last-Modified "2020" "1999"
+</Location>
+<Location /rec>
+    ErrorDocument 404 /errors/also-missing.html
+</Location>
+<Location /quoted>
+    ErrorDocument 404 "say \\"what\\" \\\\ now"
+</Location>
+<Location /typed>
+    Header set Content-Type "text/x-special"
+</Location>
 '''
 
 REQUESTS = [
@@ -89,6 +105,11 @@ REQUESTS = [
     ("GET", "/moved", {}),
     ("GET", "/old", {}),
     ("GET", "/index.html", {"If-Modified-Since": "Wed, 01 Jan 2025 00:00:00 GMT"}),
+    ("GET", "/index.html", {"Range": "bytes=0-3"}),
+    ("GET", "/mod/page.html", {}),
+    ("GET", "/rec/missing", {}),
+    ("GET", "/quoted/missing", {}),
+    ("GET", "/typed/page.html", {}),
 ]
 
 # Fields compared apart (see the module docstring).
@@ -99,7 +120,7 @@ def _tree(root: Path) -> Path:
     htdocs = root / "htdocs"
     for rel, text in (("index.html", "<h1>hi</h1>\n"), ("style.css", "body {}\n"),
                       ("pic.png", "png\n"), ("noexp/page.html", "no expiry\n"),
-                      ("plain/x.html", "plain\n"), ("errors/404.html", "custom 404 page\n")):
+                      ("plain/x.html", "plain\n"), ("mod/page.html", "mod\n"), ("typed/page.html", "typed\n"), ("errors/404.html", "custom 404 page\n")):
         path = htdocs / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

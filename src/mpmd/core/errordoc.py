@@ -3,8 +3,9 @@
 Rule 1: ``ErrorDocument status document``: ``default`` (the server's page), a local URL
         (``/errors/404.html``, with an optional query), a full URL (``http://...``: a 302 to
         it; not for 401), or a text (anything else, or anything with a space; quotes as the
-        config lexer strips them).  httpd reads the document as an ap_expr string: one holding
-        ``%{`` is refused at -t, mpmd does not evaluate ap_expr.  Lines merge per status, the
+        config lexer strips them).  httpd reads the document as an ap_expr string: a backslash
+        escapes the next character; one holding ``%{`` is refused at -t, mpmd does not
+        evaluate ap_expr.  Lines merge per status, the
         innermost scope's winning (server, <VirtualHost>, <Directory>, <Files>, <Location>).
 Rule 2: it applies to every answer the server makes itself through ``request.error``: the
         errors of every phase (a bad path, Require, a missing file, a handler that failed),
@@ -30,6 +31,7 @@ from mpmd.core.exchange import Response
 from mpmd.http.writers import reason_phrase
 
 SERVING = "error_document.status"            # ctx.notes: the status an ErrorDocument serves
+_BACKSLASH = re.compile(r"\\(.)", re.S)
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _DROPPED = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
                       b"if-unmodified-since", b"if-range", b"range"))
@@ -44,6 +46,7 @@ def error_document_value(args: list[str]) -> tuple[int, str, str]:
     if "%{" in doc:
         raise Worded(f"ErrorDocument {code}: the document is an ap_expr string in httpd "
                      "(%{...}); mpmd does not evaluate ap_expr, write it without %{")
+    doc = _BACKSLASH.sub(r"\1", doc)            # ap_expr's string escapes: \X is X
     if doc.lower() == "default":
         return status, "default", ""
     if " " in doc:
@@ -77,10 +80,8 @@ def _table(dc: Any) -> dict[int, tuple[str, str]]:
 def custom(status: int, ctx: Any, resp: Response) -> Response:
     """``resp`` (the server's page for ``status``) or what ErrorDocument says instead."""
     serving = ctx.notes.get(SERVING)
-    if serving is not None and serving != status:             # Rule 4
+    if serving is not None:                                   # Rule 4
         return _recursive(serving, status, ctx)
-    if serving is not None:
-        return resp
     dc = ctx.dir_config if ctx.dir_config is not None else ctx.server.default_dir
     entry = _table(dc).get(status)
     if entry is None or entry[0] == "default":

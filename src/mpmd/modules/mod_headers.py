@@ -31,13 +31,14 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.config.values import Worded
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import SET_FIELDS, Module
+from mpmd.core.request import replace_headers
 
 ACTIONS = ("set", "setifempty", "append", "merge", "add", "unset", "echo", "edit", "edit*",
            "note")
@@ -474,9 +475,9 @@ def request_headers(ctx: RequestContext, rules: tuple[HeaderRule, ...]) -> None:
         if rule.wanted(ctx):
             apply_rule(rule, fields, ctx)
             changed = True
-    if changed:
-        ctx.request = replace(req, headers=tuple(
-            (k.lower().encode("latin-1"), v.encode("latin-1", "replace")) for k, v in fields))
+    if changed:                   # the head's size as received stays the access log's %I
+        replace_headers(ctx, ((k.lower().encode("latin-1"), v.encode("latin-1", "replace"))
+                              for k, v in fields))
 
 
 def edit_answer(rules: Rules, ctx: RequestContext, resp: Response) -> Response:
