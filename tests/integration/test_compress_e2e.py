@@ -70,6 +70,11 @@ def site(conf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         BrotliCompressionQuality 5
         LogFormat "%r %>s %{{mpmd-compress}}n" compress
         CustomLog "{tmp_path}/compress_log" compress
+        DeflateFilterNote Input in
+        DeflateFilterNote Output out
+        DeflateFilterNote Ratio ratio
+        BrotliFilterNote Ratio ratio
+        CustomLog "{tmp_path}/notes_log" "%U %{{in}}n %{{out}}n %{{ratio}}n"
         WSGIApp /text tests.apps.compress_apps:text
         WSGIApp /stream tests.apps.compress_apps:stream
         WSGIApp /encoded tests.apps.compress_apps:encoded
@@ -274,3 +279,33 @@ def test_static_variant_made_once(site, make_server, tmp_path) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         r = get(client, "/page.html", "gzip")
     assert decoded(r) == PAGE + b"<p>more</p>\n" and r.headers["etag"] != first.headers["etag"]
+
+
+def test_filter_notes(site, make_server, tmp_path) -> None:
+    """DeflateFilterNote / BrotliFilterNote: input and output bytes and the ratio, as httpd
+    counts them (gzip's output without its 18 bytes of header and trailer)."""
+    server = make_server(site)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        gz = get(client, "/page.html", "gzip")
+        get(client, "/page.html", "gzip")                      # from the cache: the same notes
+        br = get(client, "/page.html", "br")
+        get(client, "/stream", "gzip")
+    out = len(gz.raw_bytes) - 18
+    lines = (tmp_path / "notes_log").read_text().splitlines()
+    assert lines[0] == lines[1] == f"/page.html {len(PAGE)} {out} {out * 100 // len(PAGE)}"
+    assert lines[2] == f"/page.html - - {len(br.raw_bytes) * 100 // len(PAGE)}"
+    path, size_in, size_out, ratio = lines[3].split()
+    assert path == "/stream" and int(size_in) == sum(map(len, CHUNKS)) and int(size_out) > 0
+
+
+def test_young_file_is_compressed_not_kept(site, make_server, tmp_path) -> None:
+    """A file changed within the last second has a weak ETag (static_files Rule 5): its gzip
+    answer is made for each request and not kept, so none outlives the file's second."""
+    server = make_server(site)
+    (site.htdocs / "young.html").write_bytes(PAGE)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        r = get(client, "/young.html", "gzip")
+    assert r.headers["etag"].startswith('W/"') and r.headers["etag"].endswith('-gzip"')
+    assert decoded(r) == PAGE
+    assert (tmp_path / "compress_log").read_text().splitlines()[-1] == \
+        "GET /young.html HTTP/1.1 200 once"

@@ -48,6 +48,7 @@ Rule 7: a streamed body (an iterator, sync or async) is encoded as a stream; eac
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from typing import Any, AsyncIterator, Iterator
 
@@ -129,12 +130,14 @@ class Codec:
                 int(getattr(server, "brotli_compression_max_input_block", 0)))
 
     def alter_etag(self, server: Any) -> str:
-        name = "deflate_alter_etag" if self.coding == "gzip" else "brotli_alter_etag"
-        return str(getattr(server, name, "AddSuffix") or "AddSuffix")
+        if self.coding == "gzip":
+            return str(getattr(server, "deflate_alter_etag", None) or "AddSuffix")
+        return str(getattr(server, "brotli_alter_etag", None) or "AddSuffix")
 
     def notes(self, server: Any) -> list[tuple[str, str]]:
-        name = "deflate_filter_note" if self.coding == "gzip" else "brotli_filter_note"
-        return list(getattr(server, name, None) or ())
+        if self.coding == "gzip":
+            return list(getattr(server, "deflate_filter_note", None) or ())
+        return list(getattr(server, "brotli_filter_note", None) or ())
 
     def whole(self, data: bytes, params: tuple[int, int, int]) -> bytes:
         if self.coding == "gzip":
@@ -360,6 +363,7 @@ class VariantCache:
         self.entries: dict[tuple[Any, ...], Variant] = {}
         self.max_bytes, self.max_entries, self.bytes = max_bytes, max_entries, 0
         self.hits = self.misses = 0
+        self.lock = threading.Lock()
 
     def get(self, key: tuple[Any, ...], src: Any) -> Variant | None:
         hit = self.entries.get(key)
@@ -369,19 +373,21 @@ class VariantCache:
         return None
 
     def add(self, key: tuple[Any, ...], variant: Variant) -> None:
-        self.misses += 1
+        """Keep ``variant`` (a miss: rare, so the threads of a process take a lock here)."""
         size = len(variant.data)
-        if size > self.max_bytes // 4:
-            return                               # one file may not crowd out the rest
-        old = self.entries.pop(key, None)
-        if old is not None:
-            self.bytes -= len(old.data)
-        while self.entries and (len(self.entries) >= self.max_entries
-                                or self.bytes + size > self.max_bytes):
-            first = next(iter(self.entries))
-            self.bytes -= len(self.entries.pop(first).data)
-        self.entries[key] = variant
-        self.bytes += size
+        with self.lock:
+            self.misses += 1
+            if size > self.max_bytes // 4:
+                return                           # one file may not crowd out the rest
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old.data)
+            while self.entries and (len(self.entries) >= self.max_entries
+                                    or self.bytes + size > self.max_bytes):
+                first = next(iter(self.entries))
+                self.bytes -= len(self.entries.pop(first).data)
+            self.entries[key] = variant
+            self.bytes += size
 
 
 # -- the filter ------------------------------------------------------------------------------
