@@ -86,6 +86,12 @@ Redirect gone /old
 <Location /quoted>
     ErrorDocument 404 "say \\"what\\" \\\\ now"
 </Location>
+<Location /alw>
+    Header always unset ETag
+    Header always append X-Success more
+    Header always set X-RS "%{REDIRECT_STATUS}e %{REDIRECT_REQUEST_METHOD}e"
+    ErrorDocument 404 /alw/page.html
+</Location>
 <Location /typed>
     Header set Content-Type "text/x-special"
 </Location>
@@ -110,6 +116,8 @@ REQUESTS = [
     ("GET", "/rec/missing", {}),
     ("GET", "/quoted/missing", {}),
     ("GET", "/typed/page.html", {}),
+    ("GET", "/alw/page.html", {}),
+    ("GET", "/alw/missing", {}),
 ]
 
 # Fields compared apart (see the module docstring).
@@ -120,7 +128,7 @@ def _tree(root: Path) -> Path:
     htdocs = root / "htdocs"
     for rel, text in (("index.html", "<h1>hi</h1>\n"), ("style.css", "body {}\n"),
                       ("pic.png", "png\n"), ("noexp/page.html", "no expiry\n"),
-                      ("plain/x.html", "plain\n"), ("mod/page.html", "mod\n"), ("typed/page.html", "typed\n"), ("errors/404.html", "custom 404 page\n")):
+                      ("plain/x.html", "plain\n"), ("mod/page.html", "mod\n"), ("typed/page.html", "typed\n"), ("alw/page.html", "alw\n"), ("errors/404.html", "custom 404 page\n")):
         path = htdocs / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
