@@ -309,3 +309,23 @@ def test_young_file_is_compressed_not_kept(site, make_server, tmp_path) -> None:
     assert decoded(r) == PAGE
     assert (tmp_path / "compress_log").read_text().splitlines()[-1] == \
         "GET /young.html HTTP/1.1 200 once"
+
+
+def test_environment_from_setenvif_and_browsermatch(conf, make_server) -> None:
+    """The variables as a real config sets them: BrowserMatch and SetEnvIf (mod_setenvif)."""
+    (conf.htdocs / "page.html").write_bytes(PAGE)
+    conf.add(textwrap.dedent('''
+        AddOutputFilterByType BROTLI_COMPRESS;DEFLATE text/html
+        BrowserMatch "^OldBrowser" no-gzip no-brotli
+        BrowserMatch "^GzipOnly" no-brotli
+        SetEnvIf Request_URI "^/page" dont-vary
+    '''))
+    server = make_server(conf)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        r = get(client, "/page.html", "gzip, br", User_Agent="OldBrowser/1.0")
+        assert "content-encoding" not in r.headers and r.raw_bytes == PAGE
+        r = get(client, "/page.html", "gzip, br", User_Agent="GzipOnly/2.0")
+        assert r.headers["content-encoding"] == "gzip" and "vary" not in r.headers
+        r = get(client, "/page.html", "gzip, br", User_Agent="Modern/3.0")
+        assert r.headers["content-encoding"] == "br" and "vary" not in r.headers
+        assert decoded(r) == PAGE
