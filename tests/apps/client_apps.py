@@ -24,3 +24,22 @@ async def asgi(scope, receive, send):
 
 def boom(environ, start_response):
     raise RuntimeError("boom")
+
+
+def stream(environ, start_response):
+    """A body of unknown length in three pieces (chunked on HTTP/1.1), after reading the body."""
+    environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return iter([b"a" * 5, b"b" * 300, b"c" * 70000])
+
+
+async def astream(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream")]})
+    for piece in (b"a" * 5, b"b" * 300, b"c" * 70000):
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})

@@ -150,3 +150,26 @@ def test_the_access_logs_id_is_the_one_the_error_log_gave_the_request(conf, make
     errors = conf.error_log.read_text()
     assert f"[{boom_id}]" in errors and "boom" in errors, errors
     assert f"[{other_id}]" not in errors
+
+
+def test_streamed_answers_and_request_bodies_are_counted_as_sent(conf, make_server, tmp_path):
+    """%O of a chunked answer counts its chunk lines, %I a request body: the raw bytes."""
+    log = tmp_path / "io.log"
+    apps = Path(__file__).resolve().parents[1] / "apps"
+    server = make_server(conf.add(textwrap.dedent(f'''
+        CustomLog "{log}" "%I %O %S %>s %U"
+        WSGIPythonPath "{apps}"
+        WSGIApp /stream client_apps:stream
+        ASGIApp /astream client_apps:astream
+    ''')))
+    exchanges = []
+    for path in ("/stream", "/astream"):
+        for body in ("", "hello"):
+            head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n"
+            exchanges.append(_exchange(server.port, head + "Connection: close\r\n\r\n" + body))
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 4, timeout=10,
+             message="four lines")
+    for line, (sent, received) in zip(log.read_text().splitlines(), exchanges):
+        i, o, s, status, _ = line.split()
+        assert status == "200" and received > 70305, line
+        assert (int(i), int(o), int(s)) == (sent, received, sent + received), (line, sent, received)

@@ -47,9 +47,10 @@ Rule 10: a request the core refused (a ``ProtocolError``: 400, 408, 413, 414, 43
         to the logs of the address's default server (no Host was taken from a refused head).
 Rule 11: what moved for the access log (mod_logio's %I, %O): ``finish`` hands the cycle to the
         log as ``ctx.wire``, and a format that asks counts then: the head from ``first``, the
-        request's head from its fields (``request.head_size``), the body's bytes read; a refused
-        request's are its answer and what was read of its line (``Refused``).  The scoreboard's
-        client is the one mod_remoteip found, when it found one (ExtendedStatus).
+        body and its chunk lines (``framing``), the request's head from its fields
+        (``request.head_size``) and the request body's bytes read; a refused request's are its
+        answer and what was read of its line (``Refused``).  The scoreboard's client is the
+        one mod_remoteip found, when it found one (ExtendedStatus).
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ class Cycle:
     """One request on one connection (see the module docstring)."""
 
     __slots__ = ("policy", "slot", "conn", "ctx", "handler", "body", "response", "start", "sent",
-                 "first", "whole")
+                 "framing", "first", "whole")
 
     def __init__(self, policy: Policy, conn: Any, request: Request, info: Any, slot: Any,
                  mpm: Any, source: Any) -> None:
@@ -260,6 +261,7 @@ class Cycle:
             body = NO_BODY
         self.body = body
         self.sent = 0                                # body bytes ``framed`` handed out
+        self.framing = 0                             # and the chunk lines around them (%O)
         ctx, handler = _begin(request, info, policy.cfg, body, mpm, now)
         self.ctx = ctx
         if info.sni is not None:                     # Rule 9
@@ -352,21 +354,34 @@ class Cycle:
     # -- framing: the only place body bytes get HTTP framing ---------------------------------
     def framed(self, chunks: Iterable[bytes], chunked: bool) -> Iterator[bytes]:
         """A streamed body's writes: RFC 9112 7.1 chunks when ``chunked``, the last chunk at
-        the end; an empty chunk is skipped (it would end a chunked body).  Counts ``sent``."""
+        the end; an empty chunk is skipped (it would end a chunked body).  Counts ``sent``,
+        and the chunk lines in ``framing``."""
         for chunk in chunks:
             if chunk:
-                self.sent += len(chunk)
-                yield b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else bytes(chunk)
+                n = len(chunk)
+                self.sent += n
+                if chunked:
+                    self.framing += ((n.bit_length() + 3) >> 2) + 4    # "%x\r\n" .. "\r\n"
+                    yield b"%x\r\n%s\r\n" % (n, chunk)
+                else:
+                    yield bytes(chunk)
         if chunked:
+            self.framing += len(LAST_CHUNK)
             yield LAST_CHUNK
 
     async def aframed(self, chunks: AsyncIterator[bytes], chunked: bool) -> AsyncIterator[bytes]:
         """``framed`` for an async iterator (ASGI)."""
         async for chunk in chunks:
             if chunk:
-                self.sent += len(chunk)
-                yield b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else bytes(chunk)
+                n = len(chunk)
+                self.sent += n
+                if chunked:
+                    self.framing += ((n.bit_length() + 3) >> 2) + 4
+                    yield b"%x\r\n%s\r\n" % (n, chunk)
+                else:
+                    yield bytes(chunk)
         if chunked:
+            self.framing += len(LAST_CHUNK)
             yield LAST_CHUNK
 
     def finish(self, nbytes: int, keep: bool, on_end: Any = None, on_fail: Any = None) -> str:
@@ -403,13 +418,13 @@ class Cycle:
             (body.seen if body is not NO_BODY else 0)
 
     def bytes_out(self, nbytes: int) -> int:
-        """The answer's bytes: its head (from ``first``) and ``nbytes`` of body (chunk framing
-        not counted)."""
+        """The answer's bytes: its head (from ``first``), ``nbytes`` of body and the chunk
+        lines around them."""
         try:
             first = self.first
         except AttributeError:                       # never answered: the client left first
             return nbytes
-        return len(first) - (nbytes if self.whole else 0) + nbytes
+        return len(first) - (nbytes if self.whole else 0) + nbytes + self.framing
 
 
 class Refused:
