@@ -157,3 +157,16 @@ def test_refused_at_its_line(tmp_path, line, words) -> None:
     with pytest.raises(ConfigError) as err:
         load(text, tmp_path)
     assert err.value.line == 3 and words in str(err.value)
+
+
+@pytest.mark.parametrize("lines, line", [
+    ("AddOutputFilterByType BROTLI_COMPRESS;DEFLATE text/html", 3),
+    ('<Location "/x">\nSetOutputFilter BROTLI_COMPRESS\n</Location>', 4),
+])
+def test_brotli_without_its_package_is_refused_at_its_line(tmp_path, monkeypatch, lines,
+                                                           line) -> None:
+    monkeypatch.setattr(compress, "_BROTLI", [False])
+    with pytest.raises(ConfigError) as err:
+        load(f"Listen 127.0.0.1:0\nDocumentRoot \"{tmp_path}\"\n{lines}\n", tmp_path)
+    assert err.value.line == line and "brotli package" in str(err.value)
+    assert compress.build_chain(object(), None, None) == ()

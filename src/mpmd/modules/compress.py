@@ -157,12 +157,17 @@ BROTLI = Codec("BROTLI_COMPRESS", "br", "no-brotli", BrotliStream, 0)
 FILTERS = {"deflate": GZIP, "brotli_compress": BROTLI}     # lower-case filter name -> codec
 
 
+_BROTLI: list[bool] = []
+
+
 def brotli_available() -> bool:
-    try:
-        import brotli  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    if not _BROTLI:
+        try:
+            import brotli  # noqa: F401
+            _BROTLI.append(True)
+        except ImportError:
+            _BROTLI.append(False)
+    return _BROTLI[0]
 
 
 # -- Accept-Encoding (Rule 3) ----------------------------------------------------------------
@@ -234,6 +239,8 @@ def build_chain(dc: Any, mtype: str | None, filename: str | None) -> tuple[Codec
     chain: list[Codec] = []
     for name in names:
         codec = FILTERS.get(name)
+        if codec is BROTLI and not brotli_available():
+            continue                             # refused at -t (mod_filter.check_config)
         if codec is not None and codec not in chain:
             chain.append(codec)
     return tuple(chain)

@@ -113,6 +113,12 @@ class FilterModule(Module):
         if compress.brotli_available():
             return []
         problems = []
+        for field in FIELDS:                     # the lines at server level
+            where = cfg.where(field)
+            if where != "default" and _names_brotli(getattr(cfg.default_dir, field, None)):
+                file, _, line = where.rpartition(":")
+                problems.append(Problem("error", M_NO_BROTLI, "BROTLI_COMPRESS needs the "
+                                        "brotli package (pip install brotli)", file, int(line)))
         for server in core_modules.servers_of(cfg):
             for op in _all_ops(server):
                 if op.directive.field in FIELDS and _names_brotli(op.value):
