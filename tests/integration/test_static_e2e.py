@@ -44,7 +44,8 @@ def site(conf):
         path.write_bytes(data)
     conf.set("DirectoryIndex", "home.htm index.html")
     conf.add("AddType application/x-mpmd-test .mpmdx")
-    conf.add(f'<Directory "{conf.htdocs}/listing">\n  Options Indexes\n</Directory>')
+    conf.add(f'<Directory "{conf.htdocs}/listing">\n  Options Indexes\n'
+             '  IndexOptions FancyIndexing FoldersFirst\n</Directory>')
     conf.add(f'<Directory "{conf.htdocs}/denied">\n  Require all denied\n</Directory>')
     conf.add('<Files "*.cfg">\n  Require all denied\n</Files>')
     return conf
@@ -87,7 +88,7 @@ def test_autoindex_listing_with_options_indexes(site, make_server):
     body = resp.body.decode()
     assert 'href="a.txt"' in body and 'href="inner/"' in body
     assert "<script>" not in body and "&lt;script&gt;.html" in body     # names are escaped
-    assert body.index("inner/") < body.index("a.txt")                     # directories first
+    assert body.index("inner/") < body.index("a.txt")                     # FoldersFirst
     # The listing's links work.
     assert request_once(server.port, get("/listing/inner/z.txt")).body == b"z\n"
     # Indexes is per directory: a subdirectory of listing/ inherits it, noindex/ does not.
