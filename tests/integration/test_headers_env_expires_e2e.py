@@ -209,3 +209,14 @@ def test_a_cached_file_keeps_its_plan() -> None:
     one = module.output_filter(Ctx, shared)
     assert one is module.output_filter(Ctx, shared) and one.memo == ()
     assert ("X-A", "b") in one.headers
+
+
+def test_an_early_line_in_a_section_is_named_at_t(tmp_path: Path) -> None:
+    """httpd accepts ``early`` in a section and never applies it: mpmd says so, with the line."""
+    from mpmd.config.loader import load_config
+    path = tmp_path / "httpd.conf"
+    path.write_text("Listen 127.0.0.1:0\nHeader set A b early\n<Location /x>\n"
+                    "RequestHeader set C d early\n</Location>\n")
+    found = [p for p in load_config(str(path)).problems if p.id == "MPMD0515"]
+    assert [(p.file, p.line) for p in found] == [(str(path), 4)]
+    assert "RequestHeader has no effect" in found[0].text

@@ -51,6 +51,8 @@ Header set X-Probe on env=PROBE
 Header set X-NoProbe on env=!PROBE
 RequestHeader set X-Req r
 Header set X-Pct "100%% sure"
+Header set X-Early t early
+Header unset X-Early
 ExpiresActive On
 ExpiresByType text/css "access plus 1 month"
 ExpiresByType image/* A3600
@@ -71,6 +73,7 @@ Redirect gone /old
 </Location>
 <Location /noexp>
     ExpiresActive Off
+    Header set X-Early-In-Section e early
     Header set Cache-Control "public"
 </Location>
 <Location /mod>

@@ -13,8 +13,9 @@ Rule 1: on a handler's answer (a static file, its 304, a WSGI or ASGI app's answ
         remove a field a handler set (httpd: "always is not a superset of onsuccess").
 Rule 2: lines apply in configuration order, server level first, then the sections that apply
         (httpd's merge appends the inner lines); a condition ``env=[!]VAR`` tests whether VAR is
-        set in ``ctx.env`` (httpd's subprocess_env).  ``early`` lines (server and virtual host
-        only) apply before any phase: RequestHeader early before the route is known.
+        set in ``ctx.env`` (httpd's subprocess_env).  ``early`` lines apply first, and only
+        those of the server config or virtual host: one in a section is accepted and never
+        applies, as in httpd (named at -t, MPMD0515).
 Rule 3: values take httpd's format specifiers: %t (t=request time in microseconds), %D
         (D=microseconds since the request began), %{VAR}e (an env variable, "(null)" when
         unset), %{VAR}s (a mod_ssl variable), %l (the load average), %%.  ``expr=`` (ap_expr),
@@ -381,17 +382,17 @@ class Rules:
 
     __slots__ = ("dc", "out", "err", "inp", "early_in", "fixed", "memo")
 
-    def __init__(self, dc: Any) -> None:
+    def __init__(self, dc: Any, base: Any) -> None:
         self.dc = dc
-        lines = tuple(getattr(dc, "header", None) or ())
-        req = tuple(getattr(dc, "request_header", None) or ())
-        # early lines first (httpd runs them in post_read_request), then the others
-        self.out = tuple(r for r in lines if r.table == "out" and r.early) + \
-            tuple(r for r in lines if r.table == "out" and not r.early)
-        self.err = tuple(r for r in lines if r.table == "err" and r.early) + \
-            tuple(r for r in lines if r.table == "err" and not r.early)
-        self.early_in = tuple(r for r in req if r.early)
-        self.inp = self.early_in + tuple(r for r in req if not r.early)
+        # early lines are the server's (or virtual host's) own, first (httpd runs them in
+        # post_read_request, before any section is known); the others in merge order
+        early = tuple(r for r in getattr(base, "header", None) or () if r.early)
+        lines = tuple(r for r in getattr(dc, "header", None) or () if not r.early)
+        self.out = tuple(r for r in early + lines if r.table == "out")
+        self.err = tuple(r for r in early + lines if r.table == "err")
+        self.early_in = tuple(r for r in getattr(base, "request_header", None) or () if r.early)
+        self.inp = self.early_in + tuple(r for r in getattr(dc, "request_header", None) or ()
+                                         if not r.early)
         self.fixed = all(r.fixed for r in self.out + self.err)
         self.memo: dict[int, tuple[Any, Any]] = {}
 
@@ -433,24 +434,43 @@ class HeadersModule(Module):
             unused.append("header_parser")
         return tuple(unused)
 
-    def rules(self, dc: Any) -> Rules:
+    def check_config(self, cfg: Any) -> list[Any]:
+        """An ``early`` line in a section: httpd accepts it and never applies it (Rule 2)."""
+        from mpmd.config.model import Problem
+        found = []
+        todo = list(getattr(cfg, "sections", None) or ())
+        while todo:
+            section = todo.pop()
+            todo += section.sections
+            if section.kind == "VirtualHost":
+                continue
+            for op in section.ops:
+                if op.directive.field in ("header", "request_header") and \
+                        getattr(op.value, "early", False):
+                    found.append(Problem(
+                        "warn", "MPMD0515", f"{op.directive.name} has no effect: an early line "
+                        f"applies in server config and virtual host context only (httpd accepts "
+                        f"it in <{section.kind}> and never applies it)", op.file, op.line))
+        return sorted(found, key=lambda p: (p.file, p.line))
+
+    def rules(self, ctx: RequestContext) -> Rules:
+        base = ctx.server.default_dir
+        dc = ctx.dir_config if ctx.dir_config is not None else base
         rules = self._rules.get(id(dc))
         if rules is None or rules.dc is not dc:
             if len(self._rules) > 256:
                 self._rules.clear()
-            rules = self._rules[id(dc)] = Rules(dc)
+            rules = self._rules[id(dc)] = Rules(dc, base)
         return rules
 
     def header_parser(self, ctx: RequestContext) -> None:
         """Rule 4: RequestHeader lines over the request's fields."""
-        rules = self.rules(ctx.dir_config if ctx.dir_config is not None else
-                           ctx.server.default_dir).inp
+        rules = self.rules(ctx).inp
         if rules:
             request_headers(ctx, rules)
 
     def output_filter(self, ctx: RequestContext, resp: Response) -> Response:
-        dc = ctx.dir_config if ctx.dir_config is not None else ctx.server.default_dir
-        rules = self.rules(dc)
+        rules = self.rules(ctx)
         if not rules.out and not rules.err:
             return resp
         if rules.fixed and resp.memo is not None and not resp.local:       # Rule 5
