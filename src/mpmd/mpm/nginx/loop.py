@@ -125,10 +125,10 @@ class LoopWorker:
         self.ws: Any = None
         self.slot = LoopSlot(self)        # the scoreboard record as request cycles see it
         self.loop_thread = 0              # threading.get_ident() of the loop's thread
-
         # Rule 5: StuckRequestTimeout; the connections with a request in flight -> logged yet
         self.stuck_s = float(self.cfg.stuck_request_timeout or 0)
         self.running: dict[Any, bool] = {}
+
     # -- life cycle ---------------------------------------------------------------------------
     def serve(self) -> None:
         self.loop = loop = new_loop()
@@ -378,14 +378,11 @@ class LoopWorker:
                 proto.close()
         for proto in [p for p in self.busy if p.timed and p.deadline <= now]:
             proto.on_timeout()
+        if self.stuck_s:
+            self.watch_stuck(time.time())
         self._publish()
         self.loop.call_later(SWEEP_S, self._sweep)
 
-        if self.stuck_s:
-            self.watch_stuck(time.time())
-    def _publish(self) -> None:
-        """Scoreboard: the process's status letter and connection counters (package Rule 4)."""
-        writing = sum(1 for p in self.busy if p.phase_writing)
     def watch_stuck(self, wall: float) -> int:
         """Rule 5: log each request newly past StuckRequestTimeout, publish how many are;
         ``wall`` is time.time() (a cycle's start is)."""
@@ -410,6 +407,9 @@ class LoopWorker:
         self.mpm.scoreboard.set_stuck(self.slot_no, stuck)
         return stuck
 
+    def _publish(self) -> None:
+        """Scoreboard: the process's status letter and connection counters (package Rule 4)."""
+        writing = sum(1 for p in self.busy if p.phase_writing)
         closing = sum(1 for p in self.busy if p.lingering)
         if self.stopping:
             status = Status.GRACEFUL
@@ -441,13 +441,13 @@ class LoopSlot:
             w.inflight += 1
             w.ws.set_status(status)
 
-    def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None:
-        self.w.ws.start_request(client, request_line, vhost)
-
     def begin(self, status: int, now: float) -> None:
         """A request starts: the loop's one record has no start time of its own (the loop
         watches its requests itself: ``LoopWorker.watch_stuck``)."""
         self.set_status(status)
+
+    def start_request(self, client: bytes, request_line: bytes, vhost: bytes = b"") -> None:
+        self.w.ws.start_request(client, request_line, vhost)
 
     def finish(self, nbytes: int, last: float, status: int) -> None:
         w = self.w
