@@ -173,3 +173,37 @@ def test_streamed_answers_and_request_bodies_are_counted_as_sent(conf, make_serv
         i, o, s, status, _ = line.split()
         assert status == "200" and received > 70305, line
         assert (int(i), int(o), int(s)) == (sent, received, sent + received), (line, sent, received)
+
+
+WALK_EXTRA = '''
+RemoteIPHeader X-Forwarded-For
+RemoteIPInternalProxy 127.0.0.1 10.0.0.0/8
+RemoteIPTrustedProxy 198.51.100.0/24
+RemoteIPProxiesHeader X-Forwarded-By
+LogFormat "%a|%{X-Forwarded-For}i|%{X-Forwarded-By}i" walk
+CustomLog "{log}" walk
+'''
+WALKS = ["203.0.113.4, 10.1.2.3", "192.0.2.1, 198.51.100.9, 10.1.2.3", "10.9.9.9, 198.51.100.9",
+         "192.0.2.1, 10.1.2.3, 198.51.100.9, 10.1.2.4", "2001:db8::1, 198.51.100.9",
+         "junk, 10.1.2.3", "192.0.2.7,198.51.100.8 ,  10.1.2.3", "fd00::5, 10.1.2.3"]
+
+
+def _walks(port: int, log: Path) -> list[str]:
+    for value in WALKS:
+        _exchange(port, f"GET /a.txt HTTP/1.0\r\nX-Forwarded-For: {value}\r\n\r\n")
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == len(WALKS),
+             timeout=10, message="every line")
+    return log.read_text().splitlines()
+
+
+def test_internal_and_trusted_proxies_walk_as_apache(conf, make_server, tmp_path):
+    port, root = free_port(), tmp_path / "apache"
+    (root / "htdocs").mkdir(parents=True)
+    (root / "htdocs" / "a.txt").write_text("a\n")
+    (root / "httpd.conf").write_text(config(root, port, root / "htdocs", modules=("remoteip",),
+                                            extra=WALK_EXTRA.replace("{log}", f"{root}/w.log")))
+    with running(root / "httpd.conf", [("127.0.0.1", port)]):
+        theirs = _walks(port, root / "w.log")
+    (conf.htdocs / "a.txt").write_text("a\n")
+    server = make_server(conf.add(WALK_EXTRA.replace("{log}", f"{tmp_path}/w.log")))
+    assert _walks(server.port, tmp_path / "w.log") == theirs
