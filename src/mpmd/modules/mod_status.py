@@ -297,12 +297,20 @@ def render_html(s: Summary, host: str, mpm_name: str, version: str, extended: bo
         "<!DOCTYPE html>\n<html><head><meta charset=\"iso-8859-1\">",
         f"<title>Server Status for {esc(host)}</title></head><body>",
         f"<h1>Server Status for {esc(host)}</h1>",
-        f"<dl><dt>Server Version: {esc(version)}</dt><dt>Server MPM: {esc(mpm_name)}</dt></dl><hr>",
+        f"<dl><dt>Server Version: {esc(apache_version(version))}</dt>"
+        f"<dt>Server MPM: {esc(mpm_name)}</dt><dt>Server Built: {server_built()}</dt></dl><hr>",
         f"<dl><dt>Current Time: {_http_time(s.now)}</dt><dt>Restart Time: {_http_time(s.restart_time)}</dt>",
-        f"<dt>Parent Server Config. Generation: {s.generation}</dt>",
+        f"<dt>Parent Server Config. Generation: {s.generation + 1}</dt>",
+        f"<dt>Parent Server MPM Generation: {s.generation}</dt>",
         f"<dt>Server uptime: {_human_uptime(s.uptime)}</dt>",
-        f"<dt>Total accesses: {s.total_accesses} - Total Traffic: {s.total_bytes // 1024} kB</dt>",
-        f"<dt>{req_s:.3g} requests/sec - {bytes_s:.3g} B/second - {bytes_req:.3g} B/request</dt>",
+        "<dt>Server load: %.2f %.2f %.2f</dt>" % s.load,
+        f"<dt>Total accesses: {s.total_accesses} - Total Traffic: {s.total_bytes // 1024} kB"
+        f" - Total Duration: {s.duration_us // 1000}</dt>",
+        "<dt>CPU Usage: u%s s%s cu%s cs%s" % tuple(apr_g(t) for t in s.cpu)
+        + (f" - {sum(s.cpu) / (s.uptime or 1) * 100:.3g}% CPU load</dt>" if any(s.cpu) else "</dt>"),
+        f"<dt>{req_s:.3g} requests/sec - {bytes_s:.3g} B/second - {bytes_req:.3g} B/request"
+        + (f" - {s.duration_us / 1000 / s.total_accesses:g} ms/request" if s.total_accesses else "")
+        + "</dt>",
         f"<dt>{s.busy} requests currently being processed, {s.idle} idle workers</dt>",
         *([f"<dt>{s.stuck} stuck requests (running over StuckRequestTimeout, {s.stuck_s:g} s)</dt>"]
           if s.stuck_s > 0 else []),
