@@ -6,7 +6,8 @@ against apache2 itself (Debian's package, standalone on a loopback port) and mpm
 - ErrorLogFormat: the server's start line has the same shape (the fields with an empty item
   left out); mpmd's line about a request has the client's field and the optional Referer.
 - ServerSignature per vhost (On, Off, EMail): the same <address> line but for the product
-  name, with httpd's host and port (the Host field's, else the scheme's default port).
+  name, with httpd's host and port (the Host field's, else the scheme's default port), on
+  error pages and directory listings.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ SECTIONS = textwrap.dedent(f'''
     <Location "/nohandler">
         SetHandler no-such-handler
     </Location>
+    <Location "/listing">
+        Options +Indexes
+    </Location>
     <VirtualHost *>
         ServerName localhost
     </VirtualHost>
@@ -51,6 +55,8 @@ def _site(root: Path) -> Path:
     (htdocs / "nohandler").mkdir(parents=True, exist_ok=True)
     (htdocs / "index.html").write_bytes(b"<p>hi</p>\n")
     (htdocs / "nohandler" / "index.html").write_bytes(b"<p>hi</p>\n")
+    (htdocs / "listing").mkdir(exist_ok=True)
+    (htdocs / "listing" / "a.txt").write_bytes(b"a\n")
     return htdocs
 
 
@@ -64,7 +70,7 @@ def apache(tmp_path_factory):
         sub = root / name
         sub.mkdir()
         conf = sub / "httpd.conf"
-        conf.write_text(config(sub, port, htdocs, extra=extra + "LogLevel warn\n"))
+        conf.write_text(config(sub, port, htdocs, modules=("autoindex",), extra=extra + "LogLevel warn\n"))
         ports[name] = (port, sub / "error.log")
     with running(root / "on" / "httpd.conf", [("127.0.0.1", ports["on"][0])]):
         with running(root / "off" / "httpd.conf", [("127.0.0.1", ports["off"][0])]):
@@ -137,10 +143,10 @@ def test_error_log_format_gives_the_same_line_shape(apache, mpmd_on):
     assert ABOUT_A_REQUEST.fullmatch(line), line
 
 
-def _address(port: int, host: str) -> str | None:
-    ask = f"GET /missing HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+def _address(port: int, host: str, path: str = "/missing", status: int = 404) -> str | None:
+    ask = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
     answer = request_once(port, ask)
-    assert answer.status == 404
+    assert answer.status == status
     found = re.search(rb"<address>(.*?)</address>", answer.body)
     return found.group(1).decode() if found else None
 
@@ -148,6 +154,18 @@ def _address(port: int, host: str) -> str | None:
 @pytest.mark.parametrize("host", ["localhost", "localhost:8123", "quiet.test", "mail.test", "mail.test:81"])
 def test_server_signature_per_vhost_as_apache(apache, mpmd_on, host):
     theirs, ours = _address(apache["on"][0], host), _address(mpmd_on.port, host)
+    assert (theirs is None) == host.startswith("quiet")      # the comparison means something
+    if theirs is None:
+        assert ours is None
+        return
+    assert ours is not None and ours.replace("mpmd", "Apache", 1) == theirs
+
+
+@pytest.mark.parametrize("host", ["localhost", "quiet.test", "mail.test:81"])
+def test_server_signature_ends_directory_listings_as_apache(apache, mpmd_on, host):
+    theirs = _address(apache["on"][0], host, "/listing/", 200)
+    ours = _address(mpmd_on.port, host, "/listing/", 200)
+    assert (theirs is None) == host.startswith("quiet")      # the comparison means something
     if theirs is None:
         assert ours is None
         return
