@@ -22,7 +22,7 @@ Rule 2: the header keeps what the walk did not take (``1.2.3.4, 5.6.7.8`` after 
         changes when no entry was taken.
 Rule 3: who reads the useragent address: the access log's %a and %h (%{c}a, %{c}h: the peer),
         Require ip and Require local, WSGI's REMOTE_ADDR (REMOTE_PORT stays the peer's, as in
-        httpd) and ASGI's ``client``.
+        httpd), ASGI's ``client``, ErrorLogFormat's %a and the ExtendedStatus client column.
 Rule 4: the walk runs in post_read_request, before the route's access check, and again from
         header_parser for a request whose route came from the route cache (that skips the
         phases): the useragent address is never cached with a route.  Without RemoteIPHeader
