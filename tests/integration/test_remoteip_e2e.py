@@ -66,3 +66,14 @@ def test_an_internal_proxy_may_present_a_private_address(conf, make_server, tmp_
         assert r.text.split(" ")[3] == "-", r.text
         r = client.get("/wsgi", headers={"X-Forwarded-For": "192.168.0.1, not-an-ip, 10.1.2.3"})
         assert r.text.split(" ")[0] == "10.1.2.3" and " 192.168.0.1, not-an-ip " in r.text, r.text
+
+
+def test_the_status_page_shows_the_client(conf, make_server, tmp_path):
+    log = tmp_path / "access.log"
+    conf = _conf(conf, log).add("ExtendedStatus On\n<Location /server-status>\n"
+                                "    SetHandler server-status\n</Location>")
+    server = make_server(conf)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        page = client.get("/server-status", headers={"X-Forwarded-For": "203.0.113.77"}).text
+    # the row of the worker answering it: its client is the one behind the proxy
+    assert "<td>203.0.113.77</td>" in page, page
