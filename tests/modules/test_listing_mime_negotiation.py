@@ -176,3 +176,23 @@ def test_type_map_records():
         ("foo.en.html", "text/html", 0.8, ("en", "en-gb"))
     assert en.description == " " * 12 + "English"       # the comment becomes spaces
     assert body.name == "foo.var" and body.body == b"body text\n"
+
+
+def test_language_priority_lines_of_one_scope_add_up(tmp_path):
+    cfg, _ = load(tmp_path, f"""LanguagePriority en fr
+LanguagePriority de
+ForceLanguagePriority Prefer
+ForceLanguagePriority Fallback
+<Directory {tmp_path}/a>
+    LanguagePriority it
+    ForceLanguagePriority None
+</Directory>
+""")
+    for module in cfg.modules:
+        if module.name == "negotiation_module":
+            module.check_config(cfg)
+    top = cfg.dir_config(f"{tmp_path}/f", "/f")
+    assert list(top.language_priority) == ["en", "fr", "de"]
+    assert top.force_language_priority == {"Prefer", "Fallback"}
+    inner = cfg.dir_config(f"{tmp_path}/a/f", "/a/f")
+    assert list(inner.language_priority) == ["it"] and inner.force_language_priority == set()

@@ -66,24 +66,61 @@ M_TYPE_MAP = "MPMD0913"
 _SAFE_SEGMENT = "!$&'()*+,;=:@-._~"
 
 
-def force_priority_value(args: list[str]) -> frozenset[str]:
+class Force(frozenset):
+    """A ForceLanguagePriority line's words; ``scope``: its section (0: server level), stamped
+    when the configuration loads (``check_config``)."""
+
+    scope = 0
+    none = False
+
+
+def force_priority_value(args: list[str]) -> Force:
     """ForceLanguagePriority None | Prefer | Fallback [Prefer | Fallback]."""
     words = {a.lower() for a in args}
     if "none" in words:
         if len(words) > 1:
             raise v.Worded("Cannot combine ForceLanguagePriority options with None")
-        return frozenset()
+        out = Force()
+        out.none = True
+        return out
     unknown = words - {"prefer", "fallback"}
     if unknown:
         raise v.Worded("Invalid ForceLanguagePriority option " + sorted(unknown)[0])
-    return frozenset(w.capitalize() for w in words)
+    return Force(w.capitalize() for w in words)
 
 
 force_priority_value.render = lambda value: " ".join(sorted(value)) or "None"  # type: ignore[attr-defined]
 
 
-def language_priority_value(args: list[str]) -> list[str]:
-    return [a.lower() for a in args]
+def combine_force(old: Any, new: Any) -> Any:
+    """httpd: the lines of one scope add up (a None line and a Prefer/Fallback line in one
+    scope, an error in httpd, leave the later one); a scope's lines replace the scopes'
+    around it."""
+    if isinstance(old, Force) and isinstance(new, Force) and old.scope == new.scope \
+            and old.none == new.none:
+        out = Force(old | new)
+        out.scope, out.none = new.scope, old.none and new.none
+        return out
+    return new
+
+
+class Priority(list):
+    """A LanguagePriority line's languages, with its scope (as ``Force``)."""
+
+    scope = 0
+
+
+def language_priority_value(args: list[str]) -> Priority:
+    return Priority(a.lower() for a in args)
+
+
+def combine_priority(old: Any, new: Any) -> Any:
+    """httpd: the lines of one scope add up; a scope's lines replace the scopes' around it."""
+    if isinstance(old, Priority) and isinstance(new, Priority) and old.scope == new.scope:
+        out = Priority([*old, *new])
+        out.scope = new.scope
+        return out
+    return new
 
 
 # -- the client's Accept* headers --------------------------------------------------------
@@ -794,14 +831,14 @@ class NegotiationModule(Module):
     builtin: ClassVar[bool] = True
     route_pure: ClassVar[bool] = True             # Rule 4: volatile_route where it is not
     DIRECTIVES: ClassVar[list[Directive]] = [
-        Directive("LanguagePriority", Args.ITERATE, Ctx.ANY, language_priority_value, [],
+        Directive("LanguagePriority", Args.ITERATE, Ctx.ANY, language_priority_value, None,
                   "language_priority", "Languages in order of preference, for ties in "
-                  "negotiation (and ForceLanguagePriority).",
+                  "negotiation (and ForceLanguagePriority).", extra={"combine": combine_priority},
                   syntax="LanguagePriority MIME-lang [MIME-lang] ...", owner="negotiation_module"),
         Directive("ForceLanguagePriority", Args.ITERATE, Ctx.ANY, force_priority_value, None,
                   "force_language_priority", "Prefer: LanguagePriority breaks ties; Fallback: "
                   "it picks a variant when no language is acceptable, instead of a 406 "
-                  "(unset: Prefer).",
+                  "(unset: Prefer).", extra={"combine": combine_force},
                   syntax="ForceLanguagePriority None|Prefer|Fallback [Prefer|Fallback]",
                   owner="negotiation_module"),
     ]
@@ -809,6 +846,17 @@ class NegotiationModule(Module):
     def __init__(self) -> None:
         self.handlers: dict[str, Any] = {NEGOTIATED: NegotiatedHandler(),
                                          TYPE_MAP: TypeMapHandler()}
+
+    def check_config(self, cfg: Any) -> list[Any]:
+        """Stamp each LanguagePriority and ForceLanguagePriority line with its scope."""
+        todo = list(getattr(cfg, "sections", None) or ())
+        while todo:
+            section = todo.pop()
+            for op in section.ops:
+                if isinstance(op.value, (Force, Priority)):
+                    op.value.scope = id(section)
+            todo.extend(section.sections)
+        return []
 
     def map_to_storage(self, ctx: RequestContext) -> Response | None:
         """Rule 1 (httpd's handle_multi, a type checker that runs before access checks here
