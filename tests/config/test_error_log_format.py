@@ -102,6 +102,17 @@ def test_the_log_writes_the_format_and_vhosts_keep_theirs(tmp_path):
                                                 "[error] MPMD0302: about a request [main.example]"]
 
 
+def test_v_names_the_request_s_vhost(tmp_path):
+    cfg = load_config(conf(tmp_path, 'ErrorLogFormat "%M [%v]"\nServerName main.example\n'
+                                     "<VirtualHost *>\nServerName v.example:8080\n</VirtualHost>\n"))
+    vhost = cfg.vhosts.vhosts[0]
+    ctx = a_request()
+    ctx.server = vhost
+    fmt = ErrorLogFormat("%M [%v]")
+    assert fmt.render({**facts(ctx), "server_name": "main.example"}, 3) == "MPMD0301: boom [v.example]"
+    assert fmt.render({**facts(), "server_name": "main.example"}, 3) == "MPMD0301: boom [main.example]"
+
+
 def test_without_a_format_the_line_is_unchanged(tmp_path):
     logfile = tmp_path / "e.log"
     log = ErrorLog(str(logfile), "warn")

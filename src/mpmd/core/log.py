@@ -154,13 +154,28 @@ def _header(ctx: Any, name: str) -> str:
 
 
 def _caller() -> str:
-    """%F: the file and line of the code that logged, out of this module: ``cycle.py(212)``."""
+    """%F: the file and line of the code that logged, out of this module and the helpers that
+    log for a request (``request.log_error``): ``cycle.py(212)``."""
     frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename == __file__:
+    while frame is not None and (frame.f_code.co_filename == __file__
+                                 or frame.f_code.co_name == "log_error"):
         frame = frame.f_back
     if frame is None:
         return ""
     return f"{os.path.basename(frame.f_code.co_filename)}({frame.f_lineno})"
+
+
+def _server_name(facts: dict[str, Any]) -> str:
+    """%v: the ServerName of the request's server (its vhost), else of the log's server."""
+    ctx = facts["ctx"]
+    name = getattr(getattr(ctx, "server", None), "server_name", None) if ctx is not None else None
+    return _host_only(name) if isinstance(name, str) else facts["server_name"]
+
+
+def _host_only(name: str) -> str:
+    """``www.example.com:8080`` -> ``www.example.com`` (``[::1]`` stays)."""
+    host, colon, port = name.rpartition(":")
+    return host if colon and port.isdigit() and not name.endswith("]") else name
 
 
 # specifier -> (value(line facts, argument), the arguments it takes (None: any))
@@ -181,9 +196,9 @@ SPECIFIERS: dict[str, tuple[Callable[[_Facts, str], str], set[str] | None]] = {
     "e": (lambda f, a: str(f["ctx"].env.get(a, "")) if f["ctx"] is not None else "", None),
     "n": (lambda f, a: str(f["ctx"].notes.get(a, "") or "") if f["ctx"] is not None else "", None),
     "k": (lambda f, a: str(f["ctx"].conn.requests_served) if f["ctx"] is not None else "", {""}),
-    "v": (lambda f, a: f["server_name"], {""}),
+    "v": (lambda f, a: _server_name(f), {""}),
     "V": (lambda f, a: (f["ctx"].host().rsplit(":", 1)[0] if f["ctx"] is not None and f["ctx"].host()
-                        else f["server_name"]), {""}),
+                        else _server_name(f)), {""}),
     "%": (lambda f, a: "%", {""}),
 }
 _ESCAPES = {"r": "\r", "n": "\n", "t": "\t"}
@@ -408,9 +423,9 @@ def open_server_logs(cfg: Any) -> None:
     _server_logs.clear()
     hosts = getattr(cfg, "vhosts", None)
     mine = (getattr(cfg, "error_log", None), getattr(cfg, "log_level", None),
-            getattr(cfg, "error_log_format", None), getattr(cfg, "server_name", None))
+            getattr(cfg, "error_log_format", None))
     for server in (hosts.vhosts if hosts else ()):
-        if (server.error_log, server.log_level, server.error_log_format, server.server_name) != mine:
+        if (server.error_log, server.log_level, server.error_log_format) != mine:
             _server_logs[id(server)] = (server, from_config(server))
     for log in old:
         log.close()
@@ -430,4 +445,4 @@ def from_config(cfg: Any) -> ErrorLog:
     name = getattr(cfg, "server_name", None)
     return ErrorLog(path if isinstance(path, str) else None, str(level),
                     line_format if isinstance(line_format, str) else None,
-                    name.rsplit(":", 1)[0] if isinstance(name, str) and not name.endswith("]") else name)
+                    _host_only(name) if isinstance(name, str) else None)
