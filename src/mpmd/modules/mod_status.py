@@ -162,7 +162,7 @@ def aggregate(snap: Any, now: float, stuck_s: float = 0.0, request_records: bool
             _count(s, letter)
             s.total_accesses += w.access_count
             s.total_bytes += w.bytes_served
-            s.duration_us += getattr(w, "duration_us", 0)
+            s.duration_us += int(getattr(w, "duration_s", 0.0) * 1e6)
             stuck = records_stuck and bool(proc.pid) and letter in BUSY_REQUEST_LETTERS and \
                 w.last_used > 0 and now - w.last_used > stuck_s
             s.stuck += int(stuck)

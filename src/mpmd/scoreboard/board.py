@@ -81,7 +81,7 @@ class WorkerRecord:
     vhost: str
     child_access_count: int = 0        # this process's (thread's) share of access_count
     child_bytes_served: int = 0
-    duration_us: int = 0               # what the slot's requests took, in all (Total Duration)
+    duration_s: float = 0.0            # what the slot's requests took, in all (Total Duration)
 
     @property
     def letter(self) -> str:
@@ -116,7 +116,7 @@ class WorkerSlot:
         self._state = typed_view(mm, offset, "B", 1)
         self._counts = typed_view(mm, base, "Q", 2)          # access_count, bytes_served
         self._last = typed_view(mm, base + 16, "d", 1)       # last_used
-        self._duration = typed_view(mm, offset + layout.W_DURATION, "Q", 1)
+        self._duration = typed_view(mm, offset + layout.W_DURATION, "d", 1)
         self.slot = slot
         self.thread = thread
 
@@ -166,7 +166,7 @@ class WorkerSlot:
         counts[1] += nbytes
         self._last[0] = last
         if duration_s > 0:
-            self._duration[0] += int(duration_s * 1e6)
+            self._duration[0] += duration_s
 
     def finish(self, nbytes: int, last: float, status: int) -> None:
         """Count one request of ``nbytes`` begun at ``last``, and what it took (until now), and
@@ -176,7 +176,7 @@ class WorkerSlot:
         counts[0] += 1
         counts[1] += nbytes
         self._last[0] = last
-        self._duration[0] += int((time.time() - last) * 1e6)
+        self._duration[0] += time.time() - last
         self._status = status
         self._state[0] = status
 

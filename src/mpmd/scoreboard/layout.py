@@ -57,9 +57,9 @@ PROCESS = struct.Struct("<iIB3x")
 # count - base: written once per child, nothing more per request.  last_used is when the
 # request in hand began, while the status is W or L (written as it begins: ``WorkerSlot.begin``),
 # and when the last one began afterwards: mod_status's SS, and the master's stuck-request watch.
-# duration: the microseconds the slot's requests took, added as each ends (httpd worker_score
+# duration: the seconds the slot's requests took, added as each ends (httpd worker_score
 # duration): mod_status's Total Duration.
-WORKER = struct.Struct(f"<B3xiQQd{CLIENT_BYTES}s{REQUEST_BYTES}s{VHOST_BYTES}sQQQ")
+WORKER = struct.Struct(f"<B3xiQQd{CLIENT_BYTES}s{REQUEST_BYTES}s{VHOST_BYTES}sQQd")
 
 # Field offsets inside one Worker record (for pack_into on a single field).
 W_STATUS = 0
