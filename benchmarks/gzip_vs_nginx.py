@@ -11,7 +11,7 @@ mpmd's nginx MPM (mpmd's event MPM: one child).  Per server:
 * **first request**: the server freshly started, one GET with ``Accept-Encoding: gzip`` on a
   new connection, timed by the client (mpmd compresses the page here and keeps the result;
   nginx compresses every answer), then the second one, on a new connection too;
-* **repeated requests**: ``wrk -t1 -cN -dS --latency -H 'Accept-Encoding: gzip'`` over
+* **repeated requests**: ``wrk -t1 -cN -dS --timeout 10s --latency -H 'Accept-Encoding: gzip'`` over
   keep-alive connections (the exact command is printed).
 
 The servers run one after another, ``--rounds`` times (the best round of each is kept), so
@@ -186,7 +186,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def wrk_argv(port: int, connections: int, seconds: int) -> list[str]:
-    return ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+    return ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
             "-H", "Accept-Encoding: gzip", f"http://127.0.0.1:{port}/page.html"]
 
 
@@ -207,12 +207,13 @@ def measure(name: str, page: bytes, level: int, connections: int, seconds: int) 
         out = subprocess.run(wrk_argv(port, connections, seconds), capture_output=True,
                              text=True, timeout=seconds + 60, check=True).stdout
         result = parse_wrk(out)
-        if result.non_2xx_3xx or result.socket_errors:
+        if result.non_2xx_3xx:
             raise RuntimeError(f"{name}: errors under load:\n{out}")
         gz_len = len(gzip.compress(page, compresslevel=level))
         return {"server": name, "first_ms": first_s * 1000, "second_ms": second_s * 1000,
                 "rps": result.rps, "p50_ms": result.latency_pct_s.get("50", 0) * 1000,
-                "p99_ms": (result.p99_s or 0) * 1000, "gzip_bytes": gz_len}
+                "p99_ms": (result.p99_s or 0) * 1000, "gzip_bytes": gz_len,
+                "socket_errors": result.socket_errors}
     finally:
         stop(proc)
         shutil.rmtree(work, ignore_errors=True)
