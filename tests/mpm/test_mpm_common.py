@@ -201,3 +201,33 @@ def test_without_setproctitle_titles_are_skipped(monkeypatch):
     import mpmd.mpm.common as common
     monkeypatch.setattr(common, "_setproctitle", None)
     assert common.set_proctitle("mpmd: master (event)") is False
+
+
+# --- Rule 9: what a child would build alike is built once ------------------------------------
+
+def test_the_pipe_of_death_is_made_once_per_server():
+    mpm = _mpm("prefork")
+    before = len(os.listdir("/proc/self/fd"))
+    pod = mpm.pod
+    try:
+        mpm.pod.drain()
+        mpm.pod.signal(0)
+        assert mpm.pod is pod                                  # retained with the runtime
+        assert len(os.listdir("/proc/self/fd")) == before + 2  # one pipe, not one per use
+    finally:
+        os.close(pod.r)
+        os.close(pod.w)
+
+
+def test_drivers_take_the_policy_the_master_preloaded(tmp_path):
+    from mpmd.config.loader import load_config
+    from mpmd.core.log import ErrorLog
+    from mpmd.mpm import load_mpm_class
+    from mpmd.mpm.base import Runtime
+    cfg = load_config(text=f"LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\n"
+                           f'DocumentRoot "{tmp_path}"\n')
+    mpm = load_mpm_class("prefork")(cfg, [], None, Runtime(log=ErrorLog()))
+    assert mpm.new_driver(None).policy is not mpm.new_driver(None).policy   # -X: no preload
+    mpm.preload()
+    assert mpm.new_driver(None).policy is mpm._preloaded_policy
+    assert mpm.new_driver(None).buf is None             # the read buffer waits for a read

@@ -43,10 +43,12 @@ def answers(addrs: Iterable[tuple[str, int]]) -> bool:
 
 @contextmanager
 def running(conf: Path, addrs: Iterable[tuple[str, int]]) -> Iterator[None]:
-    """apache2 -f conf in the foreground, until every address answers; stopped afterwards."""
+    """apache2 -f conf in the foreground, until every address answers; stopped afterwards.
+    In a session of its own: the prefork MPM's shutdown TERMs its whole process group."""
     addrs = list(addrs)
     proc = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
         wait_for(lambda: answers(addrs), timeout=15, message="apache2 to listen")
         yield
@@ -56,12 +58,12 @@ def running(conf: Path, addrs: Iterable[tuple[str, int]]) -> Iterator[None]:
 
 
 def config(root: Path, port: int, htdocs: Path, *, modules: Iterable[str] = (),
-           listen: str = "", extra: str = "") -> str:
-    """A standalone httpd.conf: event MPM, authz_core and ``modules`` (their module names,
-    ``ssl``), one loopback Listen (``listen``: its protocol word), its own PidFile and
-    ErrorLog under ``root``, ``htdocs`` served to all; then ``extra``."""
+           listen: str = "", extra: str = "", mpm: str = "event") -> str:
+    """A standalone httpd.conf: the ``mpm`` MPM (event), authz_core and ``modules`` (their
+    module names, ``ssl``), one loopback Listen (``listen``: its protocol word), its own
+    PidFile and ErrorLog under ``root``, ``htdocs`` served to all; then ``extra``."""
     loads = [f"LoadModule {name}_module {MODULES}/mod_{name}.so"
-             for name in ("mpm_event", "authz_core", *modules)]
+             for name in (f"mpm_{mpm}", "authz_core", *modules)]
     return "\n".join([
         f'ServerRoot "{root}"', "ServerName localhost",
         f"Listen 127.0.0.1:{port} {listen}".rstrip(), *loads,

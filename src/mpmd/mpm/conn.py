@@ -77,20 +77,24 @@ def _timeval(seconds: float) -> bytes:
 class ConnectionDriver:
     """Drives blocking sockets through the cycle; one instance per worker (process or thread)."""
 
-    def __init__(self, cfg: Any, worker_slot: Any = None, mpm: Any = None) -> None:
+    def __init__(self, cfg: Any, worker_slot: Any = None, mpm: Any = None,
+                 policy: Policy | None = None) -> None:
         self.cfg = cfg
         self.slot = worker_slot if worker_slot is not None else NullSlot()
         self.mpm = mpm
         # Set by the MPM when its process goes graceful: answers close their connections.  A
         # flag, not a callback: it is read once per request.
         self.stopping = False
-        self.policy = policy = Policy.from_config(cfg)
+        # ``policy``: one the master built from ``cfg`` before fork (ForkingMPM.preload)
+        self.policy = policy = policy if policy is not None else Policy.from_config(cfg)
         self.conn_policy = policy                 # the connection's (Rule 7)
         self.timeout_s = policy.timeout_s
         self.keep_alive_timeout_s = policy.keep_alive_timeout_s
         self._rcv_timeout = -1.0
-        self.buf = bytearray(RECV_BYTES)
-        self.view = memoryview(self.buf)
+        # The read buffer is made at the first read (``_buffer``): a process that has not yet
+        # served a connection (an idle prefork child) writes none of its pages.
+        self.buf: bytearray | None = None
+        self.view: memoryview | None = None
         self.conn_count = 0
         self.sock: Any = None                     # the connection being served (BodySource)
         self.conn: Any = None
@@ -99,6 +103,12 @@ class ConnectionDriver:
         self.clock: StageClock | None = None      # the running stage's clock (Rule 8)
         self.stage_name = "header"
         self.client: Any = None                   # the peer's address, for the log
+
+    def _buffer(self) -> bytearray:
+        """The read buffer and its view, made once, at this driver's first read."""
+        self.buf = bytearray(RECV_BYTES)
+        self.view = memoryview(self.buf)
+        return self.buf
 
     # -- socket plumbing --------------------------------------------------------------------
     def _set_rcv_timeout(self, sock: socket.socket, seconds: float) -> None:
@@ -159,7 +169,7 @@ class ConnectionDriver:
             if wanted != self._rcv_timeout:
                 self._set_rcv_timeout(sock, wanted)
             try:
-                n = sock.recv_into(self.buf)
+                n = sock.recv_into(self.buf if self.buf is not None else self._buffer())
             except _TIMEOUT_ERRORS:
                 if clock is not None and clock.expired(time.monotonic()):
                     raise self._stage_expired(conn) from None
@@ -362,7 +372,8 @@ class ConnectionDriver:
             self._set_rcv_timeout(sock, LINGER_S / 4)
             deadline = time.monotonic() + LINGER_S
             for _ in range(LINGER_READS):
-                if not sock.recv_into(self.buf) or time.monotonic() > deadline:
+                if not sock.recv_into(self.buf if self.buf is not None else self._buffer()) \
+                        or time.monotonic() > deadline:
                     break
         except (OSError, ValueError):
             pass
