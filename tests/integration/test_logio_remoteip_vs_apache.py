@@ -207,3 +207,25 @@ def test_internal_and_trusted_proxies_walk_as_apache(conf, make_server, tmp_path
     (conf.htdocs / "a.txt").write_text("a\n")
     server = make_server(conf.add(WALK_EXTRA.replace("{log}", f"{tmp_path}/w.log")))
     assert _walks(server.port, tmp_path / "w.log") == theirs
+
+
+def test_a_100_continue_is_counted_as_sent(conf, make_server, tmp_path):
+    log = tmp_path / "io.log"
+    apps = Path(__file__).resolve().parents[1] / "apps"
+    server = make_server(conf.add(textwrap.dedent(f'''
+        CustomLog "{log}" "%I %O %>s"
+        WSGIPythonPath "{apps}"
+        WSGIApp /stream client_apps:stream
+    ''')))
+    head = (b"POST /stream HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head)
+        got = sock.recv(65536)
+        assert got.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), got
+        sock.sendall(b"hello")
+        while chunk := sock.recv(65536):
+            got += chunk
+    wait_for(lambda: log.exists() and log.read_text().strip(), timeout=10, message="a line")
+    i, o, status = log.read_text().split()
+    assert (int(i), int(o), status) == (len(head) + 5, len(got), "200")

@@ -47,10 +47,10 @@ Rule 10: a request the core refused (a ``ProtocolError``: 400, 408, 413, 414, 43
         to the logs of the address's default server (no Host was taken from a refused head).
 Rule 11: what moved for the access log (mod_logio's %I, %O): ``finish`` hands the cycle to the
         log as ``ctx.wire``, and a format that asks counts then: the head from ``first``, the
-        body and its chunk lines (``framing``), the request's head from its fields
-        (``request.head_size``) and the request body's bytes read; a refused request's are its
-        answer and what was read of its line (``Refused``).  The scoreboard's client is the
-        one mod_remoteip found, when it found one (ExtendedStatus).
+        body and its chunk lines (``framing``), a ``100 Continue`` sent; the request's head
+        from its fields (``request.head_size``) and the request body's bytes read; a refused
+        request's are its answer and what was read of its line (``Refused``).  The
+        scoreboard's client is the one mod_remoteip found, when it found one (ExtendedStatus).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from typing import Any, AsyncIterator, Iterable, Iterator
 
 from mpmd.config.vhosts import server_hostname
 from mpmd.core import request as pipeline
-from mpmd.core.body import ClientGone, RequestBody
+from mpmd.core.body import CONTINUE, ClientGone, RequestBody
 from mpmd.core.errors import response_for
 from mpmd.core.reqtimeout import DEFAULT as DEFAULT_READ_TIMEOUT
 from mpmd.core.reqtimeout import ReadTimeout
@@ -419,12 +419,14 @@ class Cycle:
 
     def bytes_out(self, nbytes: int) -> int:
         """The answer's bytes: its head (from ``first``), ``nbytes`` of body and the chunk
-        lines around them."""
+        lines around them, and a ``100 Continue`` sent before it."""
+        body = self.body
+        interim = len(CONTINUE) if body is not NO_BODY and body.continue_sent else 0
         try:
             first = self.first
         except AttributeError:                       # never answered: the client left first
-            return nbytes
-        return len(first) - (nbytes if self.whole else 0) + nbytes + self.framing
+            return nbytes + interim
+        return len(first) - (nbytes if self.whole else 0) + nbytes + self.framing + interim
 
 
 class Refused:

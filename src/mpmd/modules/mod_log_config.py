@@ -21,10 +21,10 @@ Rule 6: a request the core refused (core/request.py Rule 5) logs as httpd logs o
 Rule 7: %a and %h are the client after mod_remoteip (``ctx.useragent``), %{c}a and %{c}h the
         connection's peer; host names are never looked up (HostnameLookups Off), so %h is an
         address, as httpd's.
-Rule 8: byte counts as httpd's mod_logio: %O is the answer as written (head, body, chunk lines),
-        %I the request's head and the body bytes read (a chunked body's chunk lines are not
-        counted), %S both.  They come from ``ctx.wire`` (core/cycle.py), asked only by a format
-        that has them.  %L is the request's log id (core/logid.py), the one its error-log lines
+Rule 8: byte counts as httpd's mod_logio: %O is the answer as written (head, body, chunk lines,
+        a 100 Continue before it), %I the request's head and the body bytes read (a chunked
+        body's chunk lines are not counted), %S both.  They come from ``ctx.wire``
+        (core/cycle.py), asked only by a format that has them.  %L is the request's log id (core/logid.py), the one its error-log lines
         carry; %{name}C a request cookie's value, as httpd's log_cookie finds it.
 """
 
