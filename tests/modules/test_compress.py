@@ -4,6 +4,7 @@ conditional requests on encoded tags, and what the configuration loader accepts.
 from __future__ import annotations
 
 import gzip
+import os
 import textwrap
 
 import brotli
@@ -170,3 +171,26 @@ def test_brotli_without_its_package_is_refused_at_its_line(tmp_path, monkeypatch
         load(f"Listen 127.0.0.1:0\nDocumentRoot \"{tmp_path}\"\n{lines}\n", tmp_path)
     assert err.value.line == line and "brotli package" in str(err.value)
     assert compress.build_chain(object(), None, None) == ()
+
+
+DEBIAN = "/etc/apache2/mods-available"
+
+
+@pytest.mark.skipif(not os.path.exists(f"{DEBIAN}/deflate.conf"), reason="no Debian apache2 tree")
+def test_debians_deflate_files_load(tmp_path) -> None:
+    """Debian's filter.load, deflate.load, deflate.conf and brotli.load as they are."""
+    cfg = load(f'''
+        Listen 127.0.0.1:0
+        DocumentRoot "{tmp_path}"
+        Include {DEBIAN}/filter.load
+        Include {DEBIAN}/deflate.load
+        Include {DEBIAN}/deflate.conf
+        Include {DEBIAN}/brotli.load
+        <IfModule mod_brotli.c>
+            BrotliCompressionQuality 4
+        </IfModule>
+    ''', tmp_path)
+    dc = cfg.dir_config(str(tmp_path / "a.js"), "/a.js")
+    assert compress.build_chain(dc, "application/javascript", "a.js") == (compress.GZIP,)
+    assert compress.build_chain(dc, "image/png", "a.png") == ()
+    assert compress.BROTLI.params(cfg)[0] == 4
