@@ -196,3 +196,22 @@ ForceLanguagePriority Fallback
     assert top.force_language_priority == {"Prefer", "Fallback"}
     inner = cfg.dir_config(f"{tmp_path}/a/f", "/a/f")
     assert list(inner.language_priority) == ["it"] and inner.force_language_priority == set()
+
+
+def test_multiviews_routes_are_never_kept_and_others_are(tmp_path):
+    from tests.modules.static_support import body_bytes, config, get, make_site
+    docroot = make_site(tmp_path)
+    (docroot / "mv").mkdir()
+    (docroot / "mv" / "page.html.en").write_text("en\n")
+    (docroot / "mv" / "page.html.fr").write_text("fr\n")
+    cfg = config(tmp_path, f"AddLanguage en .en\nAddLanguage fr .fr\n"
+                           f"<Directory {docroot}/mv>\nOptions +MultiViews\n</Directory>\n")
+    for _ in range(3):
+        for lang in ("fr", "en"):
+            resp = get(cfg, "/mv/page.html", headers={"Accept-Language": lang})
+            assert body_bytes(resp) == f"{lang}\n".encode()
+            assert resp.header("Content-Language") == lang
+            assert resp.header("Vary") == "negotiate,accept-language"
+        assert get(cfg, "/a.txt").status == 200
+    kept = {path for path, _ in cfg.hooks.routes}
+    assert b"/a.txt" in kept and b"/mv/page.html" not in kept
