@@ -75,7 +75,10 @@ def reload_config(cfg: Any, opts: Any, log: Any) -> Any:
         path = getattr(opts, "config_file", None)
         return load_config(path, defines=tuple(getattr(opts, "defines", ()) or ()))
     except Exception as exc:  # noqa: BLE001 - any failure keeps the running config
-        log.error(M_RELOAD_FAILED, f"restart failed, keeping the running configuration: {exc}")
+        # one error-log line per config error (a ConfigErrors holds every error of the load)
+        for error in getattr(exc, "errors", None) or [exc]:
+            text = str(error).replace("\n", " ")
+            log.error(M_RELOAD_FAILED, f"restart failed, keeping the running configuration: {text}")
         return cfg
 
 
