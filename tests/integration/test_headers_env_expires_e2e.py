@@ -74,6 +74,7 @@ def site(conf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         WSGIApp /own404 errpages:own404
         WSGIApp /broken tests.apps.wsgi_apps:error
         ASGIApp /asgi tests.apps.asgi_apps:echo
+        ASGIApp /abroken tests.apps.asgi_apps:error
         <Location /missing-wsgi>
             ErrorDocument 404 /errpage/x?from=missing
         </Location>
@@ -158,6 +159,8 @@ def test_error_documents(site, make_server) -> None:
         assert env["REDIRECT_STATUS"] == "500" and env["REDIRECT_URL"] == "/broken"
         assert env["REDIRECT_QUERY_STRING"] == "q=1" and env["REDIRECT_REQUEST_METHOD"] == "POST"
         assert env["REQUEST_METHOD"] == "GET" and env["REDIRECT_GREETING"] == "hello"
+        r = c.get("/abroken")                                        # an ASGI app that raised
+        assert r.status_code == 500 and r.json()["REDIRECT_URL"] == "/abroken", r.text
         r = c.get("/missing-wsgi/page")
         assert r.status_code == 404 and r.json()["REDIRECT_URL"] == "/missing-wsgi/page"
 

@@ -237,7 +237,7 @@ class ASGIApplication:
         except Exception as exc:  # noqa: BLE001 - Rule 3
             if not cycle.delivered:
                 cycle.ended(None)
-                ctx.respond(self._fail(ctx, "MPMD0802", exc))
+                ctx.respond(self._fail(ctx, "MPMD0802", exc, unsent=True))
                 return
             cycle.ended(exc)
             return
@@ -259,15 +259,18 @@ class ASGIApplication:
     def _finished_early(self, ctx: Any, exc: BaseException | None) -> Response:
         """The app ended before answering: its error (``exc``) or a plain 500."""
         if exc is not None:
-            return self._fail(ctx, "MPMD0802", exc)
+            return self._fail(ctx, "MPMD0802", exc, unsent=True)
         _log(self.log, "error", "MPMD0805", f"ASGI app {self.spec} returned without a response")
-        return _server_error()
+        return _server_error(ctx)
 
-    def _fail(self, ctx: Any, msg_id: str, exc: BaseException | None = None) -> Response:
+    def _fail(self, ctx: Any, msg_id: str, exc: BaseException | None = None,
+              unsent: bool = False) -> Response:
+        """Log the app's failure; the 500 to send (ErrorDocument 500 applies when ``unsent``:
+        nothing of the app's answer went out)."""
         tb = "".join(traceback.format_exception(exc)) if exc is not None else traceback.format_exc()
         where = f"{ctx.request.method} {ctx.request.target.decode('latin-1')}"
         _log(self.log, "error", msg_id, f"exception in ASGI application {self.spec} ({where}):\n{tb.rstrip()}")
-        return _server_error()
+        return _server_error(ctx if unsent else None)
 
 
 def _wake(fut: asyncio.Future[Any] | None) -> None:
