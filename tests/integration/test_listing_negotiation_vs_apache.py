@@ -69,6 +69,7 @@ FILES = {
     "mv/index.foo.html": b"never a variant of index\n",
     "mv/doc.html": b"<p>html</p>\n",
     "mv/mixed.en.html": b"open\n",
+    "mv/se;mi x.en.html": b"odd name\n",
     "mv/mixed.fr.html": b"refused\n",
     "mv/doc.txt": b"text\n",
     "mv/strict/index.html.en": b"EN\n",
@@ -245,6 +246,7 @@ NEGOTIATED = [
     ("/mv/nothing", {}),
     ("/mv/mixed", {"Accept-Language": "fr"}),                  # a refused file is no variant
     ("/mv/mixed.fr.html", {}),
+    ("/mv/se%3Bmi%20x", {}),                                   # Content-Location escaped
     ("/mv/strict/index", {"Accept-Language": "ja"}),           # 406 without Fallback
     ("/mv/strict/index", {"Accept-Language": "ja;q=0.5, *;q=0.1"}),
     ("/mv/strict/index", {"Accept-Language": "de;q=0.8, fr;q=0.8"}),

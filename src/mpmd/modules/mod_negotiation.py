@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
+import re
 import stat as stat_mod
 from dataclasses import dataclass, field
 from html import escape
@@ -63,7 +64,7 @@ DEFAULT_HANDLER = "default-handler"
 M_NONE_NEGOTIABLE = "MPMD0911"
 M_NOT_ACCEPTABLE = "MPMD0912"
 M_TYPE_MAP = "MPMD0913"
-_SAFE_SEGMENT = "!$&'()*+,;=:@-._~"
+_SAFE_SEGMENT = "$-_.+!*'(),:@&=~"           # httpd's T_ESCAPE_PATH_SEGMENT: ';' escaped
 
 
 class Force(frozenset):
@@ -489,6 +490,12 @@ def vary_value(variants: list[Variant], transparent: bool) -> str | None:
     return ",".join(dims) or None
 
 
+def escape_segment(name: str) -> str:
+    """httpd's ap_escape_path_segment: lower-case hex, "/" escaped too."""
+    raw = quote(name.encode("utf-8", "surrogateescape"), safe=_SAFE_SEGMENT)
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), raw)
+
+
 def _q_text(q: float) -> str:
     text = f"{q:1.3f}".rstrip("0")
     return text.rstrip(".") if text.endswith(".") else text
@@ -497,7 +504,7 @@ def _q_text(q: float) -> str:
 def alternates(variants: list[Variant]) -> str:
     parts = []
     for var in variants:
-        item = f'{{"{quote(var.name, safe=_SAFE_SEGMENT)}" {_q_text(var.source_quality)}'
+        item = f'{{"{escape_segment(var.name)}" {_q_text(var.source_quality)}'
         if var.media_type:
             item += f" {{type {var.media_type}}}"
         if var.charset:
@@ -554,7 +561,7 @@ def not_acceptable(ctx: RequestContext, variants: list[Variant], transparent: bo
 def choice_headers(variants: list[Variant], chosen: Variant, transparent: bool) -> tuple:
     out = []
     if transparent:
-        out.append(("Content-Location", quote(chosen.name, safe=_SAFE_SEGMENT)))
+        out.append(("Content-Location", escape_segment(chosen.name)))
     vary = vary_value(variants, transparent)
     if vary:
         out.append(("Vary", vary))
