@@ -472,8 +472,10 @@ class Compressor:
         if kind == "same":
             return resp
         if kind == "vary":
-            if hit.body is not None and hit.body[0] is resp.body:
-                return hit.body[1]                 # the shared identity Response, with Vary
+            if hit.key is not None:
+                shared = self.cache.get(hit.key, resp.headers)
+                if shared is not None and shared.data is resp.body:
+                    return shared.get              # the shared identity Response, with Vary
             return Response(resp.status, hit.vary, resp.body, resp.close_connection,
                             resp.on_close)
         variant = self.cache.get(hit.key, resp.headers)
@@ -523,12 +525,19 @@ class Compressor:
         if chosen is None or ranged:             # a static 206: identity bytes, with Vary
             headers = rebuilt(resp.headers, None, "", dont_vary, None)
             if key is not None:
-                shared = (resp.body, Response(status, headers, resp.body, memo=())) \
-                    if resp.memo is not None and type(resp.body) is bytes else None
-                self.decisions_add(key, Decision(resp.headers, dc, server, "vary",
-                                                 vary=headers, body=shared))
-                if shared is not None:
-                    return shared[1]
+                # a shared Response (a small cached file) gets a shared twin with Vary, kept
+                # in the variant cache, whose bound counts the bytes it holds
+                ckey = None
+                if resp.memo is not None and type(body) is bytes:
+                    ckey = (id(resp.headers), status, "identity")
+                    twin = Variant(resp.headers, body, len(body),
+                                   Response(status, headers, body, memo=()),
+                                   Response(status, headers, b"", memo=()))
+                    self.cache.add(ckey, twin)
+                self.decisions_add(key, Decision(resp.headers, dc, server, "vary", key=ckey,
+                                                 vary=headers))
+                if ckey is not None:
+                    return twin.get
             return Response(status, headers, body, resp.close_connection, resp.on_close)
         return self._encode(ctx, resp, chosen, scan, key, dont_vary)
 
