@@ -129,7 +129,7 @@ def attribute_value(rule: EnvRule, ctx: RequestContext) -> str | None:
 class RuleSet:
     """The lines of one per-directory config, and what they did for given attribute values."""
 
-    __slots__ = ("dc", "rules", "memo", "keyed", "attrs", "index")
+    __slots__ = ("dc", "rules", "memo", "keyed", "attrs", "index", "single")
 
     def __init__(self, dc: Any) -> None:
         self.dc = dc
@@ -145,14 +145,36 @@ class RuleSet:
                 self.attrs.append(r)
             index.append(keys[key])
         self.index = tuple(index)
-        self.memo: dict[tuple[Any, ...], tuple[tuple[str, str | None], ...]] = {}
+        self.memo: dict[Any, tuple[tuple[str, str | None], ...]] = {}
         # Rule 3: remembered only when no line tests a variable a line sets
         set_here = {var for r in self.rules for var, _ in r.features}
         self.keyed = not any(r.special is None and r.name_regex is None
                              and r.attribute in set_here for r in self.rules)
+        # the common case (Debian's stock lines): one request field tested by every line, and
+        # a field present needs no env fallback: its raw value is the memo's key
+        only = self.attrs[0] if len(self.attrs) == 1 else None
+        self.single = (only.attribute.lower().encode("latin-1") if only is not None and
+                       only.special is None and only.name_regex is None and self.keyed else None)
 
     def apply(self, ctx: RequestContext) -> None:
         rules = self.rules
+        single = self.single
+        if single is not None:
+            raw = None
+            for key, value in ctx.request.headers:
+                if key == single:
+                    raw = value if raw is None else raw + b", " + value
+            if raw is not None:
+                ops = self.memo.get(raw)
+                if ops is None:
+                    text = raw.decode("latin-1")
+                    ops = tuple(run(rules, None, [text] * len(rules)))
+                    if len(self.memo) >= MEMO_MAX:
+                        self.memo.clear()
+                    self.memo[raw] = ops
+                if ops:
+                    _apply(ctx.env, ops)
+                return
         if not self.keyed:
             run(rules, ctx, [attribute_value(r, ctx) for r in rules])
             return
@@ -163,12 +185,15 @@ class RuleSet:
             if len(self.memo) >= MEMO_MAX:
                 self.memo.clear()
             self.memo[values] = ops
-        env = ctx.env
-        for var, value in ops:
-            if value is None:
-                env.pop(var, None)
-            else:
-                env[var] = value
+        _apply(ctx.env, ops)
+
+
+def _apply(env: dict[str, str], ops: Any) -> None:
+    for var, value in ops:
+        if value is None:
+            env.pop(var, None)
+        else:
+            env[var] = value
 
 
 def run(rules: tuple[EnvRule, ...], ctx: RequestContext | None,
