@@ -175,8 +175,9 @@ class RuleSet:
                 if ops:
                     _apply(ctx.env, ops)
                 return
-        if not self.keyed:
-            run(rules, ctx, [attribute_value(r, ctx) for r in rules])
+        if not self.keyed:                   # a line tests what an earlier one set: in order
+            for rule in rules:
+                run((rule,), ctx, (attribute_value(rule, ctx),))
             return
         values = tuple(attribute_value(r, ctx) for r in self.attrs)
         ops = self.memo.get(values)
