@@ -231,3 +231,25 @@ def test_drivers_take_the_policy_the_master_preloaded(tmp_path):
     mpm.preload()
     assert mpm.new_driver(None).policy is mpm._preloaded_policy
     assert mpm.new_driver(None).buf is None             # the read buffer waits for a read
+
+
+def test_a_child_gives_every_signal_of_the_masters_table_its_own_disposition():
+    """child_signals does not restore the master's handlers first (Rule 9): it sets each one."""
+    from mpmd.mpm.base import SIGNALS
+    from mpmd.supervisor.signals import SignalQueue
+
+    queue = SignalQueue()
+    queue.install()
+    try:
+        mpm = _mpm("prefork")
+        mpm.runtime.signals = queue
+
+        def child_main() -> int:
+            masters = [s.signo for s in SIGNALS if signal.getsignal(s.signo) == queue._handler]
+            return 1 if masters else 0
+
+        pid = fork_child(child_main, mpm.child_signals)
+        _, status = os.waitpid(pid, 0)
+        assert decode_exit(status).code == 0, "a master's handler is left in the child"
+    finally:
+        queue.restore()

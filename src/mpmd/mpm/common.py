@@ -44,7 +44,8 @@ Rule 9: a child shares the master's pages until it writes one; what it writes af
         so that a collection in the child never walks them; what every child would build
         alike from the config is built once in the master before fork (``preload``: the
         drivers' Policy); nothing is allocated for a connection before there is one (the
-        driver's read buffer).  No further tuning is applied: the collector never ran in an
+        driver's read buffer); the master's signal handlers are not restored in a child that
+        sets its own for each of them (``child_signals``).  No further tuning is applied: the collector never ran in an
         idle child, collecting or disabling it in the master measured no difference, a
         prefork child has no thread (thread stacks) and one malloc arena.  What is left,
         about 2 MiB on CPython 3.11, is the interpreter's own writes (reference counts, the
@@ -144,6 +145,9 @@ def reap() -> list[tuple[int, ExitInfo]]:
 # pipe and read by the master as its own -- a second graceful, or a stop instead of a restart.
 # Blocked, such a signal waits until the child has its own handlers, then reaches the child.
 FORK_BLOCKED_SIGNALS = frozenset(spec.signo for spec in SIGNALS)
+# The signals ForkingMPM.child_signals gives a disposition of the child's own.
+CHILD_HANDLED_SIGNALS = frozenset({signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGCHLD,
+                                   signal.SIGUSR1, signal.SIGWINCH})
 # Tests only: seconds a new child pauses right after fork, before its own signal handling is in
 # place, to widen the window above so that a test can send a signal into it reliably.
 TEST_PAUSE_AFTER_FORK_ENV = "MPMD_TEST_PAUSE_AFTER_FORK_S"
@@ -567,9 +571,13 @@ class ForkingMPM(MPM):
 
     def child_signals(self) -> None:
         """In a new child, while the master's signals are still blocked (``fork_child``): none
-        of the master's plumbing, and the child's own handlers (httpd make_child)."""
+        of the master's plumbing, and the child's own handlers (httpd make_child).  Every
+        signal of the master's table (FORK_BLOCKED_SIGNALS) gets the child's own disposition
+        here, so the master's handlers are not restored first (Rule 9)."""
         if self.runtime.signals is not None:
-            self.runtime.signals.close_in_child()
+            self.runtime.signals.close_in_child(restore=False)
+        for signo in FORK_BLOCKED_SIGNALS - CHILD_HANDLED_SIGNALS:
+            signal.signal(signo, signal.SIG_DFL)       # a signal added to the table later
         for signo in (signal.SIGINT, signal.SIGHUP):
             signal.signal(signo, signal.SIG_IGN)
         for signo in (signal.SIGTERM, signal.SIGCHLD):

@@ -68,9 +68,12 @@ class SignalQueue:
             actions.extend(ACTION_OF[b] for b in data if b in ACTION_OF)
         return actions
 
-    def close_in_child(self) -> None:
-        """A forked child keeps no part of the master's signal plumbing."""
-        self.restore()
+    def close_in_child(self, restore: bool = True) -> None:
+        """A forked child keeps no part of the master's signal plumbing: the handlers as they
+        were before ``install`` (``restore``: False when the child installs its own for every
+        signal of the table right after, which spares it that work) and no self-pipe."""
+        if restore:
+            self.restore()
         for fd in (self.r, self.w):
             try:
                 os.close(fd)
