@@ -150,3 +150,12 @@ def test_bad_header_lines(line: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(text=f"Listen 127.0.0.1:0\n{line}\n")
     assert err.value.line == 2
+
+
+def test_nokeepalive_closes_the_connection() -> None:
+    cfg = load_config(text='Listen 127.0.0.1:0\nBrowserMatch "Mozilla/2" nokeepalive\n')
+    module = _module(cfg, SetEnvIfModule)
+    for agent, close in ((b"Mozilla/2.0", True), (b"Mozilla/5.0", False)):
+        ctx = _ctx(cfg, [(b"user-agent", agent)])
+        module.header_parser(ctx)
+        assert module.output_filter(ctx, Response(200, [])).close_connection is close

@@ -14,6 +14,9 @@ Rule 3: the lines run in header_parser, on every request once its route is known
         before any variable a phase after them reads).  Debian's stock BrowserMatch lines must
         cost little: what a list of lines does for the same attribute values is remembered, so
         a repeated User-Agent costs one dict lookup.
+Rule 4: of httpd's special variables, ``nokeepalive`` is acted on (the connection closes after
+        the answer); downgrade-1.0, force-response-1.0, redirect-carefully are set and not
+        acted on.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, ClassVar
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.config.values import Worded
-from mpmd.core.exchange import RequestContext
+from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import SET_FIELDS, Module
 from mpmd.modules.mod_headers import _pregsub
 
@@ -248,7 +251,16 @@ class SetEnvIfModule(Module):
         self._sets: dict[int, RuleSet] = {}
 
     def unused_hooks(self, values: dict[str, Any]) -> tuple[str, ...]:
-        return () if "set_env_if" in values.get(SET_FIELDS, ("set_env_if",)) else ("header_parser",)
+        used = "set_env_if" in values.get(SET_FIELDS, ("set_env_if",))
+        return () if used else ("header_parser", "output_filter")
+
+    def output_filter(self, ctx: RequestContext, resp: Response) -> Response:
+        """Rule 4: ``nokeepalive`` closes the connection after the answer (httpd's
+        ap_set_keepalive reads it in subprocess_env)."""
+        if "nokeepalive" not in ctx.env or resp.close_connection:
+            return resp
+        return Response(resp.status, resp.headers, resp.body, True, resp.on_close, None,
+                        resp.local)
 
     def header_parser(self, ctx: RequestContext) -> None:
         dc = ctx.dir_config if ctx.dir_config is not None else ctx.server.default_dir
