@@ -197,6 +197,17 @@ def _rates(s: Summary) -> tuple[float, float, float]:
     return s.total_accesses / up, s.total_bytes / up, per_req
 
 
+def _master() -> list[int]:
+    """This process's parent when it is mpmd's master (its title says so: with -X there is
+    none, and the parent is whatever started the server)."""
+    ppid = os.getppid()
+    try:
+        with open(f"/proc/{ppid}/cmdline", "rb") as fh:
+            return [ppid] if fh.read(12) == b"mpmd: master" else []
+    except OSError:
+        return []
+
+
 def cpu_times(pids: list[int]) -> tuple[float, float, float, float]:
     """(user, system, children's user, children's system) CPU seconds of the master (this
     process's parent) and the processes ``pids`` (Rule 7): /proc/PID/stat, or this process's
@@ -204,7 +215,7 @@ def cpu_times(pids: list[int]) -> tuple[float, float, float, float]:
     tick = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
     total = [0.0, 0.0, 0.0, 0.0]
     seen = False
-    for pid in dict.fromkeys([os.getppid(), *pids]):
+    for pid in dict.fromkeys([*_master(), *pids]):
         try:
             with open(f"/proc/{pid}/stat", "rb") as fh:
                 stat = fh.read()
