@@ -50,6 +50,8 @@ FILES = {
     "listing/secret.txt": b"hidden by Require\n",
     "listing/sub/secret.txt": b"shown by ShowForbidden\n",
     "listing/sub/deeper/z.txt": b"z\n",
+    "mvhead/HEADER.html": b"<p>found by MultiViews</p>\n",
+    "mvhead/notes.txt": b"n\n",
     "plain/a.txt": b"a\n",
     "plain/HEADER.txt": b"a <plain> header\n",
     "plain/sub/b.txt": b"b\n",
@@ -104,6 +106,11 @@ SECTIONS = """
     IndexOptions +FoldersFirst -VersionSort +ShowForbidden
     AddDescription "A <b>text</b> file" *.txt
     IndexOrderDefault Descending Name
+</Directory>
+<Directory "{h}/mvhead">
+    Options +Indexes +MultiViews
+    HeaderName HEADER
+    ReadmeName /plain/HEADER.txt
 </Directory>
 <Directory "{h}/plain">
     Options +Indexes
@@ -191,7 +198,7 @@ def fetch(base: str, path: str, headers: dict[str, str] | None = None,
 LISTINGS = ["/listing/", "/listing/?C=S;O=D", "/listing/?C=M;O=A", "/listing/?C=N;O=D;V=0",
             "/listing/?F=1", "/listing/?F=0", "/listing/?F=2;C=D;O=A", "/listing/?P=*.txt",
             "/listing/?P=f*;C=S&O=D", "/listing/sub/", "/listing/sub/?C=D;O=D",
-            "/listing/sub/deeper/", "/plain/", "/plain/?C=N;O=D", "/plain/sub/"]
+            "/listing/sub/deeper/", "/plain/", "/plain/?C=N;O=D", "/plain/sub/", "/mvhead/"]
 
 
 def test_listings_are_apache_s(apache, mpmd):

@@ -24,10 +24,11 @@ Rule 5: AddIcon*, AddAlt*, AddDescription and IndexIgnore lines are searched as 
         not +/- prefixed replaces what the scopes around it set, and several such lines in
         one scope add up (httpd's merge_autoindex_configs).  The scope of each line is
         stamped on its value when the configuration loads (``check_config``).
-Rule 6: HeaderName and ReadmeName name a file relative to the listed directory (or an
-        absolute URL path under DocumentRoot): text/html is included as it is (the preamble
-        is left out with SuppressHTMLPreamble), other text/* escaped in a <pre>; a header
-        replaces the <h1>, a readme the server signature.  HEAD gets the head alone.
+Rule 6: HeaderName and ReadmeName are URLs relative to the listing's (or absolute), looked
+        up as httpd's subrequest (Alias, MultiViews, Require and mod_mime apply; a regular
+        file only): text/html is included as its handler answers it (the preamble is left
+        out with SuppressHTMLPreamble), other text/* escaped in a <pre>; a header replaces
+        the <h1>, a readme the server signature.  HEAD gets the head alone.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ from urllib.parse import quote, unquote_to_bytes
 
 from mpmd.config import values as v
 from mpmd.config.directives import Args, Ctx, Directive, Merge
-from mpmd.core.exchange import RequestContext, Response
+from mpmd.core import request as pipeline
+from mpmd.core.exchange import FileBody, RequestContext, Response
 from mpmd.core.modules import Module
-from mpmd.core.request import error
+from mpmd.core.request import BadPath, error, normalize
 
 # IndexOptions keywords that are flags (httpd's opts bits)
 FLAGS = ("FancyIndexing", "FoldersFirst", "HTMLTable", "IconsAreLinks", "IgnoreCase",
@@ -802,39 +804,48 @@ class Listing:
         out.append((DOCTYPE_XHTML if xhtml else DOCTYPE_HTML)
                    + f" <head>\n  <title>Index of {title}</title>\n </head>\n <body>\n")
 
-    def _include(self, name: str | None) -> tuple[str, str] | None:
-        """Rule 6: ("html" | "text", content) of a HeaderName/ReadmeName file."""
+    def _include(self, name: str | None, header: bool) -> tuple[str, str] | None:
+        """Rule 6: ("html" | "text", content) of a HeaderName/ReadmeName, looked up as
+        httpd's subrequest: the URL relative to the listing's (Alias, MultiViews, Require and
+        the file's type apply), a regular file only; text/html is run through its handler,
+        other text/* read and escaped."""
         if not name:
             return None
         ctx = self.ctx
-        if name.startswith("/"):
-            root = (getattr(ctx.server, "document_root", None) or "/var/www/html").rstrip("/")
-            path, uri = root + name, name
-        else:
-            path = os.path.normpath(self.dirname + name)
-            uri = ctx.uri_path.rstrip("/") + "/" + name
-            if not path.startswith(self.dirname):
-                return None
+        uri = name if name.startswith("/") else ctx.uri_path.rstrip("/") + "/" + name
         try:
-            if not stat_mod.S_ISREG(os.stat(path).st_mode):
-                return None
-            dc = ctx.server.dir_config(path, uri)
-            if not self._allowed(path, uri, dc):
-                return None
-            meta = self.mime.meta(ctx.server, dc, path) if self.mime is not None else None
-            ctype = (meta.media_type or "").lower() if meta is not None else ""
-            if not ctype.startswith("text/"):
-                return None
-            with open(path, "rb") as f:
-                data = f.read().decode("utf-8", "surrogateescape")
-        except OSError:
+            uri = normalize(uri)
+        except BadPath:
             return None
-        if ctype == "text/html":
-            return "html", data
-        return "text", "<pre>\n" + html_text(data) + "</pre>\n"
+        headers = ctx.request.headers
+        if header:                     # httpd asks for text only, and for no encoding
+            headers = tuple((k, v) for k, v in headers if k not in (b"accept", b"accept-encoding"))
+            headers += ((b"accept", b"text/html, text/plain"),)
+        raw = quote(uri.encode("utf-8", "surrogateescape"), safe="/:@!$&'()*+,;=-._~")
+        request = dataclasses.replace(ctx.request, method="GET", target=raw.encode(),
+                                      path=raw.encode(), query=b"", headers=headers)
+        sub = dataclasses.replace(ctx, request=request, uri_path="/", path_info="",
+                                  filename=None, handler=None, dir_config=None, notes={},
+                                  env=dict(ctx.env))
+        try:
+            handler = pipeline.prepare(sub)
+            if isinstance(handler, Response) or not sub.filename \
+                    or not stat_mod.S_ISREG(os.stat(sub.filename).st_mode):
+                return None
+            ctype = (sub.notes.get("content_type") or "").split(";", 1)[0].strip().lower()
+            if ctype == "text/html":
+                resp = pipeline.run_handler(sub, handler)
+                return ("html", _body_text(resp)) if resp.status == 200 else None
+            if ctype.startswith("text/"):
+                with open(sub.filename, "rb") as f:
+                    data = f.read().decode("utf-8", "surrogateescape")
+                return "text", "<pre>\n" + html_text(data) + "</pre>\n"
+        except (OSError, ValueError):
+            return None
+        return None
 
     def emit_head(self, out: list[str], title: str, suppress: bool, xhtml: bool) -> None:
-        found = self._include(getattr(self.dc, "header_name", None))
+        found = self._include(getattr(self.dc, "header_name", None), True)
         if found is not None and found[0] == "html":
             if not suppress:
                 self.emit_preamble(out, title, xhtml)
@@ -847,7 +858,7 @@ class Listing:
         out.append(f"<h1>Index of {title}</h1>\n")
 
     def emit_tail(self, out: list[str], suppress: bool) -> None:
-        found = self._include(getattr(self.dc, "readme_name", None))
+        found = self._include(getattr(self.dc, "readme_name", None), False)
         if found is not None:
             out.append(found[1])
         else:
@@ -986,6 +997,26 @@ class Listing:
                        else "</pre>\n")
         else:
             out.append("</ul>\n")
+
+
+def _body_text(resp: Response) -> str:
+    """A subrequest's answer as text (its bytes, a file region or chunks)."""
+    body = resp.body
+    try:
+        if isinstance(body, (bytes, bytearray)):
+            data = bytes(body)
+        elif isinstance(body, FileBody):
+            body.file.seek(body.offset)
+            data = body.file.read(body.length)
+        else:
+            data = b"".join(bytes(chunk) for chunk in body)  # type: ignore[union-attr]
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None and not isinstance(body, (bytes, bytearray)):
+            close()
+        if resp.on_close is not None:
+            resp.on_close()
+    return data.decode("utf-8", "surrogateescape")
 
 
 def terminate_description(desc: str, width: int, mode: int, flags: frozenset[str]) -> str:
