@@ -215,3 +215,17 @@ def test_multiviews_routes_are_never_kept_and_others_are(tmp_path):
         assert get(cfg, "/a.txt").status == 200
     kept = {path for path, _ in cfg.hooks.routes}
     assert b"/a.txt" in kept and b"/mv/page.html" not in kept
+
+
+def test_addhandler_and_sethandler(tmp_path):
+    from tests.modules.static_support import body_bytes, config, get, make_site
+    docroot = make_site(tmp_path)
+    (docroot / "g.en.html").write_text("hello\n")
+    for name in ("m.var", "raw.var", "none.var"):
+        (docroot / name).write_text("URI: g.en.html\nContent-Type: text/html\n")
+    cfg = config(tmp_path, "AddHandler type-map .var\n"
+                           '<Files "raw.var">\nSetHandler default-handler\n</Files>\n'
+                           '<Files "none.var">\nSetHandler None\n</Files>\n')
+    assert body_bytes(get(cfg, "/m.var")) == b"hello\n"              # the map's choice
+    assert body_bytes(get(cfg, "/none.var")) == b"hello\n"           # None leaves AddHandler
+    assert body_bytes(get(cfg, "/raw.var")).startswith(b"URI:")      # SetHandler wins

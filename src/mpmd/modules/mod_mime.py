@@ -392,9 +392,10 @@ class MimeModule(Module):
             notes["content_headers"] = meta.headers
         elif "content_headers" in notes:             # an internal redirect's first file's
             del notes["content_headers"]
-        if meta.handler is not None and ctx.handler is None \
-                and not getattr(ctx.dir_config, "set_handler", None):
-            self._add_handler(ctx, meta.handler, filename)
+        if meta.handler is not None and ctx.handler is None:
+            forced = getattr(ctx.dir_config, "set_handler", None)
+            if not forced or str(forced).lower() == "none":     # httpd: SetHandler None
+                self._add_handler(ctx, meta.handler, filename)  # leaves mod_mime's
 
     def _add_handler(self, ctx: RequestContext, name: str, filename: str) -> None:
         """Rule 5."""
