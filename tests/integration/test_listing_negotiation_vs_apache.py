@@ -50,6 +50,9 @@ FILES = {
     "listing/secret.txt": b"hidden by Require\n",
     "listing/sub/secret.txt": b"shown by ShowForbidden\n",
     "listing/sub/deeper/z.txt": b"z\n",
+    "styled/a.txt": b"a\n",
+    "styled/b.tar.gz": b"b\n",
+    "styled/dir/c.txt": b"c\n",
     "mvhead/HEADER.html": b"<p>found by MultiViews</p>\n",
     "mvhead/notes.txt": b"n\n",
     "plain/a.txt": b"a\n",
@@ -106,6 +109,12 @@ SECTIONS = """
     IndexOptions +FoldersFirst -VersionSort +ShowForbidden
     AddDescription "A <b>text</b> file" *.txt
     IndexOrderDefault Descending Name
+</Directory>
+<Directory "{h}/styled">
+    Options +Indexes
+    IndexStyleSheet "/css/list.css"
+    IndexHeadInsert "<meta name=\\"robots\\" content=\\"noindex\\">"
+    IndexOptions +AddAltClass +SuppressLastModified
 </Directory>
 <Directory "{h}/mvhead">
     Options +Indexes +MultiViews
@@ -198,7 +207,8 @@ def fetch(base: str, path: str, headers: dict[str, str] | None = None,
 LISTINGS = ["/listing/", "/listing/?C=S;O=D", "/listing/?C=M;O=A", "/listing/?C=N;O=D;V=0",
             "/listing/?F=1", "/listing/?F=0", "/listing/?F=2;C=D;O=A", "/listing/?P=*.txt",
             "/listing/?P=f*;C=S&O=D", "/listing/sub/", "/listing/sub/?C=D;O=D",
-            "/listing/sub/deeper/", "/plain/", "/plain/?C=N;O=D", "/plain/sub/", "/mvhead/"]
+            "/listing/sub/deeper/", "/plain/", "/plain/?C=N;O=D", "/plain/sub/", "/mvhead/",
+            "/styled/", "/styled/?F=1"]
 
 
 def test_listings_are_apache_s(apache, mpmd):

@@ -54,7 +54,8 @@ from mpmd.core.request import BadPath, error, normalize
 FLAGS = ("FancyIndexing", "FoldersFirst", "HTMLTable", "IconsAreLinks", "IgnoreCase",
          "IgnoreClient", "ScanHTMLTitles", "SuppressColumnSorting", "SuppressDescription",
          "SuppressHTMLPreamble", "SuppressIcon", "SuppressLastModified", "SuppressSize",
-         "SuppressRules", "TrackModified", "VersionSort", "XHTML", "ShowForbidden")
+         "SuppressRules", "TrackModified", "VersionSort", "XHTML", "ShowForbidden",
+         "AddAltClass")
 _FLAG_NAMES = {f.lower(): f for f in FLAGS}
 DEFAULT_NAME_WIDTH = 23
 DEFAULT_DESC_WIDTH = 23
@@ -802,7 +803,15 @@ class Listing:
 
     def emit_preamble(self, out: list[str], title: str, xhtml: bool) -> None:
         out.append((DOCTYPE_XHTML if xhtml else DOCTYPE_HTML)
-                   + f" <head>\n  <title>Index of {title}</title>\n </head>\n <body>\n")
+                   + f" <head>\n  <title>Index of {title}</title>\n")
+        sheet = getattr(self.dc, "index_style_sheet", None)
+        if sheet is not None:
+            out.append(f'  <link rel="stylesheet" href="{sheet}" type="text/css"'
+                       + (" />\n" if xhtml else ">\n"))
+        insert = getattr(self.dc, "index_head_insert", None)
+        if insert is not None:
+            out.append(insert)
+        out.append(" </head>\n <body>\n")
 
     def _include(self, name: str | None, header: bool) -> tuple[str, str] | None:
         """Rule 6: ("html" | "text", content) of a HeaderName/ReadmeName, looked up as
@@ -855,7 +864,10 @@ class Listing:
         if found is not None:
             out.append(found[1])
             return
-        out.append(f"<h1>Index of {title}</h1>\n")
+        if getattr(self.dc, "index_style_sheet", None) is not None:
+            out.append(f'  <h1 id="indextitle">Index of {title}</h1>\n')
+        else:
+            out.append(f"<h1>Index of {title}</h1>\n")
 
     def emit_tail(self, out: list[str], suppress: bool) -> None:
         found = self._include(getattr(self.dc, "readme_name", None), False)
@@ -903,25 +915,33 @@ class Listing:
             return f'<a href="?C={column};O={"D" if reverse else "A"}{q.colargs}">{anchor}</a>'
 
         breakrow = ""
+        css = getattr(self.dc, "index_style_sheet", None) is not None     # IndexStyleSheet
+
+        def cell(tag: str, name: str, plain: str = "") -> str:
+            return f'<{tag} class="indexcol{name}">' if css else f"<{tag}{plain}>"
+
         if table:
             cols = 1
-            out.append("  <table>\n   <tr>")
+            out.append('  <table id="indexlist">\n   <tr class="indexhead">' if css
+                       else "  <table>\n   <tr>")
             if icons:
-                out.append('<th valign="top">')
+                out.append(cell("th", "icon", ' valign="top"'))
                 out.append(self._img(blank, "[ICO]", xhtml) + "</th>" if blank else "&nbsp;</th>")
                 cols += 1
-            out.append("<th>" + link("Name", "N"))
+            out.append(cell("th", "name") + link("Name", "N"))
             if "SuppressLastModified" not in flags:
-                out.append("</th><th>" + link("Last modified", "M"))
+                out.append("</th>" + cell("th", "lastmod") + link("Last modified", "M"))
                 cols += 1
             if "SuppressSize" not in flags:
-                out.append("</th><th>" + link("Size", "S"))
+                out.append("</th>" + cell("th", "size") + link("Size", "S"))
                 cols += 1
             if "SuppressDescription" not in flags:
-                out.append("</th><th>" + link("Description", "D"))
+                out.append("</th>" + cell("th", "desc") + link("Description", "D"))
                 cols += 1
             if "SuppressRules" not in flags:
-                breakrow = f'   <tr><th colspan="{cols}"><hr{" /" if xhtml else ""}></th></tr>\n'
+                klass = ' class="indexbreakrow"' if css else ""
+                breakrow = (f'   <tr{klass}><th colspan="{cols}">'
+                            f'<hr{" /" if xhtml else ""}></th></tr>\n')
             out.append("</th></tr>\n" + breakrow)
         elif fancy:
             out.append("<pre>")
@@ -938,7 +958,7 @@ class Listing:
         else:
             out.append("<ul>")
         date_format = opts.get("date_format") or "%Y-%m-%d %H:%M"
-        for ent in ents:
+        for x, ent in enumerate(ents):
             anchor = html_text(escape_path(ent.name))
             shown = "Parent Directory" if ent.parent else ent.name
             if table or fancy:
@@ -957,25 +977,32 @@ class Listing:
                         img = f'<a href="{anchor}">{img}</a>'
                 date = time.strftime(date_format, time.localtime(ent.lm)) if ent.lm != -1 else None
             if table:
-                out.append("<tr>")
-                if icons:
-                    out.append(f'<td valign="top">{img or "&nbsp;"}</td>')
-                if name_mode == _ADJUST:
-                    out.append(f'<td><a href="{anchor}">{html_text(shown)}</a>')
+                if not css:
+                    out.append("<tr>")
+                elif ent.alt and "AddAltClass" in flags:
+                    out.append(f'   <tr class="{"odd" if x & 1 else "even"}-{ent.alt.lower()}">')
                 else:
-                    out.append(f'<td><a href="{anchor}">{html_text(cut)}</a>{pad[width:]}')
+                    out.append(f'   <tr class="{"odd" if x & 1 else "even"}">')
+                if icons:
+                    out.append(cell("td", "icon", ' valign="top"') + f'{img or "&nbsp;"}</td>')
+                if name_mode == _ADJUST:
+                    out.append(cell("td", "name") + f'<a href="{anchor}">{html_text(shown)}</a>')
+                else:
+                    out.append(cell("td", "name")
+                               + f'<a href="{anchor}">{html_text(cut)}</a>{pad[width:]}')
                 if "SuppressLastModified" not in flags:
-                    out.append(f'</td><td align="right">{date}  ' if date is not None
-                               else "</td><td>&nbsp;")
+                    out.append("</td>" + (cell("td", "lastmod", ' align="right"') + f"{date}  "
+                                          if date is not None else cell("td", "lastmod")
+                                          + "&nbsp;"))
                 if "SuppressSize" not in flags:
-                    out.append(f'</td><td align="right">{strfsize(ent.size)}')
+                    out.append("</td>" + cell("td", "size", ' align="right"') + strfsize(ent.size))
                 if "SuppressDescription" not in flags:
                     if ent.desc:
                         text = ent.desc if desc_mode == _ADJUST else \
                             terminate_description(ent.desc, desc_width, desc_mode, flags)
-                        out.append(f"</td><td>{text}")
+                        out.append("</td>" + cell("td", "desc") + text)
                     else:
-                        out.append("</td><td>&nbsp;")
+                        out.append("</td>" + cell("td", "desc") + "&nbsp;")
                 out.append("</td></tr>\n")
             elif fancy:
                 if icons:
@@ -1135,6 +1162,12 @@ class AutoindexModule(Module):
         Directive("DefaultIcon", Args.TAKE1, Ctx.ANY, v.string, None, "default_icon",
                   "Icon of files no AddIcon* line matches.", syntax="DefaultIcon url-path",
                   owner=_O),
+        Directive("IndexStyleSheet", Args.TAKE1, Ctx.ANY, v.string, None, "index_style_sheet",
+                  "A style sheet for listings (and their classes: indexlist, indexhead, "
+                  "indexcolname ...).", syntax="IndexStyleSheet url-path", owner=_O),
+        Directive("IndexHeadInsert", Args.TAKE1, Ctx.ANY, v.string, None, "index_head_insert",
+                  "Markup put in the <head> of listings.",
+                  syntax='IndexHeadInsert "markup ..."', owner=_O),
         Directive("HeaderName", Args.TAKE1, Ctx.ANY, v.string, None, "header_name",
                   "File put at the top of a listing (text/html as is, text/* in <pre>).",
                   syntax="HeaderName filename", owner=_O),
