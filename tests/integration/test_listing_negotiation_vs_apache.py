@@ -54,6 +54,8 @@ FILES = {
     "styled/b.tar.gz": b"b\n",
     "styled/dir/c.txt": b"c\n",
     "mvhead/HEADER.html": b"<p>found by MultiViews</p>\n",
+    "mvnone/data.foo.txt": b"foo\n",
+    "mvany/data.foo.txt": b"foo\n",
     "mvhead/notes.txt": b"n\n",
     "plain/a.txt": b"a\n",
     "plain/HEADER.txt": b"a <plain> header\n",
@@ -115,6 +117,13 @@ SECTIONS = """
     IndexStyleSheet "/css/list.css"
     IndexHeadInsert "<meta name=\\"robots\\" content=\\"noindex\\">"
     IndexOptions +AddAltClass +SuppressLastModified
+</Directory>
+<Directory "{h}/mvnone">
+    Options +MultiViews
+</Directory>
+<Directory "{h}/mvany">
+    Options +MultiViews
+    MultiviewsMatch Any
 </Directory>
 <Directory "{h}/mvhead">
     Options +Indexes +MultiViews
@@ -268,6 +277,8 @@ NEGOTIATED = [
     ("/mv/strict/index", {"Accept-Language": "ja;q=0.5, *;q=0.1"}),
     ("/mv/strict/index", {"Accept-Language": "de;q=0.8, fr;q=0.8"}),
     ("/mv/strict/index", {"Accept": "image/*"}),
+    ("/mvnone/data", {}),                                      # foo: unknown, no variant
+    ("/mvany/data", {}),                                       # MultiviewsMatch Any
     ("/tm/greet.var", {}),                                     # type maps (AddHandler type-map)
     ("/tm/greet.var", {"Accept-Language": "de"}),
     ("/tm/greet.var", {"Accept-Language": "fr"}),

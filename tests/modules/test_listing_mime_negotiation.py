@@ -36,6 +36,9 @@ def load(tmp_path: Path, text: str):
     ("ForceLanguagePriority Sometimes", "Invalid ForceLanguagePriority option sometimes"),
     ("AddType text .txt", "is not a media type"),
     ("AddLanguage en", "needs a language tag and at least one extension"),
+    ("MultiviewsMatch Any Handlers",
+     "MultiviewsMatch Any or NegotiatedOnly may not be combined with other options"),
+    ("MultiviewsMatch Some", "MultiviewsMatch requires Any, NegotiatedOnly, Handlers or Filters"),
 ])
 def test_bad_lines_are_refused_with_their_line(tmp_path, line, message):
     with pytest.raises(ConfigError) as err:
@@ -229,3 +232,19 @@ def test_addhandler_and_sethandler(tmp_path):
     assert body_bytes(get(cfg, "/m.var")) == b"hello\n"              # the map's choice
     assert body_bytes(get(cfg, "/none.var")) == b"hello\n"           # None leaves AddHandler
     assert body_bytes(get(cfg, "/raw.var")).startswith(b"URI:")      # SetHandler wins
+
+
+def test_multiviews_match_handlers_makes_an_addhandler_extension_known(tmp_path):
+    from tests.modules.static_support import body_bytes, config, get, make_site
+    docroot = make_site(tmp_path)
+    for name in ("strict", "handlers"):
+        (docroot / name).mkdir()
+        (docroot / name / "menu.html.tmpl").write_text(f"{name}\n")
+    cfg = config(tmp_path, "AddHandler cgi-script .tmpl\n"
+                           f"<Directory {docroot}/strict>\nOptions +MultiViews\n</Directory>\n"
+                           f"<Directory {docroot}/handlers>\nOptions +MultiViews\n"
+                           "MultiviewsMatch Handlers\n</Directory>\n")
+    assert get(cfg, "/strict/menu.html").status == 404          # .tmpl: not negotiable
+    resp = get(cfg, "/handlers/menu.html")
+    assert resp.status == 200 and body_bytes(resp) == b"handlers\n"
+    assert resp.header("Content-Location") == "menu.html.tmpl"

@@ -27,7 +27,8 @@ Rule 5: an AddHandler naming a handler mpmd has (server-status, wsgi-script, typ
         and the error log says it once per process and file (MPMD0902), in the words of
         httpd's AH00523 warning.
 Rule 6: the extensions that said nothing (and the base name) are the file's "exceptions",
-        which MultiViews compares with the requested name (mod_negotiation).
+        which MultiViews compares with the requested name (mod_negotiation); with
+        MultiviewsMatch Handlers an AddHandler extension says something, with Any every one.
 Rule 7: an encoding written "x-gzip" (or any "x-" one) is sent without its "x-" to a client
         whose Accept-Encoding names it so ("gzip"), as httpd does; such a file's route
         depends on that header, so it is not kept in the route cache.
@@ -151,6 +152,25 @@ add_encoding_value = _adder("encoding", "an encoding")
 add_handler_value = _adder("handler", "a handler name")
 
 
+def multiviews_match_value(args: list[str]) -> frozenset[str]:
+    """httpd's multiviews_match: Any and NegotiatedOnly stand alone."""
+    words = {"any": "Any", "negotiatedonly": "NegotiatedOnly", "filters": "Filters",
+             "handlers": "Handlers"}
+    out = set()
+    for arg in args:
+        word = words.get(arg.lower())
+        if word is None:
+            raise v.Worded("MultiviewsMatch requires Any, NegotiatedOnly, Handlers or Filters")
+        out.add(word)
+    if len(out) > 1 and out & {"Any", "NegotiatedOnly"}:
+        raise v.Worded("MultiviewsMatch Any or NegotiatedOnly may not be combined with "
+                       "other options")
+    return frozenset(out)
+
+
+multiviews_match_value.render = lambda value: " ".join(sorted(value))  # type: ignore[attr-defined]
+
+
 def charset_value(args: list[str]) -> str | bool:
     """AddDefaultCharset On|Off|charset (On = iso-8859-1, as httpd)."""
     word = args[0]
@@ -214,7 +234,8 @@ def ext_table(dc: Any) -> dict[str, dict[str, str]]:
 class DirTypes:
     """The type, charset, language, encoding and handler tables under one per-dir config."""
 
-    __slots__ = ("dc", "types", "exts", "force", "default_charset", "default_language", "memo")
+    __slots__ = ("dc", "types", "exts", "force", "default_charset", "default_language",
+                 "multimatch", "memo")
 
     def __init__(self, dc: Any, base: dict[str, str]) -> None:
         self.dc = dc
@@ -225,6 +246,7 @@ class DirTypes:
         self.default_charset = default_charset(dc)
         lang = getattr(dc, "default_language", None)
         self.default_language = str(lang).lower() if lang else None
+        self.multimatch = frozenset(getattr(dc, "multiviews_match", None) or ("NegotiatedOnly",))
         self.memo: dict[str, Meta] = {}
 
     def meta(self, filename: str) -> Meta:
@@ -269,7 +291,8 @@ class DirTypes:
                     found = True
                 if "handler" in info:
                     handler = info["handler"]
-            if not found:
+                    found = found or "Handlers" in self.multimatch
+            if not found and "Any" not in self.multimatch:
                 exceptions.append(ext)
         if not languages and self.default_language:
             languages.append(self.default_language)
@@ -335,6 +358,13 @@ class MimeModule(Module):
         Directive("RemoveHandler", Args.ITERATE, Ctx.ANY, _remover("handler"), [], "mime_map",
                   "Forget the AddHandler of these extensions.", merge=Merge.APPEND,
                   syntax="RemoveHandler extension [extension] ...", owner="mime_module"),
+        Directive("MultiviewsMatch", Args.ITERATE, Ctx.ANY, multiviews_match_value, None,
+                  "multiviews_match", "Which files MultiViews may offer: NegotiatedOnly (the "
+                  "default: every extension known to mod_mime), Handlers (AddHandler ones "
+                  "too), Any.", extra={"no_effect": (frozenset({"filters"}), "mpmd's mod_mime "
+                                       "maps no filter to an extension")},
+                  syntax="MultiviewsMatch Any|NegotiatedOnly|Filters|Handlers "
+                         "[Handlers|Filters]", owner="mime_module"),
         Directive("DefaultLanguage", Args.TAKE1, Ctx.ANY, v.string, None, "default_language",
                   "The Content-Language of files no AddLanguage extension names.",
                   syntax="DefaultLanguage language-tag", owner="mime_module"),

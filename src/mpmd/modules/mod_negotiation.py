@@ -842,6 +842,12 @@ class NegotiationModule(Module):
                   "language_priority", "Languages in order of preference, for ties in "
                   "negotiation (and ForceLanguagePriority).", extra={"combine": combine_priority},
                   syntax="LanguagePriority MIME-lang [MIME-lang] ...", owner="negotiation_module"),
+        Directive("CacheNegotiatedDocs", Args.FLAG, Ctx.SERVER | Ctx.VHOST, v.flag, False,
+                  "cache_negotiated_docs", "Accepted for Apache configurations; negotiated "
+                  "answers carry no Expires either way, as Apache 2.4 sends them.",
+                  syntax="CacheNegotiatedDocs On|Off", owner="negotiation_module",
+                  extra={"no_effect": (None, "negotiated answers carry no Expires either "
+                                             "way, as Apache 2.4's do")}),
         Directive("ForceLanguagePriority", Args.ITERATE, Ctx.ANY, force_priority_value, None,
                   "force_language_priority", "Prefer: LanguagePriority breaks ties; Fallback: "
                   "it picks a variant when no language is acceptable, instead of a 406 "
