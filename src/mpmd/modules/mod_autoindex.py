@@ -435,7 +435,6 @@ def strfsize(size: int) -> str:
         return f"{size:3d}{units[o]}"
 
 
-short_size = strfsize
 
 
 def _signed(b: int) -> int:
