@@ -435,8 +435,6 @@ def strfsize(size: int) -> str:
         return f"{size:3d}{units[o]}"
 
 
-
-
 def _signed(b: int) -> int:
     return b - 256 if b >= 128 else b
 
