@@ -129,7 +129,7 @@ def test_write_configs_needs_no_wrk_and_starts_nothing(tmp_path, monkeypatch, ca
     assert mpmd.bench.main(["--write-configs", str(tmp_path / "peers")]) == 0
     assert (tmp_path / "peers" / "mpmd-nginx-static.conf").read_text() == \
         configs.reference_configs()["mpmd-nginx-static.conf"]
-    assert "wrote 15 files" in capsys.readouterr().out
+    assert "wrote 23 files" in capsys.readouterr().out
 
 
 # ---- the https workloads ---------------------------------------------------------------

@@ -413,6 +413,15 @@ def reference_configs(s: Sizing | None = None) -> dict[str, str]:
     for mpm in ("event", "nginx"):
         files[f"mpmd-{mpm}-tls.conf"] = render_mpmd(mpm, "tls-static-1k", p, s, port)
     files["uvicorn-tls.py"] = uvicorn_tls_script("hello_asgi:app", p, s, port)
+    # The reliability workloads: Debian's pools, mod_reqtimeout in Apache (slowbody adds the
+    # WSGIScriptAlias of body_wsgi.py to mpmd's; soak that of hello_wsgi.py).
+    d = Sizing.debian()
+    files["nginx-reliability.conf"] = render_nginx(p, d, port).replace("user root;\n", "")
+    for mpm in ("prefork", "worker", "event"):
+        files[f"apache-{mpm}-reliability.conf"] = render_apache(
+            mpm, p, d, port, reqtimeout=True).replace("User www-data\nGroup www-data\n", "")
+    for mpm in ("prefork", "worker", "event", "nginx"):
+        files[f"mpmd-{mpm}-reliability.conf"] = render_mpmd(mpm, "reload", p, d, port)
     argv = {"gunicorn-sync": gunicorn_argv("sync", "hello_wsgi:application", p, s, port),
             "gunicorn-gthread": gunicorn_argv("gthread", "hello_wsgi:application", p, s, port),
             "uvicorn": uvicorn_argv("hello_asgi:app", p, s, port),
