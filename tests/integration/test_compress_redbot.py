@@ -2,10 +2,9 @@
 no warning about content-encoding, Vary or validators (its CONNEG and VALIDATION notes, and
 any note on Content-Encoding, Vary or ETag).
 
-REDbot is not in the ``test`` extra: its dependency httplint pulls in sniffpy, whose wheel
-installs a top-level ``tests`` package that shadows this repository's ``tests`` (every
-``from tests.support ...`` then fails).  Install it by hand (``pip install redbot``, then
-remove site-packages/tests/__init__.py) to run this file; without it the test is skipped.
+REDbot comes with the ``test`` extra.  Its dependency sniffpy installs a top-level ``tests``
+package into site-packages; this repository's ``tests`` is a regular package (it has an
+``__init__.py``) and comes first on sys.path, so it is the one imported.
 """
 
 from __future__ import annotations
