@@ -139,7 +139,7 @@ def wrk_command(url: str, *, threads: int, connections: int, duration_s: float,
                 keep_alive: bool, timeout_s: float = 2.0, wrk: str = "wrk") -> list[str]:
     """The exact wrk argv for one run (documented in docs/benchmarks.md)."""
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
-           f"--timeout", f"{max(1, round(timeout_s))}s", "--latency"]
+           "--timeout", f"{max(1, round(timeout_s))}s", "--latency"]
     if not keep_alive:
         cmd += ["-H", "Connection: close"]
     return cmd + [url]
