@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -103,3 +104,31 @@ def test_without_setproctitle_the_server_runs_untitled(conf, make_server, tmp_pa
     for pid in (server.pid, *kids):
         assert not cmdline(pid).startswith("mpmd:"), cmdline(pid)
     assert answer_status(server.port, 5.0) == 200
+
+
+def test_ps_shows_a_retiring_child_until_it_ends(conf, make_server, mpm):
+    """A child told to finish (graceful restart) says so, as nginx's "shutting down" worker."""
+    conf.add("WSGIApp /sleepy tests.apps.wsgi_apps:sleepy")
+    server = make_server(conf)
+    role = "worker" if mpm == "nginx" else "child"
+    kids = wait_for(lambda: server.children(), message="children")
+    done: list[int] = []
+    slow = threading.Thread(target=lambda: done.append(answer_status(server.port, 20.0,
+                                                                      "/sleepy?s=3")))
+    slow.start()
+    time.sleep(0.5)                                # the request is in one child's hands
+    server.signal(signal.SIGUSR1)
+    server.wait_ready(generation=1)
+
+    def retiring() -> list[str]:
+        titles = []
+        for pid in kids:
+            try:
+                titles.append(cmdline(pid))
+            except OSError:
+                pass                               # already gone
+        return [t for t in titles if t == f"mpmd: {role} ({mpm}) generation 0 retiring"]
+
+    wait_for(retiring, 5, message="the busy old child's retiring title")
+    slow.join(20)
+    assert done == [200], done

@@ -55,11 +55,11 @@ class Replacement:
     serving_s: float           # kill -> the first answer (only the replacement can give it)
 
 
-def answer_status(port: int, timeout: float) -> int:
+def answer_status(port: int, timeout: float, path: str = "/index.html") -> int:
     """The status of one GET on a new connection, 0 when it fails."""
     try:
         with RawConn(port, timeout=timeout) as c:
-            c.send(get("/index.html", extra="Connection: close\r\n"))
+            c.send(get(path, extra="Connection: close\r\n"))
             return c.read_response().status
     except (OSError, ValueError):
         return 0

@@ -24,7 +24,8 @@ Rule 5: a child of the current generation that dies unexpectedly (a signal, a no
 Rule 6: every process says what it is in ``ps`` and ``top`` (``set_proctitle``, with the
         setproctitle package; without it the titles stay as they are): the master
         ``mpmd: master (event) -f /etc/mpmd/httpd.conf``, a child
-        ``mpmd: child (event) generation 3`` (the nginx MPM's: ``mpmd: worker (nginx) ...``).
+        ``mpmd: child (event) generation 3`` (the nginx MPM's: ``mpmd: worker (nginx) ...``),
+        with `` retiring`` once it was told to finish (a graceful restart or stop).
 Rule 7: SIGTERM (``-k stop``, a container's stop) and SIGINT drain: the children stop accepting
         and finish the requests in flight (a graceful stop), within GracefulShutdownTimeout, or
         ``min(Timeout, DRAIN_DEFAULT_S)`` when it is 0; then what is left is TERMed.  A second
@@ -583,8 +584,18 @@ class ForkingMPM(MPM):
         for signo in (signal.SIGTERM, signal.SIGCHLD):
             signal.signal(signo, signal.SIG_DFL)
         for signo in (signal.SIGUSR1, signal.SIGWINCH):
-            signal.signal(signo, self._on_graceful)
+            signal.signal(signo, self._graceful_signal)
             signal.siginterrupt(signo, False)
+
+    def _graceful_signal(self, signo: int, frame: Any) -> None:
+        self._on_graceful(signo, frame)
+        self.show_retiring()
+
+    def show_retiring(self) -> None:
+        """``ps`` tells a retiring child from the new generation's (Rule 6), as nginx's
+        "worker process is shutting down"."""
+        set_proctitle(child_title(self.child_role, self.name, self.runtime.generation)
+                      + " retiring")
 
     def _on_graceful(self, signo: int, frame: Any) -> None:
         """A child's SIGUSR1/SIGWINCH: finish what is in hand, then exit.  MPMs that sleep in a

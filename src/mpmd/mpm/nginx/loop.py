@@ -208,6 +208,8 @@ class LoopWorker:
             return
         self.stopping = True
         self.ws.set_status(Status.GRACEFUL)
+        if not self.mpm.runtime.single_process:
+            self.mpm.show_retiring()
         self.pause_accept()
         for sock in self.own:
             sock.close()
