@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -190,6 +191,10 @@ TARGETS: dict[str, Target] = {
     "granian": Target("granian", "granian", ("wsgi-hello",) + ASGI + TLS_ASGI,
                       _need_module("granian"), _granian_launch),
 }
+
+
+# mpmd's last line after configuration errors ("MPMD0516: 2 errors in the configuration")
+_ERROR_COUNT = re.compile(r"\d+ errors? in the configuration$")
 
 
 def _tail(path: Path, limit: int = 800) -> str:
@@ -367,5 +372,7 @@ class ServerPool:
     def _why(server: Server, what: str) -> str:
         detail = (_tail(server.workdir / "stderr.txt", 600).strip()
                   or _tail(server.workdir / "error.log", 600).strip())
-        last = detail.splitlines()[-1] if detail else ""
+        # the last line that says what went wrong, not mpmd's closing count of the errors
+        lines = [x for x in detail.splitlines() if x.strip() and not _ERROR_COUNT.search(x)]
+        last = lines[-1] if lines else ""
         return f"{server.target.name} {what}" + (f": {last}" if last else "")
