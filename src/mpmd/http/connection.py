@@ -464,7 +464,10 @@ class Connection:
         if not self._keep_alive:
             self._closing = True
             self._dead = True
-            raise _STOP                      # Rule 3: llhttp parses nothing after it (Rule 5)
+            # Rule 3: llhttp parses nothing after it (Rule 5).  A new instance each time: one
+            # shared instance raised again keeps every raise's frames (and their Connection)
+            # on its __traceback__.
+            raise _Stop()
 
 
 # -- header bookkeeping, by lower-cased name --------------------------------------
@@ -671,9 +674,6 @@ def _from_llhttp(exc: HttpParserError, data: bytes = b"") -> ProtocolError:
 
 class _Stop(Exception):
     """Raised in a callback to stop llhttp after a request that closes the connection."""
-
-
-_STOP = _Stop()
 
 
 def _first_line(data: bytes, most: int) -> bytes:

@@ -58,6 +58,7 @@ _WAIT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 # connection states (what the listener is waiting for)
 READ_HEAD, KEEPALIVE, BUSY, LINGER = range(4)
 _SEQ = itertools.count()      # ties in the stage heap
+STAGE_COMPACT_MIN = 1024      # the stage heap is never compacted below this many entries
 
 
 class EventConn:
@@ -100,6 +101,7 @@ class ConnectionStates:
     pending: Any
     log: Any
     stage_q: list[tuple[float, int, StageClock, EventConn]]
+    stage_compact_at = STAGE_COMPACT_MIN
 
     # -- reading request heads --------------------------------------------------------------
     def _readable(self, ec: EventConn) -> None:
@@ -240,7 +242,20 @@ class ConnectionStates:
 
     def _stage_wait(self, ec: EventConn) -> None:
         clock = ec.clock
+        if len(self.stage_q) >= self.stage_compact_at:
+            self._compact_stages()
         heapq.heappush(self.stage_q, (clock.deadline_s, next(_SEQ), clock, ec))  # type: ignore[union-attr]
+
+    def _compact_stages(self) -> None:
+        """Drop the entries of ended stages.  Lazy removal leaves one per connection until its
+        deadline (header=20 s): under many short connections, every connection of the last 20
+        s with its socket.  Past twice the live entries the heap is rebuilt (O(n), amortised
+        over the pushes that filled it)."""
+        conns = self.conns
+        live = [e for e in self.stage_q if e[3].clock is e[2] and conns.get(e[3].fd) is e[3]]
+        heapq.heapify(live)
+        self.stage_q[:] = live
+        self.stage_compact_at = max(STAGE_COMPACT_MIN, 2 * len(live))
 
     def _expire_stages(self, now: float) -> None:
         """Stages whose deadline came: moved on by MinRate (back in the heap), or over."""
