@@ -674,3 +674,35 @@ def test_an_unknown_method_cut_and_then_closed_is_judged_on_what_came() -> None:
     conn.receive_data(b"BLAH / HT")
     conn.receive_data(b"")
     assert drain(conn) == [("ERR", 400)]
+
+
+# -- message_buffered: what a transport that reads a body before its handler waits for ------
+
+@pytest.mark.parametrize("head, pieces", [
+    (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 6\r\n\r\n", [b"abc", b"def"]),
+    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n",
+     [b"3\r\nabc\r\n", b"0\r\n\r\n"]),
+])
+def test_message_buffered_once_the_body_has_all_come(head, pieces):
+    conn = Connection()
+    conn.receive_data(head)
+    assert isinstance(conn.next_event(), Request)
+    assert not conn.message_buffered()
+    conn.receive_data(pieces[0])
+    assert not conn.message_buffered()            # the body's bytes stay queued for its reader
+    conn.receive_data(pieces[1])
+    assert conn.message_buffered()
+    body = b"".join(pieces) if b"Content-Length" in head else b"abc"
+    assert drain(conn, cycles=False) == [("BODY", body), "EOM", "PAUSED"]
+
+
+def test_message_buffered_on_an_error_or_the_peer_closing():
+    conn = Connection()
+    conn.receive_data(b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+    assert isinstance(conn.next_event(), Request)
+    assert conn.message_buffered()                # the error is queued: nothing more comes
+    conn = Connection()
+    conn.receive_data(b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 6\r\n\r\nab")
+    assert isinstance(conn.next_event(), Request)
+    conn.receive_data(b"")
+    assert conn.message_buffered()

@@ -1,8 +1,10 @@
 """RequestReadTimeout (mod_reqtimeout, core/reqtimeout.py) on every MPM, with a real server.
 
-Each stage is checked from the client's side: how long until the 408.  The slowloris test runs
-slowhttptest (bounded: 100 connections, 10 s, loopback) while a probe client measures its
-answers' latency, on the MPMs that read heads off the worker threads (event, nginx).
+Each stage is checked from the client's side: how long until the 408.  The slow-client test runs
+slowhttptest (bounded: 100 connections, 10 s, loopback; slow heads, or slow bodies for the WSGI
+echo app) while a probe client measures its answers' latency, on the MPMs that read heads, and
+the bodies of handlers that read them, off the worker threads (event, nginx), with fewer
+threads than slow connections.
 """
 
 from __future__ import annotations
@@ -113,31 +115,54 @@ def _raise_nofile(wanted: int) -> None:
 
 
 SLOW_MODES = {"slowloris": "-H", "slow body": "-B"}
+SLOW = 100                      # slow connections: ten times the pool below
+# A pool of 10 threads (event) or 4 (the nginx MPM's blocking handlers): the slow bodies
+# outnumber them, so a body read on a thread would leave none for the probes.
+SMALL_POOLS = {
+    "event": {"StartServers": 1, "ServerLimit": 1, "ThreadsPerChild": 10, "ThreadLimit": 10,
+              "MinSpareThreads": 1, "MaxSpareThreads": 10, "MaxRequestWorkers": 10},
+    "nginx": {"WorkerProcesses": 1, "WorkerThreads": 4},
+}
+SMALL_POST = b"POST /echo/body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+
+
+def _probe(port: int, data: bytes, body: bytes) -> bool:
+    with RawConn(port, timeout=5) as c:
+        c.send(data)
+        resp = c.read_response()
+        return resp.status == 200 and (not body or resp.body == body)
 
 
 @pytest.mark.skipif(shutil.which("slowhttptest") is None, reason="slowhttptest is not installed")
 @pytest.mark.parametrize("mode", sorted(SLOW_MODES))
 def test_slow_clients_leave_a_normal_client_answered(conf, make_server, mode):
+    """slowhttptest holds SLOW connections, each sending its head (slowloris) or the body of a
+    POST to the WSGI echo app (slow body) a few bytes at a time, while probes for a static file
+    and for the app with a whole small body are each answered within 1 s: the listener (event)
+    or the loop (nginx MPM) reads the slow heads and bodies, not the pool's threads."""
     if conf.mpm not in ("event", "nginx"):
         pytest.skip("the blocking MPMs hold a worker per slow connection (cut at the timeout)")
     _raise_nofile(4096)
+    for name, value in SMALL_POOLS[conf.mpm].items():
+        conf.set(name, value)
     server = _server(conf, make_server, "RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500")
-    url = f"http://127.0.0.1:{server.port}" + ("/echo" if mode == "slow body" else "/index.html")
-    cmd = ["slowhttptest", SLOW_MODES[mode], "-c", "100", "-r", "100", "-i", "5", "-l", "10",
-           "-u", url, "-x", "24", "-p", "3"]
+    # the app's route is known (the route cache) before the slow bodies come (listener.py Rule 7)
+    assert _probe(server.port, SMALL_POST, b"hello"), server.diagnostics()
+    url = f"http://127.0.0.1:{server.port}" + ("/echo/body" if mode == "slow body" else "/index.html")
+    cmd = ["slowhttptest", SLOW_MODES[mode], "-c", str(SLOW), "-r", str(SLOW), "-i", "5",
+           "-l", "10", "-u", url, "-x", "24", "-p", "3", "-s", "8192"]
     attack = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    probes = [(get("/index.html"), b""), (SMALL_POST, b"hello")]
     worst, answered, total = 0.0, 0, 0
     try:
         time.sleep(1.5)                                    # the slow connections are open
         deadline = time.monotonic() + 7
         while time.monotonic() < deadline:
+            data, body = probes[total % 2]
             total += 1
             start = time.monotonic()
             try:
-                with RawConn(server.port, timeout=5) as c:
-                    c.send(get("/index.html"))
-                    if c.read_response().status == 200:
-                        answered += 1
+                answered += _probe(server.port, data, body)
             except OSError:
                 pass
             worst = max(worst, time.monotonic() - start)

@@ -12,11 +12,14 @@ Rule 2: a read after the body failed raises ``RequestBodyError`` (an OSError, as
         is raised as it is.
 Rule 3: "100 Continue" goes out on the first read, only while the body has not arrived
         (RFC 9110 10.1.1): a handler that answers without reading never invites the body.
+        A transport that reads the body before a handler that reads it (``PREREAD_BYTES``)
+        sends it then (``invite``).
 Rule 4: after the answer an unread rest is discarded (``discard``) so the next pipelined
         request can be parsed; if the body fails instead, the connection must end.
 Rule 5: producer and consumer may be different threads (the nginx MPM's pool), so the buffer
         is guarded by one Condition; the source hears of each arrival and each take (``fed``,
-        ``taken``) to pause reading past ``HIGH_BYTES`` buffered and resume below ``LOW_BYTES``.
+        ``taken``) to pause reading past ``HIGH_BYTES`` buffered and resume below ``LOW_BYTES``,
+        or while a reader waits for more than is buffered (a whole ``read()``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from mpmd.http.events import NEED_DATA, PAUSED, Data, EndOfMessage
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 HIGH_BYTES = 1 << 20             # buffered past this: the source stops reading (Rule 5)
 LOW_BYTES = 1 << 18              # taken below this: it reads again
+# A body for a handler that reads it ("blocking", "async") is read by the event MPM's listener
+# or the nginx MPM's loop until it ends or this much is buffered, before a thread runs the
+# handler (mpm/event/listener.py Rule 7, mpm/nginx/protocol.py Rule 7).
+PREREAD_BYTES = HIGH_BYTES
 
 
 class ClientGone(ConnectionError):
@@ -155,6 +162,11 @@ class RequestBody:
             self.source.wait(self, lambda: False)
 
     # -- consumer side ----------------------------------------------------------------------
+    def invite(self) -> None:
+        """Send "100 Continue" now, as the first read would (Rule 3): a transport that reads
+        the body before the handler runs does so for a handler that reads it."""
+        self._first_read()
+
     def _first_read(self) -> None:
         if self.expect_continue and not self.continue_sent and not self.done:
             self.continue_sent = True

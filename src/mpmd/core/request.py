@@ -197,6 +197,18 @@ def begin(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
     return new_context(request, conn, server, body, mpm, now), None
 
 
+def cached_route(server: Any, request: Any) -> tuple[Any, Any] | None:
+    """(handler, dir_config) the route cache (Rule 4) holds for ``request`` on ``server``, or
+    None when its route is not there (not yet asked in this process, not cacheable, or the
+    fast path is off).  A transport may look before the request's cycle opens (the event
+    MPM's listener reads a body first for a handler that reads it)."""
+    routes = server.hooks.routes
+    if routes is None:
+        return None
+    hit = routes.get((request.path, request.method))
+    return None if hit is None else (hit[7], hit[3])
+
+
 def new_context(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
                 now: float) -> RequestContext:
     """A request's context before any phase ran (the plain path's ``begin``)."""

@@ -244,6 +244,14 @@ class Connection:
             return True
         return any(type(e) is not Data and e is not _EOM for e in events)
 
+    def message_buffered(self) -> bool:
+        """True when nothing more of the current request will come from the peer: its end
+        (EndOfMessage) or an error is queued, or the peer closed its side.  A transport that
+        reads a body before the handler runs (the event MPM's listener) waits for this."""
+        if self._eof:
+            return True
+        return any(e is _EOM or type(e) is ProtocolError for e in self._events)
+
     def received_line(self) -> bytes | None:
         """The request line of the head being read, once it was read whole (the access log's
         %r for a head refused before its end, a 408 say); else None, as httpd logs "-"."""

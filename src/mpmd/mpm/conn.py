@@ -34,6 +34,13 @@ Rule 8: RequestReadTimeout (core/reqtimeout.py): while a head or a body is read,
         head stage is the address's server's; it starts at accept (after a TLS handshake) or
         with a kept-alive connection's first byte.  The body stage is the request's vhost's and
         starts with the first read of the body.  A stage that runs out is a 408.
+Rule 9: a body the event MPM's listener began to read (event/listener.py Rule 7) comes with
+        that body stage's clock (``serve_ready``'s ``clock``): the worker's reads go on with it,
+        so MinRate counts the whole body and a stage that ran out in the listener fails the
+        body at its first read, a 408 as if the worker had waited (a clock made of Timeout
+        alone when the body stage is off: 408 "request timed out").  ``interim``: what the
+        listener could not write of the "100 Continue" it sent (b"": all of it), and the body
+        counts it as sent.
 """
 
 from __future__ import annotations
@@ -47,8 +54,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpmd.core.body import CONTINUE, ClientGone, RequestBody
-from mpmd.core.cycle import (KEEP, LINGER_READS, LINGER_S, Cycle, NullSlot, Policy, refuse,
-                             close_response)
+from mpmd.core.cycle import (KEEP, LINGER_READS, LINGER_S, NO_BODY, Cycle, NullSlot, Policy,
+                             refuse, close_response)
 from mpmd.core.exchange import ConnInfo, FileBody, MultipartBody
 from mpmd.core.reqtimeout import Stage, StageClock, expired_error
 from mpmd.http.errors import ProtocolError
@@ -103,6 +110,7 @@ class ConnectionDriver:
         self.clock: StageClock | None = None      # the running stage's clock (Rule 8)
         self.stage_name = "header"
         self.client: Any = None                   # the peer's address, for the log
+        self.handed: tuple[StageClock, bool] | None = None   # Rule 9: clock, 100 sent
 
     def _buffer(self) -> bytearray:
         """The read buffer and its view, made once, at this driver's first read."""
@@ -190,6 +198,8 @@ class ConnectionDriver:
     def _stage_expired(self, conn: Any) -> Exception:
         """Rule 8: the running stage ran out: a 408 (logged), or a silent close for a
         connection that never sent a byte."""
+        if self.stage is None:                    # Rule 9: a handed clock of Timeout alone
+            return ProtocolError(408, "request timed out")
         error = expired_error(self.stage_name, conn.partial_request,
                               getattr(self.mpm, "log", None), self.client)
         return error if error is not None else _Closed()
@@ -314,13 +324,15 @@ class ConnectionDriver:
             request = None
 
     def serve_ready(self, sock: socket.socket, conn: Any, request: Request | None,
-                    info: ConnInfo, error: ProtocolError | None = None) -> bool:
+                    info: ConnInfo, error: ProtocolError | None = None,
+                    clock: StageClock | None = None, interim: bytes | None = None) -> bool:
         """Event MPM workers: serve ``request`` and every request already buffered behind it.
 
         The socket (blocking, SO_SNDTIMEO already set) was handed over by another thread, and
         it goes back to that thread afterwards: True = it may wait for another request (the
         caller parks it), False = it must be closed (the caller does the lingering close).
-        ``error`` answers a protocol error found while the head was read.
+        ``error`` answers a protocol error found while the head was read; ``clock`` and
+        ``interim``: the body the listener began to read (Rule 9).
         """
         self._rcv_timeout = -1.0                  # another socket than the last one
         self.sock, self.conn = sock, conn         # the BodySource's connection
@@ -333,12 +345,18 @@ class ConnectionDriver:
         try:
             if self.secure:                       # non-blocking in the listener (Rule 6)
                 self._set_rcv_timeout(sock, self.timeout_s)
+            if clock is not None:                 # Rule 9
+                self.handed = (clock, interim is not None)
+                if interim:
+                    sock.sendall(interim)
             while error is None and request is not None:
                 if not self.serve_request(sock, conn, request, info):
                     return False
                 conn.start_next_cycle()
                 if not conn.has_buffered_request():
                     return not conn.closing
+                if not conn.message_buffered():
+                    return True                   # the listener reads its body (Rule 9)
                 try:
                     event = conn.next_event()
                 except ProtocolError as exc:
@@ -347,6 +365,8 @@ class ConnectionDriver:
                 request = event if isinstance(event, Request) else None
         except (_Closed, OSError):
             return False
+        finally:
+            self.handed = None
         if error is not None:
             self.answer_error(sock, error, info, conn)
         return False
@@ -383,6 +403,12 @@ class ConnectionDriver:
         """One request through its cycle, the answer written; True = keep the connection."""
         cycle = Cycle(self.policy, conn, request, info, self.slot, self.mpm, self)
         self._begin_stage("body", cycle.policy.read_timeout.body, None)   # Rule 8
+        handed = self.handed
+        if handed is not None:                    # Rule 9: the listener's body stage goes on
+            self.handed = None
+            self.clock = handed[0]
+            if handed[1] and cycle.body is not NO_BODY:
+                cycle.body.continue_sent = True
         if cycle.policy.timeout_s != self.timeout_s:   # Rule 7: the vhost's, for body and answer
             self._request_timeout(sock, cycle.policy.timeout_s)
         plan = cycle.answer(cycle.run(), self.stopping, info.requests_served)

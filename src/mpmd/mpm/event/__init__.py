@@ -366,9 +366,10 @@ class Event(ConnectionStates, ThreadedMPM):
                 return
             ec, keep = job, False
             try:
-                keep = driver.serve_ready(ec.sock, ec.conn, ec.request, ec.info, ec.error)
+                keep = driver.serve_ready(ec.sock, ec.conn, ec.request, ec.info, ec.error,
+                                          ec.body_clock, ec.interim)
             finally:
-                ec.error = ec.request = None
+                ec.error = ec.request = ec.body_clock = ec.interim = None
                 self.give_back(ec, keep)
 
 

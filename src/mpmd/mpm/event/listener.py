@@ -1,12 +1,13 @@
 """The event MPM's listener as a transport: reading heads, parking, lingering (httpd mpm_event).
 
 Theory: every connection that is not with a worker is an ``EventConn`` in the listener's epoll
-set, in one of four states: READ_HEAD (a new connection, or a head not yet whole), KEEPALIVE
-(between requests), BUSY (a worker has it) and LINGER (closing).  The listener reads request
-heads itself (non-blocking, MSG_DONTWAIT on an otherwise blocking socket) into the
-connection's sans-I/O ``Connection``; a whole ``Request`` (or a ``ProtocolError``) makes the
-connection ready for a worker, which runs the request cycle (``mpm/conn.py``) and gives the
-connection back.  This file writes no HTTP bytes: the workers answer, errors included.
+set, in one of five states: READ_HEAD (a new connection, or a head not yet whole), READ_BODY
+(the body of a request whose handler reads it, Rule 7), KEEPALIVE (between requests), BUSY (a
+worker has it) and LINGER (closing).  The listener reads request heads itself (non-blocking,
+MSG_DONTWAIT on an otherwise blocking socket) into the connection's sans-I/O ``Connection``; a
+whole ``Request`` (or a ``ProtocolError``) makes the connection ready for a worker, which runs
+the request cycle (``mpm/conn.py``) and gives the connection back.  This file writes no HTTP
+bytes but a "100 Continue" (Rule 7): the workers answer, errors included.
 
 Rule 1: timer queues (``TimeoutQueue``): a new connection or a partial head has Timeout, an idle
         keep-alive connection KeepAliveTimeout, a lingering close LINGER_S.  A partial head that
@@ -26,10 +27,27 @@ Rule 6: TLS (a listener whose ``tls`` is set): the listener peeks at the first b
 Rule 7: RequestReadTimeout (core/reqtimeout.py): a head is read under its address's header
         stage (from accept, the end of a TLS handshake, or a kept-alive connection's first
         byte), each read bounded by Timeout too; a stage's deadline moves with MinRate, so it
-        waits in a heap (``stage_q``), checked again when it comes up.  Bodies go to a worker
-        with the request, under the vhost's body stage (mpm/conn.py Rule 8).  Reading a body
-        here first would keep slow bodies off the workers, but it would hold back every
-        answer that needs no body (a 405, a static file) until its body arrived.
+        waits in a heap (``stage_q``), checked again when it comes up.
+        A request's body is read here first (READ_BODY) only when its handler reads it: the
+        route cache (core/request.py ``cached_route``) of the request's vhost holds its route
+        and the handler's kind is "blocking" or "async" (a WSGI or ASGI app), its declared
+        length is within the directory's LimitRequestBody, and, on TLS with SNI, its Host is
+        not misdirected.  Then the body is read under the vhost's body stage (MinRate in the
+        same heap; Timeout alone when that stage is off) until it has all come or
+        ``PREREAD_BYTES`` (core/body.py, 1 MiB) are buffered, Content-Length or chunked, and
+        the request goes to a worker with the body's clock (mpm/conn.py Rule 9): past the
+        bound the worker reads the rest itself, and a stage that ran out here, or a client
+        that left, fails the body at the worker's first read (the 408 through the cycle: its
+        error-log line, the app's read error, the request's access-log line).  So a slow body
+        holds no worker.  Every other request goes to a worker with its head, as before: one
+        whose route is not cached yet (the first to its URL in this child, or a route that is
+        never cached), and every handler that may answer without the body (a static file, a
+        405, a phase that answers), which must not wait for it (tests/integration/
+        test_body_errors_e2e.py).  ``Expect: 100-continue``: the listener sends "100 Continue"
+        itself before it reads (the handler reads the body, RFC 9110 10.1.1), and the worker's
+        body counts it as sent; when the socket takes none of it the request goes to a worker
+        as before.  A pipelined request whose body has not all come goes back from the worker
+        to the listener, which decides it the same way.
 """
 
 from __future__ import annotations
@@ -42,8 +60,10 @@ import ssl
 import time
 from typing import Any
 
+from mpmd.core.body import CONTINUE, PREREAD_BYTES
 from mpmd.core.exchange import ConnInfo
-from mpmd.core.reqtimeout import StageClock, expired_error
+from mpmd.core.reqtimeout import Stage, StageClock, expired_error
+from mpmd.core.request import cached_route
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
 from mpmd.tls import handshake
@@ -56,8 +76,10 @@ EPOLL_OUT = select.EPOLLOUT | select.EPOLLONESHOT        # a handshake waiting t
 _WAIT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 
 # connection states (what the listener is waiting for)
-READ_HEAD, KEEPALIVE, BUSY, LINGER = range(4)
+READ_HEAD, KEEPALIVE, BUSY, LINGER, READ_BODY = range(5)
 _SEQ = itertools.count()      # ties in the stage heap
+_READS_BODY = ("blocking", "async")       # handler kinds whose body is read first (Rule 7)
+_WAIT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
 STAGE_COMPACT_MIN = 1024      # the stage heap is never compacted below this many entries
 
 
@@ -65,7 +87,7 @@ class EventConn:
     """One client connection as the listener knows it (kept small: Rule 4)."""
 
     __slots__ = ("sock", "fd", "addr", "conn", "info", "state", "error", "request", "tls",
-                 "context", "secure", "policy", "clock")
+                 "context", "secure", "policy", "clock", "body_clock", "interim")
 
     def __init__(self, sock: socket.socket, addr: Any, policy: Any) -> None:
         self.sock = sock
@@ -81,6 +103,8 @@ class EventConn:
         self.context: ssl.SSLContext | None = None    # a handshake to do with this context
         self.secure = False                           # the handshake is done
         self.clock: StageClock | None = None          # the running read stage (Rule 7)
+        self.body_clock: StageClock | None = None     # a body read here, for the worker
+        self.interim: bytes | None = None             # "100 Continue" sent: what is left
 
 
 class ConnectionStates:
@@ -114,6 +138,9 @@ class ConnectionStates:
         n = self._recv(ec)
         if n is None:
             return
+        if n <= 0 and ec.state == READ_BODY:
+            self._body_read(ec)           # the worker's body finds the client gone (Rule 7)
+            return
         if n < 0:
             self._close(ec)
             return
@@ -125,7 +152,10 @@ class ConnectionStates:
         ec.conn.receive_data(self.view[:n])    # parsed before the buffer is read into again
         if ec.clock is not None:
             ec.clock.received(n, time.monotonic())
-        self._advance(ec)
+        if ec.state == READ_BODY:
+            self._body_step(ec)
+        else:
+            self._advance(ec)
 
     def _recv(self, ec: EventConn) -> int | None:
         """One non-blocking read into ``self.buf``: its length (0 at EOF, -1 on an error), or
@@ -216,7 +246,8 @@ class ConnectionStates:
             self._ready(ec)
             return
         if isinstance(event, Request):
-            self._ready(ec, event)
+            if not self._preread(ec, event):
+                self._ready(ec, event)
         elif event is NEED_DATA:
             self._wait_head(ec)
         else:
@@ -257,6 +288,67 @@ class ConnectionStates:
         self.stage_q[:] = live
         self.stage_compact_at = max(STAGE_COMPACT_MIN, 2 * len(live))
 
+    # -- a body read before its handler runs (Rule 7) ----------------------------------------
+    def _preread(self, ec: EventConn, request: Request) -> bool:
+        """True when the listener reads ``request``'s body before a worker gets it."""
+        if not (request.chunked or request.content_length) or ec.conn.message_buffered():
+            return False
+        info = ec.info = ec.info or _conn_info(ec)
+        policy = ec.policy.serving(request, info)
+        route = cached_route(policy.cfg, request)
+        if route is None:
+            return False                  # not known yet: a worker runs the phases
+        handler, dir_config = route
+        if getattr(handler, "kind", "inline") not in _READS_BODY:
+            return False                  # it may answer without the body: at once
+        limit = int(getattr(dir_config, "limit_request_body", 0) or 0)
+        if limit and (request.content_length or 0) > limit:
+            return False                  # refused with 413 before the handler
+        if info.sni is not None and policy.misdirected(request, info):
+            return False                  # answered 400/421 without the body
+        stage = policy.read_timeout.body
+        if not stage.on:                  # Timeout alone bounds each read (mpm/conn.py Rule 9)
+            stage = Stage(float("inf"), idle_s=policy.timeout_s)
+        if request.expect_continue and not self._invite(ec):
+            return False
+        self.head_q.remove(ec)
+        ec.state, ec.request = READ_BODY, request
+        ec.clock = stage.start(time.monotonic())
+        self._stage_wait(ec)
+        self._rearm(ec)
+        return True
+
+    def _invite(self, ec: EventConn) -> bool:
+        """"100 Continue" before the body is read; False when the socket took none of it (a
+        worker then sends it on the body's first read, as before)."""
+        try:
+            if ec.secure:
+                sent = ec.sock.send(CONTINUE)
+            else:
+                sent = ec.sock.send(CONTINUE, socket.MSG_DONTWAIT)
+        except _WAIT_WRITE:
+            return False
+        except OSError:
+            return False                  # the worker finds the connection gone
+        if sent <= 0:
+            return False
+        ec.interim = CONTINUE[sent:]      # the worker writes what is left first
+        return True
+
+    def _body_step(self, ec: EventConn) -> None:
+        conn = ec.conn
+        if conn.message_buffered() or conn.bytes_buffered >= PREREAD_BYTES:
+            self._body_read(ec)
+        else:
+            self._rearm(ec)
+
+    def _body_read(self, ec: EventConn) -> None:
+        """The body is here, past the bound, failed, or the client left: to a worker, with
+        the stage's clock (mpm/conn.py Rule 9)."""
+        clock = ec.clock
+        self._ready(ec, ec.request)
+        ec.body_clock = clock
+
     def _expire_stages(self, now: float) -> None:
         """Stages whose deadline came: moved on by MinRate (back in the heap), or over."""
         heap = self.stage_q
@@ -266,6 +358,9 @@ class ConnectionStates:
                 continue                  # that stage ended (lazy removal)
             if not clock.expired(now):
                 self._stage_wait(ec)
+                continue
+            if ec.state == READ_BODY:
+                self._body_read(ec)       # the worker's first read finds the stage over
                 continue
             ec.clock = None
             partial = ec.conn is not None and ec.conn.partial_request

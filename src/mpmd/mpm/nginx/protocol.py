@@ -28,6 +28,16 @@ Rule 6: RequestReadTimeout (core/reqtimeout.py), on the loop's clock: a head is 
         stage's clock and the deadline is the clock's.  The sweep finds a stage whose deadline
         MinRate moved on and waits again; one that ran out is a 408 (none for a head never
         begun).  A stage that is off leaves Timeout per progress.
+Rule 7: a "blocking" handler's body (a WSGI app's) is read on the loop before the pool gets
+        the request (``prereading``), as nginx's proxy_request_buffering: until the body has
+        come, failed (its stage ran out: 408; the client left; LimitRequestBody) or
+        ``PREREAD_BYTES`` (core/body.py) are buffered, Content-Length or chunked; then a pool
+        thread runs the handler, which finds the body whole (or failed, as its read would have
+        found it) and never waits for the client, or, past the bound, reads the rest itself.
+        So slow bodies hold no pool thread.  An ``Expect: 100-continue`` request is sent "100
+        Continue" first (``RequestBody.invite``: the handler reads the body, RFC 9110 10.1.1).
+        Every other kind answers at once, its body discarded after ("answered", "inline": a
+        405, a static file), or reads it on the loop ("async").
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ import asyncio
 import threading
 from typing import Any, Callable
 
-from mpmd.core.body import CONTINUE, HIGH_BYTES, LOW_BYTES, ClientGone, RequestBody
+from mpmd.core.body import CONTINUE, HIGH_BYTES, LOW_BYTES, PREREAD_BYTES, ClientGone, RequestBody
 from mpmd.core.cycle import KEEP, LINGER, LINGER_S, NO_BODY, Cycle, close_response, refuse
 from mpmd.core.exchange import ConnInfo, Response
 from mpmd.core.reqtimeout import StageClock, expired_error
@@ -53,7 +63,8 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = ("w", "transport", "conn", "info", "deadline", "timed", "phase_writing",
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
                  "drain", "read_paused", "keep", "cycle", "kind", "released", "peer_eof",
-                 "advancing", "home", "body_waiter", "tls", "refuse", "policy", "timeout_s", "clock")
+                 "advancing", "home", "body_waiter", "tls", "refuse", "policy", "timeout_s", "clock",
+                 "prereading", "wanting")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
@@ -85,6 +96,8 @@ class HttpProtocol(asyncio.Protocol):
         self.tls: Any = None            # Rule 5
         self.refuse: ProtocolError | None = None
         self.clock: StageClock | None = None       # the running read stage (Rule 6)
+        self.prereading = False         # a blocking handler waits for its body (Rule 7)
+        self.wanting = False            # a pool thread waits for more of the body
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -278,6 +291,11 @@ class HttpProtocol(asyncio.Protocol):
         if self.body is None:
             self._to_busy(False)
         if kind == "blocking":
+            if self.body is not None and not body.done and len(body.buf) < PREREAD_BYTES:
+                self.prereading = True       # Rule 7: the pool gets it once the body is read
+                if body.expect_continue:
+                    body.invite()
+                return
             w.executor().call(cycle.run, (), self._blocking_done)
         elif getattr(cycle.handler, "answers_itself", False):   # mod_asgi: no wrapper coroutine
             cycle.ctx.respond = self.respond
@@ -390,14 +408,18 @@ class HttpProtocol(asyncio.Protocol):
             self.w.loop.call_soon_threadsafe(fn, *args)
 
     def wait(self, body: RequestBody, enough: Callable[[], bool]) -> None:
-        """A reader on a pool thread waits for the loop; on the loop it never waits."""
+        """A reader on a pool thread waits for the loop; on the loop it never waits.  While
+        it waits it wants more than is buffered (a whole ``read()`` of a body past
+        HIGH_BYTES), so reading goes on whatever the buffer holds (``wanting``)."""
         if self._on_loop():
             return
         with body.cond:
             while not enough() and not body.done:
-                if len(body.buf) < LOW_BYTES:
+                self.wanting = True
+                if self.read_paused:
                     self.w.loop.call_soon_threadsafe(self.resume_reading)
                 body.cond.wait(1.0)
+            self.wanting = False
 
     async def arrive(self, body: RequestBody) -> None:
         self.body_waiter = waiter = self.w.loop.create_future()
@@ -407,11 +429,16 @@ class HttpProtocol(asyncio.Protocol):
             self.body_waiter = None
 
     def fed(self, body: RequestBody) -> None:
-        if len(body.buf) > HIGH_BYTES:
+        if len(body.buf) > HIGH_BYTES and not self.wanting:
             self.pause_reading()
         waiter = self.body_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if self.prereading and (body.done or len(body.buf) >= PREREAD_BYTES):
+            self.prereading = False          # Rule 7: read (or failed, or past the bound)
+            cycle = self.cycle
+            if cycle is not None and cycle.body is body:
+                self.w.executor().call(cycle.run, (), self._blocking_done)
 
     def taken(self, body: RequestBody) -> None:
         if self.read_paused and len(body.buf) < LOW_BYTES:
