@@ -191,3 +191,32 @@ def test_a_pipelined_body_behind_a_request_is_read_first_too(pconf, make_server)
         c.send(b"defghij")
         resp = c.read_response()
         assert resp.status == 200 and resp.body == b"abcdefghij"
+
+
+def test_over_tls_a_body_read_first_and_its_100_continue(pconf, make_server, tmp_path):
+    """The listener reads a TLS connection's body (its decrypted bytes included) and writes
+    the "100 Continue" through the TLS socket."""
+    pytest.importorskip("trustme")
+    from tests.support.rawclient import TlsConn
+    from tests.support.tlscerts import make_pki, ssl_lines
+    pki = make_pki(tmp_path / "pki")
+    server = make_server(pconf.add(ssl_lines(pki)))
+    context = pki.client_context()
+    with TlsConn(server.port, context) as c:
+        c.send(SMALL_POST)
+        assert c.read_response().body == b"hello", server.diagnostics()
+    body = b"0123456789" * 5000
+    with TlsConn(server.port, context, timeout=10) as c:
+        c.send(b"POST /echo/body HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n"
+               b"Expect: 100-continue\r\n\r\n" % len(body))
+        assert c._read_head().status == 100, server.diagnostics()
+        c.send(body[:20_000])
+        time.sleep(0.3)
+        start = time.monotonic()
+        with TlsConn(server.port, context, timeout=5) as other:   # the thread is free
+            other.send(SMALL_POST)
+            assert other.read_response().body == b"hello"
+        assert time.monotonic() - start < 1.0, server.diagnostics()
+        c.send(body[20_000:])
+        resp = c.read_response(skip_interim=False)
+        assert resp.status == 200 and resp.body == body, server.diagnostics()

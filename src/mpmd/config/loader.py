@@ -50,12 +50,13 @@ from typing import Any, Callable, Iterable
 
 from mpmd.config import check
 from mpmd.config.directives import Args, Ctx, Directive, Merge
-from mpmd.config.model import (CheckError, ConfigError, ConfigErrors, Op, Problem, Section,
+from mpmd.config.model import (IF_KINDS, CheckError, ConfigError, ConfigErrors, Op, Problem, Section,
                                ServerConfig, apply_ops)
 from mpmd.config.parser import Node, ReadState, parse_file, parse_text
 from mpmd.config.values import Worded
 from mpmd.config.vhosts import VhostAddrError, VhostTable, parse_addr
 from mpmd.core import core_directives
+from mpmd.core.expr import ExprError, compile_expr
 from mpmd.core.log import log_level_modules, module_key
 
 __all__ = ["ConfigError", "ConfigErrors", "load_config", "read_only", "Registry", "canonical_module_name"]
@@ -453,14 +454,17 @@ class _Walker:
         try:
             if not d.context & scope:
                 self._fail(node, _context_text(d.name[:-1], d, scope, within))
+            if parent is not None and parent.kind in IF_KINDS and d.extra["section"] not in IF_KINDS:
+                self._fail(node, f"<{node.name}> cannot occur within <{parent.kind}> section")
             kind, arg, regex = self._section_target(node, d)
+            expr = self._if_target(node, kind, arg, parent) if kind in IF_KINDS else None
         except ConfigError as exc:
             # Rule 8: the body is still checked, in a section that is then dropped.
             self.errors.append(exc)
             detached = Section(d.extra["section"], "", node.file, node.line, None, parent=None)
             self.walk(node.children or [], d.extra["inner"], detached, d.name)
             return
-        section = Section(kind, arg, node.file, node.line, regex, parent=parent)
+        section = Section(kind, arg, node.file, node.line, regex, parent=parent, expr=expr)
         if parent is not None and parent.kind in ("Files", "FilesMatch"):
             # httpd accepts <Files> in <Files> but its file walk never looks inside the
             # outer one, so the inner section never applies (model.py skips it too).
@@ -470,9 +474,29 @@ class _Walker:
         (parent.sections if parent is not None else self.sections).append(section)
         self.walk(node.children or [], d.extra["inner"], section, d.name)
 
+    def _if_target(self, node: Node, kind: str, arg: str, parent: Section | None) -> Any:
+        """<If>/<ElseIf>'s compiled expression (None for <Else>); <ElseIf> and <Else> must
+        follow an <If> or <ElseIf> of the same container (httpd)."""
+        if kind != "If":
+            siblings = parent.sections if parent is not None else self.sections
+            before = [s for s in siblings if s.kind in IF_KINDS]
+            if not before or before[-1].kind == "Else":
+                self._fail(node, "<Else> or <ElseIf> section without previous <If> or "
+                                 "<ElseIf> section in same scope")
+        if kind == "Else":
+            return None
+        try:
+            return compile_expr(arg)
+        except ExprError as exc:
+            self._fail(node, f"Cannot parse expression in <{kind}>: {exc}: {arg}")
+
     def _section_target(self, node: Node, d: Directive) -> tuple[str, str, re.Pattern[str] | None]:
         kind: str = d.extra["section"]
         args = list(node.args)
+        if kind == "Else":
+            if args:
+                self._fail(node, "<Else> does not take an argument")
+            return kind, "", None
         if args and args[0] == "~" and kind in ("Directory", "Files", "Location"):
             kind, args = kind + "Match", args[1:]
         if kind == "VirtualHost":

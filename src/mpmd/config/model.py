@@ -19,6 +19,12 @@ Rule 4: a <VirtualHost> is a ServerConfig of its own (httpd's server_rec): the m
         values with the vhost's lines over them, and for its walks the main server's sections
         followed by its own (so at equal depth, and for <Location>, the vhost's come later and
         win).  The main server never walks inside a <VirtualHost> (config/vhosts.py chooses).
+Rule 5: <If>, <ElseIf> and <Else> sections are not walked by ``dir_config``: a chain of
+        them (an <If>, its <ElseIf>s and <Else>, siblings in order) is recorded on the merged
+        DirConfig when its container applies (server level and <VirtualHost> always, else the
+        <Directory>/<Files>/<Location> holding it), in walk order; ``if_config(dc, ctx)``
+        evaluates them per request and merges the branches taken last, after <Location>
+        (httpd's ap_if_walk).  A chain inside a taken branch is evaluated after its lines.
 """
 
 from __future__ import annotations
@@ -146,6 +152,7 @@ class Section:
     ops: list[Op] = field(default_factory=list)
     sections: list["Section"] = field(default_factory=list)
     parent: "Section | None" = None
+    expr: Any = None          # <If>/<ElseIf>: the compiled condition (core/expr.py)
 
     def matches_directory(self, filename: str) -> bool:
         """<Directory /a/b> applies to /a/b and everything under it (wildcards per component)."""
@@ -208,6 +215,9 @@ class DirConfig:
 
 DIR_CACHE_SIZE = 1024
 
+IF_KINDS = frozenset({"If", "ElseIf", "Else"})
+IF_CACHE_SIZE = 1024
+
 # (section kind, phase): Directory sections first, then Files, then Location (httpd walks).
 PHASE_OF_KIND: dict[str, int] = {
     "Directory": 0, "DirectoryMatch": 1, "Files": 2, "FilesMatch": 2,
@@ -249,6 +259,9 @@ class ServerConfig:
         self.vhosts: Any = None                     # config.vhosts.VhostTable, set by the loader
         self._dir_cache: dict[tuple[str | None, str | None], DirConfig] = {}
         self._walk = _walk_order(sections)
+        self._if_chains = _if_chains(sections)         # Rule 5: {id(container): [chain]}
+        self.has_if = bool(self._if_chains)
+        self._if_cache: dict[tuple[int, ...], DirConfig] = {}
         # Materialize the fields (per-dir defaults first, server values over them) as instance
         # attributes: the hot path reads several per request, and __getattr__ is slow.
         # The values never change after loading (a reload builds a new ServerConfig).
@@ -292,7 +305,9 @@ class ServerConfig:
     def section_values(self, field_name: str) -> list[Any]:
         """The values ``field_name`` is given in the sections a request can be served under
         (those ``dir_config`` walks), in walk order."""
-        return [op.value for _, sections in self._walk for section in sections
+        walked = [section for _, sections in self._walk for section in sections]
+        walked += [s for chains in self._if_chains.values() for chain in chains for s in chain]
+        return [op.value for section in walked
                 for op in section.ops if op.directive.field == field_name]
 
     def dir_config(self, filename: str | None, uri_path: str | None = None) -> DirConfig:
@@ -309,12 +324,48 @@ class ServerConfig:
     def _merge(self, filename: str | None, uri_path: str | None) -> DirConfig:
         values = self.default_dir.as_dict()
         applied: set[int] = set()
+        chains = list(self._if_chains.get(0, ()))
         for phase, sections in self._walk:
             for section in sections:
                 if _applies(section, phase, filename, uri_path, applied):
                     applied.add(id(section))
                     apply_ops(values, section.ops)
-        return DirConfig(values)
+                    chains += self._if_chains.get(id(section), ())
+        merged = DirConfig(values)
+        if chains:
+            merged.__dict__["_if_chains"] = tuple(chains)
+        return merged
+
+    def if_config(self, dc: DirConfig, ctx: Any) -> tuple[DirConfig, bool]:
+        """Rule 5: ``dc`` with the <If> branches taken for request ``ctx`` merged over it,
+        and whether any <If> was evaluated (the request's route then depends on more than
+        its path).  Raises core.expr.ExprEvalError when a condition cannot be evaluated."""
+        chains = dc.__dict__.get("_if_chains")
+        if not chains:
+            return dc, False
+        taken: list[Section] = []
+        self._take(chains, ctx, taken)
+        if not taken:
+            return dc, True
+        key = (id(dc), *map(id, taken))
+        cached = self._if_cache.get(key)
+        if cached is None:
+            values = dc.as_dict()
+            for section in taken:
+                apply_ops(values, section.ops)
+            cached = DirConfig(values)
+            if len(self._if_cache) >= IF_CACHE_SIZE:
+                self._if_cache.pop(next(iter(self._if_cache)))
+            self._if_cache[key] = cached
+        return cached, True
+
+    def _take(self, chains: Iterable[list[Section]], ctx: Any, taken: list[Section]) -> None:
+        for chain in chains:
+            for section in chain:
+                if section.expr is None or section.expr.evaluate(ctx):
+                    taken.append(section)
+                    self._take(self._if_chains.get(id(section), ()), ctx, taken)
+                    break
 
 
 # Sections whose inner sections are never walked: httpd's file_walk only reads the <Files>
@@ -333,6 +384,24 @@ def _walk_order(sections: list[Section]) -> list[tuple[int, list[Section]]]:
             phases[phase].append(section)
     phases[0].sort(key=Section.depth)
     return sorted(phases.items())
+
+
+def _if_chains(sections: list[Section]) -> dict[int, list[list[Section]]]:
+    """Rule 5: the <If> chains of each container, by id(container); 0 for server level and a
+    <VirtualHost>'s own level."""
+    out: dict[int, list[list[Section]]] = {}
+
+    def collect(key: int, children: list[Section]) -> None:
+        for child in children:
+            if child.kind == "If":
+                out.setdefault(key, []).append([child])
+            elif child.kind in ("ElseIf", "Else") and key in out:
+                out[key][-1].append(child)
+
+    collect(0, sections)              # a vhost's list holds its own sections after the main's
+    for section in _flatten(sections):
+        collect(id(section), section.sections)
+    return out
 
 
 def _flatten(sections: list[Section]) -> list[Section]:

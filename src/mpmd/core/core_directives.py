@@ -64,6 +64,11 @@ def _section(name: str, context: Ctx, inner: Ctx, doc: str, regex: bool = False)
                      extra={"section": name, "inner": inner, "regex": regex})
 
 
+def _if_section(name: str, args: Args, doc: str, syntax: str) -> Directive:
+    return Directive(f"<{name}>", args, SRV | Ctx.DIR, v.words, None, "", doc, syntax=syntax,
+                     extra={"section": name, "inner": Ctx.DIRECTORY, "regex": False})
+
+
 def _read_time(name: str, args: Args, context: Ctx, doc: str, syntax: str) -> Directive:
     return Directive(name, args, context, v.words, None, "", doc, syntax=syntax,
                      extra={"read_time": True})
@@ -105,6 +110,13 @@ DIRECTIVES: list[Directive] = [
              "Like <Files>, matching a regular expression.", True),
     _section("Location", SRV, Ctx.LOCATION, "Directives that apply to URL paths under a prefix."),
     _section("LocationMatch", SRV, Ctx.LOCATION, "Like <Location>, matching a regular expression.", True),
+    # <If> sections (config/model.py Rule 5; the expression language is core/expr.py)
+    _if_section("If", Args.TAKE1, "Directives that apply when an ap_expr expression is true for the request.",
+                '<If "expression"> ... </If>'),
+    _if_section("ElseIf", Args.TAKE1, "After <If> or <ElseIf>: applies when they did not and its expression is true.",
+                '<ElseIf "expression"> ... </ElseIf>'),
+    _if_section("Else", Args.NO_ARGS, "After <If> or <ElseIf>: applies when none of them did.",
+                "<Else> ... </Else>"),
     # listening (httpd LISTEN_COMMANDS, shared by every MPM)
     _d("Listen", Args.TAKE12, SERVER, v.listen_addr, [], "An address and port to listen on (repeatable).",
        merge=Merge.APPEND, syntax="Listen [host:]port [protocol]"),

@@ -43,6 +43,7 @@ from typing import Any
 from mpmd.core import errordoc
 from mpmd.core.errors import error_response
 from mpmd.core.exchange import RequestContext, Response
+from mpmd.core.expr import ExprEvalError
 from mpmd.core.log import ErrorLog
 from mpmd.core.log import for_server as log_for_server
 from mpmd.core.memo import remember
@@ -157,6 +158,10 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
     else:
         core_translate(ctx)
     ctx.dir_config = ctx.server.dir_config(ctx.filename, ctx.uri_path)
+    if ctx.server.has_if:                                # config/model.py Rule 5
+        resp = _if_walk(ctx)
+        if resp is not None:
+            return resp
     for hook in ("map_to_storage", "access_checker"):
         for fn in by_hook[hook]:
             resp = fn(ctx)
@@ -164,6 +169,21 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
                 return resp
     for fn in by_hook["fixups"]:
         fn(ctx)
+    return None
+
+
+def _if_walk(ctx: RequestContext) -> Response | None:
+    """httpd's ap_if_walk: the <If> branches the request takes merged over its config; a
+    request that evaluated any is not kept in the route cache (its route depends on more
+    than path and method).  A condition that cannot be evaluated is a 500, as in httpd."""
+    try:
+        ctx.dir_config, evaluated = ctx.server.if_config(ctx.dir_config, ctx)
+    except ExprEvalError as exc:
+        ctx.notes[VOLATILE] = True
+        log_error(ctx, "MPMD0308", f"Failed to evaluate <If > condition: {exc}")
+        return error(500, ctx)
+    if evaluated:
+        ctx.notes[VOLATILE] = True
     return None
 
 
