@@ -169,14 +169,15 @@ def test_config_errors_name_their_line(tmp_path: Path) -> None:
     from mpmd.config.loader import load_config
     from mpmd.config.model import ConfigError
     for line, words in (("Header set X %{HOST}i", "not supported"),
-                        ('Header set X y "expr=%{REQUEST_URI} =~ m#x#"', "ap_expr"),
+                        ('Header set X y "expr=%{REQUEST_URI} =~ m#x(#"', "Can't parse envclause/expression"),
+                        ('Header set X "expr=%{REQUEST_URI}"', "not supported"),
                         ("Header frob X y", "first argument must be"),
                         ("RequestHeader echo X", "only valid on Header directives"),
                         ("ErrorDocument 999 /x", "Unsupported HTTP response code"),
                         ("ErrorDocument 404 /e/%{REQUEST_URI}", "ap_expr"),
                         ("ExpiresDefault \"access plus 3 fortnights\"", "unrecognised <type>"),
                         ("SetEnvIf User-Agent x", "Missing envariable expression"),
-                        ("CustomLog x.log common expr=true", "ap_expr")):
+                        ("CustomLog x.log common expr=%{NOPE}", "Cannot parse condition clause")):
         path = tmp_path / "httpd.conf"
         path.write_text(f"Listen 127.0.0.1:0\n{line}\n")
         with pytest.raises(ConfigError) as err:

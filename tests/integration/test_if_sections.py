@@ -113,6 +113,24 @@ def test_if_sections_apply_per_request(conf: ConfBuilder, make_server) -> None:
             assert "x-secure" not in client.get("/index.html").headers
 
 
+def test_expr_conditions_of_header_and_customlog(conf: ConfBuilder, make_server) -> None:
+    (conf.htdocs / "index.html").write_text("hi\n")
+    log = conf.root / "expr_log"
+    conf.add(f'<Directory "{conf.htdocs}">\n    Require all granted\n</Directory>')
+    conf.add('''Header always set X-Api yes "expr=%{REQUEST_URI} =~ m#^/api/#"''')
+    conf.add('''Header set X-Not-Get yes "expr=%{REQUEST_METHOD} != 'GET'"''')
+    conf.add(f'''CustomLog "{log}" "%U" "expr=%{{QUERY_STRING}} == 'log'"''')
+    server = make_server(conf)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(2):
+            assert client.get("/api/x").headers["x-api"] == "yes"
+            r = client.get("/index.html?log")
+            assert "x-api" not in r.headers and "x-not-get" not in r.headers
+            assert client.head("/index.html").headers["x-not-get"] == "yes"
+    server.stop()
+    assert log.read_text().splitlines() == ["/index.html", "/index.html"]
+
+
 def test_if_errors_at_check(tmp_path: Path) -> None:
     from mpmd.config.loader import load_config
     from mpmd.config.model import ConfigErrors

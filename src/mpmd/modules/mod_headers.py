@@ -18,8 +18,9 @@ Rule 2: lines apply in configuration order, server level first, then the section
         applies, as in httpd (named at -t, MPMD0515).
 Rule 3: values take httpd's format specifiers: %t (t=request time in microseconds), %D
         (D=microseconds since the request began), %{VAR}e (an env variable, "(null)" when
-        unset), %{VAR}s (a mod_ssl variable), %l (the load average), %%.  ``expr=`` (ap_expr),
-        and %i / %b (the idle / busy worker share) are refused at -t with the line.
+        unset), %{VAR}s (a mod_ssl variable), %l (the load average), %%.  A value given as
+        ``expr=`` and %i / %b (the idle / busy worker share) are refused at -t with the line;
+        an ``expr=`` condition is an ap_expr (core/expr.py), evaluated per answer.
 Rule 4: RequestHeader edits the request's fields before the handler runs (header_parser), so
         WSGI's HTTP_* and ASGI's headers see the result.
 Rule 5: an answer handed out again and again (a cached file: ``memo=()``) whose lines depend on
@@ -39,6 +40,7 @@ from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.config.values import Worded
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import SET_FIELDS, Module
+from mpmd.core.expr import ExprError, ExprEvalError, compile_expr
 from mpmd.core.request import replace_headers
 
 ACTIONS = ("set", "setifempty", "append", "merge", "add", "unset", "echo", "edit", "edit*",
@@ -137,14 +139,20 @@ class HeaderRule:
     env: str | None = None           # env=VAR / env=!VAR: the variable ...
     negate: bool = False             # ... and whether it must be unset
     early: bool = False
+    expr: Any = None                 # expr=...: a compiled ap_expr condition (core/expr.py)
 
     @property
     def fixed(self) -> bool:
         """Its effect depends on nothing of the request (Rule 5)."""
-        return (self.env is None and self.action not in ("echo", "note")
+        return (self.env is None and self.expr is None and self.action not in ("echo", "note")
                 and all(isinstance(p, str) for p in self.value + self.subs))
 
     def wanted(self, ctx: RequestContext) -> bool:
+        if self.expr is not None:
+            try:
+                return self.expr.evaluate(ctx)
+            except ExprEvalError:
+                return False                 # httpd logs it and leaves the field alone
         if self.env is None:
             return True
         return (self.env in ctx.env) != self.negate
@@ -197,7 +205,7 @@ def _header_args(args: list[str], request: bool) -> HeaderRule:
         raise Worded(f"{what} requires three arguments")
     if action == "note" and request:
         pass                                       # httpd allows it on RequestHeader too
-    env, negate, early = None, False, False
+    env, negate, early, expr = None, False, False, None
     if clause is not None:
         low = clause.lower()
         if low == "early":
@@ -211,8 +219,10 @@ def _header_args(args: list[str], request: bool) -> HeaderRule:
                              "in the form env=envar ")
             env = name
         elif low.startswith("expr="):
-            raise Worded(f"{what} ... expr=: ap_expr conditions are not supported by mpmd "
-                         "(use env=[!]VAR, set by SetEnvIf)")
+            try:
+                expr = compile_expr(clause[5:])
+            except ExprError as exc:
+                raise Worded(f"Can't parse envclause/expression: {exc}") from None
         else:
             raise Worded(f"Unknown parameter: {clause}")
     if val is not None and val.lower().startswith("expr="):
@@ -223,7 +233,7 @@ def _header_args(args: list[str], request: bool) -> HeaderRule:
     if action == "note":
         value = (val,)                             # the note's name, as written
     subs_parts = parse_format(subs, what) if subs is not None else ()
-    return HeaderRule(table, action, name, value, regex, subs_parts, env, negate, early)
+    return HeaderRule(table, action, name, value, regex, subs_parts, env, negate, early, expr)
 
 
 def _compile(pattern: str, message: str, flags: int = 0) -> re.Pattern[str]:

@@ -42,6 +42,7 @@ from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.logid import log_id
 from mpmd.core.modules import Module, PerServer, servers_of
 from mpmd.core.request import RefusedRequest
+from mpmd.core.expr import ExprError, ExprEvalError, compile_expr
 
 NICKNAMES = {
     "common": '%h %l %u %t "%r" %>s %b',
@@ -241,9 +242,12 @@ def log_format_value(args: list[str]) -> tuple[str, str | None]:
 
 def custom_log_value(args: list[str]) -> tuple[str, str, str | None]:
     if len(args) == 3 and args[2].startswith("expr="):
-        raise ValueError("expr= conditions (ap_expr) are not supported by mpmd; use env=[!]name")
-    if len(args) == 3 and (not args[2].startswith("env=") or args[2] in ("env=", "env=!")):
-        raise ValueError("third argument must be env=[!]name")
+        try:
+            compile_expr(args[2][5:])          # checked now: an error carries file:line
+        except ExprError as exc:
+            raise ValueError(f"Cannot parse condition clause: {exc}") from None
+    elif len(args) == 3 and (not args[2].startswith("env=") or args[2] in ("env=", "env=!")):
+        raise ValueError("third argument must be env=[!]name or expr=expression")
     return args[0], args[1], (args[2] if len(args) > 2 else None)
 
 
@@ -254,6 +258,7 @@ class LogFile:
         self.path, self.parts = path, parts
         self.template, self.fields = template(parts)
         self.env_name, self.env_negate = None, False
+        self.expr = compile_expr(condition[5:]) if condition and condition.startswith("expr=") else None
         if condition and condition.startswith("env="):
             name = condition[4:]
             self.env_negate, self.env_name = name.startswith("!"), name.lstrip("!")
@@ -265,12 +270,17 @@ class LogFile:
             self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def wanted(self, ctx: RequestContext) -> bool:
+        if self.expr is not None:
+            try:
+                return self.expr.evaluate(ctx)
+            except (ExprEvalError, AttributeError):   # a refused request: no full context
+                return False
         if self.env_name is None:
             return True
         return (self.env_name in ctx.env) != self.env_negate     # set, whatever its value
 
     def write(self, ctx: RequestContext, resp: Response, nbytes: int, now: float) -> None:
-        if self.env_name is None or self.wanted(ctx):
+        if (self.env_name is None and self.expr is None) or self.wanted(ctx):
             line = self.template % tuple([f(ctx, resp, nbytes, now) for f in self.fields])
             os.write(self.fd, line.encode("utf-8", "replace"))
 
