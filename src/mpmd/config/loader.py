@@ -382,6 +382,7 @@ class _Walker:
                     (section.ops if section is not None else self.server_ops).append(op)
             except ConfigError as exc:
                 self.errors.append(exc)
+        _group_ops(section.ops if section is not None else self.server_ops)
 
     def _name_if_inert(self, op: Op, section: Section | None) -> None:
         """Rule 7: a line mpmd accepts but does not act on is named, with its file and line."""
@@ -514,6 +515,27 @@ class _Walker:
         if kind == "Directory" and arg != "/":
             arg = os.path.normpath(os.path.join(self.server_root, arg))
         return kind, arg, None
+
+
+def _group_ops(ops: list[Op]) -> None:
+    """The lines of a directive with ``extra["group"]`` in one section become one op whose value
+    is the tuple of theirs, at the first one's place: ``Require`` lines of one section form
+    one RequireAny that an inner section's lines replace (httpd's AuthMerging Off)."""
+    first: dict[str, int] = {}
+    out: list[Op] = []
+    for op in ops:
+        d = op.directive
+        if not d.extra.get("group"):
+            out.append(op)
+            continue
+        items = op.value if isinstance(op.value, tuple) else (op.value,)
+        if d.field in first:
+            i = first[d.field]
+            out[i] = Op(d, out[i].value + items, out[i].file, out[i].line)
+        else:
+            first[d.field] = len(out)
+            out.append(Op(d, items, op.file, op.line))
+    ops[:] = out
 
 
 def _words_of(value: Any) -> set[str]:

@@ -20,6 +20,12 @@ BUILTIN_MODULES: dict[str, str] = {
     "mime_module": "mpmd.modules.mod_mime:MimeModule",
     "negotiation_module": "mpmd.modules.mod_negotiation:NegotiationModule",   # after mime
     "authz_core_module": "mpmd.modules.mod_authz_core:AuthzCoreModule",
+    "authn_core_module": "mpmd.modules.mod_auth:AuthnCoreModule",
+    "auth_basic_module": "mpmd.modules.mod_auth:AuthBasicModule",
+    "authn_file_module": "mpmd.modules.mod_auth:AuthnFileModule",
+    "authz_user_module": "mpmd.modules.mod_auth:AuthzUserModule",
+    "authz_groupfile_module": "mpmd.modules.mod_auth:AuthzGroupfileModule",
+    "authz_host_module": "mpmd.modules.mod_auth:AuthzHostModule",
     "autoindex_module": "mpmd.modules.mod_autoindex:AutoindexModule",
     "log_config_module": "mpmd.modules.mod_log_config:LogConfigModule",
     "wsgi_module": "mpmd.modules.mod_wsgi:WSGIModule",

@@ -116,6 +116,10 @@ def build_environ(ctx: Any, base: dict[str, Any], wsgi_input: Any,
     admin = getattr(ctx.server, "server_admin", None)     # the request's vhost's (CGI's var)
     if admin:
         env["SERVER_ADMIN"] = admin
+    user = ctx.notes.get("remote_user")
+    if user is not None:                         # mod_auth.py: the authenticated user
+        env["REMOTE_USER"] = user
+        env["AUTH_TYPE"] = ctx.notes.get("auth_type", "Basic")
     tls = conn.tls
     if tls is not None:                          # mod_ssl's variables: HTTPS=on, SSL_* ...
         env.update(tls)
