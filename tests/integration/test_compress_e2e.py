@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.apps.compress_apps import CHUNKS, TEXT
+from tests.support.harness import wait_for
 from tests.support.rawclient import RawConn
 
 PAGE = b"".join(b"<p>paragraph %05d: lorem ipsum dolor sit amet</p>\n" % i for i in range(2000))
@@ -253,6 +254,12 @@ def _head(conn: RawConn) -> tuple[bytes, dict[bytes, bytes]]:
         headers[name.strip().lower()] = value.strip()
 
 
+def _log_lines(path: Path, count: int) -> list[str]:
+    """The log's lines once it has ``count``: a request's line is written after its answer."""
+    return wait_for(lambda: path.exists() and len(lines := path.read_text().splitlines()) >= count
+                    and lines, message=f"{count} lines in {path.name}")
+
+
 def test_static_variant_made_once(site, make_server, tmp_path) -> None:
     """The second client of a file costs no compression: the log's %{mpmd-compress}n says
     "hit", and the bytes are the same (the same connection, so the same process)."""
@@ -267,7 +274,7 @@ def test_static_variant_made_once(site, make_server, tmp_path) -> None:
                for r in again)
     assert head.headers["content-length"] == first.headers["content-length"]
     assert br.headers["content-encoding"] == "br" and text.status_code == 200
-    log = (tmp_path / "compress_log").read_text().splitlines()
+    log = _log_lines(tmp_path / "compress_log", 7)
     assert log[:6] == ["GET /page.html HTTP/1.1 200 miss"] + ["GET /page.html HTTP/1.1 200 hit"] * 3 \
         + ["HEAD /page.html HTTP/1.1 200 hit", "GET /page.html HTTP/1.1 200 miss"], log
     assert log[6] == "GET /text HTTP/1.1 200 once"
@@ -291,7 +298,7 @@ def test_filter_notes(site, make_server, tmp_path) -> None:
         br = get(client, "/page.html", "br")
         get(client, "/stream", "gzip")
     out = len(gz.raw_bytes) - 18
-    lines = (tmp_path / "notes_log").read_text().splitlines()
+    lines = _log_lines(tmp_path / "notes_log", 4)
     assert lines[0] == lines[1] == f"/page.html {len(PAGE)} {out} {out * 100 // len(PAGE)}"
     assert lines[2] == f"/page.html - - {len(br.raw_bytes) * 100 // len(PAGE)}"
     path, size_in, size_out, ratio = lines[3].split()
@@ -307,8 +314,7 @@ def test_young_file_is_compressed_not_kept(site, make_server, tmp_path) -> None:
         r = get(client, "/young.html", "gzip")
     assert r.headers["etag"].startswith('W/"') and r.headers["etag"].endswith('-gzip"')
     assert decoded(r) == PAGE
-    assert (tmp_path / "compress_log").read_text().splitlines()[-1] == \
-        "GET /young.html HTTP/1.1 200 once"
+    assert _log_lines(tmp_path / "compress_log", 1)[-1] == "GET /young.html HTTP/1.1 200 once"
 
 
 def test_environment_from_setenvif_and_browsermatch(conf, make_server) -> None:

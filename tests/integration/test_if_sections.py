@@ -113,13 +113,14 @@ def test_if_sections_apply_per_request(conf: ConfBuilder, make_server) -> None:
             assert "x-secure" not in client.get("/index.html").headers
 
 
-def test_expr_conditions_of_header_and_customlog(conf: ConfBuilder, make_server) -> None:
+def test_expr_conditions_of_header_customlog_and_require(conf: ConfBuilder, make_server) -> None:
     (conf.htdocs / "index.html").write_text("hi\n")
     log = conf.root / "expr_log"
     conf.add(f'<Directory "{conf.htdocs}">\n    Require all granted\n</Directory>')
     conf.add('''Header always set X-Api yes "expr=%{REQUEST_URI} =~ m#^/api/#"''')
     conf.add('''Header set X-Not-Get yes "expr=%{REQUEST_METHOD} != 'GET'"''')
     conf.add(f'''CustomLog "{log}" "%U" "expr=%{{QUERY_STRING}} == 'log'"''')
+    conf.add('''<Location /guarded>\n    Require expr "%{QUERY_STRING} == 'ok'"\n</Location>''')
     server = make_server(conf)
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for _ in range(2):
@@ -127,8 +128,14 @@ def test_expr_conditions_of_header_and_customlog(conf: ConfBuilder, make_server)
             r = client.get("/index.html?log")
             assert "x-api" not in r.headers and "x-not-get" not in r.headers
             assert client.head("/index.html").headers["x-not-get"] == "yes"
+            assert client.get("/guarded/x?ok").status_code == 404          # granted, no file
+            assert client.get("/guarded/x?no").status_code == 403
     server.stop()
     assert log.read_text().splitlines() == ["/index.html", "/index.html"]
+    with pytest.raises(Exception) as info:
+        from mpmd.config.loader import load_config
+        load_config(text='Listen 127.0.0.1:0\n<Location /x>\n  Require expr "1 =="\n</Location>\n')
+    assert info.value.line == 3 and "Cannot parse expression in require line" in str(info.value)
 
 
 def test_if_errors_at_check(tmp_path: Path) -> None:
