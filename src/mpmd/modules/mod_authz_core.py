@@ -6,6 +6,13 @@ Rule 1: providers are a table (``PROVIDERS``): ``all granted|denied``, ``method 
 Rule 2: the requirements of one section form a RequireAny (httpd's default without a
         container); an inner section's Require lines replace the outer ones (AuthMerging Off).
 Rule 3: no Require anywhere means granted; a denial is 403 (no authentication here).
+Rule 5: ``user``, ``valid-user`` (mod_authz_user) and ``group`` (mod_authz_groupfile) need a
+        user: without one they answer None ("denied, no user", httpd's AUTHZ_DENIED_NO_USER).
+        When the Require lines come to None, mod_auth.py's ``authenticate`` finds the user
+        (or answers 401/500) and the lines are judged again; a user still denied gets 401 with
+        WWW-Authenticate, as httpd's auth_checker answers.  Such routes are volatile.
+        ``Require env`` is not a provider (refused at -t): SetEnvIf runs in header_parser,
+        after access_checker (core/request.py Rule 6), so no variable would be set yet.
 Rule 4: ``ip`` and ``local`` judge the useragent address (``ctx.useragent_addr()``): the client
         mod_remoteip found behind trusted proxies, else the connection's peer; the route is
         then volatile (core/modules.py), so each request is judged.
@@ -20,7 +27,7 @@ from typing import Any, Callable, ClassVar
 from mpmd.config.directives import Args, Ctx, Directive
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module, volatile_route
-from mpmd.core.request import error
+from mpmd.core.request import error, log_error
 
 _LOCAL = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -66,6 +73,38 @@ def _parse_local(args: list[str]) -> Any:
     return _LOCAL
 
 
+def _parse_names(what: str) -> Callable[[list[str]], Any]:
+    def parse(args: list[str]) -> Any:
+        if not args:
+            raise ValueError(f"'Require {what}' needs at least one name")
+        return frozenset(args)
+    return parse
+
+
+def _parse_none(what: str) -> Callable[[list[str]], Any]:
+    def parse(args: list[str]) -> Any:
+        if args:
+            raise ValueError(f"'Require {what}' takes no arguments")
+        return None
+    return parse
+
+
+def _user(ctx: RequestContext, names: Any) -> bool | None:
+    user = ctx.notes.get("remote_user")
+    return None if user is None else user in names
+
+
+def _valid_user(ctx: RequestContext, _: Any) -> bool | None:
+    return None if ctx.notes.get("remote_user") is None else True
+
+
+def _group(ctx: RequestContext, names: Any) -> bool | None:
+    if ctx.notes.get("remote_user") is None:
+        return None
+    from mpmd.modules.mod_auth import in_group
+    return in_group(ctx, names)
+
+
 def _parse_expr(args: list[str]) -> Any:
     """``Require expr "..."``: the rest of the line, an ap_expr (core/expr.py)."""
     from mpmd.core.expr import ExprError, compile_expr
@@ -83,15 +122,19 @@ def _expr(ctx: RequestContext, expr: Any) -> bool:
         return False
 
 
-CLIENT_PROVIDERS = frozenset({"ip", "local", "expr"})   # decided by the client or the request
+# decided by who asks (the client's address, the user): volatile routes
+CLIENT_PROVIDERS = frozenset({"ip", "local", "user", "valid-user", "group", "expr"})
 
 # provider -> (parse args, check(ctx, parsed) -> bool)
-PROVIDERS: dict[str, tuple[Callable[[list[str]], Any], Callable[[RequestContext, Any], bool]]] = {
+PROVIDERS: dict[str, tuple[Callable[[list[str]], Any], Callable[[RequestContext, Any], bool | None]]] = {
     "all": (_parse_all, lambda ctx, granted: granted),
     "method": (_parse_method, lambda ctx, methods: ctx.request.method in methods),
     "ip": (_parse_ip, _in),
     "local": (_parse_local, _in),
     "expr": (_parse_expr, _expr),
+    "user": (_parse_names("user"), _user),
+    "valid-user": (_parse_none("valid-user"), _valid_user),
+    "group": (_parse_names("group"), _group),
 }
 
 
@@ -101,8 +144,10 @@ class Requirement:
     negate: bool
     arg: Any
 
-    def granted(self, ctx: RequestContext) -> bool:
-        return PROVIDERS[self.provider][1](ctx, self.arg) != self.negate
+    def granted(self, ctx: RequestContext) -> bool | None:
+        """True, False, or None: denied for want of a user (Rule 5; "not" keeps None)."""
+        result = PROVIDERS[self.provider][1](ctx, self.arg)
+        return None if result is None else result != self.negate
 
 
 def require_value(args: list[str]) -> Requirement:
@@ -124,30 +169,47 @@ def _requirements(dc: Any) -> list[Requirement]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def check(ctx: RequestContext, reqs: list[Requirement]) -> bool:
-    """Rule 2: RequireAny over the positive requirements; any failing "not" denies."""
-    positive = [r for r in reqs if not r.negate]
-    if any(not r.granted(ctx) for r in reqs if r.negate):
+def check(ctx: RequestContext, reqs: list[Requirement]) -> bool | None:
+    """Rule 2: RequireAny over the positive requirements; any failing "not" denies.
+    None: no grant yet, and a user could change that (Rule 5)."""
+    negative = [r.granted(ctx) for r in reqs if r.negate]
+    if False in negative:
         return False
-    return not positive or any(r.granted(ctx) for r in positive)
+    positive = [r.granted(ctx) for r in reqs if not r.negate]
+    if None in negative:
+        return None
+    if not positive or True in positive:
+        return True
+    return None if None in positive else False
 
 
 class AuthzCoreModule(Module):
     name: ClassVar[str] = "authz_core_module"
     route_pure: ClassVar[bool] = True
-    aliases: ClassVar[tuple[str, ...]] = ("mod_authz_core.c", "authz_host_module", "mod_authz_host.c")
+    aliases: ClassVar[tuple[str, ...]] = ("mod_authz_core.c",)
     builtin: ClassVar[bool] = True
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("Require", Args.RAW_ARGS, Ctx.DIR, require_value, None, "require",
-                  "Who may access: all granted|denied, method M..., ip A[/N]..., local; "
-                  "'not' negates.", syntax="Require [not] provider [args ...]",
-                  owner="authz_core_module"),
+                  "Who may access: all granted|denied, method M..., ip A[/N]..., local, "
+                  "user U..., valid-user, group G...; 'not' negates.", syntax="Require [not] provider [args ...]",
+                  owner="authz_core_module", extra={"group": True}),
     ]
 
     def access_checker(self, ctx: RequestContext) -> Response | None:
         reqs = _requirements(ctx.dir_config)
         if any(r.provider in CLIENT_PROVIDERS for r in reqs):
             volatile_route(ctx)              # the answer depends on who asks
-        if reqs and not check(ctx, reqs):
-            return error(403, ctx)
-        return None
+        if not reqs:
+            return None
+        result = check(ctx, reqs)
+        if result is None:                   # Rule 5: who is the user?
+            from mpmd.modules.mod_auth import authenticate, challenge
+            answer = authenticate(ctx)
+            if answer is not None:
+                return answer
+            if check(ctx, reqs):
+                return None
+            log_error(ctx, "AH01631", f"user {ctx.notes.get('remote_user')}: authorization "
+                      f"failure for \"{ctx.uri_path}\"")
+            return challenge(ctx)
+        return None if result else error(403, ctx)
