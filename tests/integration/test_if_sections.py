@@ -138,6 +138,19 @@ def test_expr_conditions_of_header_customlog_and_require(conf: ConfBuilder, make
     assert info.value.line == 3 and "Cannot parse expression in require line" in str(info.value)
 
 
+def test_a_condition_that_cannot_be_evaluated_is_a_500(conf: ConfBuilder, make_server) -> None:
+    (conf.htdocs / "index.html").write_text("hi\n")
+    conf.add(f'<Directory "{conf.htdocs}">\n    Require all granted\n</Directory>')
+    conf.add('''<Location /num>\n    <If "%{QUERY_STRING} -lt 3">\n        Header set X-Small yes\n    </If>\n</Location>''')
+    server = make_server(conf)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/num/index.html?2").status_code == 404
+        assert client.get("/num/index.html?two").status_code == 500
+        assert client.get("/index.html?two").status_code == 200
+    server.stop()
+    assert "MPMD0308" in conf.error_log.read_text()
+
+
 def test_if_errors_at_check(tmp_path: Path) -> None:
     from mpmd.config.loader import load_config
     from mpmd.config.model import ConfigErrors
