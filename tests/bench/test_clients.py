@@ -1,9 +1,10 @@
 """Built-in clients against a real stdlib HTTP server on 127.0.0.1:0."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+
+from tests.bench.conftest import stub_server
 
 from mpmd.bench.clients import IdleHolder, response_complete, run_fault_mix
 
@@ -24,13 +25,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with stub_server(_Handler) as port:
+        yield port
 
 
 def test_response_complete_waits_for_the_body():

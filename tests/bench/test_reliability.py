@@ -7,10 +7,12 @@ import os
 import shutil
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+
+from tests.bench.conftest import stub_server
 
 from mpmd import bench
 from mpmd.bench import configs, lab, reliability
@@ -262,13 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with stub_server(_Handler) as port:
+        yield port
 
 
 def test_a_probe_counts_only_a_2xx_answered_within_its_deadline(server):
