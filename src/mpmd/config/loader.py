@@ -36,6 +36,10 @@ Rule 7: nothing accepted is ignored.  A directive that mpmd accepts but does not
         when ``values`` is None; ``extra["no_effect_in_vhost"] = why`` for a line in a
         <VirtualHost> that is no address's default), and each such line is named at -t with
         its file and line (MPMD0515).
+Rule 10: <Limit>, <LimitExcept>, <RequireAll>, <RequireAny> and <RequireNone> are not
+        sections of their own: their lines go into the section that holds them, a <Limit>'s
+        with its method mask (``extra["limited"]``), a <Require*>'s Require lines as one
+        container value (``_inline``); no other section may occur inside them.
 Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
         resolved against ServerRoot; a relative ServerRoot against the directory of the file
         that sets it; the default ServerRoot is the config file's directory (or ``-d``).
@@ -368,21 +372,28 @@ class _Walker:
         self.server_ops: list[Op] = []
         self.sections: list[Section] = []
         self.errors: list[ConfigError] = []      # Rule 8: a refused line is skipped
+        self.limited: Any = None                 # Rule 10: the <Limit> mask being walked
+        self.inline: str | None = None           # the innermost <Limit>/<Require*> walked
 
     def walk(self, nodes: list[Node], scope: Ctx, section: Section | None,
-             within: str | None = None) -> None:
-        """``within``: the table name of the section holding ``nodes`` ("<Files>"), for messages."""
+             within: str | None = None, group: bool = True) -> None:
+        """``within``: the table name of the section holding ``nodes`` ("<Files>"), for messages;
+        ``group``: fold the grouped directives of ``section`` once its lines are walked."""
         for node in nodes:
             try:
                 if node.is_section:
                     self._section(node, scope, section, within)
                 else:
                     op = self._directive(node, scope, within)
+                    limit = op.directive.extra.get("limited")
+                    if self.limited is not None and limit is not None:
+                        op.value = limit(op.value, self.limited)
                     self._name_if_inert(op, section)
                     (section.ops if section is not None else self.server_ops).append(op)
             except ConfigError as exc:
                 self.errors.append(exc)
-        _group_ops(section.ops if section is not None else self.server_ops)
+        if group:
+            self.errors += _group_ops(section.ops if section is not None else self.server_ops)
 
     def _name_if_inert(self, op: Op, section: Section | None) -> None:
         """Rule 7: a line mpmd accepts but does not act on is named, with its file and line."""
@@ -452,6 +463,13 @@ class _Walker:
 
     def _section(self, node: Node, scope: Ctx, parent: Section | None, within: str | None) -> None:
         d = self._lookup(node)
+        if d.extra.get("inline"):
+            self._inline(node, d, scope, parent, within)
+            return
+        if self.inline is not None:
+            where = "<Limit> or <LimitExcept>" if self.inline in ("Limit", "LimitExcept") \
+                else f"<{self.inline}>"
+            self._fail(node, f"<{node.name}> cannot occur within {where} section")
         try:
             if not d.context & scope:
                 self._fail(node, _context_text(d.name[:-1], d, scope, within))
@@ -474,6 +492,62 @@ class _Walker:
                                          node.file, node.line))
         (parent.sections if parent is not None else self.sections).append(section)
         self.walk(node.children or [], d.extra["inner"], section, d.name)
+
+    def _inline(self, node: Node, d: Directive, scope: Ctx, parent: Section | None,
+                within: str | None) -> None:
+        """Rule 10: <Limit>/<LimitExcept> and <RequireAll>/<RequireAny>/<RequireNone> are not
+        walked per request: their lines go into the section holding them, a <Limit>'s with its
+        method mask (on the lines that take one: ``extra["limited"]``), a <Require*>'s
+        Require lines as one container (mod_authz_core.py)."""
+        from mpmd.modules import mod_authz_core as authz
+        kind = d.extra["section"]
+        if not d.context & scope:
+            self._fail(node, _context_text(d.name[:-1], d, scope, within))
+        outer = (self.limited, self.inline)
+        if d.extra["inline"] == "limit":
+            try:
+                mask = authz.limit_mask(list(node.args), kind, self.limited)
+            except ValueError as exc:
+                self._fail(node, str(exc))
+            self.limited, self.inline = mask, kind
+            try:
+                self.walk(node.children or [], scope, parent, f"<{kind}>", group=False)
+            finally:
+                self.limited, self.inline = outer
+            return
+        if node.args:
+            self._fail(node, f"<{kind}> directive doesn't take additional arguments")
+        box = Section(kind, "", node.file, node.line, None, parent=parent)
+        errors_before = len(self.errors)
+        self.inline = kind
+        try:
+            self.walk(node.children or [], scope, box, f"<{kind}>", group=False)
+        finally:
+            self.limited, self.inline = outer
+        target = parent.ops if parent is not None else self.server_ops
+        children = []
+        for op in box.ops:
+            value = op.value
+            if isinstance(value, (authz.Requirement, authz.AuthzSection)):
+                try:
+                    authz.check_child(kind, value)
+                except ValueError as exc:
+                    self.errors.append(ConfigError(str(exc), op.file, op.line, op.directive.name))
+                    continue
+                children.append(value)
+            elif op.directive.extra.get("override") == "AuthConfig":
+                target.append(op)                # httpd: it sets the section around
+            else:
+                self.errors.append(ConfigError(f"{op.directive.name} not allowed in <{kind}> "
+                                               "context", op.file, op.line, op.directive.name))
+        if len(self.errors) > errors_before and not children:
+            return                               # its lines were refused: said already
+        try:
+            authz.check_container(kind, tuple(children))
+        except ValueError as exc:
+            self._fail(node, str(exc))
+        value = authz.make_section(kind, tuple(children))
+        target.append(Op(self.index["require"], value, node.file, node.line))
 
     def _if_target(self, node: Node, kind: str, arg: str, parent: Section | None) -> Any:
         """<If>/<ElseIf>'s compiled expression (None for <Else>); <ElseIf> and <Else> must
@@ -517,25 +591,48 @@ class _Walker:
         return kind, arg, None
 
 
-def _group_ops(ops: list[Op]) -> None:
-    """The lines of a directive with ``extra["group"]`` in one section become one op whose value
-    is the tuple of theirs, at the first one's place: ``Require`` lines of one section form
-    one RequireAny that an inner section's lines replace (httpd's AuthMerging Off)."""
+def _group_ops(ops: list[Op]) -> list[ConfigError]:
+    """The lines of a directive with ``extra["group"]`` in one section become one op at the
+    first one's place: with ``group=True`` its value is the tuple of theirs; with a function,
+    ``group([(value, op), ...])`` folds them (``Require`` lines and containers into one
+    <RequireAny>, mod_authz_core.py; Order/Allow/Deny/Satisfy into one config,
+    mod_access_compat.py).  A fold that raises is an error at the line it names (its
+    ``op``), and the section then has none of those lines."""
     first: dict[str, int] = {}
+    items: dict[str, list[tuple[Any, Op]]] = {}
     out: list[Op] = []
     for op in ops:
         d = op.directive
-        if not d.extra.get("group"):
+        how = d.extra.get("group")
+        if not how:
             out.append(op)
             continue
-        items = op.value if isinstance(op.value, tuple) else (op.value,)
-        if d.field in first:
-            i = first[d.field]
-            out[i] = Op(d, out[i].value + items, out[i].file, out[i].line)
-        else:
+        if how is True:
+            values = op.value if isinstance(op.value, tuple) else (op.value,)
+            if d.field in first:
+                i = first[d.field]
+                out[i] = Op(d, out[i].value + values, out[i].file, out[i].line)
+            else:
+                first[d.field] = len(out)
+                out.append(Op(d, values, op.file, op.line))
+            continue
+        if d.field not in first:
             first[d.field] = len(out)
-            out.append(Op(d, items, op.file, op.line))
-    ops[:] = out
+            out.append(op)
+        items.setdefault(d.field, []).append((op.value, op))
+    errors: list[ConfigError] = []
+    dropped: set[int] = set()
+    for field_name, got in items.items():
+        i = first[field_name]
+        head = out[i]
+        try:
+            out[i] = Op(head.directive, head.directive.extra["group"](got), head.file, head.line)
+        except ValueError as exc:
+            blame = getattr(exc, "op", None) or head
+            errors.append(ConfigError(str(exc), blame.file, blame.line, blame.directive.name))
+            dropped.add(i)
+    ops[:] = [op for i, op in enumerate(out) if i not in dropped]
+    return errors
 
 
 def _words_of(value: Any) -> set[str]:
