@@ -25,6 +25,10 @@ Rule 5: <If>, <ElseIf> and <Else> sections are not walked by ``dir_config``: a c
         <Directory>/<Files>/<Location> holding it), in walk order; ``if_config(dc, ctx)``
         evaluates them per request and merges the branches taken last, after <Location>
         (httpd's ap_if_walk).  A chain inside a taken branch is evaluated after its lines.
+Rule 6: a directive with ``extra["phase_merge"]`` (Require, whose AuthMerging is not
+        associative) is joined as httpd's file and location walks join: the <Files> sections
+        of a request among themselves first, the result then onto the directory's value, and
+        the same for <Location>; <Directory> sections join one by one.
 """
 
 from __future__ import annotations
@@ -326,11 +330,24 @@ class ServerConfig:
         applied: set[int] = set()
         chains = list(self._if_chains.get(0, ()))
         for phase, sections in self._walk:
+            joined: dict[str, Any] = {}
             for section in sections:
                 if _applies(section, phase, filename, uri_path, applied):
                     applied.add(id(section))
-                    apply_ops(values, section.ops)
+                    if phase < 2:
+                        apply_ops(values, section.ops)
+                    else:                                   # Rule 6
+                        for op in section.ops:
+                            if op.directive.extra.get("phase_merge"):
+                                combine = op.directive.extra["combine"]
+                                joined[op.directive.field] = (
+                                    combine(joined.get(op.directive.field, (None, None))[0],
+                                            op.value), combine)
+                            else:
+                                apply_ops(values, (op,))
                     chains += self._if_chains.get(id(section), ())
+            for name, (value, combine) in joined.items():
+                values[name] = combine(values.get(name), value)
         merged = DirConfig(values)
         if chains:
             merged.__dict__["_if_chains"] = tuple(chains)

@@ -26,7 +26,10 @@ Rule 3: what httpd refuses at load is refused, with file:line: ``Require not`` o
 Rule 4: an inner section's tree replaces the outer one (AuthMerging Off, the default);
         ``AuthMerging And|Or`` in a section with its own Require lines joins the inherited
         tree and the section's under one <RequireAll>/<RequireAny>; ``AuthMerging Off`` alone in
-        a section drops the inherited tree.
+        a section drops the inherited tree.  As httpd's location and file walks, the
+        <Location> sections of a request join among themselves first and their result then
+        joins the directory's (config/model.py, ``extra["phase_merge"]``): a <Location> with
+        ``AuthMerging Or`` below one without it is or-ed with the <Directory>'s tree too.
 Rule 5: ``user``, ``valid-user`` and ``group`` answer DENIED_NO_USER without a user; when the
         tree does, mod_auth.py's ``authenticate`` finds the user (or answers 401/500) and the
         tree is judged again: a user still denied gets 401 with WWW-Authenticate, as httpd's
@@ -416,7 +419,7 @@ def fold_section(items: list[tuple[Any, Any]]) -> Any:
             raise
         children.append(value)
     if not children:
-        return AuthzSection("RequireAny", (), ALL_METHODS, merging or "inherit")
+        return AuthzSection("RequireAny", (), ALL_METHODS, merging)
     return make_section("RequireAny", tuple(children), merging=merging)
 
 
@@ -424,11 +427,13 @@ def combine_sections(inherited: Any, new: Any) -> Any:
     """Rule 4: how a section's tree meets the one it inherits."""
     if new is None:
         return inherited
+    if inherited is None or not inherited.children:
+        return new
     if not new.children:                       # AuthMerging alone
-        return None if new.merging == "off" else inherited
-    if new.merging in ("and", "or") and inherited is not None:
+        return new if new.merging == "off" else inherited
+    if new.merging in ("and", "or"):           # the join keeps the AuthMerging (httpd's op)
         return AuthzSection("RequireAll" if new.merging == "and" else "RequireAny",
-                            (inherited, new), inherited.limited | new.limited, None,
+                            (inherited, new), inherited.limited | new.limited, new.merging,
                             inherited.volatile or new.volatile)
     return new
 
@@ -453,7 +458,7 @@ class AuthzCoreModule(Module):
     builtin: ClassVar[bool] = True
     _REQUIRE_EXTRA: ClassVar[dict[str, Any]] = {
         "group": fold_section, "combine": combine_sections, "limited": limit_requirement,
-        "override": "AuthConfig"}
+        "override": "AuthConfig", "phase_merge": True}
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("Require", Args.RAW_ARGS, Ctx.DIR, require_value, None, "require",
                   "Who may access: all granted|denied, method M..., ip A[/N]..., local, host "
