@@ -53,7 +53,7 @@ import re
 from typing import Any, Callable, Iterable
 
 from mpmd.config import check
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.config.model import (IF_KINDS, CheckError, ConfigError, ConfigErrors, Op, Problem, Section,
                                ServerConfig, apply_ops)
 from mpmd.config.parser import Node, ReadState, parse_file, parse_text
@@ -535,7 +535,7 @@ class _Walker:
                     self.errors.append(ConfigError(str(exc), op.file, op.line, op.directive.name))
                     continue
                 children.append(value)
-            elif op.directive.extra.get("override") == "AuthConfig":
+            elif op.directive.override & Override.AUTHCONFIG:
                 target.append(op)                # httpd: it sets the section around
             else:
                 self.errors.append(ConfigError(f"{op.directive.name} not allowed in <{kind}> "

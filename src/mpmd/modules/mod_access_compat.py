@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.directives import Args, Ctx, Directive, Override
 from mpmd.config.values import Worded
 from mpmd.core.exchange import RequestContext
 from mpmd.core.modules import Module
@@ -180,17 +180,17 @@ class AccessCompatModule(Module):
         Directive("Order", Args.RAW_ARGS, Ctx.DIR, _line(_order), None, "access_compat",
                   "The order Allow and Deny are applied: Deny,Allow, Allow,Deny or Mutual-failure.",
                   syntax="Order Deny,Allow|Allow,Deny|Mutual-failure", owner="access_compat_module",
-                  extra={**_EXTRA, "override": "Limit"}),
+                  extra=_EXTRA, override=Override.LIMIT),
         Directive("Allow", Args.RAW_ARGS, Ctx.DIR, _line(_entries("allow")), None, "access_compat",
                   "Clients let in: all, addresses, networks, host names, env=[!]VAR.",
                   syntax="Allow from all|host|env=[!]var ...", owner="access_compat_module",
-                  extra={**_EXTRA, "override": "Limit"}),
+                  extra=_EXTRA, override=Override.LIMIT),
         Directive("Deny", Args.RAW_ARGS, Ctx.DIR, _line(_entries("deny")), None, "access_compat",
                   "Clients refused: all, addresses, networks, host names, env=[!]VAR.",
                   syntax="Deny from all|host|env=[!]var ...", owner="access_compat_module",
-                  extra={**_EXTRA, "override": "Limit"}),
+                  extra=_EXTRA, override=Override.LIMIT),
         Directive("Satisfy", Args.TAKE1, Ctx.DIR, _line(_satisfy), None, "access_compat",
                   "Any: Allow/Deny or Require suffices; All: both are needed.",
                   syntax="Satisfy Any|All", owner="access_compat_module",
-                  extra={**_EXTRA, "override": "AuthConfig"}),
+                  extra=_EXTRA, override=Override.AUTHCONFIG),
     ]

@@ -50,7 +50,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar
 
-from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.directives import Args, Ctx, Directive, Override
 from mpmd.config.values import Worded
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module, volatile_route
@@ -458,21 +458,21 @@ class AuthzCoreModule(Module):
     builtin: ClassVar[bool] = True
     _REQUIRE_EXTRA: ClassVar[dict[str, Any]] = {
         "group": fold_section, "combine": combine_sections, "limited": limit_requirement,
-        "override": "AuthConfig", "phase_merge": True}
+        "phase_merge": True}
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("Require", Args.RAW_ARGS, Ctx.DIR, require_value, None, "require",
                   "Who may access: all granted|denied, method M..., ip A[/N]..., local, host "
                   "name..., env VAR..., expr, user U..., valid-user, group G...; 'not' negates.",
                   syntax="Require [not] provider [args ...]",
-                  owner="authz_core_module", extra=_REQUIRE_EXTRA),
+                  owner="authz_core_module", extra=_REQUIRE_EXTRA, override=Override.AUTHCONFIG),
         Directive("AuthMerging", Args.TAKE1, Ctx.DIR, _auth_merging, None, "require",
                   "How a section's Require lines join the inherited ones: Off (replace), And, Or.",
                   syntax="AuthMerging Off|And|Or", owner="authz_core_module",
-                  extra=_REQUIRE_EXTRA),
+                  extra=_REQUIRE_EXTRA, override=Override.AUTHCONFIG),
         *(Directive(f"<{kind}>", Args.RAW_ARGS, Ctx.DIR, lambda args: args, None, "",
                     doc, syntax=f"<{kind}> ... </{kind}>", owner="authz_core_module",
-                    extra={"section": kind, "inner": Ctx.DIR, "inline": "authz",
-                           "override": "AuthConfig"})
+                    extra={"section": kind, "inner": Ctx.DIR, "inline": "authz"},
+                    override=Override.AUTHCONFIG)
           for kind, doc in (
               ("RequireAll", "Its Require lines and containers must all grant."),
               ("RequireAny", "One of its Require lines or containers must grant."),
@@ -480,7 +480,8 @@ class AuthzCoreModule(Module):
                               "grants by itself)."))),
         *(Directive(f"<{kind}>", Args.RAW_ARGS, Ctx.DIR, lambda args: args, None, "",
                     doc, syntax=f"<{kind} method [method] ...> ... </{kind}>",
-                    owner="core", extra={"section": kind, "inner": Ctx.DIR, "inline": "limit"})
+                    owner="core", extra={"section": kind, "inner": Ctx.DIR, "inline": "limit"},
+                    override=Override.LIMIT | Override.AUTHCONFIG)
           for kind, doc in (
               ("Limit", "Its access control lines (Require, Allow, Deny, Order, Satisfy) apply "
                         "to these methods only."),
