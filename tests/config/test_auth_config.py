@@ -91,3 +91,35 @@ def test_limit_keeps_other_lines_for_every_method(tmp_path):
     dc = cfg.dir_config(None, "/x/y")
     assert dc.auth_name == "R"
     assert not dc.require.limited.allows("GET")
+
+
+def _load_top(tmp_path, body: str):
+    conf = tmp_path / "httpd.conf"
+    conf.write_text(f'ServerRoot "{tmp_path}"\nListen 127.0.0.1:0\n{body}\n')
+    return load_config(str(conf))
+
+
+@pytest.mark.parametrize("body,words,line", [
+    ("<Location /x>\n<AuthnProviderAlias file f1>\n</AuthnProviderAlias>\n</Location>",
+     "<AuthnProviderAlias not allowed in <Location> context", 4),
+    ("<AuthnProviderAlias dbm f1>\n</AuthnProviderAlias>", "Unknown Authn provider: dbm", 3),
+    ("<AuthnProviderAlias file>\n</AuthnProviderAlias>",
+     "<AuthnProviderAlias> directive requires additional arguments", 3),
+    ("<AuthnProviderAlias file f1>\nAuthUserFile /x\nOptions None\n</AuthnProviderAlias>",
+     "Options not allowed in <AuthnProviderAlias> context", 5),
+    ("<Location /x>\nAuthBasicProvider f1 file\n</Location>\n<AuthnProviderAlias file f1>\n"
+     "AuthUserFile /x\n</AuthnProviderAlias>", "Unknown Authn provider: f1", 4),
+])
+def test_authn_provider_alias_refused_as_httpd(tmp_path, body, words, line):
+    with pytest.raises(ConfigError) as info:
+        _load_top(tmp_path, body)
+    assert words in str(info.value) and f"line {line} of" in str(info.value), str(info.value)
+
+
+def test_authn_provider_alias_keeps_its_lines(tmp_path):
+    cfg = _load_top(tmp_path, "<AuthnProviderAlias file f1>\nAuthUserFile conf/pw\n"
+                              "</AuthnProviderAlias>\n<Location /x>\nAuthBasicProvider f1 file\n"
+                              "AuthUserFile /etc/pw\n</Location>")
+    assert cfg.authn_aliases == [("f1", "file", {"auth_user_file": str(tmp_path / "conf" / "pw")})]
+    dc = cfg.dir_config(None, "/x/y")
+    assert dc.auth_basic_provider == ("f1", "file") and dc.auth_user_file == "/etc/pw"

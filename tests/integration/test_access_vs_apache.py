@@ -1,6 +1,6 @@
 """Access control checked against apache2 itself, on every MPM: <RequireAll>/<RequireAny>/
 <RequireNone> nested, Require env with SetEnvIf at server level and in a <Directory>,
-Require host (double reverse DNS of 127.0.0.1: localhost), AuthMerging, <Limit> and
+Require host (double reverse DNS of 127.0.0.1: localhost), AuthMerging, <AuthnProviderAlias>, <Limit> and
 <LimitExcept>, mod_access_compat's Order (each of the three), Allow/Deny from addresses,
 partial addresses, netmasks, host names and env=[!]VAR, and Satisfy Any/All with a password.
 The same config and the same requests (methods, headers that SetEnvIf reads, credentials)
@@ -29,6 +29,20 @@ EXTRA = '''
 </Directory>
 SetEnvIf X-Pass ^yes$ let_in
 SetEnvIf X-Block . blocked
+<AuthnProviderAlias file other-users>
+    AuthUserFile "{files}/htpasswd2"
+</AuthnProviderAlias>
+<Location /alias>
+    {auth}
+    AuthBasicProvider other-users file
+    Require valid-user
+</Location>
+<Location /alias-only>
+    AuthType Basic
+    AuthName "Other"
+    AuthBasicProvider other-users
+    Require user zed emm
+</Location>
 <Directory "{htdocs}/env-dir">
     SetEnvIf X-Pass ^dir$ dir_ok
     Require env dir_ok let_in
@@ -197,7 +211,7 @@ SetEnvIf X-Block . blocked
     Require all granted
 </Location>
 '''
-PATHS = ["env-dir", "all-not", "none", "nested", "any-env-user", "host", "host-not",
+PATHS = ["alias", "alias-only", "env-dir", "all-not", "none", "nested", "any-env-user", "host", "host-not",
          "host-or-env", "order-da", "order-da-net", "order-ad", "order-ad-env", "order-mf",
          "order-nenv", "order-host", "order-domain", "satisfy-any", "satisfy-all",
          "satisfy-any-bare", "mixed", "limit", "limit-except", "limit-deny", "limit-order",
@@ -211,7 +225,8 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 HEADERS = [{}, {"X-Pass": "yes"}, {"X-Block": "1"}, {"X-Pass": "dir"}, _basic("bee", "pw-bee"),
            _basic("emm", "pw-emm"), _basic("bee", "wrong"),
-           {"X-Pass": "yes", "X-Block": "1", **_basic("emm", "pw-emm")}]
+           {"X-Pass": "yes", "X-Block": "1", **_basic("emm", "pw-emm")},
+           _basic("zed", "pw-zed"), _basic("bee", "pw-bee2")]
 METHODS = ("GET", "HEAD", "POST", "PUT")
 
 
@@ -220,6 +235,10 @@ def _files(where: Path) -> Path:
     for i, (user, password) in enumerate(USERS.items()):
         subprocess.run(["htpasswd", "-b", *(["-c"] if i == 0 else []), "-m",
                         str(where / "htpasswd"), user, password], check=True, capture_output=True)
+    # the alias's file: zed, and bee with another password (a wrong one ends the search)
+    for i, (user, password) in enumerate((("zed", "pw-zed"), ("bee", "pw-bee2"))):
+        subprocess.run(["htpasswd", "-b", *(["-c"] if i == 0 else []), "-m",
+                        str(where / "htpasswd2"), user, password], check=True, capture_output=True)
     return where
 
 
@@ -231,7 +250,7 @@ def _site(htdocs: Path) -> Path:
 
 
 def _extra(files: Path, htdocs: Path) -> str:
-    return EXTRA.format(auth=AUTH.format(files=files), htdocs=htdocs)
+    return EXTRA.format(auth=AUTH.format(files=files), htdocs=htdocs, files=files)
 
 
 def _answers(port: int) -> list[tuple]:

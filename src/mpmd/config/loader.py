@@ -374,6 +374,8 @@ class _Walker:
         self.errors: list[ConfigError] = []      # Rule 8: a refused line is skipped
         self.limited: Any = None                 # Rule 10: the <Limit> mask being walked
         self.inline: str | None = None           # the innermost <Limit>/<Require*> walked
+        # names a line may use, as registered by the lines read before it (extra["known_names"])
+        self.names: dict[str, set[str]] = {"authn_provider": {"file"}}
 
     def walk(self, nodes: list[Node], scope: Ctx, section: Section | None,
              within: str | None = None, group: bool = True) -> None:
@@ -385,6 +387,11 @@ class _Walker:
                     self._section(node, scope, section, within)
                 else:
                     op = self._directive(node, scope, within)
+                    known = op.directive.extra.get("known_names")
+                    if known is not None:
+                        for name in op.value:
+                            if name not in self.names[known[0]]:
+                                self._fail(node, known[1].format(name))
                     limit = op.directive.extra.get("limited")
                     if self.limited is not None and limit is not None:
                         op.value = limit(op.value, self.limited)
@@ -504,6 +511,9 @@ class _Walker:
         if not d.context & scope:
             self._fail(node, _context_text(d.name[:-1], d, scope, within))
         outer = (self.limited, self.inline)
+        if d.extra["inline"] == "authn_alias":
+            self._authn_alias(node, d, scope)
+            return
         if d.extra["inline"] == "limit":
             try:
                 mask = authz.limit_mask(list(node.args), kind, self.limited)
@@ -548,6 +558,39 @@ class _Walker:
             self._fail(node, str(exc))
         value = authz.make_section(kind, tuple(children))
         target.append(Op(self.index["require"], value, node.file, node.line))
+
+    def _authn_alias(self, node: Node, d: Directive, scope: Ctx) -> None:
+        """<AuthnProviderAlias provider alias>: its AuthConfig lines as the alias's values (a
+        server-level op of ``d``'s field), and ``alias`` a provider name from here on."""
+        args = list(node.args)
+        if len(args) < 2:
+            self._fail(node, "<AuthnProviderAlias> directive requires additional arguments")
+        provider, alias = args[0], args[1]
+        if provider not in self.names["authn_provider"]:
+            self._fail(node, f"Unknown Authn provider: {provider}")
+        box = Section("AuthnProviderAlias", alias, node.file, node.line, None, parent=None)
+        self.inline = "AuthnProviderAlias"
+        try:
+            self.walk(node.children or [], Ctx.DIRECTORY, box, "<AuthnProviderAlias>", group=False)
+        finally:
+            self.inline = None
+        kept = []
+        for op in box.ops:
+            if op.directive.override & Override.AUTHCONFIG:
+                kept.append(op)
+            else:
+                self.errors.append(ConfigError(f"{op.directive.name} not allowed in "
+                                               "<AuthnProviderAlias> context", op.file, op.line,
+                                               op.directive.name))
+        values = apply_ops({}, kept)
+        if provider != "file":                  # an alias of an alias: the real one's lines
+            base = next(v for n, _, v in self._aliases() if n == provider)
+            values = {**base, **values}
+        self.names["authn_provider"].add(alias)
+        self.server_ops.append(Op(d, (alias, provider, values), node.file, node.line))
+
+    def _aliases(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [op.value for op in self.server_ops if op.directive.field == "authn_aliases"]
 
     def _if_target(self, node: Node, kind: str, arg: str, parent: Section | None) -> Any:
         """<If>/<ElseIf>'s compiled expression (None for <Else>); <ElseIf> and <Else> must
