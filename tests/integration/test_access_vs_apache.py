@@ -18,7 +18,7 @@ import pytest
 from tests.support.apache import config, free_port, needs_apache, running
 
 MODULES = ("auth_basic", "authn_core", "authn_file", "authz_user", "authz_host",
-           "access_compat", "setenvif")
+           "access_compat", "setenvif", "env")
 AUTH = '''AuthType Basic
     AuthName "Staff"
     AuthUserFile "{files}/htpasswd"'''
@@ -29,6 +29,10 @@ EXTRA = '''
 </Directory>
 SetEnvIf X-Pass ^yes$ let_in
 SetEnvIf X-Block . blocked
+SetEnv fixed yes
+<Location /setenv-gated>
+    Require env fixed
+</Location>
 <AuthnProviderAlias file other-users>
     AuthUserFile "{files}/htpasswd2"
 </AuthnProviderAlias>
@@ -211,7 +215,7 @@ SetEnvIf X-Block . blocked
     Require all granted
 </Location>
 '''
-PATHS = ["alias", "alias-only", "env-dir", "all-not", "none", "nested", "any-env-user", "host", "host-not",
+PATHS = ["alias", "alias-only", "setenv-gated", "env-dir", "all-not", "none", "nested", "any-env-user", "host", "host-not",
          "host-or-env", "order-da", "order-da-net", "order-ad", "order-ad-env", "order-mf",
          "order-nenv", "order-host", "order-domain", "satisfy-any", "satisfy-all",
          "satisfy-any-bare", "mixed", "limit", "limit-except", "limit-deny", "limit-order",
