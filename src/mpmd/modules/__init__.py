@@ -35,6 +35,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "asgi_module": "mpmd.modules.mod_asgi:ASGIModule",
     "status_module": "mpmd.modules.mod_status:StatusModule",
     "ssl_module": "mpmd.modules.mod_ssl:SSLModule",
+    "socache_shmcb_module": "mpmd.modules.mod_ssl:SocacheShmcbModule",
     "reqtimeout_module": "mpmd.modules.mod_reqtimeout:ReqtimeoutModule",
     "filter_module": "mpmd.modules.mod_filter:FilterModule",       # DEFLATE, BROTLI_COMPRESS
     "deflate_module": "mpmd.modules.mod_deflate:DeflateModule",
