@@ -18,8 +18,8 @@ Rule 3: no request phase: the connection's variables come from the transport (Co
 Rule 4: the lines of Debian's ssl.conf and default-ssl.conf that mpmd has no use for are
         accepted and named at -t (MPMD0515), each with its reason: SSLRandomSeed (OpenSSL
         seeds itself from the system), SSLPassPhraseDialog (keys are read unencrypted),
-        SSLSessionCache and SSLSessionCacheTimeout (each process keeps OpenSSL's own cache, at
-        its default 300 s; tickets resume across processes), SSLOptions [+]StdEnvVars (every
+        SSLSessionCache and SSLSessionCacheTimeout (no server-side cache: sessions resume
+        through tickets, docs/tls.md), SSLOptions [+]StdEnvVars (every
         application gets the SSL_* variables); SSLOptions' other options are refused.
         ``socache_shmcb_module`` (which ``a2enmod ssl`` enables with it) is a module with no
         directives, so its LoadModule line loads.
@@ -102,9 +102,9 @@ class StdEnvVarsOnly(v.Converter):
 NO_EFFECT_SSL = {
     "SSLRandomSeed": "OpenSSL seeds its generator from the operating system",
     "SSLPassPhraseDialog": "mpmd reads unencrypted keys only (an encrypted one is refused)",
-    "SSLSessionCache": "each process keeps OpenSSL's own session cache; none is shared between "
-                       "processes (session tickets resume across them)",
-    "SSLSessionCacheTimeout": "OpenSSL's session lifetime is kept (300 s, httpd's default)",
+    "SSLSessionCache": "no server-side session cache is kept: sessions resume through tickets "
+                       "(SSLSessionTickets), whose keys every child shares",
+    "SSLSessionCacheTimeout": "no server-side session cache is kept (sessions resume through tickets)",
     "SSLOptions": "every request's application gets the SSL_* variables (StdEnvVars is always on)",
 }
 
