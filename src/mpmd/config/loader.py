@@ -26,6 +26,11 @@ Rule 9: ``LoadModule name path.so`` (any path; the file need not exist) loads mp
         has no module for is one error naming it.  ``<IfModule>`` tests the same names, as
         ``x_module``, ``mod_x.c`` or ``mod_x``: the registries (mpmd.modules.BUILTIN_MODULES,
         mpmd.mpm.MPM_MODULES) are the list, so a module registered there is known to both.
+        Once a LoadModule line has named an Apache module file of a built-in other than the
+        MPM, the configuration is taken as Apache's own: a built-in that httpd loads from a
+        .so is present for ``<IfModule>`` only after its LoadModule line, as in httpd (Debian's
+        ports.conf binds 443 in ``<IfModule ssl_module>``, which must stay shut until
+        ``a2enmod ssl``); mpmd.modules.STATIC_IN_HTTPD are present throughout.
 Rule 6: context errors in httpd's words: "X not allowed here" at top level, "X not allowed
         in <Directory> context" in a section that cannot hold X, and "X cannot occur
         within <VirtualHost> section" / "<Files> cannot occur within <Location> section"
@@ -65,6 +70,7 @@ from mpmd.config.vhosts import VhostAddrError, VhostTable, parse_addr
 from mpmd.core import core_directives
 from mpmd.core.expr import ExprError, compile_expr
 from mpmd.core.log import log_level_modules, module_key
+from mpmd.modules import STATIC_IN_HTTPD
 
 __all__ = ["ConfigError", "ConfigErrors", "load_config", "read_only", "Registry", "canonical_module_name"]
 
@@ -134,13 +140,17 @@ class _Modules:
         self.mpm: tuple[str, str] | None = None          # (LoadModule name, "file:line")
         self.user: list[tuple[str, Any]] = []           # (name, Module instance)
         self.mentioned: set[str] = set()                # built-ins named by LoadModule
+        self.apache_layout = False                      # Rule 9: Apache's .so files loaded
 
     def mpm_name(self) -> str:
         return self.registry.mpm_modules[self.mpm[0]] if self.mpm else self.registry.default_mpm
 
     def present(self, name: str) -> bool:
         want = canonical_module_name(name)
-        names = [*self.registry.builtins, *(n for n, _ in self.user), f"mpm_{self.mpm_name()}_module"]
+        builtins: Iterable[str] = self.registry.builtins
+        if self.apache_layout:           # Rule 9: as httpd, a loadable one only once loaded
+            builtins = [n for n in builtins if n in self.mentioned or n in STATIC_IN_HTTPD]
+        names = [*builtins, *(n for n, _ in self.user), f"mpm_{self.mpm_name()}_module"]
         if want in {canonical_module_name(n) for n in names}:
             return True
         if want in (self.mpm_name(), f"mpm_{self.mpm_name()}"):
@@ -163,6 +173,7 @@ class _Modules:
         name, spec = node.args
         if name in self.registry.builtins:
             self.mentioned.add(name)
+            self.apache_layout = self.apache_layout or spec.endswith(".so")
         elif name in self.registry.mpm_modules:
             self._load_mpm(name, node)
         elif (":" in spec and not spec.endswith(".so")) or DOTTED.fullmatch(spec):

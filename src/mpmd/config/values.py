@@ -237,6 +237,21 @@ class Listen(Converter):
         return str(value)
 
 
+class ListenRemapArgs(Converter):
+    """``ListenRemap 80 127.0.0.1:8080``: (the Listen port, the address bound for it)."""
+
+    kind = "listen"
+    describe = "port [host:]port"
+
+    def __call__(self, args: list[str]) -> tuple[int, ListenAddr]:
+        if not args[0].isdigit() or not 0 < int(args[0]) < 65536:
+            raise ValueError(f"the first argument must be the port of a Listen line, not {args[0]!r}")
+        return int(args[0]), Listen()(args[1:])
+
+    def render(self, value: Any) -> str:
+        return f"{value[0]} {value[1]}"
+
+
 @dataclass(frozen=True, slots=True)
 class SetChange:
     """One Options/FileETag line: either an absolute set, or additions and removals."""
@@ -318,6 +333,7 @@ size = Size()
 duration = Duration()
 path = Path()
 listen_addr = Listen()
+listen_remap = ListenRemapArgs()
 
 
 def int_range(lo: int, hi: int) -> IntRange:

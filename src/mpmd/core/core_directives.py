@@ -122,6 +122,11 @@ DIRECTIVES: list[Directive] = [
     # listening (httpd LISTEN_COMMANDS, shared by every MPM)
     _d("Listen", Args.TAKE12, SERVER, v.listen_addr, [], "An address and port to listen on (repeatable).",
        merge=Merge.APPEND, syntax="Listen [host:]port [protocol]"),
+    _d("ListenRemap", Args.TAKE2, SERVER, v.listen_remap, [],
+       "Bind another address for every Listen on a port, and take its connections as that "
+       "port's (virtual host selection, TLS, SERVER_PORT), as a container's published port: "
+       "a configuration runs on other ports without being edited (mpmd -C 'ListenRemap 80 "
+       "127.0.0.1:8080').", merge=Merge.APPEND, syntax="ListenRemap port [host:]port"),
     _d("ListenBacklog", Args.TAKE1, SERVER, v.int_at_least(1, "ListenBacklog must be > 0"), 511,
        "Length of the pending connections queue (the kernel caps it at net.core.somaxconn)."),
     _d("MaxConnectionsPerChild", Args.TAKE1, SERVER, v.int_range(0, 2 ** 31 - 1), 0,
