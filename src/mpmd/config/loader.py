@@ -41,6 +41,13 @@ Rule 7: nothing accepted is ignored.  A directive that mpmd accepts but does not
         when ``values`` is None; ``extra["no_effect_in_vhost"] = why`` for a line in a
         <VirtualHost> that is no address's default), and each such line is named at -t with
         its file and line (MPMD0515).
+Rule 10: a .htaccess file (config/htaccess.py) is walked by the same ``_Walker`` into a
+        synthetic <Directory> section, with ``htaccess`` set: a directive or section whose
+        override category (Directive.override) the directory's AllowOverride does not grant,
+        and AllowOverrideList does not name, is "X not allowed here" (httpd's words).
+        AllowOverride and AllowOverrideList are refused outside a plain <Directory>
+        (<DirectoryMatch>, <If>), where httpd ignores them.  When some line allows
+        overrides, each ServerConfig gets an htaccess.Reader (model.py Rule 6).
 Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
         resolved against ServerRoot; a relative ServerRoot against the directory of the file
         that sets it; the default ServerRoot is the config file's directory (or ``-d``).
@@ -88,6 +95,7 @@ CHECK_FAILED = "MPMD0507: Configuration check failed"
 
 INVALID = "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration"
 M_NESTED_FILES = "MPMD0514"
+OVERRIDE_FIELDS = ("allow_override", "allow_override_list")
 M_NO_EFFECT = "MPMD0515"
 
 
@@ -379,6 +387,7 @@ class _Walker:
         self.server_ops: list[Op] = []
         self.sections: list[Section] = []
         self.errors: list[ConfigError] = []      # Rule 8: a refused line is skipped
+        self.htaccess: Any = None                # a .htaccess file's htaccess.Rules (Rule 10)
 
     def walk(self, nodes: list[Node], scope: Ctx, section: Section | None,
              within: str | None = None) -> None:
@@ -389,6 +398,11 @@ class _Walker:
                     self._section(node, scope, section, within)
                 else:
                     op = self._directive(node, scope, within)
+                    if op.directive.field in OVERRIDE_FIELDS and section is not None \
+                            and section.kind != "Directory":
+                        self._fail(node, f"{op.directive.name} is only honoured in <Directory> "
+                                         "sections without a regular expression (httpd ignores it "
+                                         f"in <{section.kind}>)")
                     self._name_if_inert(op, section)
                     (section.ops if section is not None else self.server_ops).append(op)
             except ConfigError as exc:
@@ -428,6 +442,8 @@ class _Walker:
 
     def _directive(self, node: Node, scope: Ctx, within: str | None) -> Op:
         d = self._lookup(node)
+        if self.htaccess is not None and not self.htaccess.allows(d):
+            self._fail(node, f"{d.name} not allowed here")          # Rule 10
         if not d.context & scope:
             name = d.name if node.name.lower() == d.name.lower() else node.name     # httpd's spelling
             self._fail(node, _context_text(name, d, scope, within))
@@ -444,6 +460,10 @@ class _Walker:
         except ValueError as exc:
             self._fail(node, f"{d.name}: {exc}")
         value = self._resolve(d, value)
+        if self.htaccess is not None:
+            refused = self.htaccess.refuses(d, value)
+            if refused:
+                self._fail(node, refused)
         check_resolved = getattr(d.value, "check_resolved", None)
         if check_resolved is not None:       # a path that must exist once resolved
             try:
@@ -464,6 +484,8 @@ class _Walker:
     def _section(self, node: Node, scope: Ctx, parent: Section | None, within: str | None) -> None:
         d = self._lookup(node)
         try:
+            if self.htaccess is not None and not self.htaccess.allows(d):
+                self._fail(node, f"{d.name[:-1]} not allowed here")     # Rule 10
             if not d.context & scope:
                 self._fail(node, _context_text(d.name[:-1], d, scope, within))
             if parent is not None and parent.kind in IF_KINDS and d.extra["section"] not in IF_KINDS:
@@ -606,6 +628,7 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
             except ConfigError as exc:
                 walker.errors.append(exc)
     main.vhosts = VhostTable(main, vhosts)
+    _enable_htaccess([main, *vhosts], walker, index, state, mods)
     for vhost in vhosts:
         vhost.vhosts = main.vhosts
         if not main.vhosts.is_default(vhost):
@@ -613,10 +636,31 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
     return main
 
 
+def _enable_htaccess(servers: list[ServerConfig], walker: _Walker, index: dict[str, Directive],
+                     state: ReadState, mods: _Modules) -> None:
+    """Rule 10: access files are read only when some line lets them say something."""
+    if not _reads_htaccess(walker):
+        return
+    from mpmd.config.htaccess import LoadContext, Reader
+    load = LoadContext(index, state.server_root, dict(state.defines), mods.present)
+    for server in servers:
+        server.enable_htaccess(Reader(list(server.access_file_name), load))
+
+
 def _with_fields_set(values: dict[str, Any], walker: _Walker) -> dict[str, Any]:
-    """``values`` and, under SET_FIELDS, every field some line sets (core/modules.py)."""
+    """``values`` and, under SET_FIELDS, every field some line sets (core/modules.py); where
+    .htaccess files are read, every field one may set (Rule 10)."""
     from mpmd.core.modules import SET_FIELDS
-    return {**values, SET_FIELDS: frozenset(op.directive.field for op in walker.all_ops())}
+    fields = {op.directive.field for op in walker.all_ops()}
+    if _reads_htaccess(walker):
+        fields |= {d.field for d in walker.index.values() if d.override and d.field}
+    return {**values, SET_FIELDS: frozenset(fields)}
+
+
+def _reads_htaccess(walker: _Walker) -> bool:
+    """Whether some AllowOverride or AllowOverrideList line allows anything (Rule 10)."""
+    return any(op.value.categories if op.directive.field == "allow_override" else op.value
+               for op in walker.all_ops() if op.directive.field in OVERRIDE_FIELDS)
 
 
 def _name_head_time_lines(vhost: ServerConfig, problems: list[Problem]) -> None:
