@@ -45,7 +45,7 @@ from mpmd.core.log import for_server as log_for_server
 from mpmd.core.modules import SET_FIELDS, Module, PerServer, volatile_route
 from mpmd.modules import rewrite_rules as rr
 from mpmd.modules.rewrite_engine import (NOESCAPE, STATUS, Run, absolute_skip, escape_absolute_uri,
-                                         escape_uri, prefix_exists)
+                                         escape_uri, prefix_exists, split_path_info)
 
 ANSWER = "rewrite-answer"             # handler: a per-dir outcome that is an answer
 REDIRECT = "rewrite-redirect"         # handler: a per-dir internal redirect (httpd's redirect-handler)
@@ -54,6 +54,7 @@ NOTE_ANSWER = "rewrite.answer"
 NOTE_TARGET = "rewrite.target"
 NOTE_TYPE = "forced_type"             # read by mod_mime's fixups (Rule 4)
 NOTE_HANDLER = "rewrite.handler"
+KEEP: Any = type("Keep", (), {"__repr__": lambda self: "KEEP"})()   # the request's own query
 M_TRACE = "MPMD0801"
 M_REFUSED = "MPMD0802"
 
@@ -196,7 +197,10 @@ class RewriteModule(Module):
         server_scope = self.scopes(ctx.server)
         scope = dataclasses.replace(scope, maps=server_scope.maps)
         run = Run(ctx, scope, directory, _tracer(ctx, directory))
-        run.filename = filename or ctx.uri_path
+        if filename and not ctx.path_info:
+            run.filename, run.path_info = split_path_info(filename)
+        else:
+            run.filename = filename or ctx.uri_path
         ofilename, oargs = run.filename, run.args
         status = run.apply(scope.rules)
         self._after(ctx, run)
@@ -219,13 +223,13 @@ class RewriteModule(Module):
                     result = result[:slash + 1] + sub
             if status != NOESCAPE:
                 result = escape_absolute_uri(result, skip)
-            if run.args:
-                noescape = status == NOESCAPE or run.args == oargs
-                result += "?" + (run.args if noescape else escape_uri(run.args))
             code = run.status if 300 <= run.status < 400 else 302
             if run.trace:
                 run.trace(1, f"redirect to {result} [REDIRECT/{code}]")
-            self._answer(ctx, code, [("Location", result)])
+            # the query is added when answering: it is the request's own unless a rule
+            # changed it (then the outcome is not cached, Rule 5)
+            args = run.args if run.query_changed else KEEP
+            self._answer(ctx, code, [("Location", result)], (args, status == NOESCAPE))
             return
         if result.startswith("passthrough:"):
             result = result[12:]
@@ -245,7 +249,7 @@ class RewriteModule(Module):
                 result = result[len(root):]
         if run.trace:
             run.trace(1, f"internal redirect with {result} [INTERNAL REDIRECT]")
-        ctx.notes[NOTE_TARGET] = (result, run.args)
+        ctx.notes[NOTE_TARGET] = (result, run.args if run.query_changed else KEEP)
         ctx.handler = REDIRECT
 
     def _after(self, ctx: RequestContext, run: Run) -> None:
@@ -281,18 +285,29 @@ class RewriteModule(Module):
             run.trace(1, f"redirect to {url} [REDIRECT/{code}]")
         return core_request.error(code, ctx, [("Location", url)])
 
-    def _answer(self, ctx: RequestContext, status: int, headers: list[tuple[str, str]]) -> None:
-        ctx.notes[NOTE_ANSWER] = (status, headers)
+    def _answer(self, ctx: RequestContext, status: int, headers: list[tuple[str, str]],
+                query: tuple[Any, bool] = (None, False)) -> None:
+        ctx.notes[NOTE_ANSWER] = (status, headers, query)
         ctx.handler = ANSWER
 
     # -- handlers --------------------------------------------------------------------------------
     def answer(self, ctx: RequestContext) -> Response:
-        status, headers = ctx.notes.get(NOTE_ANSWER, (500, []))
+        status, headers, (args, noescape) = ctx.notes.get(NOTE_ANSWER, (500, [], (None, False)))
+        if args is KEEP:
+            args = ctx.request.query.decode("latin-1") or None
+            noescape = True                  # httpd: an unchanged query is copied as it is
+        if args and headers:
+            name, location = headers[0]
+            headers = [(name, location + "?" + (args if noescape else escape_uri(args)))]
         return core_request.error(status, ctx, list(headers) or None)
 
     def redirect(self, ctx: RequestContext) -> Response:
         """httpd's redirect-handler: ap_internal_redirect to the per-dir result (Rule 2)."""
-        path, args = ctx.notes.pop(NOTE_TARGET, ("/", None))
+        path, args = ctx.notes.pop(NOTE_TARGET, ("/", KEEP))
+        if args is KEEP:
+            args = ctx.request.query.decode("latin-1") or None
+        # httpd's internal redirect: the new request's variables are the old ones as REDIRECT_*
+        ctx.env = {"REDIRECT_" + k: v for k, v in ctx.env.items()}
         for note in (NOTE_ANSWER, NOTE_TYPE, NOTE_HANDLER):     # the new request's own notes
             ctx.notes.pop(note, None)
         try:

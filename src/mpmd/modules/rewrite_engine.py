@@ -38,7 +38,8 @@ _PATH_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
                        b"$-_.+!*'(),:@&=/~")
 _ABSOLUTE = re.compile(r"(?i)(ajp|balancer|fcgi|ftp|gopher|https?|h2c?|ldap|nntp|scgi|uwsgi|wss?)"
                        r"://|(mailto|news):|unix:")
-API_VERSION = "20120211:140"          # httpd 2.4's module magic number, as its API_VERSION
+API_VERSION = "20120211:140"
+_FILE_TESTS = frozenset({"-f", "-s", "-d", "-x", "-l"})          # httpd 2.4's module magic number, as its API_VERSION
 
 
 def escape_uri(text: str) -> str:
@@ -305,7 +306,7 @@ class Run:
             rc = m is not None
             if rc and not c.negate:
                 self.rc = (value, m)
-        elif kind[0] == "-" and kind[1] in "fsdxl":
+        elif kind in _FILE_TESTS:
             self.volatile = True
             rc = _file_test(kind, value)
         elif kind in ("=", "<", ">", "<=", ">="):
@@ -385,10 +386,15 @@ class Run:
         if perdir and p.discard_path:
             self.path_info = ""
         self._split_query(p)
-        if perdir and not self.filename.startswith("/") and not absolute_skip(self.filename)[0]:
-            if self.trace:
-                self.trace(3, f"add per-dir prefix: {self.filename} -> {perdir}{self.filename}")
-            self.filename = perdir + self.filename
+        if not self.filename.startswith("/") and not absolute_skip(self.filename)[0]:
+            if perdir:
+                if self.trace:
+                    self.trace(3, f"add per-dir prefix: {self.filename} -> {perdir}{self.filename}")
+                self.filename = perdir + self.filename
+            else:                       # httpd 2.4: a server-context result is a URL-path
+                if self.trace:
+                    self.trace(3, f"add root prefix: {self.filename} -> /{self.filename}")
+                self.filename = "/" + self.filename
         if p.redirect and not p.status:
             if not absolute_skip(self.filename)[0]:
                 self.filename = self.self_url() + ("" if self.filename.startswith("/") else "/") \
@@ -442,7 +448,7 @@ class Run:
             return
         host, port, url = m.group(1), m.group(2), m.group(3) or "/"
         port_n = int(port) if port else (443 if scheme == "https" else 80)
-        if host.lower() == self.server_name().lower() and port_n == self.server_port():
+        if matches_request_vhost(self.ctx.server, host, port_n):
             if self.trace:
                 self.trace(3, f"reduce {fn} -> {url}")
             self.filename = url
@@ -472,7 +478,12 @@ class Run:
                     break
                 if p.next:
                     rounds += 1
-                    if rounds > MAX_ROUNDS:
+                    limit = 2 * int(getattr(self.ctx.server, "limit_request_line", 8190) or 8190)
+                    if rounds > MAX_ROUNDS or len(self.filename) > limit:
+                        from mpmd.core.request import log_error
+                        log_error(self.ctx, "MPMD0803", f"RewriteRule '{p.pattern}' and URI "
+                                  f"'{self.ctx.uri_path}' exceeded maximum length ({limit}) "
+                                  "or number of rounds")
                         self.status = 500
                         return STATUS
                     i = 0
@@ -545,3 +556,42 @@ def prefix_exists(path: str) -> bool:
         return True
     except (OSError, ValueError):
         return False
+
+
+def matches_request_vhost(server: Any, host: str, port: int) -> bool:
+    """httpd's ap_matches_request_vhost: whether host:port names ``server`` (reduce_uri)."""
+    host = host.lower()
+    for addr in getattr(server, "vhost_addrs", None) or ():
+        if (addr.port == 0 or addr.port == port) and host == str(addr.ip).lower():
+            return True
+    name = str(getattr(server, "server_name", "") or "")
+    name_host, name_port = _host_and_port(name)
+    if port != (name_port or 0):
+        return False
+    names = [name_host.lower()]
+    for value in getattr(server, "server_alias", None) or ():
+        names += [v.lower() for v in (value if isinstance(value, (list, tuple)) else [value])]
+    import fnmatch
+    return any(host == n or fnmatch.fnmatchcase(host, n) for n in names if n)
+
+
+def split_path_info(filename: str) -> tuple[str, str]:
+    """httpd's directory walk: the path up to its first missing component or regular file,
+    and the rest as path info ("/a/real.html/x" -> ("/a/real.html", "/x"))."""
+    try:
+        os.stat(filename)
+        return filename, ""
+    except (OSError, ValueError):
+        pass
+    parts = filename.split("/")
+    cur = ""
+    for i in range(1, len(parts)):
+        cur += "/" + parts[i]
+        try:
+            is_dir = stat.S_ISDIR(os.stat(cur).st_mode)
+        except (OSError, ValueError):
+            is_dir = False
+        if not is_dir:
+            rest = parts[i + 1:]
+            return cur, ("/" + "/".join(rest)) if rest else ""
+    return filename, ""
