@@ -24,6 +24,7 @@ class Group:
     rules: str
     requests: list = field(default_factory=list)
     all_mpms: bool = False         # also run on worker and the nginx MPM
+    sub: str = ""                  # "dir": the lines of a <Directory> for its s/ subdirectory
 
 
 G = Group
@@ -374,11 +375,56 @@ RewriteRule ^n/(.*)_(.*)$ n/$1-$2 [N]
 RewriteRule ^n/a-b-c$ real.html [L]
 RewriteRule ^c/(.*)$ $1 [C]
 RewriteRule ^f\.txt$ real.html [L]""", ["/@P/n/a_b_c", "/@P/c/f.txt", "/@P/c/index.html"]),
+    # a <Directory> without a RewriteEngine line of its own: on from the server level
+    G("dir", r"""RewriteRule ^f\.txt$ real.html [L]""", ["/@P/f.txt", "/@P/real.html"]),
+    # a subdirectory's rules replace the parent's ...
+    G("dir", r"""RewriteEngine On
+RewriteRule ^s/none$ real.html [L]
+RewriteRule ^f\.txt$ real.html [L]""", ["/@P/s/none", "/@P/s/x.html", "/@P/f.txt"],
+      sub=r"""RewriteRule ^x\.html$ index.html [L]"""),
+    # ... unless it says Inherit (its own first) or InheritBefore (the parent's first)
+    G("dir", r"""RewriteEngine On
+RewriteRule ^(s/)?none$ real.html [L]
+RewriteRule x\.html$ f.txt [L]""", ["/@P/s/none", "/@P/s/x.html", "/@P/none"],
+      sub=r"""RewriteOptions Inherit
+RewriteRule ^x\.html$ index.html [L]"""),
+    G("dir", r"""RewriteEngine On
+RewriteRule x\.html$ f.txt [L]""", ["/@P/s/x.html", "/@P/x.html"],
+      sub=r"""RewriteOptions InheritBefore
+RewriteRule ^x\.html$ index.html [L]"""),
+    # a subdirectory turning the engine off
+    G("dir", r"""RewriteEngine On
+RewriteRule ^(.*)\.htm$ $1.html [L]""", ["/@P/real.htm", "/@P/s/x.htm"],
+      sub="RewriteEngine Off"),
+    # DPI drops the path info; without it the path info is kept on the rewritten name
+    G("dir", r"""RewriteEngine On
+RewriteRule ^real\.html/(.*)$ index.html [DPI,L]
+RewriteRule ^f\.txt/(.*)$ index.html [L]""", ["/@P/real.html/more", "/@P/f.txt/more"]),
+    # AllowNoSlash: the directory itself without its slash reaches the rules
+    G("dir", r"""RewriteEngine On
+RewriteOptions AllowNoSlash
+RewriteRule ^s$ real.html [L]""", ["/@P/s", "/@P/s/"]),
+    # per-directory variables: REQUEST_FILENAME is the file name without path info, ENV
+    G("dir", r"""RewriteEngine On
+RewriteCond %{REQUEST_FILENAME} -f
+RewriteRule ^real\.html/ f.txt [L]
+RewriteCond %{ENV:RWTEST} ^$
+RewriteRule ^envcheck$ real.html [L]
+RewriteCond %{REQUEST_URI} ^/@P/uri$
+RewriteCond %{SCRIPT_FILENAME} /@P/uri$
+RewriteRule ^uri$ f.txt [L]""", ["/@P/real.html/x", "/@P/envcheck", "/@P/uri"]),
+]
+
+# a second <VirtualHost> with RewriteOptions Inherit: its own rules, then the main server's
+# (which match only their own groups' prefixes: s0 is the first SERVER group's)
+INHERIT = [
+    G("inherit", r"""RewriteRule ^/@P/own$ /t/b.html [L]
+RewriteRule ^/s0/a$ /t/c.txt [L]""", ["/@P/own", "/s0/a", "/s2/nc", "/@P/m/first"]),
 ]
 
 
 def groups() -> list[Group]:
-    return SERVER + CONDS + MAPS + VHOST + DIR
+    return SERVER + CONDS + MAPS + VHOST + DIR + INHERIT
 
 
 def size() -> int:

@@ -54,11 +54,11 @@ def make_tree(root: Path) -> None:
             (d / ".htaccess").write_text(_fill(group.rules, prefix, root) + "\n")
 
 
-def config(root: Path, mpm: str, ports: tuple[int, int], groups: list[tuple[int, corpus.Group]],
+def config(root: Path, mpm: str, ports: tuple[int, ...], groups: list[tuple[int, corpus.Group]],
            who: str) -> str:
     htdocs = root / "htdocs"
     loads = [f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in (f"mpm_{mpm}", *APACHE_MODULES)]
-    server_rules, dir_sections, vhost_rules = [], [], []
+    server_rules, dir_sections, vhost_rules, inherit_rules = [], [], [], []
     for i, group in groups:
         prefix = _prefix(i, group)
         rules = _fill(group.rules, prefix, root)
@@ -68,9 +68,14 @@ def config(root: Path, mpm: str, ports: tuple[int, int], groups: list[tuple[int,
             vhost_rules.append(rules)
         elif group.context == "dir":
             dir_sections.append(f'<Directory "{htdocs / prefix}">\n{rules}\n</Directory>')
+            if group.sub:
+                dir_sections.append(f'<Directory "{htdocs / prefix / "s"}">\n'
+                                    f'{_fill(group.sub, prefix, root)}\n</Directory>')
+        elif group.context == "inherit":
+            inherit_rules.append(rules)
     return "\n".join([
         f'ServerRoot "{root}"', "ServerName localhost",
-        f"Listen 127.0.0.1:{ports[0]}", f"Listen 127.0.0.1:{ports[1]}", *loads,
+        *(f"Listen 127.0.0.1:{p}" for p in ports), *loads,
         "TypesConfig /etc/mime.types",
         f'PidFile "{root}/{who}.pid"', f'ErrorLog "{root}/{who}-error.log"',
         "LogLevel warn",
@@ -86,7 +91,10 @@ def config(root: Path, mpm: str, ports: tuple[int, int], groups: list[tuple[int,
         "RewriteEngine On", *server_rules, *dir_sections,
         f"<VirtualHost 127.0.0.1:{ports[1]}>", "    ServerName vh.test",
         f'    DocumentRoot "{htdocs}"', "    RewriteEngine On",
-        f"    RewriteMap vmap txt:{root}/map.txt", *vhost_rules, "</VirtualHost>", ""])
+        f"    RewriteMap vmap txt:{root}/map.txt", *vhost_rules, "</VirtualHost>",
+        f"<VirtualHost 127.0.0.1:{ports[2]}>", "    ServerName inherit.test",
+        f'    DocumentRoot "{htdocs}"', "    RewriteEngine On", "    RewriteOptions Inherit",
+        *inherit_rules, "</VirtualHost>", ""])
 
 
 def requests_of(groups: list[tuple[int, corpus.Group]]) -> list[tuple]:
@@ -102,18 +110,17 @@ def requests_of(groups: list[tuple[int, corpus.Group]]) -> list[tuple]:
                     path, headers = req
             else:
                 path = req
-            vhost = group.context == "vhost"
-            out.append((method, path.replace("@P", prefix), dict(headers), vhost))
+            port = {"vhost": 1, "inherit": 2}.get(group.context, 0)
+            out.append((method, path.replace("@P", prefix), dict(headers), port))
     return out
 
 
-def answers(ports: tuple[int, int], reqs: list[tuple]) -> list[tuple]:
+def answers(ports: tuple[int, ...], reqs: list[tuple]) -> list[tuple]:
     out = []
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=20) for p in ports]
     try:
-        for method, path, headers, vhost in reqs:
-            port = ports[1] if vhost else ports[0]
-            client = clients[1] if vhost else clients[0]
+        for method, path, headers, which in reqs:
+            port, client = ports[which], clients[which]
             r = client.send(client.build_request(method, path, headers=headers))
             location = r.headers.get("location")
             if location and location.startswith("/"):
@@ -124,7 +131,7 @@ def answers(ports: tuple[int, int], reqs: list[tuple]) -> list[tuple]:
                 location = location.replace(f":{port}", ":PORT")
             ok = r.status_code == 200
             ctype = r.headers.get("content-type", "").split(";")[0] if ok else None
-            out.append((method, path, headers.get("Host", ""), r.status_code, location,
+            out.append((method, path, tuple(sorted(headers.items())), r.status_code, location,
                         r.headers.get("x-env"), r.text if ok else None, ctype))
     finally:
         for c in clients:
@@ -145,7 +152,7 @@ def tree(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def apache_answers(tree):
-    ports = (free_port(), free_port())
+    ports = (free_port(), free_port(), free_port())
     groups = _groups(False)
     conf = tree / "apache.conf"
     conf.write_text(config(tree, "event", ports, groups, "apache"))
@@ -176,7 +183,7 @@ def test_corpus_size():
 def test_rewrite_as_apache(apache_answers, tree, mpm):
     whole = mpm in ("event", "prefork")
     groups = _groups(not whole)
-    ports = (free_port(), free_port())
+    ports = (free_port(), free_port(), free_port())
     text = config(tree, mpm if mpm != "nginx" else "event", ports, groups, f"mpmd-{mpm}")
     if mpm == "nginx":
         text = text.replace(f"mod_mpm_event.so", "mod_mpm_nginx.so").replace(

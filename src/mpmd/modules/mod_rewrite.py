@@ -35,6 +35,7 @@ Rule 6: ``LogLevel rewrite:traceN`` writes httpd's trace lines (trace1: redirect
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, ClassVar
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge
@@ -247,6 +248,12 @@ class RewriteModule(Module):
             root = str(getattr(ctx.server, "document_root", "") or "").rstrip("/")
             if root and result.startswith(root + "/"):
                 result = result[len(root):]
+        if (filename and not ctx.uri_path.endswith("/") and os.path.isdir(filename)
+                and getattr(ctx.dir_config, "directory_slash", True) is not False):
+            # httpd: mod_dir's fixup comes later and its slash redirect replaces the
+            # internal redirect (AllowNoSlash needs DirectorySlash Off)
+            self._late(ctx)
+            return
         if run.trace:
             run.trace(1, f"internal redirect with {result} [INTERNAL REDIRECT]")
         ctx.notes[NOTE_TARGET] = (result, run.args if run.query_changed else KEEP)
