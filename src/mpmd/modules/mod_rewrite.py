@@ -38,7 +38,7 @@ import dataclasses
 import os
 from typing import Any, ClassVar
 
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.core import request as core_request
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.log import ErrorLog
@@ -59,13 +59,13 @@ KEEP: Any = type("Keep", (), {"__repr__": lambda self: "KEEP"})()   # the reques
 M_TRACE = "MPMD0801"
 M_REFUSED = "MPMD0802"
 
-_GROUP = {"group": True, "combine": rr.merge, "override": "FileInfo"}
+_GROUP = {"group": True, "combine": rr.merge}
 _DIR = Ctx.SERVER | Ctx.VHOST | Ctx.DIR
 
 
 def _d(name: str, args: Args, value: Any, doc: str, syntax: str, bind: Any = rr.bind) -> Directive:
     return Directive(name, args, _DIR, value, None, "rewrite", doc, owner="rewrite_module",
-                     syntax=syntax, extra={**_GROUP, "bind": bind})
+                     syntax=syntax, extra={**_GROUP, "bind": bind}, override=Override.FILEINFO)
 
 
 def _server_scope(server: Any) -> rr.Scope | None:
