@@ -3,7 +3,7 @@
 apache2 and on mpmd with the same configuration text, on prefork and event (the whole corpus)
 and worker and the nginx MPM (the groups marked ``all_mpms``).  For every request both give
 the same status, the same Location (the server's own port written as PORT), the same X-Env
-(what E= set) and, for a 200, the same body (each file's text names it) and media type."""
+(what E= set), the same Vary and, for a 200, the same body (each file's text names it) and media type."""
 
 from __future__ import annotations
 
@@ -132,7 +132,8 @@ def answers(ports: tuple[int, ...], reqs: list[tuple]) -> list[tuple]:
             ok = r.status_code == 200
             ctype = r.headers.get("content-type", "").split(";")[0] if ok else None
             out.append((method, path, tuple(sorted(headers.items())), r.status_code, location,
-                        r.headers.get("x-env"), r.text if ok else None, ctype))
+                        r.headers.get("x-env"), r.text if ok else None, ctype,
+                        r.headers.get("vary")))
     finally:
         for c in clients:
             c.close()

@@ -27,6 +27,9 @@ Rule 5: route cache: an outcome that read a header, the client, the query, the t
         environment or the file system, or that changed the query, is not cached
         (``volatile_route``); a path-only rule set is.  Without any RewriteEngine On no hook
         runs (``unused_hooks``).
+Rule 7: the request headers a matching rule's conditions read are added to Vary, on answers
+        other than the server's own (httpd merges them into headers_out, which its error and
+        redirect answers do not send); a condition with NV adds none.
 Rule 6: ``LogLevel rewrite:traceN`` writes httpd's trace lines (trace1: redirects and results,
         trace2: each rewrite, trace3: patterns and prefixes, trace4: conditions, trace5: maps)
         to the ErrorLog.
@@ -55,6 +58,7 @@ NOTE_ANSWER = "rewrite.answer"
 NOTE_TARGET = "rewrite.target"
 NOTE_TYPE = "forced_type"             # read by mod_mime's fixups (Rule 4)
 NOTE_HANDLER = "rewrite.handler"
+NOTE_VARY = "rewrite.vary"
 KEEP: Any = type("Keep", (), {"__repr__": lambda self: "KEEP"})()   # the request's own query
 M_TRACE = "MPMD0801"
 M_REFUSED = "MPMD0802"
@@ -131,7 +135,7 @@ class RewriteModule(Module):
     def unused_hooks(self, values: dict[str, Any]) -> list[str]:
         """No hook runs unless some scope turns the engine on (Rule 5)."""
         if "rewrite" not in values.get(SET_FIELDS, ()):
-            return ["translate_name", "fixups"]
+            return ["translate_name", "fixups", "output_filter"]
         return []
 
     # -- server context (Rule 1) -----------------------------------------------------------------
@@ -259,7 +263,23 @@ class RewriteModule(Module):
         ctx.notes[NOTE_TARGET] = (result, run.args if run.query_changed else KEEP)
         ctx.handler = REDIRECT
 
+    def output_filter(self, ctx: RequestContext, resp: Response) -> Response:
+        """Rule 7: the request headers conditions read, in Vary (not on the server's own
+        answers: httpd sends those with err_headers_out only)."""
+        vary = ctx.notes.get(NOTE_VARY)
+        if vary and not resp.local:
+            old = resp.header("Vary")
+            have = {v.strip().lower() for v in old.split(",")} if old else set()
+            add = [v for v in vary if v.lower() not in have]
+            if add:
+                value = ", ".join(([old] if old else []) + add)
+                resp.headers = [h for h in resp.headers if h[0].lower() != "vary"] + [("Vary", value)]
+        return resp
+
     def _after(self, ctx: RequestContext, run: Run) -> None:
+        if run.vary:
+            have = ctx.notes.get(NOTE_VARY) or []
+            ctx.notes[NOTE_VARY] = have + [v for v in run.vary if v not in have]
         if run.volatile or run.query_changed:
             volatile_route(ctx)
         if run.end:

@@ -104,6 +104,7 @@ class Run:
         self.uri = ""
         self.trace = trace
         self.vary: list[str] = []
+        self._vary_mark = 0
 
     # -- variables -------------------------------------------------------------------------------
     def header(self, name: str) -> str:
@@ -301,6 +302,8 @@ class Run:
                 rc = False
             return rc != c.negate
         value = self.expand(c.input)
+        if c.novary:
+            self.vary = self.vary[:self._vary_mark]
         if kind == "regex":
             m = c.regex.search(value)
             rc = m is not None
@@ -346,14 +349,18 @@ class Run:
         self.rr = None if p.negate else (uri, m)
         conds = p.conds
         i = 0
+        kept = self.vary
+        self.vary = list(kept)
         while i < len(conds):
             c = conds[i]
+            self._vary_mark = len(self.vary)
             rc = self.cond(c)
             if c.ornext:
                 if rc:
                     while i < len(conds) and conds[i].ornext:
                         i += 1
             elif not rc:
+                self.vary = kept             # httpd: a rule that fails adds no Vary
                 return 0
             i += 1
         newuri = None
