@@ -122,6 +122,11 @@ DIRECTIVES: list[Directive] = [
     # listening (httpd LISTEN_COMMANDS, shared by every MPM)
     _d("Listen", Args.TAKE12, SERVER, v.listen_addr, [], "An address and port to listen on (repeatable).",
        merge=Merge.APPEND, syntax="Listen [host:]port [protocol]"),
+    _d("ListenRemap", Args.TAKE2, SERVER, v.listen_remap, [],
+       "Bind another address for every Listen on a port, and take its connections as that "
+       "port's (virtual host selection, TLS, SERVER_PORT), as a container's published port: "
+       "a configuration runs on other ports without being edited (mpmd -C 'ListenRemap 80 "
+       "127.0.0.1:8080').", merge=Merge.APPEND, syntax="ListenRemap port [host:]port"),
     _d("ListenBacklog", Args.TAKE1, SERVER, v.int_at_least(1, "ListenBacklog must be > 0"), 511,
        "Length of the pending connections queue (the kernel caps it at net.core.somaxconn)."),
     _d("MaxConnectionsPerChild", Args.TAKE1, SERVER, v.int_range(0, 2 ** 31 - 1), 0,
@@ -182,6 +187,9 @@ DIRECTIVES: list[Directive] = [
        "relative to ServerRoot, as in httpd, so -t names the line.",
        extra=no_effect(None, "mpmd keeps no run-time files (its scoreboard and locks are in "
                              "memory; PidFile is relative to ServerRoot, as in httpd)")),
+    _d("AccessFileName", Args.ITERATE, SRV, v.words, [".htaccess"],
+       "Names of the per-directory configuration files read where AllowOverride lets them "
+       "be; the first that exists in a directory is read.", syntax="AccessFileName filename ..."),
     _d("ErrorDocument", Args.TAKE2, ANY, error_document_value, [],
        "What the server answers instead of its own error page: a local URL (internal "
        "redirect), a full URL (302), a text, or default.", merge=Merge.APPEND,
@@ -216,9 +224,14 @@ DIRECTIVES: list[Directive] = [
     _d("Options", Args.ITERATE, ANY, OPTIONS, frozenset({"FollowSymLinks"}),
        "Features enabled in a directory; +X/-Y edit the inherited set.", extra=COMBINE_SET,
        syntax="Options [+|-]option [[+|-]option] ...", override=Override.OPTIONS),
-    _d("AllowOverride", Args.ITERATE, Ctx.DIRECTORY, v.allow_override, ["None"],
-       "Which directives .htaccess files may set: only None, as mpmd does not read .htaccess "
-       "files (anything else is an error, so that no .htaccess meant to deny is ignored)."),
+    _d("AllowOverride", Args.ITERATE, Ctx.DIRECTORY, v.allow_override, v.Overrides(Override.NONE),
+       "Which directive categories the .htaccess files of the directory (and below) may use: "
+       "All, None, or AuthConfig, FileInfo, Indexes, Limit, Options[=option,...] "
+       "(docs/htaccess.md).  Only in <Directory> without a regular expression.",
+       syntax="AllowOverride All|None|directive-type[=option,...] ..."),
+    _d("AllowOverrideList", Args.ITERATE, Ctx.DIRECTORY, v.allow_override_list, frozenset(),
+       "Directives the .htaccess files of the directory may use whatever AllowOverride says "
+       "(None: only AllowOverride's).", syntax="AllowOverrideList None|directive [directive] ..."),
     _d("SetHandler", Args.TAKE1, ANY, v.string, None, "Handler for every file in the section (e.g. server-status).",
        override=Override.FILEINFO),
     _d("EnableSendfile", Args.FLAG, ANY, v.flag, False, "Send static files with sendfile(2).",

@@ -29,6 +29,10 @@ Rule 6: two hooks run on every request, the route cached or not: ``header_parser
 Rule 7: ``error()`` is the server's own error answer (``Response.local``), or, when an
         ErrorDocument line covers the status, its text, a 302 to its URL, or the answer of an
         internal redirect to its local URL with the error's status (core/errordoc.py).
+Rule 8: when the configuration reads .htaccess files (config/model.py Rule 6), a request
+        whose walk consulted one is never kept in the route cache: the next request stats
+        the files again and sees an edit at once.  A configuration without AllowOverride
+        pays one attribute test per uncached route.
 """
 
 from __future__ import annotations
@@ -158,6 +162,10 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
     else:
         core_translate(ctx)
     ctx.dir_config = ctx.server.dir_config(ctx.filename, ctx.uri_path)
+    if ctx.server.reads_htaccess and "_htaccess" in ctx.dir_config.__dict__:
+        resp = _htaccess_walked(ctx)
+        if resp is not None:
+            return resp
     if ctx.server.has_if:                                # config/model.py Rule 5
         resp = _if_walk(ctx)
         if resp is not None:
@@ -170,6 +178,18 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
     for fn in by_hook["fixups"]:
         fn(ctx)
     return None
+
+
+def _htaccess_walked(ctx: RequestContext) -> Response | None:
+    """Rule 8: a route whose walk read access files is never kept (they may change), and a
+    broken or unreadable one is the request's answer (500, 403), logged at alert as httpd."""
+    ctx.notes[VOLATILE] = True
+    failed = ctx.dir_config.__dict__.get("_htaccess_error")
+    if failed is None:
+        return None
+    status, text = failed
+    log_error(ctx, "MPMD0309", text, "alert")
+    return error(status, ctx)
 
 
 def _if_walk(ctx: RequestContext) -> Response | None:
@@ -438,11 +458,11 @@ def logs_requests(cfg: Any) -> bool:
     return hooks is None or bool(hooks.by_hook.get("log_transaction", True))
 
 
-def log_error(ctx: RequestContext, msg_id: str, text: str) -> None:
+def log_error(ctx: RequestContext, msg_id: str, text: str, level: str = "error") -> None:
     """An error-log line for ``ctx``'s request (the MPM's log, or stderr)."""
     errlog = log_for_server(ctx.server, getattr(ctx.mpm, "log", None))
     if isinstance(errlog, ErrorLog):
-        errlog.log("error", msg_id, text, "core", ctx)     # ErrorLogFormat's %a, %L ... (log.py)
+        errlog.log(level, msg_id, text, "core", ctx)     # ErrorLogFormat's %a, %L ... (log.py)
     elif errlog is not None and hasattr(errlog, "error"):
         errlog.error(msg_id, text)
     else:

@@ -61,6 +61,7 @@ from mpmd.core.reqtimeout import Stage, StageClock, expired_error
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
 from mpmd.scoreboard.layout import Status
+from mpmd.supervisor.listeners import seen_as
 from mpmd.tls import handshake
 from mpmd.tls.plain import PlainHttpOnTls, is_plain_http
 from mpmd.tls.variables import SNI_ATTR
@@ -135,7 +136,7 @@ class ConnectionDriver:
         if not _INHERITS_OPTIONS or not self._connection_options(lsock):
             return None
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.timeout_s))
-        addr = inet_address(lsock.getsockname())
+        addr = seen_as(lsock.getsockname())
         # a specific address is every connection's local address; a wildcard's is asked
         return Adopted(None if addr[0] in ("0.0.0.0", "::") else addr)
 
@@ -225,7 +226,7 @@ class ConnectionDriver:
         try:
             local = adopted.local if adopted is not None else None
             if self.policy.hosts is not None:         # Rule 7
-                local = local or inet_address(sock.getsockname())
+                local = local or seen_as(sock.getsockname())
                 self._use_policy(sock, self.policy.for_address(local), adopted is not None)
             if adopted is None:
                 self._prepare_socket(sock)
@@ -233,7 +234,7 @@ class ConnectionDriver:
                 self._rcv_timeout = self.policy.timeout_s      # what the listener gave it
             conn = conn if conn is not None else self.conn_policy.connection()
             info = ConnInfo(client_addr=inet_address(addr),
-                            server_addr=local or inet_address(sock.getsockname()),
+                            server_addr=local or seen_as(sock.getsockname()),
                             conn_id=self.conn_count, requests_served=requests_served)
             if tls is not None:
                 secured = self.start_tls(sock, tls, info)
