@@ -415,6 +415,42 @@ RewriteCond %{SCRIPT_FILENAME} /@P/uri$
 RewriteRule ^uri$ f.txt [L]""", ["/@P/real.html/x", "/@P/envcheck", "/@P/uri"]),
 ]
 
+# .htaccess files (AllowOverride FileInfo): the same rules as in <Directory> sections
+HTACCESS = [
+    G("htaccess", r"""RewriteEngine On
+RewriteRule ^index\.html$ - [L]
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond %{REQUEST_FILENAME} !-d
+RewriteRule . index.html [L]""",
+      ["/@P/anything", "/@P/deep/er/path", "/@P/real.html", "/@P/s/", "/@P/s", "/@P/x?q=1",
+       "/@P/real.html/more"], True),
+    G("htaccess", r"""RewriteEngine On
+RewriteBase /@P/
+RewriteRule ^b/(\w+)$ s/$1.html [L]
+RewriteRule ^rb/(\w+)$ s/$1.html [R=301,L]
+RewriteRule ^secret - [F]
+RewriteRule ^gone - [G]
+RewriteRule ^qsa$ real.html?a=1 [QSA,R,L]
+RewriteRule ^env$ real.html [E=RWENV:ht,L]
+RewriteCond %{HTTP_USER_AGENT} bot [NC]
+RewriteRule ^ua$ f.txt [L]""",
+      ["/@P/b/x", "/@P/rb/x", "/@P/secret", "/@P/gone", "/@P/qsa?b=2", "/@P/env",
+       ("/@P/ua", {"User-Agent": "GoogleBot"}), ("/@P/ua", {"User-Agent": "human"})], True),
+    # a .htaccess below another: replaces its rules, or inherits them
+    G("htaccess", r"""RewriteEngine On
+RewriteRule ^(s/)?none$ real.html [L]
+RewriteRule x\.html$ f.txt [L]""", ["/@P/s/none", "/@P/s/x.html", "/@P/none"],
+      sub=r"""RewriteRule ^x\.html$ index.html [L]"""),
+    G("htaccess", r"""RewriteEngine On
+RewriteRule ^(s/)?none$ real.html [L]
+RewriteRule x\.html$ f.txt [L]""", ["/@P/s/none", "/@P/s/x.html", "/@P/none"],
+      sub=r"""RewriteOptions Inherit
+RewriteRule ^x\.html$ index.html [L]"""),
+    G("htaccess", r"""RewriteEngine On
+RewriteRule ^loop(\d*)$ loop$1x
+RewriteRule ^(.*)\.htm$ $1.html [R=302,L]""", ["/@P/loop", "/@P/real.htm", "/@P/s/x.htm"]),
+]
+
 # a second <VirtualHost> with RewriteOptions Inherit: its own rules, then the main server's
 # (which match only their own groups' prefixes: s0 is the first SERVER group's)
 INHERIT = [
@@ -424,7 +460,7 @@ RewriteRule ^/s0/a$ /t/c.txt [L]""", ["/@P/own", "/s0/a", "/s2/nc", "/@P/m/first
 
 
 def groups() -> list[Group]:
-    return SERVER + CONDS + MAPS + VHOST + DIR + INHERIT
+    return SERVER + CONDS + MAPS + VHOST + DIR + INHERIT + HTACCESS
 
 
 def size() -> int:

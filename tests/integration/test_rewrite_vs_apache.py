@@ -52,6 +52,8 @@ def make_tree(root: Path) -> None:
             os.symlink(d / "real.html", d / "link.html")
         if group.context == "htaccess":
             (d / ".htaccess").write_text(_fill(group.rules, prefix, root) + "\n")
+            if group.sub:
+                (d / "s" / ".htaccess").write_text(_fill(group.sub, prefix, root) + "\n")
 
 
 def config(root: Path, mpm: str, ports: tuple[int, ...], groups: list[tuple[int, corpus.Group]],
@@ -71,6 +73,9 @@ def config(root: Path, mpm: str, ports: tuple[int, ...], groups: list[tuple[int,
             if group.sub:
                 dir_sections.append(f'<Directory "{htdocs / prefix / "s"}">\n'
                                     f'{_fill(group.sub, prefix, root)}\n</Directory>')
+        elif group.context == "htaccess":
+            dir_sections.append(f'<Directory "{htdocs / prefix}">\n    AllowOverride FileInfo\n'
+                                '</Directory>')
         elif group.context == "inherit":
             inherit_rules.append(rules)
     return "\n".join([
