@@ -136,7 +136,7 @@ def answers(ports: tuple[int, ...], reqs: list[tuple]) -> list[tuple]:
                 location = location.replace(f":{port}", ":PORT")
             ok = r.status_code == 200
             ctype = r.headers.get("content-type", "").split(";")[0] if ok else None
-            out.append((method, path, tuple(sorted(headers.items())), r.status_code, location,
+            out.append((which, method, path, tuple(sorted(headers.items())), r.status_code, location,
                         r.headers.get("x-env"), r.text if ok else None, ctype,
                         r.headers.get("vary")))
     finally:
@@ -163,7 +163,10 @@ def apache_answers(tree):
     conf = tree / "apache.conf"
     conf.write_text(config(tree, "event", ports, groups, "apache"))
     with running(conf, [("127.0.0.1", p) for p in ports]):
-        return {tuple(a[:3]): a for a in answers(ports, requests_of(groups))}
+        got = answers(ports, requests_of(groups))
+    by_request = {tuple(a[:4]): a for a in got}
+    assert len(by_request) == len(got), "two corpus requests are the same request"
+    return by_request
 
 
 class _Conf:
@@ -202,6 +205,6 @@ def test_rewrite_as_apache(apache_answers, tree, mpm):
         ours = answers(ports, requests_of(groups))
     finally:
         server.stop()
-    diff = [(apache_answers[tuple(a[:3])], a) for a in ours if apache_answers[tuple(a[:3])] != a]
+    diff = [(apache_answers[tuple(a[:4])], a) for a in ours if apache_answers[tuple(a[:4])] != a]
     assert not diff, f"{len(diff)} of {len(ours)} differ:\n" + "\n".join(
         f"apache {a}\nmpmd   {b}" for a, b in diff)
