@@ -48,7 +48,12 @@ Rule 10: a .htaccess file (config/htaccess.py) is walked by the same ``_Walker``
         AllowOverride and AllowOverrideList are refused outside a plain <Directory>
         (<DirectoryMatch>, <If>), where httpd ignores them.  When some line allows
         overrides, each ServerConfig gets an htaccess.Reader (model.py Rule 6).
-Rule 11: <Limit>, <LimitExcept>, <RequireAll>, <RequireAny> and <RequireNone> are not
+Rule 11: a directive with ``extra["bind"]`` has its converted value passed through
+        ``bind(value, section)`` with the section holding the line (None at server level),
+        before the section's lines are grouped: what a line means can depend on where it is
+        (mod_rewrite's per-directory rules strip their <Directory>'s path).  A .htaccess file
+        walked as a <Directory> section gets the same.  A ValueError refuses the line.
+Rule 12: <Limit>, <LimitExcept>, <RequireAll>, <RequireAny> and <RequireNone> are not
         sections of their own: their lines go into the section that holds them, a <Limit>'s
         with its method mask (``extra["limited"]``), a <Require*>'s Require lines as one
         container value (``_inline``); no other section may occur inside them.
@@ -391,7 +396,7 @@ class _Walker:
         self.server_ops: list[Op] = []
         self.sections: list[Section] = []
         self.errors: list[ConfigError] = []      # Rule 8: a refused line is skipped
-        self.limited: Any = None                 # Rule 11: the <Limit> mask being walked
+        self.limited: Any = None                 # Rule 12: the <Limit> mask being walked
         self.inline: str | None = None           # the innermost <Limit>/<Require*> walked
         # names a line may use, as registered by the lines read before it (extra["known_names"])
         self.names: dict[str, set[str]] = {"authn_provider": {"file"}}
@@ -407,6 +412,7 @@ class _Walker:
                     self._section(node, scope, section, within)
                 else:
                     op = self._directive(node, scope, within)
+                    self._bind(op, node, section)
                     known = op.directive.extra.get("known_names")
                     if known is not None:
                         for name in op.value:
@@ -426,6 +432,15 @@ class _Walker:
                 self.errors.append(exc)
         if group:
             self.errors += _group_ops(section.ops if section is not None else self.server_ops)
+
+    def _bind(self, op: Op, node: Node, section: Section | None) -> None:
+        """Rule 11: a directive whose value depends on the section it is written in."""
+        bind = op.directive.extra.get("bind")
+        if bind is not None:
+            try:
+                op.value = bind(op.value, section)
+            except ValueError as exc:
+                self._fail(node, f"{op.directive.name}: {exc}")
 
     def _name_if_inert(self, op: Op, section: Section | None) -> None:
         """Rule 7: a line mpmd accepts but does not act on is named, with its file and line."""
@@ -537,7 +552,7 @@ class _Walker:
 
     def _inline(self, node: Node, d: Directive, scope: Ctx, parent: Section | None,
                 within: str | None) -> None:
-        """Rule 10: <Limit>/<LimitExcept> and <RequireAll>/<RequireAny>/<RequireNone> are not
+        """Rule 12: <Limit>/<LimitExcept> and <RequireAll>/<RequireAny>/<RequireNone> are not
         walked per request: their lines go into the section holding them, a <Limit>'s with its
         method mask (on the lines that take one: ``extra["limited"]``), a <Require*>'s
         Require lines as one container (mod_authz_core.py)."""

@@ -31,15 +31,20 @@ Rule 6: three hooks run on every request, the route cached or not: ``header_pars
         ``output_filter`` over the answer, errors included, before its head is built (Header,
         Expires, DEFLATE).  For a route from the cache (whose access decision read none of
         what header_parser sets, or it would be volatile) header_parser runs once the route is
-        restored (``parse_headers``); the env a route keeps is what the phases before
-        header_parser set.  A request the core refused (Rule 5) goes through none of them.
+        restored (``parse_headers``); the env a route keeps is what the phases set, but
+        not what header_parser changed.  A request the core refused (Rule 5) goes through none of them.
 Rule 7: ``error()`` is the server's own error answer (``Response.local``), or, when an
         ErrorDocument line covers the status, its text, a 302 to its URL, or the answer of an
         internal redirect to its local URL with the error's status (core/errordoc.py).
 Rule 8: when the configuration reads .htaccess files (config/model.py Rule 6), a request
-        whose walk consulted one is never kept in the route cache: the next request stats
-        the files again and sees an edit at once.  A configuration without AllowOverride
-        pays one attribute test per uncached route.
+        whose walk consulted one is kept in the route cache with a check (Rule 9): the walk
+        is asked again, which stats the access files, and the route is reused only while it
+        gives the same merged config, so an edit is seen at the next request.  A
+        configuration without AllowOverride pays one attribute test per uncached route.
+Rule 9: a route may carry checks (``checked_route``, core/modules.py): callables asked on
+        every reuse, in order; one that is false drops the route and the phases run again.
+        A route without checks costs one ``is None`` test.  The checks are the route's,
+        not the request's: they are kept apart from the notes a reuse copies.
 """
 
 from __future__ import annotations
@@ -58,9 +63,10 @@ from mpmd.core.expr import ExprEvalError
 from mpmd.core.log import ErrorLog
 from mpmd.core.log import for_server as log_for_server
 from mpmd.core.memo import remember
-from mpmd.core.modules import ROUTE_CACHE_SIZE, VOLATILE
+from mpmd.core.modules import ROUTE_CACHE_SIZE, ROUTE_CHECKS, VOLATILE, checked_route
 
-ROUTE_ENV = "route.env"          # ctx.notes: the env before header_parser (what a route keeps)
+ROUTE_ENV = "route.env"          # ctx.notes: (env before header_parser, the names it changed)
+_UNSET = object()
 from mpmd.http.events import Request
 
 DEFAULT_HANDLER = "default-handler"
@@ -185,11 +191,15 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
             return resp
     parsers = by_hook["header_parser"]
     if parsers:                                          # Rule 6
-        ctx.notes[ROUTE_ENV] = dict(ctx.env)
+        before = dict(ctx.env)
         for fn in parsers:
             resp = fn(ctx)
             if resp is not None:
                 return resp
+        env = ctx.env
+        if env != before:
+            ctx.notes[ROUTE_ENV] = (before, [k for k in {*before, *env}
+                                             if before.get(k, _UNSET) != env.get(k, _UNSET)])
     for fn in by_hook["access_checker"]:
         resp = fn(ctx)
         if resp is not None:
@@ -202,13 +212,20 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
 def _htaccess_walked(ctx: RequestContext) -> Response | None:
     """Rule 8: a route whose walk read access files is never kept (they may change), and a
     broken or unreadable one is the request's answer (500, 403), logged at alert as httpd."""
-    ctx.notes[VOLATILE] = True
     failed = ctx.dir_config.__dict__.get("_htaccess_error")
     if failed is None:
+        checked_route(ctx, _same_walk(ctx.server, ctx.filename, ctx.uri_path, ctx.dir_config))
         return None
+    ctx.notes[VOLATILE] = True
     status, text = failed
     log_error(ctx, "MPMD0309", text, "alert")
     return error(status, ctx)
+
+
+def _same_walk(server: Any, filename: Any, uri_path: Any, merged: Any) -> Any:
+    """Rule 8: whether the walk still merges to ``merged`` (model.py keeps one DirConfig per
+    version of the access files, so the same object means the same files)."""
+    return lambda: server.dir_config(filename, uri_path) is merged
 
 
 def _if_walk(ctx: RequestContext) -> Response | None:
@@ -246,8 +263,8 @@ def begin(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
     routes = server.hooks.routes
     if routes is not None:
         hit = routes.get((request.path, request.method))
-        if hit is not None:
-            uri_path, filename, path_info, dir_config, name, notes, env, handler = hit
+        if hit is not None and (hit[8] is None or _holds(routes, request, hit[8])):
+            uri_path, filename, path_info, dir_config, name, notes, env, handler, _ = hit
             ctx = RequestContext(request, conn, server, body, uri_path, path_info, filename,
                                  name, dir_config, notes.copy(), mpm, now)
             if env:
@@ -265,7 +282,18 @@ def cached_route(server: Any, request: Any) -> tuple[Any, Any] | None:
     if routes is None:
         return None
     hit = routes.get((request.path, request.method))
-    return None if hit is None else (hit[7], hit[3])
+    if hit is None or (hit[8] is not None and not _holds(routes, request, hit[8])):
+        return None
+    return hit[7], hit[3]
+
+
+def _holds(routes: dict[Any, Any], request: Any, checks: Any) -> bool:
+    """Rule 9: every check of a kept route still true; else the route is dropped."""
+    for check in checks:
+        if not check():
+            routes.pop((request.path, request.method), None)
+            return False
+    return True
 
 
 def new_context(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
@@ -282,20 +310,29 @@ def prepare(ctx: RequestContext) -> Any:
         return run_phases(ctx)
     key = (request.path, request.method)
     hit = routes.get(key)
-    if hit is not None:                                  # Rule 4
+    if hit is not None and (hit[8] is None or _holds(routes, request, hit[8])):   # Rules 4, 9
         (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config, ctx.handler, notes,
-         env, handler) = hit
+         env, handler, _) = hit
         ctx.notes = notes.copy()
         if env:
             ctx.env = env.copy()
         return _header_parser(ctx, handler)              # Rule 6, as the phases would
     handler = run_phases(ctx)
-    env = ctx.notes.pop(ROUTE_ENV, None)
+    parsed = ctx.notes.pop(ROUTE_ENV, None)
     if type(handler) is not Response and VOLATILE not in ctx.notes:
+        env = dict(ctx.env)
+        if parsed is not None:                           # Rule 6: not what header_parser set
+            before, touched = parsed
+            for name in touched:
+                if name in before:
+                    env[name] = before[name]
+                else:
+                    env.pop(name, None)
+        notes = ctx.notes.copy()
+        checks = notes.pop(ROUTE_CHECKS, None)
         remember(routes, key, (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config,
-                               ctx.handler, ctx.notes.copy(),
-                               env if env is not None else dict(ctx.env), handler),
-                 ROUTE_CACHE_SIZE)
+                               ctx.handler, notes, env, handler,
+                               tuple(checks) if checks else None), ROUTE_CACHE_SIZE)
     return handler
 
 
