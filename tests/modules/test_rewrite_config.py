@@ -29,6 +29,7 @@ def _load(text: str):
     ("RewriteMap m prg:/bin/cat", "map type prg"),
     ("RewriteMap m dbm:/x.db", "map type dbm"),
     ("RewriteMap m int:nosuch", "internal map not found:nosuch"),
+    ("RewriteMap m txt:/nonexistent/map.txt", "RewriteMap: file for map m not found:/nonexistent/map.txt"),
     ("RewriteOptions MergeBase", "'MergeBase' is not supported"),
     ("RewriteOptions Sideways", "RewriteOptions: unknown option 'Sideways'"),
     ("RewriteEngine maybe", "RewriteEngine must be On or Off"),

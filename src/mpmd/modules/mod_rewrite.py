@@ -42,6 +42,7 @@ import os
 from typing import Any, ClassVar
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
+from mpmd.config.model import Problem
 from mpmd.core import request as core_request
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.log import ErrorLog
@@ -60,8 +61,9 @@ NOTE_TYPE = "forced_type"             # read by mod_mime's fixups (Rule 4)
 NOTE_HANDLER = "rewrite.handler"
 NOTE_VARY = "rewrite.vary"
 KEEP: Any = type("Keep", (), {"__repr__": lambda self: "KEEP"})()   # the request's own query
-M_TRACE = "MPMD0801"
-M_REFUSED = "MPMD0802"
+M_TRACE = "MPMD2051"
+M_REFUSED = "MPMD2052"
+M_MAP = "MPMD2054"
 
 _GROUP = {"group": True, "combine": rr.merge}
 _DIR = Ctx.SERVER | Ctx.VHOST | Ctx.DIR
@@ -131,6 +133,20 @@ class RewriteModule(Module):
     def __init__(self) -> None:
         self.scopes = PerServer(_server_scope)
         self.handlers = {ANSWER: self.answer, REDIRECT: self.redirect}
+
+    def check_config(self, cfg: Any) -> list[Problem]:
+        """-t and start-up: a txt/rnd map's file must exist (httpd: "RewriteMap: file for map
+        X not found"), relative to ServerRoot."""
+        from mpmd.modules.app_probe import lines_of
+        root = str(getattr(cfg, "server_root", "/") or "/")
+        out = []
+        for item, file, line in lines_of(cfg, "rewrite_maps"):
+            m = item.value
+            path = m.source if m.source.startswith("/") else os.path.join(root, m.source)
+            if m.kind != "int" and not os.path.exists(path):
+                out.append(Problem("error", M_MAP, f"RewriteMap: file for map {m.name} not "
+                                   f"found:{path}", file, line))
+        return out
 
     def unused_hooks(self, values: dict[str, Any]) -> list[str]:
         """No hook runs unless some scope turns the engine on (Rule 5)."""

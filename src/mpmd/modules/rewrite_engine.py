@@ -488,7 +488,7 @@ class Run:
                     limit = 2 * int(getattr(self.ctx.server, "limit_request_line", 8190) or 8190)
                     if rounds > MAX_ROUNDS or len(self.filename) > limit:
                         from mpmd.core.request import log_error
-                        log_error(self.ctx, "MPMD0803", f"RewriteRule '{p.pattern}' and URI "
+                        log_error(self.ctx, "MPMD2053", f"RewriteRule '{p.pattern}' and URI "
                                   f"'{self.ctx.uri_path}' exceeded maximum length ({limit}) "
                                   "or number of rounds")
                         self.status = 500

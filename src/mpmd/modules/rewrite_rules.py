@@ -388,11 +388,6 @@ def parse_map(args: list[str]) -> Map:
     return Map(name, kind, path)
 
 
-def map_path_exists(value: Map) -> None:
-    if value.kind != "int" and not os.path.exists(value.source):
-        raise ValueError(f"RewriteMap: file for map {value.name} not found:{value.source}")
-
-
 # -- scopes and merging ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
