@@ -10,8 +10,8 @@ Rule 1: server context: the result is answered (F, G, a status, a redirect with 
         Location, its query escaped unless NE or unchanged), handed on as a new URL-path to
         the other translators (PT), or is the file name: a path whose first component exists
         on disk is a file system path, any other is below DocumentRoot (httpd's prefix_stat;
-        since httpd 2.4.60 a substitution starting with a back-reference or variable, or a
-        URL reduced from this server's absolute URL, is always below DocumentRoot unless
+        since httpd 2.4.60 a substitution starting with a back-reference, or a URL reduced
+        from this server's absolute URL, is always below DocumentRoot unless
         UnsafePrefixStat).  The request's URL-path is unchanged.
 Rule 2: per-directory context: nothing happens for the directory itself without its slash
         (unless AllowNoSlash); a result equal to the file name is ignored; otherwise the

@@ -381,7 +381,9 @@ class Run:
                 self.status = p.status
             return 2
         assert newuri is not None
-        if not p.unsafe_allow_3f and "?" in newuri and "%3f" in \
+        # httpd 2.4.60: a "?" that only an expansion brought, in a request that had an
+        # encoded one, is refused unless UnsafeAllow3F
+        if not p.unsafe_allow_3f and "?" in newuri and "?" not in p.output and "%3f" in \
                 self.ctx.request.target.decode("latin-1").lower():
             if self.trace:
                 self.trace(1, "Unsafe URL with %3f URL rewritten without UnsafeAllow3F")
