@@ -313,6 +313,11 @@ RewriteCond expr "-f '%{DOCUMENT_ROOT}/t/b.html'"
 RewriteRule ^/@P/exprf$ /t/b.html [L]
 RewriteRule ^/@P/ /t/c.txt [L]""",
       ["/@P/expr?k=12", "/@P/expr?k=x", "/@P/exprf"]),
+    # the usual https and canonical-host lines of real sites
+    G("server", r"""RewriteCond %{HTTPS} !=on
+RewriteCond %{REQUEST_URI} ^/@P/
+RewriteRule ^/?(.*) https://%{SERVER_NAME}/$1 [R=301,L,NE]""",
+      ["/@P/x?y=1", ("/@P/a%20b", {"Host": "site.test"})]),
     # S skipping over a chain, C with L
     G("server", r"""RewriteRule ^/@P/sc$ - [S=1]
 RewriteRule ^/@P/(.*)$ /t/b.html [C]
@@ -496,6 +501,16 @@ RewriteRule ^(s/)?none$ real.html [L]
 RewriteRule x\.html$ f.txt [L]""", ["/@P/s/none", "/@P/s/x.html", "/@P/none"],
       sub=r"""RewriteOptions Inherit
 RewriteRule ^x\.html$ index.html [L]"""),
+    # Drupal 7 / CodeIgniter style: the path into the query, QSA; a map used per directory
+    G("htaccess", r"""RewriteEngine On
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond %{REQUEST_FILENAME} !-d
+RewriteCond %{REQUEST_URI} !=/favicon.ico
+RewriteRule ^up/(\w+)$ index.html?u=${up:$1} [L,QSA]
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond %{REQUEST_FILENAME} !-d
+RewriteRule ^(.*)$ index.html?q=$1 [L,QSA]""",
+      ["/@P/node/12", "/@P/node/12?page=2", "/@P/up/abc", "/@P/real.html", "/@P/s/"], True),
     G("htaccess", r"""RewriteEngine On
 RewriteRule ^loop(\d*)$ loop$1x
 RewriteRule ^(.*)\.htm$ $1.html [R=302,L]""", ["/@P/loop", "/@P/real.htm", "/@P/s/x.htm"]),
