@@ -215,11 +215,10 @@ class RewriteModule(Module):
                                    f"is also forbidden: {filename}")
             self._answer(ctx, 403, [])
             return
-        server_scope = self.scopes(ctx.server)
-        scope = dataclasses.replace(scope, maps=server_scope.maps)
-        run = Run(ctx, scope, directory, _tracer(ctx, directory))
+        run = Run(ctx, scope, directory, _tracer(ctx, directory), self.scopes(ctx.server))
         if filename and not ctx.path_info:
-            run.filename, run.path_info = split_path_info(filename)
+            known = directory if os.path.isdir(directory) else ""
+            run.filename, run.path_info = split_path_info(filename, known)
         else:
             run.filename = filename or ctx.uri_path
         ofilename, oargs = run.filename, run.args
