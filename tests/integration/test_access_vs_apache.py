@@ -31,6 +31,17 @@ SetEnvIf X-Pass ^yes$ let_in
 SetEnvIf X-Block . blocked
 SetEnv fixed yes
 Alias /outside "{files}/outside"
+<Directory "{htdocs}/compat">
+    Order deny,allow
+    Deny from all
+</Directory>
+<Location /compat/replaced>
+    Satisfy Any
+    Require all denied
+</Location>
+<Location /compat/kept>
+    Require all denied
+</Location>
 <Location /outside>
     AuthType Basic
     AuthName "No Require here"
@@ -231,7 +242,7 @@ Alias /outside "{files}/outside"
     Require all granted
 </Location>
 '''
-PATHS = ["outside", "method-get", "method-head", "limit-head", "alias", "alias-only",
+PATHS = ["compat", "compat/replaced", "compat/kept", "outside", "method-get", "method-head", "limit-head", "alias", "alias-only",
          "setenv-gated", "env-dir", "all-not", "none", "nested", "any-env-user", "host", "host-not",
          "host-or-env", "order-da", "order-da-net", "order-ad", "order-ad-env", "order-mf",
          "order-nenv", "order-host", "order-domain", "satisfy-any", "satisfy-all",
