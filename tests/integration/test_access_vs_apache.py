@@ -42,6 +42,14 @@ Alias /outside "{files}/outside"
 <Location /compat/kept>
     Require all denied
 </Location>
+<Location /if-env>
+    <If "%{{ENV:let_in}} == '1'">
+        Require all granted
+    </If>
+    <Else>
+        Require all denied
+    </Else>
+</Location>
 <Location /outside>
     AuthType Basic
     AuthName "No Require here"
@@ -242,7 +250,7 @@ Alias /outside "{files}/outside"
     Require all granted
 </Location>
 '''
-PATHS = ["compat", "compat/replaced", "compat/kept", "outside", "method-get", "method-head", "limit-head", "alias", "alias-only",
+PATHS = ["if-env", "compat", "compat/replaced", "compat/kept", "outside", "method-get", "method-head", "limit-head", "alias", "alias-only",
          "setenv-gated", "env-dir", "all-not", "none", "nested", "any-env-user", "host", "host-not",
          "host-or-env", "order-da", "order-da-net", "order-ad", "order-ad-env", "order-mf",
          "order-nenv", "order-host", "order-domain", "satisfy-any", "satisfy-all",
