@@ -122,7 +122,7 @@ def limit_mask(args: list[str], name: str, outer: Mask | None) -> Mask:
 
 # -- providers ---------------------------------------------------------------------------------
 
-def _client_ip(ctx: RequestContext) -> Any:
+def client_ip(ctx: RequestContext) -> Any:
     try:
         addr = ipaddress.ip_address((ctx.useragent or ctx.conn.client_addr)[0].split("%", 1)[0])
     except ValueError:
@@ -132,7 +132,7 @@ def _client_ip(ctx: RequestContext) -> Any:
 
 
 def _in(ctx: RequestContext, nets: tuple[Any, ...]) -> bool:
-    ip = _client_ip(ctx)
+    ip = client_ip(ctx)
     return ip is not None and any(ip.version == n.version and ip in n for n in nets)
 
 
