@@ -35,6 +35,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError, generate_accept_token
 
+_OPEN = ConnectionState.OPEN
 MAX_SIZE = 16 * 1024 * 1024          # uvicorn's ws_max_size default
 GOING_AWAY = int(CloseReason.GOING_AWAY)
 TOO_BIG = int(CloseReason.MESSAGE_TOO_BIG)
@@ -149,10 +150,11 @@ class Session:
         try:
             ws.receive_data(data)
             for event in ws.events():
-                if isinstance(event, WsMessage):
+                kind = type(event)           # exact types: isinstance on wsproto's ABCs costs
+                if kind is TextMessage or kind is BytesMessage:
                     if self._assemble(event, out):
                         break
-                elif isinstance(event, Ping):
+                elif kind is Ping:
                     self._send(event.response())                          # Rule 1
                 elif isinstance(event, CloseConnection):
                     if ws.state is ConnectionState.REMOTE_CLOSING:
@@ -211,7 +213,7 @@ class Session:
 
     def send_message(self, data: str | bytes) -> bool:
         """Queue one message; False when the connection no longer takes messages."""
-        if not self.open:
+        if self.ws.state is not _OPEN:
             return False
         self._send(TextMessage(data) if isinstance(data, str) else BytesMessage(bytes(data)))
         return True

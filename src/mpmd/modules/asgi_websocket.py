@@ -116,8 +116,7 @@ class WebSocketCycle(asyncio.Protocol):
         while True:
             if self.inbox:
                 message = self.inbox.popleft()
-                size = len(message.get("bytes") or message.get("text") or "")
-                self.inbox_bytes -= size
+                self.inbox_bytes -= len(message.get("text") or message.get("bytes") or "")
                 if self.read_paused and self.inbox_bytes < INBOX_BYTES // 4 and not self.lost:
                     self.read_paused = False
                     self.transport.resume_reading()
