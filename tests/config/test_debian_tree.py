@@ -30,7 +30,8 @@ def envvars(run_dir: Path) -> dict[str, str]:
 
 
 def test_one_run_names_every_line_and_only_what_mpmd_lacks(tmp_path):
-    env = {**os.environ, **envvars(tmp_path)}
+    src = str(Path(__file__).resolve().parents[2] / "src")       # this checkout's mpmd
+    env = {**os.environ, **envvars(tmp_path), "PYTHONPATH": src}
     r = subprocess.run([sys.executable, "-m", "mpmd", "-t", "-f", str(TREE / "apache2.conf")],
                        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert "Traceback" not in r.stderr

@@ -49,7 +49,7 @@ def is_read(field: str) -> bool:
 
 
 # Directives whose only accepted value is what mpmd always does.
-ONLY_WHAT_MPMD_DOES = {"AllowOverride": "only None: no .htaccess file is read"}
+ONLY_WHAT_MPMD_DOES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("directive", all_directives(), ids=lambda d: d.name)
@@ -90,15 +90,31 @@ def test_head_time_limits_in_a_vhost_that_is_no_default_are_named(tmp_path):
         (14, "KeepAliveTimeout"), (15, "LimitRequestLine")]     # Timeout: bodies, answers
 
 
-@pytest.mark.parametrize("value", ["All", "AuthConfig Limit", "None All"])
-def test_allow_override_other_than_none_is_refused(tmp_path, value):
+@pytest.mark.parametrize("value, message", [
+    ("Nonfatal=All", "AllowOverride Nonfatal=All is refused: mpmd does not ignore a .htaccess line"),
+    ("FileInfo Bogus", "Illegal override option Bogus"),
+    ("Options=Indexes,Bogus", "Illegal option Bogus"),
+])
+def test_allow_override_that_would_ignore_lines_is_refused(tmp_path, value, message):
     path = tmp_path / "httpd.conf"
     path.write_text(f"Listen 127.0.0.1:0\n<Directory {tmp_path}>\nAllowOverride {value}\n"
                     "</Directory>\n")
     with pytest.raises(ConfigError) as err:
         load_config(str(path))
     assert err.value.line == 3 and err.value.file == str(path)
-    assert ".htaccess" in err.value.message
+    assert err.value.message.startswith(message)
+
+
+@pytest.mark.parametrize("section", ["<DirectoryMatch ^/srv>", "<Directory ~ ^/srv>",
+                                     "<Directory /srv>\n<If \"true\">"])
+def test_allow_override_where_httpd_ignores_it_is_refused(tmp_path, section):
+    """httpd reads AllowOverride only from <Directory> sections without a regex."""
+    path = tmp_path / "httpd.conf"
+    closes = "".join(f"</{s.split()[0][1:]}>\n" for s in reversed(section.split("\n")))
+    path.write_text(f"Listen 127.0.0.1:0\n{section}\nAllowOverride All\n{closes}")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert "only honoured in <Directory> sections without a regular expression" in err.value.message
 
 
 def test_allow_override_none_is_accepted(tmp_path):

@@ -41,6 +41,19 @@ def duplicate_listen(cfg: Any) -> list[Problem]:
     return out
 
 
+def listen_remap_used(cfg: Any) -> list[Problem]:
+    """A ListenRemap for a port no Listen line has would change nothing: named, as Rule 7."""
+    ports = {a.port for a in cfg.listen}
+    origins = cfg.origins("listen_remap")
+    out: list[Problem] = []
+    for i, (port, _) in enumerate(getattr(cfg, "listen_remap", None) or ()):
+        if port not in ports:
+            file, line = origins[i] if i < len(origins) else (None, None)
+            out.append(Problem("warn", "MPMD0515", f"ListenRemap has no effect: no Listen line "
+                                                   f"has port {port}", file, line))
+    return out
+
+
 def document_root_exists(cfg: Any) -> list[Problem]:
     root = cfg.document_root
     if root and not os.path.isdir(root):
@@ -121,7 +134,7 @@ def _delegate(owner: Any, cfg: Any, label: str) -> list[Problem]:
 
 
 CHECKS: list[Callable[[Any], list[Problem]]] = [
-    no_listen, duplicate_listen, document_root_exists, pid_dir_exists, error_log_dir_exists, mpm_checks,
+    no_listen, duplicate_listen, listen_remap_used, document_root_exists, pid_dir_exists, error_log_dir_exists, mpm_checks,
     module_checks, stuck_requests,
 ]
 

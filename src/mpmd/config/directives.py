@@ -10,6 +10,13 @@ Rule 2: ``context`` says where the directive may appear; any directive allowed i
         per-directory context (Directory/Files/Location) is stored in a DirConfig,
         the others in the ServerConfig.
 Rule 3: ``default`` must be accepted by the converter's domain (tested).
+Rule 4: ``override`` is the directive's httpd override category (the "Override" line of
+        httpd's directive docs, its ``OR_*`` bits): which ``AllowOverride`` word lets a
+        .htaccess file use it.  The default, ``Override.NONE``, means never in .htaccess
+        ("X not allowed here"); ``Override.ALL`` (httpd's OR_ALL) means under any
+        AllowOverride but None.  A directive of a per-directory context with a category
+        is accepted in .htaccess (config/htaccess.py) when AllowOverride grants one of its
+        bits, or AllowOverrideList names it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,36 @@ class Ctx(IntFlag):
     DIR = DIRECTORY | FILES | LOCATION
     SERVER_ONLY = SERVER
     ANY = SERVER | VHOST | DIR
+
+
+class Override(IntFlag):
+    """httpd's override categories (OR_LIMIT, OR_OPTIONS, OR_FILEINFO, OR_AUTHCFG,
+    OR_INDEXES), named as AllowOverride spells them (Rule 4)."""
+
+    NONE = 0
+    LIMIT = 1
+    OPTIONS = 2
+    FILEINFO = 4
+    AUTHCONFIG = 8
+    INDEXES = 16
+    ALL = LIMIT | OPTIONS | FILEINFO | AUTHCONFIG | INDEXES
+
+
+# AllowOverride's words (lower case) -> categories.
+OVERRIDE_WORDS: dict[str, Override] = {
+    "all": Override.ALL, "none": Override.NONE, "limit": Override.LIMIT,
+    "options": Override.OPTIONS, "fileinfo": Override.FILEINFO,
+    "authconfig": Override.AUTHCONFIG, "indexes": Override.INDEXES,
+}
+
+
+def override_text(override: Override) -> str:
+    """"AuthConfig", "FileInfo, Indexes", "All", "None": as httpd's docs name them."""
+    if override == Override.ALL:
+        return "All"
+    names = {Override.LIMIT: "Limit", Override.OPTIONS: "Options", Override.FILEINFO: "FileInfo",
+             Override.AUTHCONFIG: "AuthConfig", Override.INDEXES: "Indexes"}
+    return ", ".join(label for flag, label in names.items() if override & flag) or "None"
 
 
 class Args(Enum):
@@ -77,6 +114,7 @@ class Directive:
     owner: str = "core"                         # module name, set by the registry
     syntax: str = ""                            # e.g. "KeepAliveTimeout seconds", for docs
     extra: dict[str, Any] = field(default_factory=dict)
+    override: Override = Override.NONE          # Rule 4: .htaccess category
 
     @property
     def per_dir(self) -> bool:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mpmd.config.directives import Ctx, Directive
+from mpmd.config.directives import Ctx, Directive, override_text
 from mpmd.config.values import render
 from mpmd.core import core_directives
 
@@ -74,6 +74,8 @@ def group_markdown(owner: str, table: list[Directive]) -> str:
         if default:
             lines.append(f"- Default: `{d.name} {default}`")
         lines.append(f"- Context: {context_text(d.context)}")
+        if d.override:
+            lines.append(f"- Override: {override_text(d.override)} (allowed in .htaccess)")
         if d.aliases:
             lines.append(f"- Also spelled: {', '.join(d.aliases)} (deprecated)")
         lines.append("")
@@ -93,6 +95,8 @@ def render_list(groups: list[tuple[str, list[Directive]]]) -> str:
     for owner, table in groups:
         for d in table:
             lines += [f"{d.name} ({owner})", f"\t{d.doc}", f"\tAllowed in: {context_text(d.context)}"]
+            if d.override:
+                lines.append(f"\t.htaccess: AllowOverride {override_text(d.override)}")
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,11 @@ Rule 9: ``LoadModule name path.so`` (any path; the file need not exist) loads mp
         has no module for is one error naming it.  ``<IfModule>`` tests the same names, as
         ``x_module``, ``mod_x.c`` or ``mod_x``: the registries (mpmd.modules.BUILTIN_MODULES,
         mpmd.mpm.MPM_MODULES) are the list, so a module registered there is known to both.
+        Once a LoadModule line has named an Apache module file of a built-in other than the
+        MPM, the configuration is taken as Apache's own: a built-in that httpd loads from a
+        .so is present for ``<IfModule>`` only after its LoadModule line, as in httpd (Debian's
+        ports.conf binds 443 in ``<IfModule ssl_module>``, which must stay shut until
+        ``a2enmod ssl``); mpmd.modules.STATIC_IN_HTTPD are present throughout.
 Rule 6: context errors in httpd's words: "X not allowed here" at top level, "X not allowed
         in <Directory> context" in a section that cannot hold X, and "X cannot occur
         within <VirtualHost> section" / "<Files> cannot occur within <Location> section"
@@ -36,6 +41,18 @@ Rule 7: nothing accepted is ignored.  A directive that mpmd accepts but does not
         when ``values`` is None; ``extra["no_effect_in_vhost"] = why`` for a line in a
         <VirtualHost> that is no address's default), and each such line is named at -t with
         its file and line (MPMD0515).
+Rule 10: a .htaccess file (config/htaccess.py) is walked by the same ``_Walker`` into a
+        synthetic <Directory> section, with ``htaccess`` set: a directive or section whose
+        override category (Directive.override) the directory's AllowOverride does not grant,
+        and AllowOverrideList does not name, is "X not allowed here" (httpd's words).
+        AllowOverride and AllowOverrideList are refused outside a plain <Directory>
+        (<DirectoryMatch>, <If>), where httpd ignores them.  When some line allows
+        overrides, each ServerConfig gets an htaccess.Reader (model.py Rule 6).
+Rule 11: a directive with ``extra["bind"]`` has its converted value passed through
+        ``bind(value, section)`` with the section holding the line (None at server level),
+        before the section's lines are grouped: what a line means can depend on where it is
+        (mod_rewrite's per-directory rules strip their <Directory>'s path).  A .htaccess file
+        walked as a <Directory> section gets the same.  A ValueError refuses the line.
 Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
         resolved against ServerRoot; a relative ServerRoot against the directory of the file
         that sets it; the default ServerRoot is the config file's directory (or ``-d``).
@@ -58,6 +75,7 @@ from mpmd.config.vhosts import VhostAddrError, VhostTable, parse_addr
 from mpmd.core import core_directives
 from mpmd.core.expr import ExprError, compile_expr
 from mpmd.core.log import log_level_modules, module_key
+from mpmd.modules import STATIC_IN_HTTPD
 
 __all__ = ["ConfigError", "ConfigErrors", "load_config", "read_only", "Registry", "canonical_module_name"]
 
@@ -82,6 +100,7 @@ CHECK_FAILED = "MPMD0507: Configuration check failed"
 
 INVALID = "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration"
 M_NESTED_FILES = "MPMD0514"
+OVERRIDE_FIELDS = ("allow_override", "allow_override_list")
 M_NO_EFFECT = "MPMD0515"
 
 
@@ -126,13 +145,17 @@ class _Modules:
         self.mpm: tuple[str, str] | None = None          # (LoadModule name, "file:line")
         self.user: list[tuple[str, Any]] = []           # (name, Module instance)
         self.mentioned: set[str] = set()                # built-ins named by LoadModule
+        self.apache_layout = False                      # Rule 9: Apache's .so files loaded
 
     def mpm_name(self) -> str:
         return self.registry.mpm_modules[self.mpm[0]] if self.mpm else self.registry.default_mpm
 
     def present(self, name: str) -> bool:
         want = canonical_module_name(name)
-        names = [*self.registry.builtins, *(n for n, _ in self.user), f"mpm_{self.mpm_name()}_module"]
+        builtins: Iterable[str] = self.registry.builtins
+        if self.apache_layout:           # Rule 9: as httpd, a loadable one only once loaded
+            builtins = [n for n in builtins if n in self.mentioned or n in STATIC_IN_HTTPD]
+        names = [*builtins, *(n for n, _ in self.user), f"mpm_{self.mpm_name()}_module"]
         if want in {canonical_module_name(n) for n in names}:
             return True
         if want in (self.mpm_name(), f"mpm_{self.mpm_name()}"):
@@ -155,6 +178,7 @@ class _Modules:
         name, spec = node.args
         if name in self.registry.builtins:
             self.mentioned.add(name)
+            self.apache_layout = self.apache_layout or spec.endswith(".so")
         elif name in self.registry.mpm_modules:
             self._load_mpm(name, node)
         elif (":" in spec and not spec.endswith(".so")) or DOTTED.fullmatch(spec):
@@ -368,6 +392,7 @@ class _Walker:
         self.server_ops: list[Op] = []
         self.sections: list[Section] = []
         self.errors: list[ConfigError] = []      # Rule 8: a refused line is skipped
+        self.htaccess: Any = None                # a .htaccess file's htaccess.Rules (Rule 10)
 
     def walk(self, nodes: list[Node], scope: Ctx, section: Section | None,
              within: str | None = None) -> None:
@@ -378,11 +403,26 @@ class _Walker:
                     self._section(node, scope, section, within)
                 else:
                     op = self._directive(node, scope, within)
+                    self._bind(op, node, section)
+                    if op.directive.field in OVERRIDE_FIELDS and section is not None \
+                            and section.kind != "Directory":
+                        self._fail(node, f"{op.directive.name} is only honoured in <Directory> "
+                                         "sections without a regular expression (httpd ignores it "
+                                         f"in <{section.kind}>)")
                     self._name_if_inert(op, section)
                     (section.ops if section is not None else self.server_ops).append(op)
             except ConfigError as exc:
                 self.errors.append(exc)
         _group_ops(section.ops if section is not None else self.server_ops)
+
+    def _bind(self, op: Op, node: Node, section: Section | None) -> None:
+        """Rule 11: a directive whose value depends on the section it is written in."""
+        bind = op.directive.extra.get("bind")
+        if bind is not None:
+            try:
+                op.value = bind(op.value, section)
+            except ValueError as exc:
+                self._fail(node, f"{op.directive.name}: {exc}")
 
     def _name_if_inert(self, op: Op, section: Section | None) -> None:
         """Rule 7: a line mpmd accepts but does not act on is named, with its file and line."""
@@ -417,6 +457,8 @@ class _Walker:
 
     def _directive(self, node: Node, scope: Ctx, within: str | None) -> Op:
         d = self._lookup(node)
+        if self.htaccess is not None and not self.htaccess.allows(d):
+            self._fail(node, f"{d.name} not allowed here")          # Rule 10
         if not d.context & scope:
             name = d.name if node.name.lower() == d.name.lower() else node.name     # httpd's spelling
             self._fail(node, _context_text(name, d, scope, within))
@@ -433,6 +475,10 @@ class _Walker:
         except ValueError as exc:
             self._fail(node, f"{d.name}: {exc}")
         value = self._resolve(d, value)
+        if self.htaccess is not None:
+            refused = self.htaccess.refuses(d, value)
+            if refused:
+                self._fail(node, refused)
         check_resolved = getattr(d.value, "check_resolved", None)
         if check_resolved is not None:       # a path that must exist once resolved
             try:
@@ -453,6 +499,8 @@ class _Walker:
     def _section(self, node: Node, scope: Ctx, parent: Section | None, within: str | None) -> None:
         d = self._lookup(node)
         try:
+            if self.htaccess is not None and not self.htaccess.allows(d):
+                self._fail(node, f"{d.name[:-1]} not allowed here")     # Rule 10
             if not d.context & scope:
                 self._fail(node, _context_text(d.name[:-1], d, scope, within))
             if parent is not None and parent.kind in IF_KINDS and d.extra["section"] not in IF_KINDS:
@@ -595,6 +643,7 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
             except ConfigError as exc:
                 walker.errors.append(exc)
     main.vhosts = VhostTable(main, vhosts)
+    _enable_htaccess([main, *vhosts], walker, index, state, mods)
     for vhost in vhosts:
         vhost.vhosts = main.vhosts
         if not main.vhosts.is_default(vhost):
@@ -602,10 +651,31 @@ def _build(walker: _Walker, index: dict[str, Directive], state: ReadState, path:
     return main
 
 
+def _enable_htaccess(servers: list[ServerConfig], walker: _Walker, index: dict[str, Directive],
+                     state: ReadState, mods: _Modules) -> None:
+    """Rule 10: access files are read only when some line lets them say something."""
+    if not _reads_htaccess(walker):
+        return
+    from mpmd.config.htaccess import LoadContext, Reader
+    load = LoadContext(index, state.server_root, dict(state.defines), mods.present)
+    for server in servers:
+        server.enable_htaccess(Reader(list(server.access_file_name), load))
+
+
 def _with_fields_set(values: dict[str, Any], walker: _Walker) -> dict[str, Any]:
-    """``values`` and, under SET_FIELDS, every field some line sets (core/modules.py)."""
+    """``values`` and, under SET_FIELDS, every field some line sets (core/modules.py); where
+    .htaccess files are read, every field one may set (Rule 10)."""
     from mpmd.core.modules import SET_FIELDS
-    return {**values, SET_FIELDS: frozenset(op.directive.field for op in walker.all_ops())}
+    fields = {op.directive.field for op in walker.all_ops()}
+    if _reads_htaccess(walker):
+        fields |= {d.field for d in walker.index.values() if d.override and d.field}
+    return {**values, SET_FIELDS: frozenset(fields)}
+
+
+def _reads_htaccess(walker: _Walker) -> bool:
+    """Whether some AllowOverride or AllowOverrideList line allows anything (Rule 10)."""
+    return any(op.value.categories if op.directive.field == "allow_override" else op.value
+               for op in walker.all_ops() if op.directive.field in OVERRIDE_FIELDS)
 
 
 def _name_head_time_lines(vhost: ServerConfig, problems: list[Problem]) -> None:

@@ -25,6 +25,22 @@ Rule 5: <If>, <ElseIf> and <Else> sections are not walked by ``dir_config``: a c
         <Directory>/<Files>/<Location> holding it), in walk order; ``if_config(dc, ctx)``
         evaluates them per request and merges the branches taken last, after <Location>
         (httpd's ap_if_walk).  A chain inside a taken branch is evaluated after its lines.
+Rule 6: .htaccess files (config/htaccess.py) join the <Directory> walk as httpd's
+        ap_directory_walk: for each directory from "/" down to the file's own (the last path
+        component too, in case it is a directory), the <Directory> sections of that depth
+        are applied, then, when the values merged so far allow overrides (AllowOverride,
+        AllowOverrideList), that directory's access file.  A .htaccess file is parsed as a
+        synthetic ``Section("Directory", <its directory>, <its path>, 0)`` through the
+        loader's normal per-directive conversion, so its lines get their directory exactly
+        as those of a <Directory> section written for that directory do (mod_rewrite's
+        per-directory prefix, relative paths); its <Files>/<FilesMatch> are walked after the
+        configuration's, its <If> chains in walk order.  ``dir_config`` then caches the walk
+        (the static sections between the access files) per (filename, URL path), and the
+        merged result per version of each access file it consulted; such a DirConfig has
+        ``_htaccess`` set (its route may not be cached: core/request.py), and
+        ``_htaccess_error`` (status, log text) when an access file is broken or unreadable.
+        A configuration where no AllowOverride/AllowOverrideList allows anything never
+        stats a .htaccess file (``reads_htaccess`` is False).
 """
 
 from __future__ import annotations
@@ -262,6 +278,8 @@ class ServerConfig:
         self._if_chains = _if_chains(sections)         # Rule 5: {id(container): [chain]}
         self.has_if = bool(self._if_chains)
         self._if_cache: dict[tuple[int, ...], DirConfig] = {}
+        self.reads_htaccess = False                     # Rule 6: see enable_htaccess
+        self.htaccess: Any = None
         # Materialize the fields (per-dir defaults first, server values over them) as instance
         # attributes: the hot path reads several per request, and __getattr__ is slow.
         # The values never change after loading (a reload builds a new ServerConfig).
@@ -310,30 +328,127 @@ class ServerConfig:
         return [op.value for section in walked
                 for op in section.ops if op.directive.field == field_name]
 
+    def enable_htaccess(self, reader: Any) -> None:
+        """Rule 6: read access files with ``reader`` (config/htaccess.Reader), set by the
+        loader when some AllowOverride or AllowOverrideList line allows anything."""
+        self.htaccess = reader
+        self.reads_htaccess = True
+        self.has_if = True                # a .htaccess file may hold <If> sections
+        self._dir_cache.clear()
+
     def dir_config(self, filename: str | None, uri_path: str | None = None) -> DirConfig:
         key = (filename, uri_path)
         cached = self._dir_cache.get(key)
-        if cached is not None:
-            return cached
-        merged = self._merge(filename, uri_path)
-        if len(self._dir_cache) >= DIR_CACHE_SIZE:
-            self._dir_cache.pop(next(iter(self._dir_cache)))
-        self._dir_cache[key] = merged
-        return merged
+        if cached is None:
+            cached = self._merge(filename, uri_path)
+            if len(self._dir_cache) >= DIR_CACHE_SIZE:
+                self._dir_cache.pop(next(iter(self._dir_cache)))
+            self._dir_cache[key] = cached
+        if self.reads_htaccess and type(cached) is _Walk:
+            return self._replay(cached, filename)
+        return cached
 
-    def _merge(self, filename: str | None, uri_path: str | None) -> DirConfig:
+    def _merge(self, filename: str | None, uri_path: str | None) -> "DirConfig | _Walk":
+        steps = self._steps(filename, uri_path)
+        if any(type(step) is _Consult for step in steps):
+            return _Walk(steps)
         values = self.default_dir.as_dict()
-        applied: set[int] = set()
         chains = list(self._if_chains.get(0, ()))
-        for phase, sections in self._walk:
-            for section in sections:
-                if _applies(section, phase, filename, uri_path, applied):
-                    applied.add(id(section))
-                    apply_ops(values, section.ops)
-                    chains += self._if_chains.get(id(section), ())
+        for section in steps:
+            if section is not _FILES:
+                apply_ops(values, section.ops)
+                chains += self._if_chains.get(id(section), ())
         merged = DirConfig(values)
         if chains:
             merged.__dict__["_if_chains"] = tuple(chains)
+        return merged
+
+    def _steps(self, filename: str | None, uri_path: str | None) -> list[Any]:
+        """The sections that apply, in walk order, with a ``_Consult`` where an access file
+        is to be read and ``_FILES`` where its <Files> sections are walked (Rule 6)."""
+        steps: list[Any] = []
+        applied: set[int] = set()
+        dirs = _walk_dirs(filename) if self.reads_htaccess and filename is not None else ()
+        values = self.default_dir.as_dict() if dirs else None
+
+        def take(section: Section, phase: int) -> None:
+            if _applies(section, phase, filename, uri_path, applied):
+                applied.add(id(section))
+                steps.append(section)
+                if values is not None:
+                    apply_ops(values, section.ops)
+
+        for phase, sections in self._walk:
+            if phase == 0 and values is not None:
+                i = 0
+                for depth, directory in enumerate(dirs):
+                    while i < len(sections) and sections[i].depth() <= depth:
+                        take(sections[i], phase)
+                        i += 1
+                    allowed = values.get("allow_override")
+                    names = values.get("allow_override_list")
+                    if (allowed is not None and allowed.categories) or names:
+                        steps.append(_Consult(directory, allowed, names or frozenset()))
+                sections = sections[i:]
+            for section in sections:
+                take(section, phase)
+            if phase == 2 and values is not None:
+                steps.append(_FILES)
+        return steps
+
+    def _replay(self, walk: "_Walk", filename: str | None) -> DirConfig:
+        """A walk with its access files as they are now (Rule 6)."""
+        found = []
+        for step in walk.consults:
+            ht = self.htaccess.lookup(step)
+            found.append(ht)
+            if ht is not None and ht.error is not None:
+                break
+        key = tuple(0 if ht is None else ht.serial for ht in found)
+        cached = walk.merged.get(key)
+        if cached is not None:
+            return cached
+        values = self.default_dir.as_dict()
+        chains = list(self._if_chains.get(0, ()))
+        nested: dict[int, Any] = {}
+        files: list[Any] = []
+        error = None
+        results = iter(found)
+        for step in walk.steps:
+            if type(step) is _Consult:
+                ht = next(results, _DONE)
+                if ht is _DONE:
+                    break
+                if ht is None:
+                    continue
+                if ht.error is not None:
+                    error = ht.error
+                    break
+                apply_ops(values, ht.section.ops)
+                chains += ht.chains.get(id(ht.section), ())
+                nested.update(ht.chains)
+                files.append(ht)
+            elif step is _FILES:
+                base = os.path.basename(filename or "")
+                for ht in files:
+                    for section in ht.files:
+                        if section.matches_file(base):
+                            apply_ops(values, section.ops)
+                            chains += ht.chains.get(id(section), ())
+            else:
+                apply_ops(values, step.ops)
+                chains += self._if_chains.get(id(step), ())
+        merged = DirConfig(values)
+        merged.__dict__["_htaccess"] = True
+        if error is not None:
+            merged.__dict__["_htaccess_error"] = error
+        if chains:
+            merged.__dict__["_if_chains"] = tuple(chains)
+        if nested:
+            merged.__dict__["_if_nested"] = nested
+        if len(walk.merged) >= 8:             # a few versions of its files at most
+            walk.merged.clear()
+        walk.merged[key] = merged
         return merged
 
     def if_config(self, dc: DirConfig, ctx: Any) -> tuple[DirConfig, bool]:
@@ -344,7 +459,7 @@ class ServerConfig:
         if not chains:
             return dc, False
         taken: list[Section] = []
-        self._take(chains, ctx, taken)
+        self._take(chains, ctx, taken, dc.__dict__.get("_if_nested") or {})
         if not taken:
             return dc, True
         key = (id(dc), *map(id, taken))
@@ -359,13 +474,46 @@ class ServerConfig:
             self._if_cache[key] = cached
         return cached, True
 
-    def _take(self, chains: Iterable[list[Section]], ctx: Any, taken: list[Section]) -> None:
+    def _take(self, chains: Iterable[list[Section]], ctx: Any, taken: list[Section],
+              nested: dict[int, Any]) -> None:
         for chain in chains:
             for section in chain:
                 if section.expr is None or section.expr.evaluate(ctx):
                     taken.append(section)
-                    self._take(self._if_chains.get(id(section), ()), ctx, taken)
+                    inner = self._if_chains.get(id(section)) or nested.get(id(section), ())
+                    self._take(inner, ctx, taken, nested)
                     break
+
+
+@dataclass(frozen=True, slots=True)
+class _Consult:
+    """Rule 6: read ``directory``'s access file with these overrides allowed."""
+
+    directory: str
+    allowed: Any                  # config.values.Overrides
+    names: frozenset[str]         # AllowOverrideList, lower case
+
+
+_FILES = object()                 # Rule 6: where the access files' <Files> sections are walked
+_DONE = object()
+
+
+class _Walk:
+    """Rule 6: a walk that reads access files; ``merged`` caches its result per version of them."""
+
+    __slots__ = ("steps", "consults", "merged")
+
+    def __init__(self, steps: list[Any]) -> None:
+        self.steps = steps
+        self.consults = [step for step in steps if type(step) is _Consult]
+        self.merged: dict[tuple[int, ...], DirConfig] = {}
+
+
+def _walk_dirs(filename: str) -> list[str]:
+    """"/", "/a", "/a/b", "/a/b/c" for "/a/b/c": each directory an access file may sit in
+    (the last component too: a request for a directory names it without a slash)."""
+    parts = [p for p in filename.split("/") if p]
+    return ["/"] + ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
 # Sections whose inner sections are never walked: httpd's file_walk only reads the <Files>

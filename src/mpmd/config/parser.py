@@ -26,6 +26,9 @@ Rule 6: an error does not stop the reading (httpd stops at the first): each is r
         that breaks the nesting (a ``</X>`` that closes nothing, ``<X>`` never closed) ends
         the reading of its file only, keeping what was read; the files that include it go
         on.  A section line missing its ``>`` is read as if it had one.
+Rule 7: a .htaccess file (``ReadState.htaccess``) keeps <IfModule>, <IfDefine> and
+        <IfVersion> (httpd's OR_ALL) and ${NAME}; the other read-time directives are "not
+        allowed here", as httpd says of them there.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class ReadState:
     files: list[str] = field(default_factory=list)
     depth: int = 0
     errors: list[ConfigError] = field(default_factory=list)     # Rule 6, in the order found
+    htaccess: bool = False          # a .htaccess file: no Include, Define, LoadModule... (Rule 7)
 
     def fail(self, error: ConfigError) -> None:
         self.errors.append(error)
@@ -132,6 +136,9 @@ def _block(cur: _Cursor, state: ReadState, opener: Node | None, within: Node | N
                 continue
             handler = READ_TIME.get(token.name.lower())
             node = Node(token.name, token.args, line.file, line.line)
+            if handler is not None and state.htaccess:      # Rule 7
+                raise ConfigError(f"{_canonical(token.name)} not allowed here", line.file, line.line,
+                                  token.name)
             if handler is None:
                 nodes.append(node)
             else:
@@ -429,3 +436,11 @@ READ_TIME: dict[str, Callable[[Node, ReadState, Node | None], list[Node]]] = {
     "include": _include,
     "includeoptional": _include_optional,
 }
+
+
+def _canonical(name: str) -> str:
+    """A read-time directive's name as its table spells it (httpd's message uses cmd->name)."""
+    return next((n for n in READ_TIME_NAMES if n.lower() == name.lower()), name)
+
+
+READ_TIME_NAMES = ("Define", "UnDefine", "ServerRoot", "LoadModule", "Include", "IncludeOptional")

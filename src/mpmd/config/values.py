@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from mpmd.config.directives import OVERRIDE_WORDS, Override, override_text
 from mpmd.config.model import ListenAddr
 
 
@@ -236,6 +237,21 @@ class Listen(Converter):
         return str(value)
 
 
+class ListenRemapArgs(Converter):
+    """``ListenRemap 80 127.0.0.1:8080``: (the Listen port, the address bound for it)."""
+
+    kind = "listen"
+    describe = "port [host:]port"
+
+    def __call__(self, args: list[str]) -> tuple[int, ListenAddr]:
+        if not args[0].isdigit() or not 0 < int(args[0]) < 65536:
+            raise ValueError(f"the first argument must be the port of a Listen line, not {args[0]!r}")
+        return int(args[0]), Listen()(args[1:])
+
+    def render(self, value: Any) -> str:
+        return f"{value[0]} {value[1]}"
+
+
 @dataclass(frozen=True, slots=True)
 class SetChange:
     """One Options/FileETag line: either an absolute set, or additions and removals."""
@@ -317,6 +333,7 @@ size = Size()
 duration = Duration()
 path = Path()
 listen_addr = Listen()
+listen_remap = ListenRemapArgs()
 
 
 def int_range(lo: int, hi: int) -> IntRange:
@@ -393,11 +410,83 @@ trace_enable = TraceEnable()
 error_log_format = ErrorLogFormatText()
 
 
-def allow_override(args: list[str]) -> list[str]:
-    """AllowOverride: only None, while mpmd reads no .htaccess file (an AllowOverride All
-    meant to let a .htaccess deny access would otherwise be silently ignored)."""
-    if [a.lower() for a in args] != ["none"]:
-        raise Worded("AllowOverride " + " ".join(args) + " is refused: mpmd does not read "
-                     ".htaccess files, so their directives would be ignored; use AllowOverride "
-                     "None and put them in <Directory> sections")
-    return ["None"]
+@dataclass(frozen=True)
+class Overrides:
+    """An AllowOverride line: the categories a .htaccess file may use (directives.Override)
+    and, for Options, which options it may set (None: all of them)."""
+
+    categories: Override
+    options: frozenset[str] | None = None
+
+    def __str__(self) -> str:
+        return override_text(self.categories)
+
+
+OPTION_NAMES = {n.lower(): n for n in ("Indexes", "Includes", "IncludesNOEXEC", "FollowSymLinks",
+                                       "SymLinksIfOwnerMatch", "ExecCGI", "MultiViews")}
+# httpd's OPT_ALL: what "AllowOverride Options" (no list) lets Options set.
+OPTIONS_ALL = frozenset({"Indexes", "Includes", "IncludesNOEXEC", "FollowSymLinks", "ExecCGI"})
+
+
+class AllowOverride(Converter):
+    """AllowOverride All|None|directive-type[=options] ... as httpd's set_override: the words
+    are read in order, None and All reset what came before; ``Options=list`` restricts the
+    options a .htaccess ``Options`` line may name.  ``Nonfatal=...`` is refused: it turns
+    errors in .htaccess files into ignored lines."""
+
+    kind = "overrides"
+    describe = "All|None|AuthConfig|FileInfo|Indexes|Limit|Options[=option,...]"
+
+    def __call__(self, args: list[str]) -> Overrides:
+        categories = Override.NONE
+        options: frozenset[str] | None = None
+        for word in args:
+            key, eq, value = word.partition("=")
+            key = key.lower()
+            if key == "nonfatal":
+                raise Worded(f"AllowOverride {word} is refused: mpmd does not ignore a .htaccess "
+                             "line it cannot honour (every error in a .htaccess file is a 500)")
+            if key not in OVERRIDE_WORDS or (eq and key != "options"):
+                raise Worded(f"Illegal override option {word}")
+            flag = OVERRIDE_WORDS[key]
+            if key in ("none", "all"):
+                categories, options = flag, None
+                continue
+            categories |= flag
+            if key == "options":
+                options = self._options(value) if eq else OPTIONS_ALL
+        return Overrides(categories, options)
+
+    @staticmethod
+    def _options(text: str) -> frozenset[str]:
+        out: set[str] = set()
+        for word in text.split(","):
+            if word.lower() == "all":
+                out |= OPTIONS_ALL
+            elif word.lower() in OPTION_NAMES:
+                out.add(OPTION_NAMES[word.lower()])
+            elif word.lower() != "none":
+                raise Worded(f"Illegal option {word}")
+        return frozenset(out)
+
+    def render(self, value: Any) -> str:
+        return str(value)
+
+
+class NameList(Converter):
+    """AllowOverrideList None | directive ...: directive names, matched case-insensitively."""
+
+    kind = "names"
+    describe = "None|directive [directive] ..."
+
+    def __call__(self, args: list[str]) -> frozenset[str]:
+        if len(args) == 1 and args[0].lower() == "none":
+            return frozenset()
+        return frozenset(a.lower() for a in args)
+
+    def render(self, value: Any) -> str:
+        return " ".join(sorted(value)) or "None"
+
+
+allow_override = AllowOverride()
+allow_override_list = NameList()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from mpmd.config import values as v
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.core.errordoc import error_document_value
 
 SERVER = Ctx.SERVER
@@ -58,15 +58,17 @@ def _snake(name: str) -> str:
     return "".join(out)
 
 
-def _section(name: str, context: Ctx, inner: Ctx, doc: str, regex: bool = False) -> Directive:
+def _section(name: str, context: Ctx, inner: Ctx, doc: str, regex: bool = False,
+             override: Override = Override.NONE) -> Directive:
     return Directive(f"<{name}>", Args.TAKE1 if name != "VirtualHost" else Args.ITERATE, context,
                      v.words, None, "", doc, syntax=f"<{name} {'regex' if regex else 'arg'}> ... </{name}>",
-                     extra={"section": name, "inner": inner, "regex": regex})
+                     extra={"section": name, "inner": inner, "regex": regex}, override=override)
 
 
 def _if_section(name: str, args: Args, doc: str, syntax: str) -> Directive:
     return Directive(f"<{name}>", args, SRV | Ctx.DIR, v.words, None, "", doc, syntax=syntax,
-                     extra={"section": name, "inner": Ctx.DIRECTORY, "regex": False})
+                     extra={"section": name, "inner": Ctx.DIRECTORY, "regex": False},
+                     override=Override.ALL)
 
 
 def _read_time(name: str, args: Args, context: Ctx, doc: str, syntax: str) -> Directive:
@@ -105,9 +107,9 @@ DIRECTIVES: list[Directive] = [
     _section("DirectoryMatch", SRV, Ctx.DIRECTORY, "Like <Directory>, matching a regular expression.", True),
     # <Files> may nest in <Files> (httpd accepts it; the inner one never applies: config/model.py)
     _section("Files", SRV | Ctx.DIRECTORY | Ctx.FILES, Ctx.FILES,
-             "Directives that apply to files whose base name matches a glob."),
+             "Directives that apply to files whose base name matches a glob.", override=Override.ALL),
     _section("FilesMatch", SRV | Ctx.DIRECTORY | Ctx.FILES, Ctx.FILES,
-             "Like <Files>, matching a regular expression.", True),
+             "Like <Files>, matching a regular expression.", True, override=Override.ALL),
     _section("Location", SRV, Ctx.LOCATION, "Directives that apply to URL paths under a prefix."),
     _section("LocationMatch", SRV, Ctx.LOCATION, "Like <Location>, matching a regular expression.", True),
     # <If> sections (config/model.py Rule 5; the expression language is core/expr.py)
@@ -120,6 +122,11 @@ DIRECTIVES: list[Directive] = [
     # listening (httpd LISTEN_COMMANDS, shared by every MPM)
     _d("Listen", Args.TAKE12, SERVER, v.listen_addr, [], "An address and port to listen on (repeatable).",
        merge=Merge.APPEND, syntax="Listen [host:]port [protocol]"),
+    _d("ListenRemap", Args.TAKE2, SERVER, v.listen_remap, [],
+       "Bind another address for every Listen on a port, and take its connections as that "
+       "port's (virtual host selection, TLS, SERVER_PORT), as a container's published port: "
+       "a configuration runs on other ports without being edited (mpmd -C 'ListenRemap 80 "
+       "127.0.0.1:8080').", merge=Merge.APPEND, syntax="ListenRemap port [host:]port"),
     _d("ListenBacklog", Args.TAKE1, SERVER, v.int_at_least(1, "ListenBacklog must be > 0"), 511,
        "Length of the pending connections queue (the kernel caps it at net.core.somaxconn)."),
     _d("MaxConnectionsPerChild", Args.TAKE1, SERVER, v.int_range(0, 2 ** 31 - 1), 0,
@@ -162,7 +169,8 @@ DIRECTIVES: list[Directive] = [
        "How much the Server header tells (Prod = product name only)."),
     _d("ServerSignature", Args.TAKE1, ANY, v.choice("On", "Off", "EMail"), "Off",
        "Footer line on the pages the server makes (error pages, directory listings): On names "
-       "the server (as ServerTokens), the host and port; EMail links it to ServerAdmin."),
+       "the server (as ServerTokens), the host and port; EMail links it to ServerAdmin.",
+       override=Override.ALL),
     _d("TraceEnable", Args.TAKE1, SRV, v.trace_enable, "On",
        "On: a TRACE request is answered with the request it carried (200, message/http), as "
        "httpd, whatever its URL; a TRACE with a body gets 413.  Off: 405 (with an empty Allow, "
@@ -179,10 +187,13 @@ DIRECTIVES: list[Directive] = [
        "relative to ServerRoot, as in httpd, so -t names the line.",
        extra=no_effect(None, "mpmd keeps no run-time files (its scoreboard and locks are in "
                              "memory; PidFile is relative to ServerRoot, as in httpd)")),
+    _d("AccessFileName", Args.ITERATE, SRV, v.words, [".htaccess"],
+       "Names of the per-directory configuration files read where AllowOverride lets them "
+       "be; the first that exists in a directory is read.", syntax="AccessFileName filename ..."),
     _d("ErrorDocument", Args.TAKE2, ANY, error_document_value, [],
        "What the server answers instead of its own error page: a local URL (internal "
        "redirect), a full URL (302), a text, or default.", merge=Merge.APPEND,
-       syntax="ErrorDocument error-code document"),
+       syntax="ErrorDocument error-code document", override=Override.FILEINFO),
     # connections
     _d("Timeout", Args.TAKE1, SRV, v.duration, 60.0, "Seconds to wait for a client to send or receive data "
        "(in a vhost: for its requests' bodies and answers; heads are read with the address's "
@@ -207,21 +218,31 @@ DIRECTIVES: list[Directive] = [
     _d("LimitRequestFields", Args.TAKE1, SRV,
        v.int_at_least(0, 'LimitRequestFields "{arg}" must be a non-negative integer (0 = no limit)'),
        100, "Most request header fields (0 = unlimited).", extra=HEAD_TIME),
-    _d("LimitRequestBody", Args.TAKE1, ANY, v.size, GiB, "Largest request body, in bytes (0 = unlimited)."),
+    _d("LimitRequestBody", Args.TAKE1, ANY, v.size, GiB, "Largest request body, in bytes (0 = unlimited).",
+       override=Override.ALL),
     # per directory
     _d("Options", Args.ITERATE, ANY, OPTIONS, frozenset({"FollowSymLinks"}),
        "Features enabled in a directory; +X/-Y edit the inherited set.", extra=COMBINE_SET,
-       syntax="Options [+|-]option [[+|-]option] ..."),
-    _d("AllowOverride", Args.ITERATE, Ctx.DIRECTORY, v.allow_override, ["None"],
-       "Which directives .htaccess files may set: only None, as mpmd does not read .htaccess "
-       "files (anything else is an error, so that no .htaccess meant to deny is ignored)."),
-    _d("SetHandler", Args.TAKE1, ANY, v.string, None, "Handler for every file in the section (e.g. server-status)."),
-    _d("EnableSendfile", Args.FLAG, ANY, v.flag, False, "Send static files with sendfile(2)."),
+       syntax="Options [+|-]option [[+|-]option] ...", override=Override.OPTIONS),
+    _d("AllowOverride", Args.ITERATE, Ctx.DIRECTORY, v.allow_override, v.Overrides(Override.NONE),
+       "Which directive categories the .htaccess files of the directory (and below) may use: "
+       "All, None, or AuthConfig, FileInfo, Indexes, Limit, Options[=option,...] "
+       "(docs/htaccess.md).  Only in <Directory> without a regular expression.",
+       syntax="AllowOverride All|None|directive-type[=option,...] ..."),
+    _d("AllowOverrideList", Args.ITERATE, Ctx.DIRECTORY, v.allow_override_list, frozenset(),
+       "Directives the .htaccess files of the directory may use whatever AllowOverride says "
+       "(None: only AllowOverride's).", syntax="AllowOverrideList None|directive [directive] ..."),
+    _d("SetHandler", Args.TAKE1, ANY, v.string, None, "Handler for every file in the section (e.g. server-status).",
+       override=Override.FILEINFO),
+    _d("EnableSendfile", Args.FLAG, ANY, v.flag, False, "Send static files with sendfile(2).",
+       override=Override.FILEINFO),
     _d("EnableMMAP", Args.FLAG, ANY, v.flag, False, "Read files through mmap(2) to send "
        "them: mpmd never does, so Off is what it does and On is named by -t.",
-       field="enable_mmap", extra=no_effect({"true"}, "mpmd reads files without mmap(2) (as Off)")),
+       field="enable_mmap", extra=no_effect({"true"}, "mpmd reads files without mmap(2) (as Off)"),
+       override=Override.FILEINFO),
     _d("FileETag", Args.ITERATE, ANY, FILE_ETAG, frozenset({"MTime", "Size"}),
-       "File attributes used to build the ETag of static files.", field="file_etag", extra=COMBINE_SET),
+       "File attributes used to build the ETag of static files.", field="file_etag", extra=COMBINE_SET,
+       override=Override.FILEINFO),
 ]
 
 

@@ -4,7 +4,10 @@ Each is loaded without a LoadModule line; Apache's ``LoadModule mime_module modu
 lines naming them (any path ending in .so) are accepted and change nothing, and
 ``<IfModule mime_module>`` / ``<IfModule mod_mime.c>`` test the names here: registering a
 module in this table is all it takes for both (config/loader.py Rule 9).  Order is the hook
-order.
+order.  In a configuration that loads Apache's module files (``LoadModule x_module ....so``
+for a module other than the MPM, as Debian's tree does), ``<IfModule>`` answers as httpd
+would: a module httpd builds as a loadable one is present once its LoadModule line has been
+read; those in ``STATIC_IN_HTTPD`` are present throughout.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 BUILTIN_MODULES: dict[str, str] = {
     "core_module": "mpmd.modules.mod_core:CoreModule",          # static files (default-handler)
     "remoteip_module": "mpmd.modules.mod_remoteip:RemoteIPModule",   # first: the client's address
+    "rewrite_module": "mpmd.modules.mod_rewrite:RewriteModule",   # translate_name, fixups: first
     "alias_module": "mpmd.modules.mod_alias:AliasModule",
     "dir_module": "mpmd.modules.mod_dir:DirModule",
     "mime_module": "mpmd.modules.mod_mime:MimeModule",
@@ -32,6 +36,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "asgi_module": "mpmd.modules.mod_asgi:ASGIModule",
     "status_module": "mpmd.modules.mod_status:StatusModule",
     "ssl_module": "mpmd.modules.mod_ssl:SSLModule",
+    "socache_shmcb_module": "mpmd.modules.mod_ssl:SocacheShmcbModule",
     "reqtimeout_module": "mpmd.modules.mod_reqtimeout:ReqtimeoutModule",
     "filter_module": "mpmd.modules.mod_filter:FilterModule",       # DEFLATE, BROTLI_COMPRESS
     "deflate_module": "mpmd.modules.mod_deflate:DeflateModule",
@@ -42,6 +47,10 @@ BUILTIN_MODULES: dict[str, str] = {
     "headers_module": "mpmd.modules.mod_headers:HeadersModule",
     "version_module": "mpmd.modules.mod_version:VersionModule",     # <IfVersion>
 }
+
+# compiled into Debian's apache2 binary (`apache2 -l`), or mpmd's own with no Apache .so
+STATIC_IN_HTTPD = frozenset({"core_module", "log_config_module", "version_module",
+                             "wsgi_module", "asgi_module"})
 
 
 def load_module_class(spec: str) -> Any:

@@ -23,7 +23,7 @@ import binascii
 from typing import Any, ClassVar
 
 from mpmd.config import values as V
-from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.directives import Args, Ctx, Directive, Override
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module
 from mpmd.core.request import error, log_error
@@ -123,10 +123,10 @@ class AuthnCoreModule(_Auth):
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("AuthType", Args.TAKE1, Ctx.DIR, _auth_type, None, "auth_type",
                   "The authentication scheme: Basic, or None to turn it off.",
-                  syntax="AuthType Basic|None", owner="authn_core_module"),
+                  syntax="AuthType Basic|None", owner="authn_core_module", override=Override.AUTHCONFIG),
         Directive("AuthName", Args.TAKE1, Ctx.DIR, V.string, None, "auth_name",
                   "The realm in WWW-Authenticate: Basic realm=\"...\".",
-                  syntax="AuthName realm", owner="authn_core_module"),
+                  syntax="AuthName realm", owner="authn_core_module", override=Override.AUTHCONFIG),
     ]
 
 
@@ -136,7 +136,8 @@ class AuthBasicModule(_Auth):
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("AuthBasicProvider", Args.ITERATE, Ctx.DIR, _providers, None,
                   "auth_basic_provider", "Where users are looked up: file (the default).",
-                  syntax="AuthBasicProvider file", owner="auth_basic_module"),
+                  syntax="AuthBasicProvider file", owner="auth_basic_module",
+                  override=Override.AUTHCONFIG),
     ]
 
 
@@ -146,7 +147,8 @@ class AuthnFileModule(_Auth):
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("AuthUserFile", Args.TAKE1, Ctx.DIR, V.path, None, "auth_user_file",
                   "An htpasswd file: bcrypt, apr1-MD5, SHA1 or crypt hashes.",
-                  syntax="AuthUserFile file-path", owner="authn_file_module"),
+                  syntax="AuthUserFile file-path", owner="authn_file_module",
+                  override=Override.AUTHCONFIG),
     ]
 
 
@@ -162,7 +164,8 @@ class AuthzGroupfileModule(_Auth):
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("AuthGroupFile", Args.TAKE1, Ctx.DIR, V.path, None, "auth_group_file",
                   "A group file (group: user user ...) for Require group.",
-                  syntax="AuthGroupFile file-path", owner="authz_groupfile_module"),
+                  syntax="AuthGroupFile file-path", owner="authz_groupfile_module",
+                  override=Override.AUTHCONFIG),
     ]
 
 

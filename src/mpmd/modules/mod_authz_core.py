@@ -24,7 +24,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
-from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.directives import Args, Ctx, Directive, Override
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module, volatile_route
 from mpmd.core.request import error, log_error
@@ -192,7 +192,7 @@ class AuthzCoreModule(Module):
         Directive("Require", Args.RAW_ARGS, Ctx.DIR, require_value, None, "require",
                   "Who may access: all granted|denied, method M..., ip A[/N]..., local, "
                   "user U..., valid-user, group G...; 'not' negates.", syntax="Require [not] provider [args ...]",
-                  owner="authz_core_module", extra={"group": True}),
+                  owner="authz_core_module", extra={"group": True}, override=Override.AUTHCONFIG),
     ]
 
     def access_checker(self, ctx: RequestContext) -> Response | None:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from mpmd.config import values as v
-from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.directives import Args, Ctx, Directive, Override
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module
 from mpmd.core.request import error, internal_redirect
@@ -88,10 +88,10 @@ class DirModule(Module):
         Directive("DirectoryIndex", Args.ITERATE, Ctx.ANY, v.words, ["index.html"],
                   "directory_index", "Files to look for when a directory is requested "
                   "(\"disabled\" turns it off).", syntax="DirectoryIndex disabled | local-url ...",
-                  owner="dir_module"),
+                  owner="dir_module", override=Override.INDEXES),
         Directive("DirectorySlash", Args.FLAG, Ctx.ANY, v.flag, True, "directory_slash",
                   "Redirect a directory URL without a trailing slash to the URL with one.",
-                  syntax="DirectorySlash On|Off", owner="dir_module"),
+                  syntax="DirectorySlash On|Off", owner="dir_module", override=Override.INDEXES),
     ]
 
     def __init__(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.config.values import Worded
 from mpmd.core.exchange import RequestContext
 from mpmd.core.modules import SET_FIELDS, Module
@@ -57,15 +57,16 @@ class EnvModule(Module):
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("SetEnv", Args.TAKE12, Ctx.ANY, set_env, [], "env_lines",
                   "Set an env variable for the request (WSGI environ, logs, Header env=).",
-                  merge=Merge.APPEND, syntax="SetEnv env-variable [value]", owner="env_module"),
+                  merge=Merge.APPEND, syntax="SetEnv env-variable [value]", owner="env_module",
+                  override=Override.FILEINFO),
         Directive("UnsetEnv", Args.ITERATE, Ctx.ANY, unset_env, [], "env_lines",
                   "Remove env variables set by SetEnv or PassEnv in an outer scope.",
                   merge=Merge.APPEND, syntax="UnsetEnv env-variable [env-variable] ...",
-                  owner="env_module"),
+                  owner="env_module", override=Override.FILEINFO),
         Directive("PassEnv", Args.ITERATE, Ctx.ANY, pass_env, [], "env_lines",
                   "Pass env variables of the server's own environment to the request.",
                   merge=Merge.APPEND, syntax="PassEnv env-variable [env-variable] ...",
-                  owner="env_module"),
+                  owner="env_module", override=Override.FILEINFO),
     ]
 
     def __init__(self) -> None:

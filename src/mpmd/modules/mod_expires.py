@@ -25,7 +25,7 @@ from email.utils import formatdate
 from typing import Any, ClassVar
 
 from mpmd.config import values as v
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.config.values import Worded
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import SET_FIELDS, Module
@@ -123,14 +123,16 @@ class ExpiresModule(Module):
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("ExpiresActive", Args.FLAG, Ctx.ANY, v.flag, False, "expires_active",
                   "Add Expires and Cache-Control max-age to answers (ExpiresByType, "
-                  "ExpiresDefault).", syntax="ExpiresActive On|Off", owner="expires_module"),
+                  "ExpiresDefault).", syntax="ExpiresActive On|Off", owner="expires_module",
+                  override=Override.INDEXES),
         Directive("ExpiresByType", Args.TAKE2, Ctx.ANY, by_type_value, [], "expires_by_type",
                   "The expiry of answers of a media type (type/* for a major type): A<seconds>, "
                   "M<seconds> or \"access plus 1 month\".", merge=Merge.APPEND,
-                  syntax="ExpiresByType media-type <code>", owner="expires_module"),
+                  syntax="ExpiresByType media-type <code>", owner="expires_module",
+                  override=Override.INDEXES),
         Directive("ExpiresDefault", Args.TAKE1, Ctx.ANY, default_value, None, "expires_default",
                   "The expiry of answers no ExpiresByType line names.",
-                  syntax="ExpiresDefault <code>", owner="expires_module"),
+                  syntax="ExpiresDefault <code>", owner="expires_module", override=Override.INDEXES),
     ]
 
     def __init__(self) -> None:

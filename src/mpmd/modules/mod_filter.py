@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Iterable
 
 from mpmd.config import values as v
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.config.model import Problem
 from mpmd.core import modules as core_modules
 from mpmd.core.exchange import RequestContext, Response
@@ -68,16 +68,18 @@ DIRECTIVES = [
               "add_output_filter_by_type",
               "Run these output filters (DEFLATE, BROTLI_COMPRESS; joined by \";\") over "
               "answers of these media types.", merge=Merge.APPEND,
-              syntax="AddOutputFilterByType filter[;filter...] media-type [media-type] ..."),
+              syntax="AddOutputFilterByType filter[;filter...] media-type [media-type] ...",
+              override=Override.FILEINFO),
     Directive("SetOutputFilter", Args.TAKE1, Ctx.ANY, set_output_filter, None,
               "set_output_filter",
               "Run these output filters over every answer of the section (core's directive "
-              "in httpd).", syntax="SetOutputFilter filter[;filter...]"),
+              "in httpd).", syntax="SetOutputFilter filter[;filter...]", override=Override.FILEINFO),
     Directive("AddOutputFilter", Args.RAW_ARGS, Ctx.ANY, add_output_filter, [],
               "add_output_filter",
               "Run these output filters over files with these extensions (mod_mime's "
               "directive in httpd).", merge=Merge.APPEND,
-              syntax="AddOutputFilter filter[;filter...] extension [extension] ..."),
+              syntax="AddOutputFilter filter[;filter...] extension [extension] ...",
+              override=Override.FILEINFO),
 ]
 
 

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.config.values import Worded
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import SET_FIELDS, Module
@@ -422,13 +422,13 @@ class HeadersModule(Module):
                   "answers; always: error pages and redirects too).", merge=Merge.APPEND,
                   syntax="Header [onsuccess|always] set|append|merge|add|setifempty|unset|echo|"
                          "edit|edit*|note field [value] [replacement] [early|env=[!]var]",
-                  owner="headers_module"),
+                  owner="headers_module", override=Override.FILEINFO),
         Directive("RequestHeader", Args.RAW_ARGS, Ctx.ANY, request_header_value, [],
                   "request_header", "Set, add, merge, edit or remove a request field before "
                   "the handler sees it.", merge=Merge.APPEND,
                   syntax="RequestHeader set|append|merge|add|setifempty|unset|edit|edit* field "
                          "[value] [replacement] [early|env=[!]var]",
-                  owner="headers_module"),
+                  owner="headers_module", override=Override.FILEINFO),
     ]
 
     def __init__(self) -> None:

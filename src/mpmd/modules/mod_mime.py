@@ -40,7 +40,7 @@ import os
 from typing import Any, ClassVar, NamedTuple
 
 from mpmd.config import values as v
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.config.model import Problem
 from mpmd.core.exchange import RequestContext
 from mpmd.core.log import for_server as log_for_server
@@ -324,57 +324,63 @@ class MimeModule(Module):
                   syntax="TypesConfig file-path", owner="mime_module"),
         Directive("AddType", Args.RAW_ARGS, Ctx.ANY, add_type_value, [], "mime_map",
                   "Map file extensions to a media type.", merge=Merge.APPEND,
-                  syntax="AddType media-type extension [extension] ...", owner="mime_module"),
+                  syntax="AddType media-type extension [extension] ...", owner="mime_module",
+                  override=Override.FILEINFO),
         Directive("AddCharset", Args.RAW_ARGS, Ctx.ANY, add_charset_value, [], "mime_map",
                   "Add a charset to the Content-Type of files with these extensions.",
                   merge=Merge.APPEND, syntax="AddCharset charset extension [extension] ...",
-                  owner="mime_module"),
+                  owner="mime_module", override=Override.FILEINFO),
         Directive("AddLanguage", Args.RAW_ARGS, Ctx.ANY, add_language_value, [], "mime_map",
                   "The language (Content-Language, MultiViews) of files with these extensions.",
                   merge=Merge.APPEND, syntax="AddLanguage language-tag extension [extension] ...",
-                  owner="mime_module"),
+                  owner="mime_module", override=Override.FILEINFO),
         Directive("AddEncoding", Args.RAW_ARGS, Ctx.ANY, add_encoding_value, [], "mime_map",
                   "The Content-Encoding of files with these extensions (x-gzip .gz).",
                   merge=Merge.APPEND, syntax="AddEncoding encoding extension [extension] ...",
-                  owner="mime_module"),
+                  owner="mime_module", override=Override.FILEINFO),
         Directive("AddHandler", Args.RAW_ARGS, Ctx.ANY, add_handler_value, [], "mime_map",
                   "The handler of files with these extensions; one mpmd lacks (cgi-script) "
                   "serves them as static files, as Apache without that module (named at -t).",
                   merge=Merge.APPEND, syntax="AddHandler handler-name extension [extension] ...",
-                  owner="mime_module", extra=NO_SUCH_HANDLER),
+                  owner="mime_module", extra=NO_SUCH_HANDLER, override=Override.FILEINFO),
         Directive("RemoveType", Args.ITERATE, Ctx.ANY, _remover("type"), [], "mime_map",
                   "Forget the media type of these extensions (TypesConfig's too).",
                   merge=Merge.APPEND, syntax="RemoveType extension [extension] ...",
-                  owner="mime_module"),
+                  owner="mime_module", override=Override.FILEINFO),
         Directive("RemoveCharset", Args.ITERATE, Ctx.ANY, _remover("charset"), [], "mime_map",
                   "Forget the AddCharset of these extensions.", merge=Merge.APPEND,
-                  syntax="RemoveCharset extension [extension] ...", owner="mime_module"),
+                  syntax="RemoveCharset extension [extension] ...", owner="mime_module",
+                  override=Override.FILEINFO),
         Directive("RemoveLanguage", Args.ITERATE, Ctx.ANY, _remover("language"), [], "mime_map",
                   "Forget the AddLanguage of these extensions.", merge=Merge.APPEND,
-                  syntax="RemoveLanguage extension [extension] ...", owner="mime_module"),
+                  syntax="RemoveLanguage extension [extension] ...", owner="mime_module",
+                  override=Override.FILEINFO),
         Directive("RemoveEncoding", Args.ITERATE, Ctx.ANY, _remover("encoding"), [], "mime_map",
                   "Forget the AddEncoding of these extensions.", merge=Merge.APPEND,
-                  syntax="RemoveEncoding extension [extension] ...", owner="mime_module"),
+                  syntax="RemoveEncoding extension [extension] ...", owner="mime_module",
+                  override=Override.FILEINFO),
         Directive("RemoveHandler", Args.ITERATE, Ctx.ANY, _remover("handler"), [], "mime_map",
                   "Forget the AddHandler of these extensions.", merge=Merge.APPEND,
-                  syntax="RemoveHandler extension [extension] ...", owner="mime_module"),
+                  syntax="RemoveHandler extension [extension] ...", owner="mime_module",
+                  override=Override.FILEINFO),
         Directive("MultiviewsMatch", Args.ITERATE, Ctx.ANY, multiviews_match_value, None,
                   "multiviews_match", "Which files MultiViews may offer: NegotiatedOnly (the "
                   "default: every extension known to mod_mime), Handlers (AddHandler ones "
                   "too), Any.", extra={"no_effect": (frozenset({"filters"}), "mpmd's mod_mime "
                                        "maps no filter to an extension")},
                   syntax="MultiviewsMatch Any|NegotiatedOnly|Filters|Handlers "
-                         "[Handlers|Filters]", owner="mime_module"),
+                         "[Handlers|Filters]", owner="mime_module", override=Override.FILEINFO),
         Directive("DefaultLanguage", Args.TAKE1, Ctx.ANY, v.string, None, "default_language",
                   "The Content-Language of files no AddLanguage extension names.",
-                  syntax="DefaultLanguage language-tag", owner="mime_module"),
+                  syntax="DefaultLanguage language-tag", owner="mime_module",
+                  override=Override.FILEINFO),
         Directive("AddDefaultCharset", Args.TAKE1, Ctx.ANY, charset_value, False,
                   "add_default_charset", "Charset added to text/plain and text/html answers "
                   "(On = iso-8859-1, Off = none).", syntax="AddDefaultCharset On|Off|charset",
-                  owner="mime_module"),
+                  owner="mime_module", override=Override.FILEINFO),
         Directive("ForceType", Args.TAKE1, Ctx.DIR, v.string, None, "force_type",
                   "Serve every matching file with this media type.",
-                  syntax="ForceType media-type|None", owner="mime_module"),
+                  syntax="ForceType media-type|None", owner="mime_module", override=Override.FILEINFO),
     ]
 
     def __init__(self) -> None:
@@ -414,7 +420,8 @@ class MimeModule(Module):
             return
         meta = self.tables(ctx.server, ctx.dir_config).meta(filename)
         notes = ctx.notes
-        notes["content_type"] = meta.content_type
+        # mod_rewrite's T= wins over AddType and ForceType (its hook_mimetype runs last)
+        notes["content_type"] = notes.get("forced_type") or meta.content_type
         if meta.encoding is not None and "x-" in meta.encoding:
             volatile_route(ctx)                                  # Rule 7
             notes["content_headers"] = plain_x_encoding(meta.headers or (), ctx)

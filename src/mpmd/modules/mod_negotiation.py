@@ -49,7 +49,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from mpmd.config import values as v
-from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.directives import Args, Ctx, Directive, Override
 from mpmd.core.errors import error_page
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module, volatile_route
@@ -841,7 +841,8 @@ class NegotiationModule(Module):
         Directive("LanguagePriority", Args.ITERATE, Ctx.ANY, language_priority_value, None,
                   "language_priority", "Languages in order of preference, for ties in "
                   "negotiation (and ForceLanguagePriority).", extra={"combine": combine_priority},
-                  syntax="LanguagePriority MIME-lang [MIME-lang] ...", owner="negotiation_module"),
+                  syntax="LanguagePriority MIME-lang [MIME-lang] ...", owner="negotiation_module",
+                  override=Override.FILEINFO),
         Directive("CacheNegotiatedDocs", Args.FLAG, Ctx.SERVER | Ctx.VHOST, v.flag, False,
                   "cache_negotiated_docs", "Accepted for Apache configurations; negotiated "
                   "answers carry no Expires either way, as Apache 2.4 sends them.",
@@ -853,7 +854,7 @@ class NegotiationModule(Module):
                   "it picks a variant when no language is acceptable, instead of a 406 "
                   "(unset: Prefer).", extra={"combine": combine_force},
                   syntax="ForceLanguagePriority None|Prefer|Fallback [Prefer|Fallback]",
-                  owner="negotiation_module"),
+                  owner="negotiation_module", override=Override.FILEINFO),
     ]
 
     def __init__(self) -> None:

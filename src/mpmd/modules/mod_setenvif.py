@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.config.values import Worded
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import SET_FIELDS, Module
@@ -224,7 +224,8 @@ def run(rules: tuple[EnvRule, ...], ctx: RequestContext | None,
 
 def _directive(name: str, conv: Any, syntax: str, doc: str) -> Directive:
     return Directive(name, Args.RAW_ARGS, Ctx.ANY, conv, [], "set_env_if", doc,
-                     merge=Merge.APPEND, syntax=syntax, owner="setenvif_module")
+                     merge=Merge.APPEND, syntax=syntax, owner="setenvif_module",
+                     override=Override.FILEINFO)
 
 
 class SetEnvIfModule(Module):

@@ -15,6 +15,14 @@ Rule 2: directives apply per server (main server and <VirtualHost>); a vhost's v
         the main server's, and ``SSLCipherSuite`` keeps one list per protocol (``SSL`` and
         ``TLSv1.3``), as httpd does.
 Rule 3: no request phase: the connection's variables come from the transport (ConnInfo.tls).
+Rule 4: the lines of Debian's ssl.conf and default-ssl.conf that mpmd has no use for are
+        accepted and named at -t (MPMD0515), each with its reason: SSLRandomSeed (OpenSSL
+        seeds itself from the system), SSLPassPhraseDialog (keys are read unencrypted),
+        SSLSessionCache and SSLSessionCacheTimeout (no server-side cache: sessions resume
+        through tickets, docs/tls.md), SSLOptions [+]StdEnvVars (every
+        application gets the SSL_* variables); SSLOptions' other options are refused.
+        ``socache_shmcb_module`` (which ``a2enmod ssl`` enables with it) is a module with no
+        directives, so its LoadModule line loads.
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from mpmd.config import values as v
-from mpmd.config.directives import Args, Ctx, Directive
+from mpmd.config.directives import Args, Ctx, Directive, Override
 from mpmd.config.model import Problem
+from mpmd.core.core_directives import no_effect
 from mpmd.core.modules import Module
 from mpmd.tls import settings
 from mpmd.tls.contexts import TlsConfigError
@@ -72,6 +81,34 @@ class VerifyClient(v.Converter):
         return settings.parse_verify(args[0])
 
 
+class StdEnvVarsOnly(v.Converter):
+    """SSLOptions: [+|-]StdEnvVars (Rule 4); httpd's other options are refused by name."""
+
+    kind = "words"
+    describe = "[+|-]StdEnvVars"
+
+    def __call__(self, args: list[str]) -> str:
+        for word in args:
+            name = word.lstrip("+-")
+            if name.lower() != "stdenvvars":
+                known = {"exportcertdata", "fakebasicauth", "strictrequire", "optrenegotiate",
+                         "legacydnstringformat"}
+                if name.lower() in known:
+                    raise ValueError(f"SSLOptions {name} is not supported by mpmd (only StdEnvVars)")
+                raise ValueError(f"Illegal SSLOptions option '{name}'")
+        return " ".join(args)
+
+
+NO_EFFECT_SSL = {
+    "SSLRandomSeed": "OpenSSL seeds its generator from the operating system",
+    "SSLPassPhraseDialog": "mpmd reads unencrypted keys only (an encrypted one is refused)",
+    "SSLSessionCache": "no server-side session cache is kept: sessions resume through tickets "
+                       "(SSLSessionTickets), whose keys every child shares",
+    "SSLSessionCacheTimeout": "no server-side session cache is kept (sessions resume through tickets)",
+    "SSLOptions": "every request's application gets the SSL_* variables (StdEnvVars is always on)",
+}
+
+
 def _d(name: str, args: Args, value: Any, default: Any, field: str, doc: str,
        **kw: Any) -> Directive:
     return Directive(name, args, SRV, value, default, field, doc, owner="ssl_module", **kw)
@@ -108,7 +145,36 @@ DIRECTIVES = [
        "unverified certificate).", syntax="SSLVerifyClient none|optional|require"),
     _d("SSLVerifyDepth", Args.TAKE1, v.int_range(0, 100), 1, "ssl_verify_depth",
        "How many CA certificates may stand between a client certificate and a trusted CA."),
+    # Rule 4: accepted, no effect, named at -t
+    Directive("SSLRandomSeed", Args.TAKE23, Ctx.SERVER, v.words, None, "ssl_random_seed",
+              "Accepted with no effect: " + NO_EFFECT_SSL["SSLRandomSeed"] + ".",
+              owner="ssl_module", syntax="SSLRandomSeed context source [bytes]",
+              extra=no_effect(None, NO_EFFECT_SSL["SSLRandomSeed"])),
+    Directive("SSLPassPhraseDialog", Args.TAKE1, Ctx.SERVER, v.string, None, "ssl_pass_phrase_dialog",
+              "Accepted with no effect: " + NO_EFFECT_SSL["SSLPassPhraseDialog"] + ".",
+              owner="ssl_module", syntax="SSLPassPhraseDialog type",
+              extra=no_effect(None, NO_EFFECT_SSL["SSLPassPhraseDialog"])),
+    Directive("SSLSessionCache", Args.TAKE1, Ctx.SERVER, v.string, None, "ssl_session_cache",
+              "Accepted with no effect: " + NO_EFFECT_SSL["SSLSessionCache"] + ".",
+              owner="ssl_module", syntax="SSLSessionCache type",
+              extra=no_effect(None, NO_EFFECT_SSL["SSLSessionCache"])),
+    _d("SSLSessionCacheTimeout", Args.TAKE1, v.int_range(0, 2 ** 31 - 1), None, "ssl_session_cache_timeout",
+       "Accepted with no effect: " + NO_EFFECT_SSL["SSLSessionCacheTimeout"] + ".",
+       syntax="SSLSessionCacheTimeout seconds", extra=no_effect(None, NO_EFFECT_SSL["SSLSessionCacheTimeout"])),
+    Directive("SSLOptions", Args.RAW_ARGS, SRV | Ctx.DIR, StdEnvVarsOnly(), None, "ssl_options",
+              "[+|-]StdEnvVars, accepted with no effect: " + NO_EFFECT_SSL["SSLOptions"] +
+              "; httpd's other options are refused.", owner="ssl_module",
+              syntax="SSLOptions [+|-]StdEnvVars", override=Override.OPTIONS,
+              extra=no_effect(None, NO_EFFECT_SSL["SSLOptions"])),
 ]
+
+
+class SocacheShmcbModule(Module):
+    """``socache_shmcb_module``: loaded by ``a2enmod ssl``; no directives (Rule 4)."""
+
+    name = "socache_shmcb_module"
+    aliases = ("mod_socache_shmcb.c",)
+    builtin = True
 
 
 class SSLModule(Module):

@@ -145,7 +145,7 @@ class ConnectionDriver:
         if not _INHERITS_OPTIONS or not self._connection_options(lsock):
             return None
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.timeout_s))
-        addr = inet_address(lsock.getsockname())
+        addr = seen_as(lsock.getsockname())
         # a specific address is every connection's local address; a wildcard's is asked
         return Adopted(None if addr[0] in ("0.0.0.0", "::") else addr)
 
@@ -235,7 +235,7 @@ class ConnectionDriver:
         try:
             local = adopted.local if adopted is not None else None
             if self.policy.hosts is not None:         # Rule 7
-                local = local or inet_address(sock.getsockname())
+                local = local or seen_as(sock.getsockname())
                 self._use_policy(sock, self.policy.for_address(local), adopted is not None)
             if adopted is None:
                 self._prepare_socket(sock)
@@ -243,7 +243,7 @@ class ConnectionDriver:
                 self._rcv_timeout = self.policy.timeout_s      # what the listener gave it
             conn = conn if conn is not None else self.conn_policy.connection()
             info = ConnInfo(client_addr=inet_address(addr),
-                            server_addr=local or inet_address(sock.getsockname()),
+                            server_addr=local or seen_as(sock.getsockname()),
                             conn_id=self.conn_count, requests_served=requests_served)
             if tls is not None:
                 secured = self.start_tls(sock, tls, info)
@@ -567,6 +567,20 @@ class Adopted:
     """A listener whose options its connections inherit (``ConnectionDriver.adopt_listener``)."""
 
     local: tuple[str, int] | None        # their local address; None: ask each socket
+
+
+# ListenRemap (supervisor/listeners.py Rule 6): bound port -> the Listen port it stands for,
+# filled by the master before it forks
+SEEN_PORTS: dict[int, int] = {}
+
+
+def seen_as(addr: Any) -> tuple[str, int]:
+    """A connection's local (host, port) as the configuration sees it: a remapped listener's
+    port is the Listen line's.  Without ListenRemap, one test of an empty dict."""
+    host, port = inet_address(addr)
+    if SEEN_PORTS:
+        port = SEEN_PORTS.get(port, port)
+    return host, port
 
 
 def inet_address(addr: Any) -> tuple[str, int]:

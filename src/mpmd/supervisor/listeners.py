@@ -12,6 +12,11 @@ Rule 4: listening sockets are non-blocking: an MPM waits with select/poll, then 
 Rule 5: a listener keeps the Listen address it was bound for (``addr``, as written: port 0
         stays 0); each generation the master sets ``tls``, the ``ListenerTls`` its connections
         start their handshake with, or None for plain HTTP (``assign_tls``).
+Rule 6: ``ListenRemap PORT ADDR`` binds ADDR for each Listen on PORT; the listener's ``addr``
+        stays the Listen as written, and ``SEEN_PORTS`` (bound port -> PORT, set in the master
+        before any child is forked; mpm/conn.py) makes ``seen_as`` give its connections PORT as their local
+        port, so virtual hosts, TLS and SERVER_PORT see the configuration's ports.  Without a
+        remap the per-connection cost is one test of an empty dict.
 """
 
 from __future__ import annotations
@@ -88,17 +93,24 @@ def show_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def bind_all(addrs: Iterable[Any], backlog: int = 511, defer_accept: bool = False) -> list[Listener]:
-    """Bind each Listen address; on any failure close what was bound and raise BindError."""
+def bind_all(addrs: Iterable[Any], backlog: int = 511, defer_accept: bool = False,
+             remap: Iterable[tuple[int, Any]] = ()) -> list[Listener]:
+    """Bind each Listen address (or its ``remap``ped one, Rule 6); on any failure close what
+    was bound and raise BindError."""
+    instead = dict(remap)
     bound: list[Listener] = []
     for addr in addrs:
-        host, port = _host_port(addr)
+        written_port = _host_port(addr)[1]
+        host, port = _host_port(instead.get(written_port, addr))
         try:
             bound.append(bind_one(host, port, backlog, defer_accept))
             bound[-1].addr = addr
         except OSError as exc:
             close_all(bound)
             raise BindError(show_address(host, port), exc) from None
+        if written_port in instead:
+            from mpmd.mpm.conn import SEEN_PORTS       # the MPMs' side of Rule 6
+            SEEN_PORTS[bound[-1].port] = written_port
     return bound
 
 

@@ -103,7 +103,7 @@ class Master:
         try:
             self.listeners = listeners_mod.bind_all(
                 self.cfg.listen, int(getattr(self.cfg, "listen_backlog", 511) or 511),
-                defer_accept=_defers_accept(self.cfg))
+                defer_accept=_defers_accept(self.cfg), remap=getattr(self.cfg, "listen_remap", ()))
         except listeners_mod.BindError as exc:
             # httpd says this on stderr, before its logs are open (AH00072, then AH00015).
             say(f"{log_mod.errno_text(exc.error)}: {M_BIND}: make_sock: could not bind to "

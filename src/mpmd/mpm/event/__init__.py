@@ -41,7 +41,7 @@ from mpmd.mpm.event.listener import (BUSY, KEEPALIVE, READ_HEAD, ConnectionState
 from mpmd.mpm.threaded import DIRECTIVES as THREADED_DIRECTIVES
 from mpmd.mpm.threaded import ThreadedMPM
 from mpmd.mpm.threaded import settings as threaded_settings
-from mpmd.mpm.conn import inet_address
+from mpmd.mpm.conn import inet_address, seen_as
 from mpmd.mpm.timeouts import TimeoutQueue
 from mpmd.scoreboard.layout import Status
 
@@ -202,7 +202,7 @@ class Event(ConnectionStates, ThreadedMPM):
                 return
             try:
                 policy = self.policy if self.policy.hosts is None else \
-                    self.policy.for_address(inet_address(sock.getsockname()))
+                    self.policy.for_address(seen_as(sock.getsockname()))
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.snd_timeo
                                 if policy is self.policy else _timeval(policy.timeout_s))

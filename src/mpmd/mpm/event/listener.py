@@ -66,6 +66,7 @@ from mpmd.core.reqtimeout import Stage, StageClock, expired_error
 from mpmd.core.request import cached_route
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
+from mpmd.mpm.conn import seen_as
 from mpmd.tls import handshake
 from mpmd.tls.plain import PlainHttpOnTls, is_plain_http
 from mpmd.tls.variables import SNI_ATTR
@@ -463,9 +464,9 @@ class ConnectionStates:
 
 def _conn_info(ec: EventConn) -> ConnInfo:
     try:
-        server = ec.sock.getsockname()
+        server = seen_as(ec.sock.getsockname())
     except OSError:
         server = ("", 0)
     addr = ec.addr if isinstance(ec.addr, tuple) else (str(ec.addr), 0)
     return ConnInfo(client_addr=(str(addr[0]), int(addr[1])),
-                    server_addr=(str(server[0]), int(server[1])), conn_id=ec.fd, requests_served=0)
+                    server_addr=server, conn_id=ec.fd, requests_served=0)

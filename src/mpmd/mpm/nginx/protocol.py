@@ -58,7 +58,7 @@ from mpmd.core.exchange import ConnInfo, Response
 from mpmd.core.reqtimeout import StageClock, expired_error
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, PAUSED, Request
-from mpmd.mpm.conn import inet_address
+from mpmd.mpm.conn import inet_address, seen_as
 from mpmd.tls.variables import SNI_ATTR
 
 PIPELINE_BYTES = 1 << 16
@@ -109,7 +109,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.info = ConnInfo(inet_address(transport.get_extra_info("peername")),
-                             inet_address(transport.get_extra_info("sockname")),
+                             seen_as(transport.get_extra_info("sockname")),
                              conn_id=self.w.accepted)
         if self.policy.hosts is not None:    # this address's timeouts and head limits
             self.policy = policy = self.policy.for_address(self.info.server_addr)
