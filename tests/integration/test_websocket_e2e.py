@@ -241,3 +241,25 @@ def _connects(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_graceful_restart_keeps_websockets_for_the_grace(srv):
+    """SIGUSR1: the retiring generation serves its websockets on, then closes them with 1001;
+    a new websocket meanwhile is the new generation's."""
+    async def go():
+        async with connect(ws_url(srv, "/ws/echo"), compression=None) as old:
+            await old.send("before")
+            assert await old.recv() == "before"
+            srv.signal(signal.SIGUSR1)
+            await asyncio.sleep(0.8)
+            await old.send("during")
+            assert await old.recv() == "during"
+            async with connect(ws_url(srv, "/ws/echo"), compression=None) as new:
+                await new.send("new")
+                assert await new.recv() == "new"
+                with pytest.raises(ConnectionClosed) as closed:
+                    await old.recv()
+                assert closed.value.rcvd.code == 1001
+                await new.send("still")                       # the new one is not closed
+                assert await new.recv() == "still"
+    run(go())
