@@ -29,10 +29,12 @@ Rule 6: two hooks run on every request, the route cached or not: ``header_parser
 Rule 7: ``error()`` is the server's own error answer (``Response.local``), or, when an
         ErrorDocument line covers the status, its text, a 302 to its URL, or the answer of an
         internal redirect to its local URL with the error's status (core/errordoc.py).
-Rule 8: when the configuration reads .htaccess files (config/model.py Rule 6), a request
-        whose walk consulted one is never kept in the route cache: the next request stats
-        the files again and sees an edit at once.  A configuration without AllowOverride
-        pays one attribute test per uncached route.
+Rule 8: when the configuration reads .htaccess files (config/model.py Rule 6), a route
+        whose walk consulted one is kept with that walk (``WALKED`` in its notes) and used
+        only while the walk gives the same DirConfig: each hit stats the access files again
+        (``dir_config`` caches its merge per version of them), so an edit, a new file or a
+        deleted one is seen by the next request.  A configuration without AllowOverride pays
+        one attribute test per request.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from mpmd.http.events import Request
 DEFAULT_HANDLER = "default-handler"
 MAX_REDIRECTS = 10
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+WALKED = "route.walked"       # ctx.notes: (filename, uri_path, DirConfig) of a walk that read access files
 _NEEDS_WORK = re.compile(rb"%|//|/\.|\\|\x00")     # what decode_path's slow path handles
 
 
@@ -181,11 +184,11 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
 
 
 def _htaccess_walked(ctx: RequestContext) -> Response | None:
-    """Rule 8: a route whose walk read access files is never kept (they may change), and a
-    broken or unreadable one is the request's answer (500, 403), logged at alert as httpd."""
-    ctx.notes[VOLATILE] = True
+    """Rule 8: a route whose walk read access files is kept with its walk; a broken or
+    unreadable file is the request's answer (500, 403), logged at alert as httpd."""
     failed = ctx.dir_config.__dict__.get("_htaccess_error")
     if failed is None:
+        ctx.notes[WALKED] = (ctx.filename, ctx.uri_path, ctx.dir_config)
         return None
     status, text = failed
     log_error(ctx, "MPMD0309", text, "alert")
@@ -227,7 +230,7 @@ def begin(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
     routes = server.hooks.routes
     if routes is not None:
         hit = routes.get((request.path, request.method))
-        if hit is not None:
+        if hit is not None and (not server.reads_htaccess or _fresh(server, hit)):
             uri_path, filename, path_info, dir_config, name, notes, env, handler = hit
             ctx = RequestContext(request, conn, server, body, uri_path, path_info, filename,
                                  name, dir_config, notes.copy(), mpm, now)
@@ -246,7 +249,16 @@ def cached_route(server: Any, request: Any) -> tuple[Any, Any] | None:
     if routes is None:
         return None
     hit = routes.get((request.path, request.method))
-    return None if hit is None else (hit[7], hit[3])
+    if hit is None or (server.reads_htaccess and not _fresh(server, hit)):
+        return None
+    return hit[7], hit[3]
+
+
+def _fresh(server: Any, hit: tuple) -> bool:
+    """Rule 8: whether a cached route still holds: its walk, if it read access files, gives
+    the DirConfig it gave (the same object while no access file of it changed)."""
+    walked = hit[5].get(WALKED)
+    return walked is None or server.dir_config(walked[0], walked[1]) is walked[2]
 
 
 def new_context(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
@@ -263,7 +275,7 @@ def prepare(ctx: RequestContext) -> Any:
         return run_phases(ctx)
     key = (request.path, request.method)
     hit = routes.get(key)
-    if hit is not None:                                  # Rule 4
+    if hit is not None and (not ctx.server.reads_htaccess or _fresh(ctx.server, hit)):  # Rule 4
         (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config, ctx.handler, notes,
          env, handler) = hit
         ctx.notes = notes.copy()
