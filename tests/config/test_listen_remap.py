@@ -8,6 +8,7 @@ import pytest
 from mpmd.config import check
 from mpmd.config.loader import ConfigError, load_config
 from mpmd.config.model import ListenAddr
+from mpmd.mpm import conn
 from mpmd.supervisor import listeners
 
 
@@ -22,11 +23,11 @@ def test_remap_binds_another_address_and_keeps_the_written_one():
     try:
         assert [lst.addr for lst in bound] == cfg.listen              # TLS and -S see these
         assert bound[0].host == "127.0.0.1" and bound[0].port != 80
-        assert listeners.seen_as(("127.0.0.1", bound[0].port)) == ("127.0.0.1", 80)
-        assert listeners.seen_as(("127.0.0.1", bound[1].port)) == ("127.0.0.1", bound[1].port)
+        assert conn.seen_as(("127.0.0.1", bound[0].port)) == ("127.0.0.1", 80)
+        assert conn.seen_as(("127.0.0.1", bound[1].port)) == ("127.0.0.1", bound[1].port)
     finally:
         listeners.close_all(bound)
-        listeners.SEEN_PORTS.clear()
+        conn.SEEN_PORTS.clear()
 
 
 def test_remap_of_a_port_no_listen_has_is_named_at_t():

@@ -24,6 +24,9 @@ HTTPD = {
     "AuthType": Override.AUTHCONFIG, "AuthName": Override.AUTHCONFIG, "AuthUserFile": Override.AUTHCONFIG,
     "AuthGroupFile": Override.AUTHCONFIG, "AuthBasicProvider": Override.AUTHCONFIG,
     "Require": Override.AUTHCONFIG,
+    "RewriteEngine": Override.FILEINFO, "RewriteRule": Override.FILEINFO,
+    "RewriteCond": Override.FILEINFO, "RewriteBase": Override.FILEINFO,
+    "RewriteOptions": Override.FILEINFO, "RewriteMap": Override.NONE,
     # never in .htaccess
     "AllowOverride": Override.NONE, "<Directory>": Override.NONE, "<Location>": Override.NONE,
     "DocumentRoot": Override.NONE, "Alias": Override.NONE, "HostnameLookups": Override.NONE,

@@ -48,6 +48,11 @@ Rule 10: a .htaccess file (config/htaccess.py) is walked by the same ``_Walker``
         AllowOverride and AllowOverrideList are refused outside a plain <Directory>
         (<DirectoryMatch>, <If>), where httpd ignores them.  When some line allows
         overrides, each ServerConfig gets an htaccess.Reader (model.py Rule 6).
+Rule 11: a directive with ``extra["bind"]`` has its converted value passed through
+        ``bind(value, section)`` with the section holding the line (None at server level),
+        before the section's lines are grouped: what a line means can depend on where it is
+        (mod_rewrite's per-directory rules strip their <Directory>'s path).  A .htaccess file
+        walked as a <Directory> section gets the same.  A ValueError refuses the line.
 Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
         resolved against ServerRoot; a relative ServerRoot against the directory of the file
         that sets it; the default ServerRoot is the config file's directory (or ``-d``).
@@ -398,6 +403,7 @@ class _Walker:
                     self._section(node, scope, section, within)
                 else:
                     op = self._directive(node, scope, within)
+                    self._bind(op, node, section)
                     if op.directive.field in OVERRIDE_FIELDS and section is not None \
                             and section.kind != "Directory":
                         self._fail(node, f"{op.directive.name} is only honoured in <Directory> "
@@ -408,6 +414,15 @@ class _Walker:
             except ConfigError as exc:
                 self.errors.append(exc)
         _group_ops(section.ops if section is not None else self.server_ops)
+
+    def _bind(self, op: Op, node: Node, section: Section | None) -> None:
+        """Rule 11: a directive whose value depends on the section it is written in."""
+        bind = op.directive.extra.get("bind")
+        if bind is not None:
+            try:
+                op.value = bind(op.value, section)
+            except ValueError as exc:
+                self._fail(node, f"{op.directive.name}: {exc}")
 
     def _name_if_inert(self, op: Op, section: Section | None) -> None:
         """Rule 7: a line mpmd accepts but does not act on is named, with its file and line."""

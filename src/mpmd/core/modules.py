@@ -56,6 +56,7 @@ ROUTE_HOOKS = ("post_read_request", "translate_name", "map_to_storage", "access_
 REQUEST_HOOKS = ROUTE_HOOKS + ("header_parser", "output_filter", "log_transaction")
 ROUTE_CACHE_SIZE = 4096
 VOLATILE = "route.volatile"                      # ctx.notes key: do not cache this outcome
+ROUTE_CHECKS = "route.checks"                    # ctx.notes key: reuse it while these hold
 PROCESS_HOOKS = ("post_config", "child_init", "child_exit")
 SET_FIELDS = "fields set"                        # key in unused_hooks' values (see above)
 
@@ -92,7 +93,9 @@ class HookTable:
         pure = all(getattr(m, "route_pure", False) for m in modules
                    if any(hasattr(m, hook) for hook in ROUTE_HOOKS))
         # (raw path, method) -> (uri_path, filename, path_info, dir_config, handler name, notes,
-        # env, handler), filled by core.request.prepare; None when some module's hooks are not pure.
+        # env, handler, checks), filled by core.request.prepare; None when some module's hooks
+        # are not pure.  ``checks``: None, or what must still hold for the route to be reused
+        # (core/request.py Rule 9).
         self.routes: dict[tuple[bytes, str], Any] | None = {} if pure else None
 
     def run(self, hook: str, *args: Any) -> None:
@@ -111,6 +114,16 @@ class HookTable:
 def volatile_route(ctx: Any) -> None:
     """This request's route depended on more than path and method: do not cache it."""
     ctx.notes[VOLATILE] = True
+
+
+def checked_route(ctx: Any, check: Callable[[], bool]) -> None:
+    """This request's route depends on something that can be asked again cheaply (a file's
+    version): keep it, and reuse it only while ``check()`` is true (core/request.py Rule 9)."""
+    checks = ctx.notes.get(ROUTE_CHECKS)
+    if checks is None:
+        ctx.notes[ROUTE_CHECKS] = [check]
+    else:
+        checks.append(check)
 
 
 T = TypeVar("T")

@@ -29,12 +29,15 @@ Rule 6: two hooks run on every request, the route cached or not: ``header_parser
 Rule 7: ``error()`` is the server's own error answer (``Response.local``), or, when an
         ErrorDocument line covers the status, its text, a 302 to its URL, or the answer of an
         internal redirect to its local URL with the error's status (core/errordoc.py).
-Rule 8: when the configuration reads .htaccess files (config/model.py Rule 6), a route
-        whose walk consulted one is kept with that walk (``WALKED`` in its notes) and used
-        only while the walk gives the same DirConfig: each hit stats the access files again
-        (``dir_config`` caches its merge per version of them), so an edit, a new file or a
-        deleted one is seen by the next request.  A configuration without AllowOverride pays
-        one attribute test per request.
+Rule 8: when the configuration reads .htaccess files (config/model.py Rule 6), a request
+        whose walk consulted one is kept in the route cache with a check (Rule 9): the walk
+        is asked again, which stats the access files, and the route is reused only while it
+        gives the same merged config, so an edit is seen at the next request.  A
+        configuration without AllowOverride pays one attribute test per uncached route.
+Rule 9: a route may carry checks (``checked_route``, core/modules.py): callables asked on
+        every reuse, in order; one that is false drops the route and the phases run again.
+        A route without checks costs one ``is None`` test.  The checks are the route's,
+        not the request's: they are kept apart from the notes a reuse copies.
 """
 
 from __future__ import annotations
@@ -53,13 +56,12 @@ from mpmd.core.expr import ExprEvalError
 from mpmd.core.log import ErrorLog
 from mpmd.core.log import for_server as log_for_server
 from mpmd.core.memo import remember
-from mpmd.core.modules import ROUTE_CACHE_SIZE, VOLATILE
+from mpmd.core.modules import ROUTE_CACHE_SIZE, ROUTE_CHECKS, VOLATILE, checked_route
 from mpmd.http.events import Request
 
 DEFAULT_HANDLER = "default-handler"
 MAX_REDIRECTS = 10
 _HEX = frozenset(b"0123456789abcdefABCDEF")
-WALKED = "route.walked"       # ctx.notes: (filename, uri_path, DirConfig) of a walk that read access files
 _NEEDS_WORK = re.compile(rb"%|//|/\.|\\|\x00")     # what decode_path's slow path handles
 
 
@@ -184,15 +186,22 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
 
 
 def _htaccess_walked(ctx: RequestContext) -> Response | None:
-    """Rule 8: a route whose walk read access files is kept with its walk; a broken or
-    unreadable file is the request's answer (500, 403), logged at alert as httpd."""
+    """Rule 8: a route whose walk read access files is never kept (they may change), and a
+    broken or unreadable one is the request's answer (500, 403), logged at alert as httpd."""
     failed = ctx.dir_config.__dict__.get("_htaccess_error")
     if failed is None:
-        ctx.notes[WALKED] = (ctx.filename, ctx.uri_path, ctx.dir_config)
+        checked_route(ctx, _same_walk(ctx.server, ctx.filename, ctx.uri_path, ctx.dir_config))
         return None
+    ctx.notes[VOLATILE] = True
     status, text = failed
     log_error(ctx, "MPMD0309", text, "alert")
     return error(status, ctx)
+
+
+def _same_walk(server: Any, filename: Any, uri_path: Any, merged: Any) -> Any:
+    """Rule 8: whether the walk still merges to ``merged`` (model.py keeps one DirConfig per
+    version of the access files, so the same object means the same files)."""
+    return lambda: server.dir_config(filename, uri_path) is merged
 
 
 def _if_walk(ctx: RequestContext) -> Response | None:
@@ -230,8 +239,8 @@ def begin(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
     routes = server.hooks.routes
     if routes is not None:
         hit = routes.get((request.path, request.method))
-        if hit is not None and (not server.reads_htaccess or _fresh(server, hit)):
-            uri_path, filename, path_info, dir_config, name, notes, env, handler = hit
+        if hit is not None and (hit[8] is None or _holds(routes, request, hit[8])):
+            uri_path, filename, path_info, dir_config, name, notes, env, handler, _ = hit
             ctx = RequestContext(request, conn, server, body, uri_path, path_info, filename,
                                  name, dir_config, notes.copy(), mpm, now)
             if env:
@@ -249,16 +258,18 @@ def cached_route(server: Any, request: Any) -> tuple[Any, Any] | None:
     if routes is None:
         return None
     hit = routes.get((request.path, request.method))
-    if hit is None or (server.reads_htaccess and not _fresh(server, hit)):
+    if hit is None or (hit[8] is not None and not _holds(routes, request, hit[8])):
         return None
     return hit[7], hit[3]
 
 
-def _fresh(server: Any, hit: tuple) -> bool:
-    """Rule 8: whether a cached route still holds: its walk, if it read access files, gives
-    the DirConfig it gave (the same object while no access file of it changed)."""
-    walked = hit[5].get(WALKED)
-    return walked is None or server.dir_config(walked[0], walked[1]) is walked[2]
+def _holds(routes: dict[Any, Any], request: Any, checks: Any) -> bool:
+    """Rule 9: every check of a kept route still true; else the route is dropped."""
+    for check in checks:
+        if not check():
+            routes.pop((request.path, request.method), None)
+            return False
+    return True
 
 
 def new_context(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
@@ -275,18 +286,20 @@ def prepare(ctx: RequestContext) -> Any:
         return run_phases(ctx)
     key = (request.path, request.method)
     hit = routes.get(key)
-    if hit is not None and (not ctx.server.reads_htaccess or _fresh(ctx.server, hit)):  # Rule 4
+    if hit is not None and (hit[8] is None or _holds(routes, request, hit[8])):   # Rules 4, 9
         (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config, ctx.handler, notes,
-         env, handler) = hit
+         env, handler, _) = hit
         ctx.notes = notes.copy()
         if env:
             ctx.env = env.copy()
         return handler
     handler = run_phases(ctx)
     if type(handler) is not Response and VOLATILE not in ctx.notes:
+        notes = ctx.notes.copy()
+        checks = notes.pop(ROUTE_CHECKS, None)
         remember(routes, key, (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config,
-                               ctx.handler, ctx.notes.copy(), dict(ctx.env), handler),
-                 ROUTE_CACHE_SIZE)
+                               ctx.handler, notes, dict(ctx.env), handler,
+                               tuple(checks) if checks else None), ROUTE_CACHE_SIZE)
     return handler
 
 

@@ -18,6 +18,7 @@ from typing import Any
 BUILTIN_MODULES: dict[str, str] = {
     "core_module": "mpmd.modules.mod_core:CoreModule",          # static files (default-handler)
     "remoteip_module": "mpmd.modules.mod_remoteip:RemoteIPModule",   # first: the client's address
+    "rewrite_module": "mpmd.modules.mod_rewrite:RewriteModule",   # translate_name, fixups: first
     "alias_module": "mpmd.modules.mod_alias:AliasModule",
     "dir_module": "mpmd.modules.mod_dir:DirModule",
     "mime_module": "mpmd.modules.mod_mime:MimeModule",

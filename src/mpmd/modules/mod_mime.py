@@ -420,7 +420,8 @@ class MimeModule(Module):
             return
         meta = self.tables(ctx.server, ctx.dir_config).meta(filename)
         notes = ctx.notes
-        notes["content_type"] = meta.content_type
+        # mod_rewrite's T= wins over AddType and ForceType (its hook_mimetype runs last)
+        notes["content_type"] = notes.get("forced_type") or meta.content_type
         if meta.encoding is not None and "x-" in meta.encoding:
             volatile_route(ctx)                                  # Rule 7
             notes["content_headers"] = plain_x_encoding(meta.headers or (), ctx)

@@ -61,7 +61,6 @@ from mpmd.core.reqtimeout import Stage, StageClock, expired_error
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
 from mpmd.scoreboard.layout import Status
-from mpmd.supervisor.listeners import seen_as
 from mpmd.tls import handshake
 from mpmd.tls.plain import PlainHttpOnTls, is_plain_http
 from mpmd.tls.variables import SNI_ATTR
@@ -519,6 +518,20 @@ class Adopted:
     """A listener whose options its connections inherit (``ConnectionDriver.adopt_listener``)."""
 
     local: tuple[str, int] | None        # their local address; None: ask each socket
+
+
+# ListenRemap (supervisor/listeners.py Rule 6): bound port -> the Listen port it stands for,
+# filled by the master before it forks
+SEEN_PORTS: dict[int, int] = {}
+
+
+def seen_as(addr: Any) -> tuple[str, int]:
+    """A connection's local (host, port) as the configuration sees it: a remapped listener's
+    port is the Listen line's.  Without ListenRemap, one test of an empty dict."""
+    host, port = inet_address(addr)
+    if SEEN_PORTS:
+        port = SEEN_PORTS.get(port, port)
+    return host, port
 
 
 def inet_address(addr: Any) -> tuple[str, int]:

@@ -14,7 +14,7 @@ Rule 5: a listener keeps the Listen address it was bound for (``addr``, as writt
         start their handshake with, or None for plain HTTP (``assign_tls``).
 Rule 6: ``ListenRemap PORT ADDR`` binds ADDR for each Listen on PORT; the listener's ``addr``
         stays the Listen as written, and ``SEEN_PORTS`` (bound port -> PORT, set in the master
-        before any child is forked) makes ``seen_as`` give its connections PORT as their local
+        before any child is forked; mpm/conn.py) makes ``seen_as`` give its connections PORT as their local
         port, so virtual hosts, TLS and SERVER_PORT see the configuration's ports.  Without a
         remap the per-connection cost is one test of an empty dict.
 """
@@ -48,20 +48,6 @@ def _host_port(addr: Any) -> tuple[str, int]:
         host, port = addr.host, addr.port
     host = (host or "").strip("[]")
     return ("" if host in ("*", "") else host), int(port)
-
-
-SEEN_PORTS: dict[int, int] = {}     # Rule 6: bound port -> the Listen port it stands for
-
-
-def seen_as(addr: Any) -> tuple[str, int]:
-    """A connection's local (host, port) as the configuration sees it (Rule 6)."""
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        host, port = str(addr[0]), int(addr[1])
-    else:
-        host, port = str(addr), 0
-    if SEEN_PORTS:
-        port = SEEN_PORTS.get(port, port)
-    return host, port
 
 
 DEFER_ACCEPT_S = 30    # as httpd: how long the kernel holds a silent connection back
@@ -123,6 +109,7 @@ def bind_all(addrs: Iterable[Any], backlog: int = 511, defer_accept: bool = Fals
             close_all(bound)
             raise BindError(show_address(host, port), exc) from None
         if written_port in instead:
+            from mpmd.mpm.conn import SEEN_PORTS       # the MPMs' side of Rule 6
             SEEN_PORTS[bound[-1].port] = written_port
     return bound
 

@@ -41,8 +41,7 @@ from mpmd.mpm.event.listener import (BUSY, KEEPALIVE, READ_HEAD, ConnectionState
 from mpmd.mpm.threaded import DIRECTIVES as THREADED_DIRECTIVES
 from mpmd.mpm.threaded import ThreadedMPM
 from mpmd.mpm.threaded import settings as threaded_settings
-from mpmd.mpm.conn import inet_address
-from mpmd.supervisor.listeners import seen_as
+from mpmd.mpm.conn import inet_address, seen_as
 from mpmd.mpm.timeouts import TimeoutQueue
 from mpmd.scoreboard.layout import Status
 

@@ -66,7 +66,7 @@ from mpmd.core.reqtimeout import Stage, StageClock, expired_error
 from mpmd.core.request import cached_route
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
-from mpmd.supervisor.listeners import seen_as
+from mpmd.mpm.conn import seen_as
 from mpmd.tls import handshake
 from mpmd.tls.plain import PlainHttpOnTls, is_plain_http
 from mpmd.tls.variables import SNI_ATTR

@@ -52,8 +52,7 @@ from mpmd.core.exchange import ConnInfo, Response
 from mpmd.core.reqtimeout import StageClock, expired_error
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, PAUSED, Request
-from mpmd.mpm.conn import inet_address
-from mpmd.supervisor.listeners import seen_as
+from mpmd.mpm.conn import inet_address, seen_as
 from mpmd.tls.variables import SNI_ATTR
 
 PIPELINE_BYTES = 1 << 16
