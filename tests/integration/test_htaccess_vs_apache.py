@@ -51,10 +51,6 @@ TREE = {
     "cond": ("AllowOverride FileInfo",
              "<If \"%{QUERY_STRING} == 'on'\">\n    Header set X-If on\n</If>\n"
              "<Else>\n    Header set X-If off\n</Else>\n", ["x.txt"]),
-    "limit": ("AllowOverride Limit", "Order deny,allow\nDeny from all\n", ["x.txt"]),
-    "limitonly": ("AllowOverride Limit", "Require all denied\n", ["x.txt"]),
-    "limitpost": ("AllowOverride AuthConfig", "<Limit POST>\n    Require all denied\n</Limit>\n",
-                  ["x.txt"]),
     "server": ("AllowOverride All", "DocumentRoot /tmp\n", ["x.txt"]),
     "include": ("AllowOverride All", "Include /etc/hostname\n", ["x.txt"]),
     "live": ("AllowOverride All", None, ["x.txt"]),
@@ -80,7 +76,6 @@ REQUESTS = [
     ("/nested/deeper/x.txt", None), ("/listed/x.txt", None), ("/unlisted/x.txt", None),
     ("/optlist/x.txt", None), ("/optdefault/x.txt", None), ("/fileinfo", None), ("/optok/x.txt", None), ("/optok/", None),
     ("/files/secret.txt", None), ("/files/x.txt", None),
-    ("/limit/x.txt", None), ("/limitonly/x.txt", None), ("/limitpost/x.txt", None),
     ("/cond/x.txt?on", None), ("/cond/x.txt?off", None), ("/server/x.txt", None),
     ("/include/x.txt", None), ("/fileinfo/.htaccess", None), ("/.htaccess", None),
     ("/.htpasswd", None), ("/index.html", None),
