@@ -54,7 +54,9 @@ TREE = {
     "server": ("AllowOverride All", "DocumentRoot /tmp\n", ["x.txt"]),
     "include": ("AllowOverride All", "Include /etc/hostname\n", ["x.txt"]),
     "live": ("AllowOverride All", None, ["x.txt"]),
-    "loop": ("AllowOverride All", None, ["x.txt"]),     # .htaccess -> itself: ELOOP, 403
+    "loop": ("AllowOverride All", None, ["x.txt"]),
+    "nolinks": ("AllowOverride Options", "Options -FollowSymLinks\n", ["x.txt"]),
+    "links": ("AllowOverride Options", "Options +Indexes\n", ["x.txt"]),     # .htaccess -> itself: ELOOP, 403
     # access control in .htaccess: Order/Allow/Deny need Limit, Require and containers
     # AuthConfig, <Limit> either
     "order": ("AllowOverride Limit", "Order allow,deny\nAllow from 10.0.0.0/8\n", ["x.txt"]),
@@ -80,6 +82,7 @@ REQUESTS = [
     ("/cond/x.txt?on", None), ("/cond/x.txt?off", None), ("/server/x.txt", None),
     ("/include/x.txt", None), ("/fileinfo/.htaccess", None), ("/.htaccess", None),
     ("/.htpasswd", None), ("/index.html", None), ("/loop/x.txt", None),
+    ("/nolinks/l.txt", None), ("/links/l.txt", None),
     ("/order/x.txt", None), ("/order-refused/x.txt", None), ("/limit/x.txt", None),
     ("/limit-post/x.txt", None), ("/containers/x.txt", None), ("/require-refused/x.txt", None),
 ]
@@ -111,6 +114,8 @@ def _tree(htdocs: Path, files: Path) -> str:
         if allow:
             lines += [f'<Directory "{d}">', f"    {allow}", "</Directory>"]
     os.symlink(".htaccess", htdocs / "loop" / ".htaccess")    # exists, cannot be opened
+    for name in ("nolinks", "links"):
+        os.symlink("x.txt", htdocs / name / "l.txt")
     return "\n".join(lines) + "\n"
 
 
