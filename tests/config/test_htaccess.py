@@ -151,7 +151,7 @@ def test_the_embedded_config_never_serves_ht_files(tmp_path):
     cfg = load_config(str(EMBEDDED_CONF), defines={"MPMD_DEMO": str(demo), "MPMD_RUNDIR": str(tmp_path),
                                                    "MPMD_LISTEN": "127.0.0.1:0"})
     for name in (".htaccess", ".htpasswd", "docs/.htgroups"):
-        (req,) = cfg.dir_config(str(demo / "htdocs" / name), "/" + name).require
+        (req,) = cfg.dir_config(str(demo / "htdocs" / name), "/" + name).require.children
         assert (req.provider, req.arg, req.negate) == ("all", False, False)
-    (req,) = cfg.dir_config(str(demo / "htdocs" / "index.html"), "/index.html").require
+    (req,) = cfg.dir_config(str(demo / "htdocs" / "index.html"), "/index.html").require.children
     assert (req.provider, req.arg) == ("all", True)

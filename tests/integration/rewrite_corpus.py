@@ -286,6 +286,61 @@ RewriteRule ^/@P/(\w+)$ /@P/show?rule=$1&cond=%1&uri=%{REQUEST_URI} [R,L]""",
     G("server", r"""RewriteRule ^/@P/lit$ /@P/show?a=\$1&b=\%1&c=50%&d=$ [R,L]""", ["/@P/lit"]),
 ]
 
+EDGES = [
+    # E= then a later condition on ENV; END in server context; QSL; NS
+    G("server", r"""RewriteRule ^/@P/e/(\w+)$ - [E=RWENV:$1]
+RewriteCond %{ENV:RWENV} =yes
+RewriteRule ^/@P/e/ /t/a.html [L]
+RewriteRule ^/@P/e/ /t/b.html [L]
+RewriteRule ^/@P/qsl/(.*)$ /@P/show/$1 [QSL,R,L]
+RewriteRule ^/@P/ns$ /t/c.txt [NS,L]
+RewriteRule ^/@P/endr$ /t/a.html [END,R]""",
+      ["/@P/e/yes", "/@P/e/no", "/@P/qsl/a%3Fb", "/@P/ns", "/@P/endr"]),
+    # an encoded "?" in the request and a "?" in the result: 403 unless UnsafeAllow3F
+    G("server", r"""RewriteRule ^/@P/u3f/(.*)$ /@P/show?v=$1 [R,L]
+RewriteRule ^/@P/a3f/(.*)$ /@P/show?v=$1 [R,UnsafeAllow3F,L]
+RewriteRule ^/@P/n3f/(.*)$ /t/$1 [R,L]""",
+      ["/@P/u3f/x%3Fy", "/@P/u3f/plain", "/@P/a3f/x%3fy", "/@P/n3f/x%3Fy"]),
+    # a back-reference as the first segment: below DocumentRoot unless UnsafePrefixStat
+    G("server", r"""RewriteRule ^/@P/bref/(.*)$ /$1 [L]
+RewriteRule ^/@P/var$ %{DOCUMENT_ROOT}/t/a.html [L]
+RewriteRule ^/@P/unsafe/(.*)$ /$1 [UnsafePrefixStat,L]""",
+      ["/@P/bref/t/a.html", "/@P/var", "/@P/unsafe/t/a.html", "/@P/bref/tmp"]),
+    # expr conditions, ap_expr style
+    G("server", r"""RewriteCond expr "%{QUERY_STRING} =~ /^k=(\d+)$/"
+RewriteRule ^/@P/expr$ /t/a.html [L]
+RewriteCond expr "-f '%{DOCUMENT_ROOT}/t/b.html'"
+RewriteRule ^/@P/exprf$ /t/b.html [L]
+RewriteRule ^/@P/ /t/c.txt [L]""",
+      ["/@P/expr?k=12", "/@P/expr?k=x", "/@P/exprf"]),
+    # the usual https and canonical-host lines of real sites
+    G("server", r"""RewriteCond %{HTTPS} !=on
+RewriteCond %{REQUEST_URI} ^/@P/
+RewriteRule ^/?(.*) https://%{SERVER_NAME}/$1 [R=301,L,NE]""",
+      ["/@P/x?y=1", ("/@P/a%20b", {"Host": "site.test"})]),
+    # S skipping over a chain, C with L
+    G("server", r"""RewriteRule ^/@P/sc$ - [S=1]
+RewriteRule ^/@P/(.*)$ /t/b.html [C]
+RewriteRule ^/t/b\.html$ /t/c.txt [L]
+RewriteRule ^/@P/sc$ /t/a.html [L]""", ["/@P/sc", "/@P/other"]),
+    # NC on the string comparisons; !-d, !-s; a negated regex keeps no %N
+    G("server", r"""RewriteCond %{QUERY_STRING} <M [NC]
+RewriteRule ^/@P/ltnc$ /t/a.html [L]
+RewriteCond @D/@P/$1 !-d
+RewriteCond @D/@P/$1 !-s
+RewriteRule ^/@P/ds/(.*)$ /t/b.html [L]
+RewriteCond %{QUERY_STRING} (\w+)
+RewriteCond %{QUERY_STRING} !^z(\w+)
+RewriteRule ^/@P/negref$ /@P/show?got=%1 [R,L]
+RewriteRule ^/@P/ /t/c.txt [L]""",
+      ["/@P/ltnc?a", "/@P/ltnc?z", "/@P/ds/s", "/@P/ds/empty.txt", "/@P/ds/none",
+       "/@P/negref?abc"]),
+    # redirects with special characters, and absolute results with ports and queries
+    G("server", r"""RewriteRule ^/@P/p/(.*)$ http://example.com:8080/$1 [R=301,L]
+RewriteRule ^/@P/sq$ /t/a.html?x=a%20b&y=%{QUERY_STRING} [R,L]""",
+      ["/@P/p/a%20b/c", "/@P/p/%7Euser", "/@P/p/a+b", "/@P/sq?q=1%202"]),
+]
+
 MAPS = [
     G("server", r"""RewriteRule ^/@P/txt/(\w+)$ /t/${tmap:$1|c.txt} [L]
 RewriteRule ^/@P/up/(\w+)$ /@P/show?v=${up:$1} [R,L]
@@ -446,6 +501,16 @@ RewriteRule ^(s/)?none$ real.html [L]
 RewriteRule x\.html$ f.txt [L]""", ["/@P/s/none", "/@P/s/x.html", "/@P/none"],
       sub=r"""RewriteOptions Inherit
 RewriteRule ^x\.html$ index.html [L]"""),
+    # Drupal 7 / CodeIgniter style: the path into the query, QSA; a map used per directory
+    G("htaccess", r"""RewriteEngine On
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond %{REQUEST_FILENAME} !-d
+RewriteCond %{REQUEST_URI} !=/favicon.ico
+RewriteRule ^up/(\w+)$ index.html?u=${up:$1} [L,QSA]
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond %{REQUEST_FILENAME} !-d
+RewriteRule ^(.*)$ index.html?q=$1 [L,QSA]""",
+      ["/@P/node/12", "/@P/node/12?page=2", "/@P/up/abc", "/@P/real.html", "/@P/s/"], True),
     G("htaccess", r"""RewriteEngine On
 RewriteRule ^loop(\d*)$ loop$1x
 RewriteRule ^(.*)\.htm$ $1.html [R=302,L]""", ["/@P/loop", "/@P/real.htm", "/@P/s/x.htm"]),
@@ -460,7 +525,7 @@ RewriteRule ^/s0/a$ /t/c.txt [L]""", ["/@P/own", "/s0/a", "/s2/nc", "/@P/m/first
 
 
 def groups() -> list[Group]:
-    return SERVER + CONDS + MAPS + VHOST + DIR + INHERIT + HTACCESS
+    return SERVER + CONDS + MAPS + VHOST + DIR + INHERIT + HTACCESS + EDGES
 
 
 def size() -> int:

@@ -188,7 +188,7 @@ def test_config_errors_name_their_line(tmp_path: Path) -> None:
 def test_unused_modules_make_no_call() -> None:
     from mpmd.config.loader import load_config
     cfg = load_config(text="Listen 127.0.0.1:0\n")
-    names = {fn.__self__.name for hook in ("header_parser", "output_filter")
+    names = {fn.__self__.name for hook in ("header_parser", "request_fixups", "output_filter")
              for fn in cfg.hooks.by_hook[hook] if hasattr(fn, "__self__")}
     assert not names & {"headers_module", "env_module", "setenvif_module", "expires_module"}
     cfg = load_config(text="Listen 127.0.0.1:0\n<Location /x>\nHeader set A b\n</Location>\n")

@@ -19,7 +19,7 @@ import pytest
 from tests.support.apache import config, free_port, needs_apache, running
 
 MODULES = ("auth_basic", "authn_core", "authn_file", "authz_user", "headers", "dir",
-           "autoindex", "mime")
+           "autoindex", "mime", "authz_host", "access_compat")
 
 # directory -> (its AllowOverride/AllowOverrideList lines, its .htaccess, files in it)
 TREE = {
@@ -54,6 +54,18 @@ TREE = {
     "server": ("AllowOverride All", "DocumentRoot /tmp\n", ["x.txt"]),
     "include": ("AllowOverride All", "Include /etc/hostname\n", ["x.txt"]),
     "live": ("AllowOverride All", None, ["x.txt"]),
+    # access control in .htaccess: Order/Allow/Deny need Limit, Require and containers
+    # AuthConfig, <Limit> either
+    "order": ("AllowOverride Limit", "Order allow,deny\nAllow from 10.0.0.0/8\n", ["x.txt"]),
+    "order-refused": ("AllowOverride AuthConfig", "Order deny,allow\nDeny from all\n", ["x.txt"]),
+    "limit": ("AllowOverride AuthConfig", "<LimitExcept POST>\n    Require all denied\n"
+              "</LimitExcept>\n", ["x.txt"]),
+    "limit-post": ("AllowOverride Limit", "<Limit POST>\n    Deny from all\n</Limit>\n",
+                   ["x.txt"]),
+    "containers": ("AllowOverride AuthConfig", "<RequireAll>\n    Require all granted\n"
+                   "    <RequireNone>\n        Require ip 127.0.0.1\n    </RequireNone>\n"
+                   "</RequireAll>\n", ["x.txt"]),
+    "require-refused": ("AllowOverride Limit", "Require all denied\n", ["x.txt"]),
 }
 CREDS = "Basic " + base64.b64encode(b"mem:secret").decode()
 REQUESTS = [
@@ -67,6 +79,8 @@ REQUESTS = [
     ("/cond/x.txt?on", None), ("/cond/x.txt?off", None), ("/server/x.txt", None),
     ("/include/x.txt", None), ("/fileinfo/.htaccess", None), ("/.htaccess", None),
     ("/.htpasswd", None), ("/index.html", None),
+    ("/order/x.txt", None), ("/order-refused/x.txt", None), ("/limit/x.txt", None),
+    ("/limit-post/x.txt", None), ("/containers/x.txt", None), ("/require-refused/x.txt", None),
 ]
 SHOWN = ("x-ht", "x-level", "x-top", "x-list", "x-txt", "x-if", "www-authenticate",
          "x-v")

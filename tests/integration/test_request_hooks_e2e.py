@@ -99,3 +99,31 @@ def test_a_filter_that_raises_is_a_500_the_later_filters_see(hooks_conf, make_se
         assert r.headers["X-Order"] == "late"            # Early failed; Late still ran
         assert client.get("/index.html").status_code == 200
     assert "MPMD0306" in server.error_log_text()
+
+
+def test_setenvif_before_the_access_check_and_per_request(conf, make_server) -> None:
+    """header_parser runs before access_checker (Require env sees SetEnvIf, SetEnv it does
+    not) and on every request of a cached route: one request's variables never reach the
+    next request of the same URL."""
+    conf.add(textwrap.dedent(f'''
+        SetEnvIf X-Flag . flag=1
+        SetEnv fixed yes
+        WSGIScriptAlias /wsgi "{APPS / "echo_app.py"}"
+        WSGIScriptAlias /gated "{APPS / "echo_app.py"}"
+        <Location /gated>
+            Require env flag
+        </Location>
+        <Location /setenv-gated>
+            Require env fixed
+        </Location>
+    '''))
+    server = make_server(conf)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(3):                                  # cached route from the second on
+            flagged = client.get("/wsgi", headers={"X-Flag": "x"}).json()
+            assert flagged.get("flag") == "1" and flagged.get("fixed") == "yes", flagged
+            plain = client.get("/wsgi").json()
+            assert "flag" not in plain and plain.get("fixed") == "yes", plain
+            assert client.get("/gated", headers={"X-Flag": "x"}).status_code == 200
+            assert client.get("/gated").status_code == 403
+            assert client.get("/setenv-gated/index.html").status_code == 403

@@ -10,14 +10,19 @@ import sys
 
 import httpx
 
+from tests.integration.test_route_cache_e2e import ONE_PROCESS, status_from
 from tests.support.harness import SRC, wait_for
 
 
 def test_cache_and_per_request_decisions(conf, make_server):
     (conf.htdocs / "a.html").write_text("A\n")
     (conf.htdocs / "b.html").write_text("B\n")
+    conf.add(ONE_PROCESS)          # every request meets the same per-process route cache
     conf.add("""RewriteEngine On
 RewriteRule ^/path$ /a.html [L]
+RewriteCond %{REMOTE_ADDR} =127.0.0.2
+RewriteRule ^/client$ /b.html [L]
+RewriteRule ^/client$ /a.html [L]
 RewriteCond %{HTTP_USER_AGENT} bot
 RewriteRule ^/ua$ /b.html [L]
 RewriteRule ^/ua$ /a.html [L]
@@ -42,6 +47,9 @@ RewriteRule ^/qsa$ /a.html?x=1 [QSA,R,L]
             assert c.get("/qsa").headers["location"].endswith("/a.html?x=1")
         (conf.htdocs / "flag").write_text("")
         assert c.get("/file").text == "B\n"
+    for _ in range(2):
+        assert status_from(server.port, "127.0.0.2", "/client") == (200, b"B\n")
+        assert status_from(server.port, "127.0.0.1", "/client") == (200, b"A\n")
 
 
 def test_trace_lines_handler_and_end(conf, make_server):

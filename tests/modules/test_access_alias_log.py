@@ -38,7 +38,32 @@ REQUIRE = [
     ("Require ip 10.0.0.0/8 ::1", "GET", "::1", 200),
     ("Require ip 127.0.0.1", "GET", "::ffff:127.0.0.1", 200),
     ("Require local", "GET", "192.168.1.1", 403),
-    ("Require not ip 10.0.0.0/8", "GET", "10.9.9.9", 403),
+    ("<RequireAll>\nRequire all granted\nRequire not ip 10.0.0.0/8\n</RequireAll>", "GET",
+     "10.9.9.9", 403),
+    ("<RequireAll>\nRequire all granted\nRequire not ip 10.0.0.0/8\n</RequireAll>", "GET",
+     "192.0.2.1", 200),
+    ("<RequireAny>\nRequire ip 10.0.0.0/8\n<RequireAll>\nRequire method GET\n"
+     "Require not ip 192.0.2.0/24\n</RequireAll>\n</RequireAny>", "GET", "198.51.100.1", 200),
+    ("<RequireAny>\nRequire ip 10.0.0.0/8\n<RequireAll>\nRequire method GET\n"
+     "Require not ip 192.0.2.0/24\n</RequireAll>\n</RequireAny>", "GET", "192.0.2.1", 403),
+    ("<RequireAll>\nRequire all granted\n<RequireNone>\nRequire ip 192.0.2.0/24\n"
+     "Require ip 10.0.0.0/8\n</RequireNone>\n</RequireAll>", "GET", "10.1.1.1", 403),
+    ("<RequireAll>\nRequire all granted\n<RequireNone>\nRequire ip 192.0.2.0/24\n"
+     "Require ip 10.0.0.0/8\n</RequireNone>\n</RequireAll>", "GET", "127.0.0.1", 200),
+    ("<Limit POST>\nRequire all denied\n</Limit>", "GET", "127.0.0.1", 200),
+    ("<Limit POST>\nRequire all denied\n</Limit>", "POST", "127.0.0.1", 403),
+    ("<LimitExcept GET>\nRequire all denied\n</LimitExcept>", "HEAD", "127.0.0.1", 200),
+    ("Order deny,allow\nDeny from 10.0.0.0/8", "GET", "10.1.2.3", 403),
+    ("Order deny,allow\nDeny from 10", "GET", "127.0.0.1", 200),
+    ("Order allow,deny\nAllow from 127.0.0.1/255.0.0.0", "GET", "127.0.0.1", 200),
+    ("Order allow,deny\nAllow from 127.0.0.1/255.0.0.0", "GET", "10.0.0.1", 403),
+    ("Order allow,deny", "GET", "127.0.0.1", 403),
+    ("Order mutual-failure\nAllow from all\nDeny from 10.0.0.0/8", "GET", "10.0.0.1", 403),
+    ("Order mutual-failure\nAllow from all\nDeny from 10.0.0.0/8", "GET", "127.0.0.1", 200),
+    ("Satisfy Any\nOrder allow,deny\nAllow from 127.0.0.1\nRequire all denied", "GET",
+     "127.0.0.1", 200),
+    ("Satisfy All\nOrder allow,deny\nAllow from 127.0.0.1\nRequire all denied", "GET",
+     "127.0.0.1", 403),
 ]
 
 
@@ -63,7 +88,11 @@ def test_require_applies_to_directory_index(site) -> None:
 
 
 @pytest.mark.parametrize("line", ["Require", "Require bogus x", "Require all maybe",
-                                  "Require ip not-an-ip", "Require not all granted"])
+                                  "Require ip not-an-ip", "Require not all granted",
+                                  "Require not ip 10.0.0.0/8", "<RequireAll>\n</RequireAll>",
+                                  "<RequireNone>\nRequire ip 10.1\n</RequireNone>",
+                                  "<Limit GET>\n<Limit POST>\nRequire all denied\n</Limit>\n</Limit>",
+                                  "Allow from 10.1/33", "Order deny,allow,mutual"])
 def test_require_bad_config(site, line: str) -> None:
     with pytest.raises(ConfigError):
         config(site, f"<Directory />\n{line}\n</Directory>")

@@ -32,7 +32,7 @@ def _env_after(lines: str, headers=(), uri="/") -> dict:
     cfg = load_config(text="Listen 127.0.0.1:0\n" + lines)
     ctx = _ctx(cfg, headers, uri)
     _module(cfg, SetEnvIfModule).header_parser(ctx)
-    _module(cfg, EnvModule).header_parser(ctx)
+    _module(cfg, EnvModule).request_fixups(ctx)
     return ctx.env
 
 
@@ -69,7 +69,7 @@ def test_setenv_merges_and_wins_over_setenvif(monkeypatch: pytest.MonkeyPatch) -
     ctx = _ctx(cfg, uri="/x")
     ctx.dir_config = cfg.dir_config(None, "/x")
     _module(cfg, SetEnvIfModule).header_parser(ctx)
-    _module(cfg, EnvModule).header_parser(ctx)
+    _module(cfg, EnvModule).request_fixups(ctx)
     assert ctx.env == {"A": "1", "C": "3", "D": "", "MPMD_TEST_PASSED": "from-env"}
 
 

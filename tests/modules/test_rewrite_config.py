@@ -29,6 +29,7 @@ def _load(text: str):
     ("RewriteMap m prg:/bin/cat", "map type prg"),
     ("RewriteMap m dbm:/x.db", "map type dbm"),
     ("RewriteMap m int:nosuch", "internal map not found:nosuch"),
+    ("RewriteMap m txt:/nonexistent/map.txt", "RewriteMap: file for map m not found:/nonexistent/map.txt"),
     ("RewriteOptions MergeBase", "'MergeBase' is not supported"),
     ("RewriteOptions Sideways", "RewriteOptions: unknown option 'Sideways'"),
     ("RewriteEngine maybe", "RewriteEngine must be On or Off"),
@@ -108,3 +109,22 @@ def test_no_hooks_without_rewrite_lines():
     by = cfg.hooks.by_hook
     assert not any(getattr(fn, "__self__", None).__class__.__name__ == "RewriteModule"
                    for hook in ("translate_name", "fixups") for fn in by[hook])
+
+
+def test_route_cache_keeps_path_rules_only(tmp_path):
+    """core/modules.py "Route cache": a path-only outcome is kept, one that read a header or
+    the query, or changed the query, is decided per request."""
+    from mpmd.core import request as pipeline
+    from tests.modules.static_support import config, context, get, make_site
+    make_site(tmp_path)
+    cfg = config(tmp_path, """RewriteEngine On
+RewriteRule ^/p$ /a.txt [L]
+RewriteCond %{HTTP:X-A} y
+RewriteRule ^/h$ /a.txt [L]
+RewriteRule ^/q$ /a.txt?z=1 [L]
+""")
+    for target in (b"/p", b"/h", b"/q"):
+        pipeline.prepare(context(cfg, "GET", target, {"X-A": "y"}))
+    kept = {path for path, _ in cfg.hooks.routes}
+    assert b"/p" in kept and b"/h" not in kept and b"/q" not in kept
+    assert get(cfg, "/p").status == 200

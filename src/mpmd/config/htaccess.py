@@ -48,6 +48,8 @@ class LoadContext:
     server_root: str
     defines: dict[str, str]
     module_present: Callable[[str], bool]
+    # names the configuration registered (<AuthnProviderAlias>: loader's _Walker.names)
+    names: dict[str, set[str]] | None = None
 
 
 class HtFile:
@@ -153,6 +155,8 @@ def parse(text: str, path: str, directory: str, rules: Rules, load: LoadContext)
     nodes = parse_text(text, path, state)
     walker = _Walker(load.index, load.server_root, [])
     walker.htaccess = rules
+    if load.names:
+        walker.names = {key: set(found) for key, found in load.names.items()}
     section = Section("Directory", directory, path, 0)
     walker.walk(nodes, Ctx.DIRECTORY, section, "<Directory>")
     errors = state.errors + walker.errors

@@ -53,6 +53,10 @@ Rule 11: a directive with ``extra["bind"]`` has its converted value passed throu
         before the section's lines are grouped: what a line means can depend on where it is
         (mod_rewrite's per-directory rules strip their <Directory>'s path).  A .htaccess file
         walked as a <Directory> section gets the same.  A ValueError refuses the line.
+Rule 12: <Limit>, <LimitExcept>, <RequireAll>, <RequireAny> and <RequireNone> are not
+        sections of their own: their lines go into the section that holds them, a <Limit>'s
+        with its method mask (``extra["limited"]``), a <Require*>'s Require lines as one
+        container value (``_inline``); no other section may occur inside them.
 Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
         resolved against ServerRoot; a relative ServerRoot against the directory of the file
         that sets it; the default ServerRoot is the config file's directory (or ``-d``).
@@ -66,7 +70,7 @@ import re
 from typing import Any, Callable, Iterable
 
 from mpmd.config import check
-from mpmd.config.directives import Args, Ctx, Directive, Merge
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.config.model import (IF_KINDS, CheckError, ConfigError, ConfigErrors, Op, Problem, Section,
                                ServerConfig, apply_ops)
 from mpmd.config.parser import Node, ReadState, parse_file, parse_text
@@ -392,11 +396,16 @@ class _Walker:
         self.server_ops: list[Op] = []
         self.sections: list[Section] = []
         self.errors: list[ConfigError] = []      # Rule 8: a refused line is skipped
+        self.limited: Any = None                 # Rule 12: the <Limit> mask being walked
+        self.inline: str | None = None           # the innermost <Limit>/<Require*> walked
+        # names a line may use, as registered by the lines read before it (extra["known_names"])
+        self.names: dict[str, set[str]] = {"authn_provider": {"file"}}
         self.htaccess: Any = None                # a .htaccess file's htaccess.Rules (Rule 10)
 
     def walk(self, nodes: list[Node], scope: Ctx, section: Section | None,
-             within: str | None = None) -> None:
-        """``within``: the table name of the section holding ``nodes`` ("<Files>"), for messages."""
+             within: str | None = None, group: bool = True) -> None:
+        """``within``: the table name of the section holding ``nodes`` ("<Files>"), for messages;
+        ``group``: fold the grouped directives of ``section`` once its lines are walked."""
         for node in nodes:
             try:
                 if node.is_section:
@@ -404,6 +413,14 @@ class _Walker:
                 else:
                     op = self._directive(node, scope, within)
                     self._bind(op, node, section)
+                    known = op.directive.extra.get("known_names")
+                    if known is not None:
+                        for name in op.value:
+                            if name not in self.names[known[0]]:
+                                self._fail(node, known[1].format(name))
+                    limit = op.directive.extra.get("limited")
+                    if self.limited is not None and limit is not None:
+                        op.value = limit(op.value, self.limited)
                     if op.directive.field in OVERRIDE_FIELDS and section is not None \
                             and section.kind != "Directory":
                         self._fail(node, f"{op.directive.name} is only honoured in <Directory> "
@@ -413,7 +430,8 @@ class _Walker:
                     (section.ops if section is not None else self.server_ops).append(op)
             except ConfigError as exc:
                 self.errors.append(exc)
-        _group_ops(section.ops if section is not None else self.server_ops)
+        if group:
+            self.errors += _group_ops(section.ops if section is not None else self.server_ops)
 
     def _bind(self, op: Op, node: Node, section: Section | None) -> None:
         """Rule 11: a directive whose value depends on the section it is written in."""
@@ -498,6 +516,15 @@ class _Walker:
 
     def _section(self, node: Node, scope: Ctx, parent: Section | None, within: str | None) -> None:
         d = self._lookup(node)
+        if d.extra.get("inline"):
+            if self.htaccess is not None and not self.htaccess.allows(d):
+                self._fail(node, f"{d.name[:-1]} not allowed here")     # Rule 10
+            self._inline(node, d, scope, parent, within)
+            return
+        if self.inline is not None:
+            where = "<Limit> or <LimitExcept>" if self.inline in ("Limit", "LimitExcept") \
+                else f"<{self.inline}>"
+            self._fail(node, f"<{node.name}> cannot occur within {where} section")
         try:
             if self.htaccess is not None and not self.htaccess.allows(d):
                 self._fail(node, f"{d.name[:-1]} not allowed here")     # Rule 10
@@ -522,6 +549,98 @@ class _Walker:
                                          node.file, node.line))
         (parent.sections if parent is not None else self.sections).append(section)
         self.walk(node.children or [], d.extra["inner"], section, d.name)
+
+    def _inline(self, node: Node, d: Directive, scope: Ctx, parent: Section | None,
+                within: str | None) -> None:
+        """Rule 12: <Limit>/<LimitExcept> and <RequireAll>/<RequireAny>/<RequireNone> are not
+        walked per request: their lines go into the section holding them, a <Limit>'s with its
+        method mask (on the lines that take one: ``extra["limited"]``), a <Require*>'s
+        Require lines as one container (mod_authz_core.py)."""
+        from mpmd.modules import mod_authz_core as authz
+        kind = d.extra["section"]
+        if not d.context & scope:
+            self._fail(node, _context_text(d.name[:-1], d, scope, within))
+        outer = (self.limited, self.inline)
+        if d.extra["inline"] == "authn_alias":
+            self._authn_alias(node, d, scope)
+            return
+        if d.extra["inline"] == "limit":
+            try:
+                mask = authz.limit_mask(list(node.args), kind, self.limited)
+            except ValueError as exc:
+                self._fail(node, str(exc))
+            self.limited, self.inline = mask, kind
+            try:
+                self.walk(node.children or [], scope, parent, f"<{kind}>", group=False)
+            finally:
+                self.limited, self.inline = outer
+            return
+        if node.args:
+            self._fail(node, f"<{kind}> directive doesn't take additional arguments")
+        box = Section(kind, "", node.file, node.line, None, parent=parent)
+        errors_before = len(self.errors)
+        self.inline = kind
+        try:
+            self.walk(node.children or [], scope, box, f"<{kind}>", group=False)
+        finally:
+            self.limited, self.inline = outer
+        target = parent.ops if parent is not None else self.server_ops
+        children = []
+        for op in box.ops:
+            value = op.value
+            if isinstance(value, (authz.Requirement, authz.AuthzSection)):
+                try:
+                    authz.check_child(kind, value)
+                except ValueError as exc:
+                    self.errors.append(ConfigError(str(exc), op.file, op.line, op.directive.name))
+                    continue
+                children.append(value)
+            elif op.directive.override & Override.AUTHCONFIG:
+                target.append(op)                # httpd: it sets the section around
+            else:
+                self.errors.append(ConfigError(f"{op.directive.name} not allowed in <{kind}> "
+                                               "context", op.file, op.line, op.directive.name))
+        if len(self.errors) > errors_before and not children:
+            return                               # its lines were refused: said already
+        try:
+            authz.check_container(kind, tuple(children))
+        except ValueError as exc:
+            self._fail(node, str(exc))
+        value = authz.make_section(kind, tuple(children))
+        target.append(Op(self.index["require"], value, node.file, node.line))
+
+    def _authn_alias(self, node: Node, d: Directive, scope: Ctx) -> None:
+        """<AuthnProviderAlias provider alias>: its AuthConfig lines as the alias's values (a
+        server-level op of ``d``'s field), and ``alias`` a provider name from here on."""
+        args = list(node.args)
+        if len(args) < 2:
+            self._fail(node, "<AuthnProviderAlias> directive requires additional arguments")
+        provider, alias = args[0], args[1]
+        if provider not in self.names["authn_provider"]:
+            self._fail(node, f"Unknown Authn provider: {provider}")
+        box = Section("AuthnProviderAlias", alias, node.file, node.line, None, parent=None)
+        self.inline = "AuthnProviderAlias"
+        try:
+            self.walk(node.children or [], Ctx.DIRECTORY, box, "<AuthnProviderAlias>", group=False)
+        finally:
+            self.inline = None
+        kept = []
+        for op in box.ops:
+            if op.directive.override & Override.AUTHCONFIG:
+                kept.append(op)
+            else:
+                self.errors.append(ConfigError(f"{op.directive.name} not allowed in "
+                                               "<AuthnProviderAlias> context", op.file, op.line,
+                                               op.directive.name))
+        values = apply_ops({}, kept)
+        if provider != "file":                  # an alias of an alias: the real one's lines
+            base = next(v for n, _, v in self._aliases() if n == provider)
+            values = {**base, **values}
+        self.names["authn_provider"].add(alias)
+        self.server_ops.append(Op(d, (alias, provider, values), node.file, node.line))
+
+    def _aliases(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [op.value for op in self.server_ops if op.directive.field == "authn_aliases"]
 
     def _if_target(self, node: Node, kind: str, arg: str, parent: Section | None) -> Any:
         """<If>/<ElseIf>'s compiled expression (None for <Else>); <ElseIf> and <Else> must
@@ -565,25 +684,48 @@ class _Walker:
         return kind, arg, None
 
 
-def _group_ops(ops: list[Op]) -> None:
-    """The lines of a directive with ``extra["group"]`` in one section become one op whose value
-    is the tuple of theirs, at the first one's place: ``Require`` lines of one section form
-    one RequireAny that an inner section's lines replace (httpd's AuthMerging Off)."""
+def _group_ops(ops: list[Op]) -> list[ConfigError]:
+    """The lines of a directive with ``extra["group"]`` in one section become one op at the
+    first one's place: with ``group=True`` its value is the tuple of theirs; with a function,
+    ``group([(value, op), ...])`` folds them (``Require`` lines and containers into one
+    <RequireAny>, mod_authz_core.py; Order/Allow/Deny/Satisfy into one config,
+    mod_access_compat.py).  A fold that raises is an error at the line it names (its
+    ``op``), and the section then has none of those lines."""
     first: dict[str, int] = {}
+    items: dict[str, list[tuple[Any, Op]]] = {}
     out: list[Op] = []
     for op in ops:
         d = op.directive
-        if not d.extra.get("group"):
+        how = d.extra.get("group")
+        if not how:
             out.append(op)
             continue
-        items = op.value if isinstance(op.value, tuple) else (op.value,)
-        if d.field in first:
-            i = first[d.field]
-            out[i] = Op(d, out[i].value + items, out[i].file, out[i].line)
-        else:
+        if how is True:
+            values = op.value if isinstance(op.value, tuple) else (op.value,)
+            if d.field in first:
+                i = first[d.field]
+                out[i] = Op(d, out[i].value + values, out[i].file, out[i].line)
+            else:
+                first[d.field] = len(out)
+                out.append(Op(d, values, op.file, op.line))
+            continue
+        if d.field not in first:
             first[d.field] = len(out)
-            out.append(Op(d, items, op.file, op.line))
-    ops[:] = out
+            out.append(op)
+        items.setdefault(d.field, []).append((op.value, op))
+    errors: list[ConfigError] = []
+    dropped: set[int] = set()
+    for field_name, got in items.items():
+        i = first[field_name]
+        head = out[i]
+        try:
+            out[i] = Op(head.directive, head.directive.extra["group"](got), head.file, head.line)
+        except ValueError as exc:
+            blame = getattr(exc, "op", None) or head
+            errors.append(ConfigError(str(exc), blame.file, blame.line, blame.directive.name))
+            dropped.add(i)
+    ops[:] = [op for i, op in enumerate(out) if i not in dropped]
+    return errors
 
 
 def _words_of(value: Any) -> set[str]:
@@ -657,7 +799,7 @@ def _enable_htaccess(servers: list[ServerConfig], walker: _Walker, index: dict[s
     if not _reads_htaccess(walker):
         return
     from mpmd.config.htaccess import LoadContext, Reader
-    load = LoadContext(index, state.server_root, dict(state.defines), mods.present)
+    load = LoadContext(index, state.server_root, dict(state.defines), mods.present, walker.names)
     for server in servers:
         server.enable_htaccess(Reader(list(server.access_file_name), load))
 

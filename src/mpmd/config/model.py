@@ -41,6 +41,10 @@ Rule 6: .htaccess files (config/htaccess.py) join the <Directory> walk as httpd'
         ``_htaccess_error`` (status, log text) when an access file is broken or unreadable.
         A configuration where no AllowOverride/AllowOverrideList allows anything never
         stats a .htaccess file (``reads_htaccess`` is False).
+Rule 7: a directive with ``extra["phase_merge"]`` (Require, whose AuthMerging is not
+        associative) is joined as httpd's file and location walks join: the <Files> sections
+        of a request among themselves first, the result then onto the directory's value, and
+        the same for <Location>; <Directory> sections join one by one.
 """
 
 from __future__ import annotations
@@ -354,10 +358,12 @@ class ServerConfig:
             return _Walk(steps)
         values = self.default_dir.as_dict()
         chains = list(self._if_chains.get(0, ()))
+        join = _Joiner(values)
         for section in steps:
             if section is not _FILES:
-                apply_ops(values, section.ops)
+                join.apply(section)
                 chains += self._if_chains.get(id(section), ())
+        join.flush()
         merged = DirConfig(values)
         if chains:
             merged.__dict__["_if_chains"] = tuple(chains)
@@ -409,6 +415,7 @@ class ServerConfig:
         if cached is not None:
             return cached
         values = self.default_dir.as_dict()
+        join = _Joiner(values)
         chains = list(self._if_chains.get(0, ()))
         nested: dict[int, Any] = {}
         files: list[Any] = []
@@ -424,7 +431,7 @@ class ServerConfig:
                 if ht.error is not None:
                     error = ht.error
                     break
-                apply_ops(values, ht.section.ops)
+                join.apply(ht.section)
                 chains += ht.chains.get(id(ht.section), ())
                 nested.update(ht.chains)
                 files.append(ht)
@@ -433,11 +440,12 @@ class ServerConfig:
                 for ht in files:
                     for section in ht.files:
                         if section.matches_file(base):
-                            apply_ops(values, section.ops)
+                            join.apply(section)
                             chains += ht.chains.get(id(section), ())
             else:
-                apply_ops(values, step.ops)
+                join.apply(step)
                 chains += self._if_chains.get(id(step), ())
+        join.flush()
         merged = DirConfig(values)
         merged.__dict__["_htaccess"] = True
         if error is not None:
@@ -483,6 +491,39 @@ class ServerConfig:
                     inner = self._if_chains.get(id(section)) or nested.get(id(section), ())
                     self._take(inner, ctx, taken, nested)
                     break
+
+
+class _Joiner:
+    """Rule 7: sections applied in walk order, the ``phase_merge`` lines of the <Files> and
+    of the <Location> sections joined among themselves, then onto the values."""
+
+    __slots__ = ("values", "phase", "joined")
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.phase = 0
+        self.joined: dict[str, tuple[Any, Any]] = {}
+
+    def apply(self, section: Section) -> None:
+        phase = PHASE_OF_KIND.get(section.kind, 0)
+        if phase != self.phase:
+            self.flush()
+            self.phase = phase
+        if phase < 2:
+            apply_ops(self.values, section.ops)
+            return
+        for op in section.ops:
+            if op.directive.extra.get("phase_merge"):
+                combine = op.directive.extra["combine"]
+                before = self.joined.get(op.directive.field, (None, None))[0]
+                self.joined[op.directive.field] = (combine(before, op.value), combine)
+            else:
+                apply_ops(self.values, (op,))
+
+    def flush(self) -> None:
+        for name, (value, combine) in self.joined.items():
+            self.values[name] = combine(self.values.get(name), value)
+        self.joined.clear()
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,7 @@ class Policy:
     read_timeout: ReadTimeout = DEFAULT_READ_TIMEOUT   # RequestReadTimeout (core/reqtimeout.py)
     parses_headers: bool = False  # some module has a header_parser hook (request.py Rule 6)
     filters_output: bool = False  # some module has an output_filter hook
+    fixes_requests: bool = False  # some module has a request_fixups hook
 
     @classmethod
     def from_config(cls, cfg: Any) -> "Policy":
@@ -167,11 +168,12 @@ class Policy:
         return Connection(self.limits)
 
 
-def _request_hooks(server: Any) -> tuple[bool, bool]:
-    """Whether any module parses headers or filters output for ``server``: when none does,
-    the cycle makes no call for them."""
+def _request_hooks(server: Any) -> tuple[bool, bool, bool]:
+    """Whether any module parses headers, filters output or fixes requests for ``server``:
+    when none does, the cycle makes no call for them."""
     by_hook = getattr(getattr(server, "hooks", None), "by_hook", {})
-    return bool(by_hook.get("header_parser")), bool(by_hook.get("output_filter"))
+    return (bool(by_hook.get("header_parser")), bool(by_hook.get("output_filter")),
+            bool(by_hook.get("request_fixups")))
 
 
 def _with_idle(read_timeout: Any, timeout_s: float) -> Any:
@@ -270,11 +272,13 @@ class Cycle:
                 handler = pipeline.error(status, ctx)
         if handler is None:                          # not in the route cache: the phases
             try:
-                handler = _prepare(ctx)
+                handler = _prepare(ctx)              # header_parser among them
             except Exception:  # noqa: BLE001 - Rule 2
                 handler = pipeline.phase_failed(ctx)
-        if policy.parses_headers and type(handler) is not Response:
-            handler = pipeline.parse_headers(ctx, handler)
+        elif policy.parses_headers and type(handler) is not Response:
+            handler = pipeline.parse_headers(ctx, handler)     # a cached route's
+        if policy.fixes_requests and type(handler) is not Response:
+            handler = pipeline.fix_request(ctx, handler)
         useragent = ctx.useragent
         if useragent is not None and useragent is not info.client_addr and policy.extended_status:
             slot.start_request(useragent[0].encode("latin-1", "replace"),    # mod_remoteip's

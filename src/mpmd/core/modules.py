@@ -8,11 +8,14 @@ Request phases (httpd's order), run by ``mpmd.core.request.process``:
   post_read_request(ctx) -> Response | None     first look at a parsed request
   translate_name(ctx)    -> bool | None         map URL -> filename/handler; True = done
   map_to_storage(ctx)    -> Response | None     after translate: merge per-dir config
+  header_parser(ctx)     -> Response | None     every request (a cached route's too), before
+                                                access_checker: what depends on the request's
+                                                headers (SetEnvIf, BrowserMatch)
   access_checker(ctx)    -> Response | None     Require; a Response (403) ends the request
   fixups(ctx)            -> None                last chance before the handler (e.g. MIME)
-  header_parser(ctx)     -> Response | None     every request, after the route is known (a
-                                                cached one too): what depends on the request's
-                                                headers (SetEnvIf, BrowserMatch)
+  request_fixups(ctx)    -> Response | None     every request (a cached route's too), after
+                                                fixups: httpd's fixups that depend on the
+                                                request itself (SetEnv, RequestHeader)
   handlers: dict[str, Handler]                  handler name -> callable (SetHandler picks)
   output_filter(ctx, response) -> Response      every answer but the core's refusals, errors
                                                 included, before its head is built: headers,
@@ -53,7 +56,8 @@ from mpmd.config.directives import Directive
 
 ROUTE_HOOKS = ("post_read_request", "translate_name", "map_to_storage", "access_checker",
                "fixups")
-REQUEST_HOOKS = ROUTE_HOOKS + ("header_parser", "output_filter", "log_transaction")
+REQUEST_HOOKS = ROUTE_HOOKS + ("header_parser", "request_fixups", "output_filter",
+                               "log_transaction")
 ROUTE_CACHE_SIZE = 4096
 VOLATILE = "route.volatile"                      # ctx.notes key: do not cache this outcome
 ROUTE_CHECKS = "route.checks"                    # ctx.notes key: reuse it while these hold

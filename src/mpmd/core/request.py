@@ -2,7 +2,8 @@
 
 Theory: ``prepare(ctx)`` decodes the Request-URI once, then runs post_read_request,
 translate_name (with core's DocumentRoot mapping as the last resort, httpd's
-``ap_core_translate``), map_to_storage (the per-directory config), access_checker and fixups,
+``ap_core_translate``), map_to_storage (the per-directory config), header_parser,
+access_checker and fixups,
 and returns the handler named by ``ctx.handler`` / ``SetHandler`` (default
 "default-handler"), or a ``Response`` when a phase already answered.  ``process(ctx)`` runs
 the handler too; ``log()`` runs log_transaction once the answer is sent.
@@ -22,10 +23,16 @@ Rule 4: when every module's phase hooks are route-pure (core/modules.py, "Route 
 Rule 5: a request the core refused before it had a head (cycle.py Rule 10) is logged through
         the same log_transaction hooks, as a ``RefusedRequest``: no fields, and ``line``, what
         was read of its request line, for %r (httpd's ``the_request``).
-Rule 6: two hooks run on every request, the route cached or not: ``header_parser`` once the
-        route is known (what depends on the request's headers: SetEnvIf), and
+Rule 6: three hooks run on every request, the route cached or not: ``header_parser`` (what
+        depends on the request's headers: SetEnvIf, BrowserMatch) after map_to_storage and
+        before access_checker, as httpd's ap_process_request_internal, so ``Require env`` and
+        ``Allow from env=`` see its variables; ``request_fixups`` after fixups, before the
+        handler (httpd's fixups that depend on the request: SetEnv, RequestHeader); and
         ``output_filter`` over the answer, errors included, before its head is built (Header,
-        Expires, DEFLATE).  A request the core refused (Rule 5) goes through neither.
+        Expires, DEFLATE).  For a route from the cache (whose access decision read none of
+        what header_parser sets, or it would be volatile) header_parser runs once the route is
+        restored (``parse_headers``); the env a route keeps is what the phases set, but
+        not what header_parser changed.  A request the core refused (Rule 5) goes through none of them.
 Rule 7: ``error()`` is the server's own error answer (``Response.local``), or, when an
         ErrorDocument line covers the status, its text, a 302 to its URL, or the answer of an
         internal redirect to its local URL with the error's status (core/errordoc.py).
@@ -59,6 +66,9 @@ from mpmd.core.log import ErrorLog
 from mpmd.core.log import for_server as log_for_server
 from mpmd.core.memo import remember
 from mpmd.core.modules import ROUTE_CACHE_SIZE, ROUTE_CHECKS, VOLATILE, checked_route
+
+ROUTE_ENV = "route.env"          # ctx.notes: (env before header_parser, the names it changed)
+_UNSET = object()
 from mpmd.http.events import Request
 
 DEFAULT_HANDLER = "default-handler"
@@ -177,11 +187,25 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
         resp = _if_walk(ctx)
         if resp is not None:
             return resp
-    for hook in ("map_to_storage", "access_checker"):
-        for fn in by_hook[hook]:
+    for fn in by_hook["map_to_storage"]:
+        resp = fn(ctx)
+        if resp is not None:
+            return resp
+    parsers = by_hook["header_parser"]
+    if parsers:                                          # Rule 6
+        before = dict(ctx.env)
+        for fn in parsers:
             resp = fn(ctx)
             if resp is not None:
                 return resp
+        env = ctx.env
+        if env != before:
+            ctx.notes[ROUTE_ENV] = (before, [k for k in {*before, *env}
+                                             if before.get(k, _UNSET) != env.get(k, _UNSET)])
+    for fn in by_hook["access_checker"]:
+        resp = fn(ctx)
+        if resp is not None:
+            return resp
     for fn in by_hook["fixups"]:
         fn(ctx)
     return None
@@ -293,22 +317,48 @@ def prepare(ctx: RequestContext) -> Any:
         ctx.notes = notes.copy()
         if env:
             ctx.env = env.copy()
-        return handler
+        return _header_parser(ctx, handler)              # Rule 6, as the phases would
     handler = run_phases(ctx)
+    parsed = ctx.notes.pop(ROUTE_ENV, None)
     if type(handler) is not Response and VOLATILE not in ctx.notes:
+        env = dict(ctx.env)
+        if parsed is not None:                           # Rule 6: not what header_parser set
+            before, touched = parsed
+            for name in touched:
+                if name in before:
+                    env[name] = before[name]
+                else:
+                    env.pop(name, None)
         notes = ctx.notes.copy()
         checks = notes.pop(ROUTE_CHECKS, None)
         remember(routes, key, (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config,
-                               ctx.handler, notes, dict(ctx.env), handler,
+                               ctx.handler, notes, env, handler,
                                tuple(checks) if checks else None), ROUTE_CACHE_SIZE)
     return handler
 
 
 def parse_headers(ctx: RequestContext, handler: Any) -> Any:
-    """The header_parser hooks, on every request once its route is known (Rule 6): the
+    """The header_parser hooks for a route that came from the cache (Rule 6): the handler, or
+    the Response one of them answered with."""
+    try:
+        return _header_parser(ctx, handler)
+    except Exception:  # noqa: BLE001 - Rule 2
+        return phase_failed(ctx)
+
+
+def _header_parser(ctx: RequestContext, handler: Any) -> Any:
+    for fn in ctx.server.hooks.by_hook["header_parser"]:
+        resp = fn(ctx)
+        if resp is not None:
+            return resp
+    return handler
+
+
+def fix_request(ctx: RequestContext, handler: Any) -> Any:
+    """The request_fixups hooks, on every request just before its handler (Rule 6): the
     handler, or the Response one of them answered with."""
     try:
-        for fn in ctx.server.hooks.by_hook["header_parser"]:
+        for fn in ctx.server.hooks.by_hook["request_fixups"]:
             resp = fn(ctx)
             if resp is not None:
                 return resp
@@ -416,7 +466,7 @@ def internal_redirect(ctx: RequestContext, uri_path: str) -> Response:
     handler = _pick_handler(ctx)
     if isinstance(handler, Response):
         return handler
-    handler = parse_headers(ctx, handler)               # Rule 6, as httpd's redirects
+    handler = fix_request(ctx, handler)                 # Rule 6 (header_parser ran above)
     if isinstance(handler, Response):
         return handler
     if getattr(handler, "kind", "inline") == "async":   # an ASGI app on the nginx MPM's loop

@@ -30,6 +30,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "authz_user_module": "mpmd.modules.mod_auth:AuthzUserModule",
     "authz_groupfile_module": "mpmd.modules.mod_auth:AuthzGroupfileModule",
     "authz_host_module": "mpmd.modules.mod_auth:AuthzHostModule",
+    "access_compat_module": "mpmd.modules.mod_access_compat:AccessCompatModule",
     "autoindex_module": "mpmd.modules.mod_autoindex:AutoindexModule",
     "log_config_module": "mpmd.modules.mod_log_config:LogConfigModule",
     "wsgi_module": "mpmd.modules.mod_wsgi:WSGIModule",

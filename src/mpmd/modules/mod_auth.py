@@ -13,7 +13,12 @@ Rule 2: ``authenticate`` is httpd's check_user_id for AuthType Basic: no AuthTyp
         ``ctx.notes["remote_user"]`` (the access log's %u, WSGI's REMOTE_USER) and
         ``ctx.notes["auth_type"]`` is "Basic" (AUTH_TYPE).
 Rule 3: AuthType takes Basic and None (httpd 2.4's "off"); Digest and Form are refused at -t
-        (mpmd has neither module).  AuthBasicProvider takes ``file`` only.
+        (mpmd has neither module).  AuthBasicProvider takes ``file`` and the names of
+        <AuthnProviderAlias> sections read before it (httpd registers an alias as its line is
+        read); any other name is "Unknown Authn provider" at -t.
+Rule 4: ``<AuthnProviderAlias file name>`` (server config only) holds AuthConfig lines, such
+        as its own AuthUserFile; a provider list is tried in order, as httpd's auth_basic: a
+        user a provider does not know goes to the next one, a wrong password ends the search.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import binascii
 from typing import Any, ClassVar
 
 from mpmd.config import values as V
-from mpmd.config.directives import Args, Ctx, Directive, Override
+from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module
 from mpmd.core.request import error, log_error
@@ -41,10 +46,7 @@ def _auth_type(args: list[str]) -> str:
 
 
 def _providers(args: list[str]) -> tuple[str, ...]:
-    for a in args:
-        if a.lower() != "file":
-            raise ValueError(f"Unknown Authn provider: {a} (mpmd has 'file')")
-    return tuple(a.lower() for a in args)
+    return tuple(args)          # the names are checked as read (Rule 3, ``known_names``)
 
 
 def challenge(ctx: RequestContext) -> Response:
@@ -68,12 +70,6 @@ def authenticate(ctx: RequestContext) -> Response | None:
     if not getattr(dc, "auth_name", None):
         log_error(ctx, "AH01615", f"need AuthName: {ctx.uri_path}")
         return error(500, ctx)
-    user_file = getattr(dc, "auth_user_file", None)
-    if "file" not in (getattr(dc, "auth_basic_provider", None) or ("file",)):
-        return error(500, ctx)                # only 'file' is accepted (Rule 3)
-    if not user_file:
-        log_error(ctx, "AH01806", f"AuthUserFile not specified in the configuration: {ctx.uri_path}")
-        return error(500, ctx)
     raw = ctx.request.header(b"authorization")
     if not raw:
         return challenge(ctx)
@@ -86,11 +82,26 @@ def authenticate(ctx: RequestContext) -> Response | None:
         return _fail(ctx, "AH01617: invalid Basic credentials")
     user, _, password = decoded.decode("utf-8", "surrogateescape").partition(":")
     ctx.notes["remote_user"] = user          # httpd's r->user, logged (%u) even when refused
-    try:
-        hashed = htpasswd.user_hash(user_file, user)
-    except OSError as exc:
-        log_error(ctx, "AH01620", f"Could not open password file: {user_file}: {exc}")
-        return error(500, ctx)
+    hashed = None
+    aliases = None
+    for provider in getattr(dc, "auth_basic_provider", None) or ("file",):    # Rule 4
+        if provider == "file":
+            user_file = getattr(dc, "auth_user_file", None)
+        else:
+            if aliases is None:
+                aliases = {name: values for name, _, values in
+                           getattr(ctx.server, "authn_aliases", None) or ()}
+            user_file = aliases[provider].get("auth_user_file")
+        if not user_file:
+            log_error(ctx, "AH01806", f"AuthUserFile not specified in the configuration: {ctx.uri_path}")
+            return error(500, ctx)
+        try:
+            hashed = htpasswd.user_hash(user_file, user)
+        except OSError as exc:
+            log_error(ctx, "AH01620", f"Could not open password file: {user_file}: {exc}")
+            return error(500, ctx)
+        if hashed is not None:
+            break
     if hashed is None:
         return _fail(ctx, f"AH01618: user {user} not found")
     if not htpasswd.verify(password, hashed):
@@ -127,6 +138,13 @@ class AuthnCoreModule(_Auth):
         Directive("AuthName", Args.TAKE1, Ctx.DIR, V.string, None, "auth_name",
                   "The realm in WWW-Authenticate: Basic realm=\"...\".",
                   syntax="AuthName realm", owner="authn_core_module", override=Override.AUTHCONFIG),
+        Directive("<AuthnProviderAlias>", Args.RAW_ARGS, Ctx.SERVER, list, [], "authn_aliases",
+                  "An authentication provider under another name, with its own lines (its "
+                  "AuthUserFile), for AuthBasicProvider.",
+                  syntax="<AuthnProviderAlias file alias> ... </AuthnProviderAlias>",
+                  owner="authn_core_module", merge=Merge.APPEND,
+                  extra={"section": "AuthnProviderAlias", "inner": Ctx.DIR,
+                         "inline": "authn_alias"}),
     ]
 
 
@@ -136,8 +154,9 @@ class AuthBasicModule(_Auth):
     DIRECTIVES: ClassVar[list[Directive]] = [
         Directive("AuthBasicProvider", Args.ITERATE, Ctx.DIR, _providers, None,
                   "auth_basic_provider", "Where users are looked up: file (the default).",
-                  syntax="AuthBasicProvider file", owner="auth_basic_module",
-                  override=Override.AUTHCONFIG),
+                  syntax="AuthBasicProvider file|alias ...", owner="auth_basic_module",
+                  override=Override.AUTHCONFIG,
+                  extra={"known_names": ("authn_provider", "Unknown Authn provider: {}")}),
     ]
 
 

@@ -3,8 +3,9 @@
 Rule 1: the lines of a scope are replayed in order over the inherited ones (httpd's merge:
         an inner UnsetEnv removes what an outer SetEnv or PassEnv set, an inner SetEnv
         sets): the result is one table per per-directory config, built once.
-Rule 2: the table goes into ``ctx.env`` (httpd's subprocess_env) after SetEnvIf's lines ran,
-        as httpd's fixups run after its header_parser: SetEnvIf cannot test a SetEnv variable,
+Rule 2: the table goes into ``ctx.env`` (httpd's subprocess_env) in request_fixups, after
+        SetEnvIf's lines ran and after the access check, as httpd's fixups run after its
+        header_parser and access_checker: SetEnvIf and ``Require env`` cannot see a SetEnv variable,
         and SetEnv wins over a SetEnvIf of the same name.  UnsetEnv removes configured
         variables only, not those SetEnvIf set (httpd 2.4).
 Rule 3: PassEnv copies a variable of the server's own environment (the one it was started
@@ -73,7 +74,7 @@ class EnvModule(Module):
         self._tables: dict[int, tuple[Any, dict[str, str]]] = {}
 
     def unused_hooks(self, values: dict[str, Any]) -> tuple[str, ...]:
-        return () if "env_lines" in values.get(SET_FIELDS, ("env_lines",)) else ("header_parser",)
+        return () if "env_lines" in values.get(SET_FIELDS, ("env_lines",)) else ("request_fixups",)
 
     def check_config(self, cfg: Any) -> list[Any]:
         """Rule 3: httpd's AH01506 for a PassEnv variable the environment lacks."""
@@ -85,7 +86,7 @@ class EnvModule(Module):
         return [Problem("warn", "MPMD1902", f"PassEnv variable {name} was undefined")
                 for name in dict.fromkeys(names)]
 
-    def header_parser(self, ctx: RequestContext) -> None:
+    def request_fixups(self, ctx: RequestContext) -> None:
         dc = ctx.dir_config if ctx.dir_config is not None else ctx.server.default_dir
         hit = self._tables.get(id(dc))
         if hit is None or hit[0] is not dc:

@@ -21,7 +21,8 @@ Rule 3: values take httpd's format specifiers: %t (t=request time in microsecond
         unset), %{VAR}s (a mod_ssl variable), %l (the load average), %%.  A value given as
         ``expr=`` and %i / %b (the idle / busy worker share) are refused at -t with the line;
         an ``expr=`` condition is an ap_expr (core/expr.py), evaluated per answer.
-Rule 4: RequestHeader edits the request's fields before the handler runs (header_parser), so
+Rule 4: RequestHeader edits the request's fields before the handler runs (request_fixups,
+        after the access check, as httpd's fixups), so
         WSGI's HTTP_* and ASGI's headers see the result.
 Rule 5: an answer handed out again and again (a cached file: ``memo=()``) whose lines depend on
         nothing of the request is edited once: its output is kept per input and given
@@ -435,13 +436,13 @@ class HeadersModule(Module):
         self._rules: dict[int, Rules] = {}
 
     def unused_hooks(self, values: dict[str, Any]) -> tuple[str, ...]:
-        """No Header line anywhere: no output filter; no RequestHeader line: no header_parser."""
+        """No Header line anywhere: no output filter; no RequestHeader line: no request_fixups."""
         used = _fields_set(values)
         unused = []
         if "header" not in used:
             unused.append("output_filter")
         if "request_header" not in used:
-            unused.append("header_parser")
+            unused.append("request_fixups")
         return tuple(unused)
 
     def check_config(self, cfg: Any) -> list[Any]:
@@ -473,7 +474,7 @@ class HeadersModule(Module):
             rules = self._rules[id(dc)] = Rules(dc, base)
         return rules
 
-    def header_parser(self, ctx: RequestContext) -> None:
+    def request_fixups(self, ctx: RequestContext) -> None:
         """Rule 4: RequestHeader lines over the request's fields."""
         rules = self.rules(ctx).inp
         if rules:

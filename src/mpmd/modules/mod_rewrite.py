@@ -10,8 +10,8 @@ Rule 1: server context: the result is answered (F, G, a status, a redirect with 
         Location, its query escaped unless NE or unchanged), handed on as a new URL-path to
         the other translators (PT), or is the file name: a path whose first component exists
         on disk is a file system path, any other is below DocumentRoot (httpd's prefix_stat;
-        since httpd 2.4.60 a substitution starting with a back-reference or variable, or a
-        URL reduced from this server's absolute URL, is always below DocumentRoot unless
+        since httpd 2.4.60 a substitution starting with a back-reference, or a URL reduced
+        from this server's absolute URL, is always below DocumentRoot unless
         UnsafePrefixStat).  The request's URL-path is unchanged.
 Rule 2: per-directory context: nothing happens for the directory itself without its slash
         (unless AllowNoSlash); a result equal to the file name is ignored; otherwise the
@@ -45,6 +45,7 @@ import os
 from typing import Any, ClassVar
 
 from mpmd.config.directives import Args, Ctx, Directive, Merge, Override
+from mpmd.config.model import Problem
 from mpmd.core import request as core_request
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.log import ErrorLog
@@ -64,8 +65,9 @@ NOTE_TYPE = "forced_type"             # read by mod_mime's fixups (Rule 4)
 NOTE_HANDLER = "rewrite.handler"
 NOTE_VARY = "rewrite.vary"
 KEEP: Any = type("Keep", (), {"__repr__": lambda self: "KEEP"})()   # the request's own query
-M_TRACE = "MPMD0801"
-M_REFUSED = "MPMD0802"
+M_TRACE = "MPMD2051"
+M_REFUSED = "MPMD2052"
+M_MAP = "MPMD2054"
 
 _GROUP = {"group": True, "combine": rr.merge}
 _DIR = Ctx.SERVER | Ctx.VHOST | Ctx.DIR
@@ -136,6 +138,20 @@ class RewriteModule(Module):
         self.scopes = PerServer(_server_scope)
         self.handlers = {ANSWER: self.answer, REDIRECT: self.redirect}
 
+    def check_config(self, cfg: Any) -> list[Problem]:
+        """-t and start-up: a txt/rnd map's file must exist (httpd: "RewriteMap: file for map
+        X not found"), relative to ServerRoot."""
+        from mpmd.modules.app_probe import lines_of
+        root = str(getattr(cfg, "server_root", "/") or "/")
+        out = []
+        for item, file, line in lines_of(cfg, "rewrite_maps"):
+            m = item.value
+            path = m.source if m.source.startswith("/") else os.path.join(root, m.source)
+            if m.kind != "int" and not os.path.exists(path):
+                out.append(Problem("error", M_MAP, f"RewriteMap: file for map {m.name} not "
+                                   f"found:{path}", file, line))
+        return out
+
     def unused_hooks(self, values: dict[str, Any]) -> list[str]:
         """No hook runs unless some scope turns the engine on (Rule 5)."""
         if "rewrite" not in values.get(SET_FIELDS, ()):
@@ -203,11 +219,10 @@ class RewriteModule(Module):
                                    f"is also forbidden: {filename}")
             self._answer(ctx, 403, [])
             return
-        server_scope = self.scopes(ctx.server)
-        scope = dataclasses.replace(scope, maps=server_scope.maps)
-        run = Run(ctx, scope, directory, _tracer(ctx, directory))
+        run = Run(ctx, scope, directory, _tracer(ctx, directory), self.scopes(ctx.server))
         if filename and not ctx.path_info:
-            run.filename, run.path_info = split_path_info(filename)
+            known = directory if os.path.isdir(directory) else ""
+            run.filename, run.path_info = split_path_info(filename, known)
         else:
             run.filename = filename or ctx.uri_path
         ofilename, oargs = run.filename, run.args

@@ -9,9 +9,11 @@ Rule 1: the attribute is a request field (its name as written, case-insensitive)
 Rule 2: when the regex matches, each ``var`` is set to "1", ``var=value`` to the value with
         $0..$9 taken from the match, and ``!var`` removed, in ``ctx.env`` (httpd's
         subprocess_env).  Lines run in configuration order, server level first.
-Rule 3: the lines run in header_parser, on every request once its route is known (httpd runs
-        the server-level ones at post_read_request and the others at header_parser: both come
-        before any variable a phase after them reads).  Debian's stock BrowserMatch lines must
+Rule 3: the lines run in header_parser, on every request, after map_to_storage and before
+        the access check (core/request.py Rule 6), so ``Require env`` and ``Allow from env=``
+        see what they set, server-level lines and a <Directory>'s alike.  (httpd runs the
+        server-level ones at post_read_request, earlier still: an <If> or a server-context
+        RewriteCond can read them there; here they cannot.)  Debian's stock BrowserMatch lines must
         cost little: what a list of lines does for the same attribute values is remembered, so
         a repeated User-Agent costs one dict lookup.
 Rule 4: of httpd's special variables, ``nokeepalive`` is acted on (the connection closes after

@@ -39,7 +39,10 @@ _PATH_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _ABSOLUTE = re.compile(r"(?i)(ajp|balancer|fcgi|ftp|gopher|https?|h2c?|ldap|nntp|scgi|uwsgi|wss?)"
                        r"://|(mailto|news):|unix:")
 API_VERSION = "20120211:140"
-_FILE_TESTS = frozenset({"-f", "-s", "-d", "-x", "-l"})          # httpd 2.4's module magic number, as its API_VERSION
+_FILE_TESTS = frozenset({"-f", "-s", "-d", "-x", "-l"})
+_HEADER_VARS = {"HTTP_HOST": "Host", "HTTP_USER_AGENT": "User-Agent", "HTTP_REFERER": "Referer",
+                "HTTP_COOKIE": "Cookie", "HTTP_ACCEPT": "Accept", "HTTP_FORWARDED": "Forwarded",
+                "HTTP_PROXY_CONNECTION": "Proxy-Connection"}          # httpd 2.4's module magic number, as its API_VERSION
 
 
 def escape_uri(text: str) -> str:
@@ -84,9 +87,10 @@ def escape_absolute_uri(uri: str, skip: int) -> str:
 class Run:
     """One application of mod_rewrite to a request (httpd's rewrite_ctx and request_rec)."""
 
-    def __init__(self, ctx: Any, scope: Scope, perdir: str | None, trace: Any) -> None:
+    def __init__(self, ctx: Any, scope: Scope, perdir: str | None, trace: Any,
+                 maps: Scope | None = None) -> None:
         self.ctx = ctx
-        self.scope = scope
+        self.scope = maps or scope              # where ${map:...} is looked up
         self.perdir = perdir
         self.filename = ""
         query = ctx.request.query
@@ -167,11 +171,8 @@ class Run:
                     "TIME_SEC": f"{t.tm_sec:02d}",
                     "TIME_WDAY": str((t.tm_wday + 1) % 7)}.get(upper, "")
         request = ctx.request
-        headers = {"HTTP_HOST": "Host", "HTTP_USER_AGENT": "User-Agent", "HTTP_REFERER": "Referer",
-                   "HTTP_COOKIE": "Cookie", "HTTP_ACCEPT": "Accept", "HTTP_FORWARDED": "Forwarded",
-                   "HTTP_PROXY_CONNECTION": "Proxy-Connection"}
-        if upper in headers:
-            return self.header(headers[upper])
+        if upper in _HEADER_VARS:
+            return self.header(_HEADER_VARS[upper])
         if upper == "REQUEST_URI":
             return ctx.uri_path
         if upper in ("REQUEST_FILENAME", "SCRIPT_FILENAME"):
@@ -384,7 +385,9 @@ class Run:
                 self.status = p.status
             return 2
         assert newuri is not None
-        if not p.unsafe_allow_3f and "?" in newuri and "%3f" in \
+        # httpd 2.4.60: a "?" that only an expansion brought, in a request that had an
+        # encoded one, is refused unless UnsafeAllow3F
+        if not p.unsafe_allow_3f and "?" in newuri and "?" not in p.output and "%3f" in \
                 self.ctx.request.target.decode("latin-1").lower():
             if self.trace:
                 self.trace(1, "Unsafe URL with %3f URL rewritten without UnsafeAllow3F")
@@ -491,7 +494,7 @@ class Run:
                     limit = 2 * int(getattr(self.ctx.server, "limit_request_line", 8190) or 8190)
                     if rounds > MAX_ROUNDS or len(self.filename) > limit:
                         from mpmd.core.request import log_error
-                        log_error(self.ctx, "MPMD0803", f"RewriteRule '{p.pattern}' and URI "
+                        log_error(self.ctx, "MPMD2053", f"RewriteRule '{p.pattern}' and URI "
                                   f"'{self.ctx.uri_path}' exceeded maximum length ({limit}) "
                                   "or number of rounds")
                         self.status = 500
@@ -595,9 +598,11 @@ def matches_request_vhost(server: Any, host: str, port: int) -> bool:
     return any(host == n or fnmatch.fnmatchcase(host, n) for n in names if n)
 
 
-def split_path_info(filename: str) -> tuple[str, str]:
+def split_path_info(filename: str, known_dir: str = "") -> tuple[str, str]:
     """httpd's directory walk: the path up to its first missing component or regular file,
-    and the rest as path info ("/a/real.html/x" -> ("/a/real.html", "/x"))."""
+    and the rest as path info ("/a/real.html/x" -> ("/a/real.html", "/x")).  ``known_dir``
+    (with its "/"): a directory above the file known to exist, whose components need no
+    stat."""
     try:
         os.stat(filename)
         return filename, ""
@@ -605,7 +610,11 @@ def split_path_info(filename: str) -> tuple[str, str]:
         pass
     parts = filename.split("/")
     cur = ""
-    for i in range(1, len(parts)):
+    first = 1
+    if known_dir and filename.startswith(known_dir):
+        cur = known_dir.rstrip("/")
+        first = cur.count("/") + 1
+    for i in range(first, len(parts)):
         cur += "/" + parts[i]
         try:
             is_dir = stat.S_ISDIR(os.stat(cur).st_mode)

@@ -213,7 +213,7 @@ class Rule:
     unsafe_prefix_stat: bool = False
     unsafe_allow_3f: bool = False
     conds: tuple[Cond, ...] = ()
-    starts_with_ref: bool = False  # substitution's first segment is a variable or backref
+    starts_with_ref: bool = False  # substitution's first segment is a back-reference
 
     @property
     def reads_query(self) -> bool:
@@ -312,9 +312,10 @@ def parse_rule(args: list[str]) -> Rule:
         pattern = pattern[1:]
     regex = _compile(pattern, nocase, "RewriteRule")
     nosub = output == "-" or bool(flags.get("status"))
-    first = output.lstrip("/")[:2]
-    starts_ref = first[:1] in ("$", "%") and first[1:2] in ("{",) + tuple("0123456789") \
-        or output[:2] == "${"
+    # httpd 2.4.60: a server-context result whose first segment is a back-reference
+    # (/$1, %1) is never taken as a file system path without UnsafePrefixStat
+    first = output[1:3] if output.startswith("/") else output[:2]
+    starts_ref = len(first) == 2 and first[0] in "$%" and first[1].isdigit()
     return Rule(" ".join(args), pattern, regex, output, negate=negate, nosub=nosub,
                 starts_with_ref=starts_ref, **flags)
 
@@ -386,11 +387,6 @@ def parse_map(args: list[str]) -> Map:
     kind, path = ("rnd", spec[4:]) if lower.startswith("rnd:") else \
         ("txt", spec[4:] if lower.startswith("txt:") else spec)
     return Map(name, kind, path)
-
-
-def map_path_exists(value: Map) -> None:
-    if value.kind != "int" and not os.path.exists(value.source):
-        raise ValueError(f"RewriteMap: file for map {value.name} not found:{value.source}")
 
 
 # -- scopes and merging ----------------------------------------------------------------------
