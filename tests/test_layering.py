@@ -1,6 +1,7 @@
 """The import rules of docs/architecture.md, checked on the source (lazy imports included).
 
-Rule 1: ``mpmd.http`` is sans-I/O: stdlib and httptools only, and no sockets, threads or clocks.
+Rule 1: ``mpmd.http`` is sans-I/O: stdlib, httptools and wsproto only, and no sockets, threads
+        or clocks.
 Rule 2: ``mpmd.config`` knows MPMs and modules only through their registries (``mpmd.mpm``,
         ``mpmd.modules``), never their code.
 Rule 3: one MPM never imports another; shared code lives in base/common/conn/threaded/timeouts.
@@ -52,7 +53,7 @@ def owner_mpm(path: Path) -> str | None:
 def test_http_core_is_sans_io(path: Path) -> None:
     for name in imports_of(path):
         top = name.split(".")[0]
-        assert top in ("mpmd", "httptools") or top in sys.stdlib_module_names, name
+        assert top in ("mpmd", "httptools", "wsproto") or top in sys.stdlib_module_names, name
         assert top not in NO_IO, f"{path.name} imports {name}"
         if top == "mpmd":
             assert name.startswith("mpmd.http"), f"{path.name} imports {name}"

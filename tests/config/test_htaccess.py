@@ -138,9 +138,9 @@ def test_htaccess_lines_get_their_directory(tmp_path):
     _write(docs / "sub" / ".htaccess", "AuthUserFile users\n")
     dc = cfg.dir_config(str(docs / "sub" / "a"), "/sub/a")
     assert dc.auth_user_file == str(tmp_path / "users")
-    ht = cfg.htaccess.lookup(type("C", (), {"directory": str(docs / "sub"),
-                                            "allowed": cfg.dir_config(str(docs), "/").allow_override,
-                                            "names": frozenset()})())
+    from mpmd.config.model import _Consult
+    allowed = cfg.dir_config(str(docs), "/").allow_override
+    ht = cfg.htaccess.lookup(_Consult(str(docs / "sub"), allowed, frozenset(), cfg.htaccess))
     assert (ht.section.kind, ht.section.arg, ht.section.file) == ("Directory", str(docs / "sub"),
                                                                    str(docs / "sub" / ".htaccess"))
 

@@ -100,24 +100,27 @@ class Reader:
     def __init__(self, names: list[str], load: LoadContext) -> None:
         self.names = tuple(names)
         self.load = load
-        self._parsed: dict[tuple[Any, ...], HtFile] = {}
+        self._parsed: dict[tuple[str, int], HtFile] = {}
+        self._rules: dict[tuple[Any, frozenset[str]], int] = {}
+
+    def rules_id(self, allowed: Any, names: frozenset[str]) -> int:
+        """A small int for (AllowOverride, AllowOverrideList): part of the cache key, hashed
+        once per walk instead of once per request."""
+        return self._rules.setdefault((allowed, names), len(self._rules))
 
     def lookup(self, consult: Any) -> HtFile | None:
-        directory = consult.directory.rstrip("/")
-        for name in self.names:
-            path = f"{directory}/{name}"
+        for path in consult.paths:
             try:
                 st = os.stat(path)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except OSError:
                 return self._unreadable(path, consult.directory)
-            stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
-            key = (path, consult.allowed, consult.names)
+            key = (path, consult.rules)
             hit = self._parsed.get(key)
-            if hit is not None and hit.stamp == stamp:
+            if hit is not None and hit.stamp == (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino):
                 return hit
-            ht = self._parse(path, consult, stamp)
+            ht = self._parse(path, consult, (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino))
             if len(self._parsed) >= CACHE_SIZE:
                 self._parsed.clear()
             self._parsed[key] = ht

@@ -805,19 +805,34 @@ def _enable_htaccess(servers: list[ServerConfig], walker: _Walker, index: dict[s
 
 
 def _with_fields_set(values: dict[str, Any], walker: _Walker) -> dict[str, Any]:
-    """``values`` and, under SET_FIELDS, every field some line sets (core/modules.py); where
-    .htaccess files are read, every field one may set (Rule 10)."""
+    """``values`` and, under SET_FIELDS, every field some line sets (core/modules.py), and
+    every field a .htaccess file may set where some AllowOverride (or AllowOverrideList)
+    lets it (Rule 10)."""
     from mpmd.core.modules import SET_FIELDS
     fields = {op.directive.field for op in walker.all_ops()}
-    if _reads_htaccess(walker):
-        fields |= {d.field for d in walker.index.values() if d.override and d.field}
+    granted, listed = _overrides_granted(walker)
+    if granted or listed:
+        fields |= {d.field for d in walker.index.values()
+                   if d.field and (d.override & granted or d.name.lower() in listed)}
     return {**values, SET_FIELDS: frozenset(fields)}
+
+
+def _overrides_granted(walker: _Walker) -> tuple[Override, frozenset[str]]:
+    """Every category some AllowOverride line grants, every name some AllowOverrideList
+    line names (Rule 10): what any .htaccess file of the configuration may use."""
+    granted, listed = Override.NONE, frozenset()
+    for op in walker.all_ops():
+        if op.directive.field == "allow_override":
+            granted |= op.value.categories
+        elif op.directive.field == "allow_override_list":
+            listed |= op.value
+    return granted, listed
 
 
 def _reads_htaccess(walker: _Walker) -> bool:
     """Whether some AllowOverride or AllowOverrideList line allows anything (Rule 10)."""
-    return any(op.value.categories if op.directive.field == "allow_override" else op.value
-               for op in walker.all_ops() if op.directive.field in OVERRIDE_FIELDS)
+    granted, listed = _overrides_granted(walker)
+    return bool(granted or listed)
 
 
 def _name_head_time_lines(vhost: ServerConfig, problems: list[Problem]) -> None:

@@ -37,7 +37,8 @@ Rule 6: .htaccess files (config/htaccess.py) join the <Directory> walk as httpd'
         configuration's, its <If> chains in walk order.  ``dir_config`` then caches the walk
         (the static sections between the access files) per (filename, URL path), and the
         merged result per version of each access file it consulted; such a DirConfig has
-        ``_htaccess`` set (its route may not be cached: core/request.py), and
+        ``_htaccess`` set (its route is reused only while the walk gives it again:
+        core/request.py Rule 8), and
         ``_htaccess_error`` (status, log text) when an access file is broken or unreadable.
         A configuration where no AllowOverride/AllowOverrideList allows anything never
         stats a .htaccess file (``reads_htaccess`` is False).
@@ -394,7 +395,8 @@ class ServerConfig:
                     allowed = values.get("allow_override")
                     names = values.get("allow_override_list")
                     if (allowed is not None and allowed.categories) or names:
-                        steps.append(_Consult(directory, allowed, names or frozenset()))
+                        steps.append(_Consult(directory, allowed, names or frozenset(),
+                                              self.htaccess))
                 sections = sections[i:]
             for section in sections:
                 take(section, phase)
@@ -404,13 +406,19 @@ class ServerConfig:
 
     def _replay(self, walk: "_Walk", filename: str | None) -> DirConfig:
         """A walk with its access files as they are now (Rule 6)."""
+        lookup = self.htaccess.lookup
         found = []
+        serials = []
         for step in walk.consults:
-            ht = self.htaccess.lookup(step)
+            ht = lookup(step)
             found.append(ht)
-            if ht is not None and ht.error is not None:
+            if ht is None:
+                serials.append(0)
+                continue
+            serials.append(ht.serial)
+            if ht.error is not None:
                 break
-        key = tuple(0 if ht is None else ht.serial for ht in found)
+        key = tuple(serials)
         cached = walk.merged.get(key)
         if cached is not None:
             return cached
@@ -526,13 +534,20 @@ class _Joiner:
         self.joined.clear()
 
 
-@dataclass(frozen=True, slots=True)
 class _Consult:
-    """Rule 6: read ``directory``'s access file with these overrides allowed."""
+    """Rule 6: read ``directory``'s access file with these overrides allowed; ``paths`` are
+    its candidate files (AccessFileName order), ``rules`` a small int naming (allowed,
+    names) for the reader's cache (a parse depends on both)."""
 
-    directory: str
-    allowed: Any                  # config.values.Overrides
-    names: frozenset[str]         # AllowOverrideList, lower case
+    __slots__ = ("directory", "allowed", "names", "paths", "rules")
+
+    def __init__(self, directory: str, allowed: Any, names: frozenset[str], reader: Any) -> None:
+        self.directory = directory
+        self.allowed = allowed
+        self.names = names
+        base = directory.rstrip("/")
+        self.paths = tuple(f"{base}/{name}" for name in reader.names)
+        self.rules = reader.rules_id(allowed, names)
 
 
 _FILES = object()                 # Rule 6: where the access files' <Files> sections are walked

@@ -71,9 +71,10 @@ def _if_section(name: str, args: Args, doc: str, syntax: str) -> Directive:
                      override=Override.ALL)
 
 
-def _read_time(name: str, args: Args, context: Ctx, doc: str, syntax: str) -> Directive:
+def _read_time(name: str, args: Args, context: Ctx, doc: str, syntax: str,
+               override: Override = Override.NONE) -> Directive:
     return Directive(name, args, context, v.words, None, "", doc, syntax=syntax,
-                     extra={"read_time": True})
+                     extra={"read_time": True}, override=override)
 
 
 DIRECTIVES: list[Directive] = [
@@ -94,13 +95,13 @@ DIRECTIVES: list[Directive] = [
                "module is used as one).",
                "LoadModule module_name modules/mod_x.so|package.module:attr|package.module.attr"),
     _read_time("<IfModule>", Args.TAKE1, ANY, "Keep the body only if the module is (or, with !, is not) loaded.",
-               "<IfModule [!]module> ... </IfModule>"),
+               "<IfModule [!]module> ... </IfModule>", override=Override.ALL),
     _read_time("<IfDefine>", Args.TAKE1, ANY, "Keep the body only if NAME is (or, with !, is not) defined.",
-               "<IfDefine [!]NAME> ... </IfDefine>"),
+               "<IfDefine [!]NAME> ... </IfDefine>", override=Override.ALL),
     _read_time("<IfVersion>", Args.TAKE12, ANY, "Keep the body only if the Apache version mpmd reads "
                "configs of (2.4.62) compares true: =, <, <=, >, >= against major[.minor[.patch]] "
                "(missing parts are 0), ~ or /regex/ for a regular expression, ! to negate.",
-               "<IfVersion [[!]operator] version> ... </IfVersion>"),
+               "<IfVersion [[!]operator] version> ... </IfVersion>", override=Override.ALL),
     # sections
     _section("VirtualHost", SERVER, Ctx.VHOST, "Directives that apply to one virtual host (parsed and stored)."),
     _section("Directory", SRV, Ctx.DIRECTORY, "Directives that apply to a directory and its subdirectories."),

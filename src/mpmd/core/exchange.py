@@ -170,6 +170,26 @@ async def work_after_answers(grace_s: float = TASK_GRACE_S) -> None:
         await asyncio.wait(pending, timeout=grace_s)
 
 
+# Connections that left HTTP (accepted websockets, modules/asgi_websocket.py), on the loop that
+# serves them; each has ``going_away()``.  A graceful stop or restart lets them live for
+# ``upgraded_grace_s`` and then closes them (1001), as uvicorn at its shutdown.
+UPGRADED: dict[Any, None] = {}
+
+
+def close_upgraded() -> None:
+    """Close every live upgraded connection of this loop (1001: going away)."""
+    for conn in list(UPGRADED):
+        conn.going_away()
+
+
+def upgraded_grace_s(cfg: Any) -> float:
+    """How long a graceful stop lets websockets live: GracefulShutdownTimeout less a second
+    for the closing handshake (the master ends what is left at GracefulShutdownTimeout), or
+    one second when it is 0 (no bound: a retiring process would otherwise never end)."""
+    bound = float(getattr(cfg, "graceful_shutdown_timeout", 0) or 0)
+    return max(bound - 1.0, 0.0) if bound > 0 else 1.0
+
+
 class Handler(Protocol):
     """A content handler.  ``kind`` tells the MPM where it may run:
 

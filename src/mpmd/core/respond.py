@@ -24,6 +24,8 @@ Rule 5: a Plan depends only on the answer's headers, status and body length, the
         and a Response handed out again and again (``memo=()``, the static cache's) keeps its
         Plan, head and body joined (``Plan.whole``), on itself, which ``plan_for`` (the
         drivers' entry) reuses.  Date is the request's time, as httpd's ``r->request_time``.
+Rule 6: a 101 (Switching Protocols: an accepted websocket, mod_asgi) carries ``Connection:
+        Upgrade`` and ends the connection's HTTP: its Plan never keeps the connection alive.
 """
 
 from __future__ import annotations
@@ -210,7 +212,10 @@ def _plan(request: Any, response: Response, keep_alive_allowed: bool,
         framing = b"Transfer-Encoding: chunked\r\n"
     else:
         framing = b""
-    if not keep_alive:
+    if status == 101:                    # Rule 6: the connection leaves HTTP
+        keep_alive = False
+        framing = b"Connection: Upgrade\r\n"
+    elif not keep_alive:
         framing += b"Connection: close\r\n"
     elif version == "1.0":
         framing += b"Connection: keep-alive\r\n"

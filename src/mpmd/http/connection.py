@@ -46,8 +46,15 @@ Rule 9: an unknown method is judged on its whole request line, however the reads
 
 Methods: llhttp accepts a fixed list (RFC 9110, WebDAV, and a few more); any other method
 is answered 501 (Apache's answer to an unknown method).  CONNECT is answered 405: this is
-an origin server, not a proxy.  A websocket/h2c ``Upgrade`` on a request without a body is
-served as a plain request; with a body it is rejected (llhttp would skip the body).
+an origin server, not a proxy.  An ``Upgrade`` on a request with a body is rejected (llhttp
+would skip the body).
+
+Rule 10: a GET asking to upgrade to websocket (``Upgrade: websocket``, ``Connection: upgrade``)
+        holds what follows its head (``_tail``) unparsed: after its answer either the handler
+        took the connection over (``take_over``: an accepted websocket, mpmd/http/websocket.py;
+        the held bytes are its first frames, and no HTTP is parsed any more) or it was a plain
+        answer, and ``start_next_cycle`` parses them as HTTP.  Any other upgrade (h2c, or to a
+        handler that is no websocket endpoint) is so served as a plain request, as httpd does.
 """
 
 from __future__ import annotations
@@ -130,7 +137,7 @@ class Connection:
         "_host", "_hosts", "_good_host", "_cl", "_te", "_expect", "_chunked", "_body_seen",
         "_error",
         "_keep_alive", "_max_field", "_max_fields", "_max_line", "_max_target", "_max_section",
-        "_upgrade", "_undecided",
+        "_upgrade", "_undecided", "_ws", "_tail",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -159,6 +166,8 @@ class Connection:
         self._error: ProtocolError | None = None
         self._good_host: bytes | None = None   # the last Host value that passed _host_ok
         self._keep_alive = True
+        self._ws = False              # the message being parsed is a websocket upgrade
+        self._tail: bytearray | None = None   # held after a websocket upgrade (Rule 10)
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -183,6 +192,12 @@ class Connection:
     def receive_data(self, data: bytes | memoryview) -> None:
         """Feed bytes read from the peer; ``b""`` means the peer closed its side.  ``data`` may
         be a view of the caller's receive buffer: nothing keeps it after the call returns."""
+        if self._tail is not None:           # Rule 10
+            if data:
+                self._tail += data
+            else:
+                self._eof = True
+            return
         if not data:
             self._eof = True
             if self._undecided is not None:
@@ -201,7 +216,7 @@ class Connection:
             try:                             # _feed's first round, inline: once per read
                 self._parser.feed_data(data)
             except HttpParserUpgrade as exc:
-                self._feed(data[exc.args[0]:])
+                self._upgraded(data[exc.args[0]:])
             except HttpParserError as exc:
                 self._parse_error(data, exc)
         if self._phase == HEAD and not self._dead:
@@ -234,6 +249,25 @@ class Connection:
         if not self._paused:
             raise RuntimeError("start_next_cycle() before the request's EndOfMessage")
         self._paused = False
+        tail = self._tail
+        if tail is not None:                 # Rule 10: a plain answer; the rest is HTTP
+            self._tail = None
+            self._ws = False
+            if tail:
+                self._feed(bytes(tail))
+
+    def take_over(self) -> bytes:
+        """Rule 10: the handler took the connection after a websocket upgrade's answer: the
+        bytes held after its head; nothing more is parsed."""
+        tail = bytes(self._tail or b"")
+        self._tail = None
+        self._dead = self._closing = True
+        return tail
+
+    @property
+    def upgrading(self) -> bool:
+        """True while a websocket upgrade's answer is pending (Rule 10)."""
+        return self._tail is not None
 
     def has_buffered_request(self) -> bool:
         """True when the next request (or its error) is already parsed and queued."""
@@ -287,6 +321,8 @@ class Connection:
     def bytes_buffered(self) -> int:
         """Bytes received but not yet handed out: an unfinished head (upper bound) + body data."""
         pending = self._head_bytes if self._phase == HEAD else 0
+        if self._tail is not None:
+            pending += len(self._tail)
         return pending + sum(len(e.data) for e in self._events if type(e) is Data)
 
     @property
@@ -307,9 +343,19 @@ class Connection:
                 return
             except HttpParserUpgrade as exc:
                 data = data[exc.args[0]:]
+                if self._ws:
+                    self._tail = bytearray(data)         # Rule 10
+                    return
             except HttpParserError as exc:
                 self._parse_error(data if read is None else read, exc)
                 return
+
+    def _upgraded(self, rest: bytes | memoryview) -> None:
+        """llhttp stopped after an upgrade request: hold the rest (Rule 10) or parse it."""
+        if self._ws:
+            self._tail = bytearray(rest)
+        else:
+            self._feed(rest)
 
     def _feed_high(self, data: bytes) -> None:
         """Rule 7: ``data`` holds bytes above 0x7F; those in the request-target reach llhttp
@@ -319,6 +365,9 @@ class Connection:
             first, end = run.span()
             self._feed(data[start:first], data)
             start = first
+            if self._tail is not None:       # Rule 10: held after a websocket upgrade
+                self._tail += data[first:]
+                return
             if self._dead or self._phase == BODY:
                 break                        # a body's bytes go as they are
             if self._phase == HEAD and self._url_open():
@@ -328,7 +377,7 @@ class Connection:
             else:
                 self._feed(data[first:end], data)
             start = end
-        if not self._dead:
+        if not self._dead and self._tail is None:
             self._feed(data[start:], data)
 
     def _parse_error(self, data: bytes | memoryview, exc: HttpParserError) -> None:
@@ -396,6 +445,7 @@ class Connection:
     # -- llhttp callbacks (called by httptools; hot path) ---------------------------
 
     def on_message_begin(self) -> None:
+        self._ws = False
         self._phase = HEAD
         self._progress = True
         self._head_bytes = 0
@@ -494,6 +544,8 @@ def _saw_expect(conn: Connection, value: bytes) -> None:
 
 def _saw_upgrade(conn: Connection, value: bytes) -> None:
     conn._upgrade = True
+    if b"websocket" in value.lower():
+        conn._ws = True
 
 
 _WATCHED = {                          # Host is counted in on_header itself

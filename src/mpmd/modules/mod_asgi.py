@@ -1,7 +1,12 @@
-"""mod_asgi: ASGI 3 applications (http + lifespan) on every MPM.
+"""mod_asgi: ASGI 3 applications (http, websocket, lifespan) on every MPM.
 
 Configuration (server or virtual-host context):
   ASGIApp /path package.module:app       (WSGIPythonPath applies here too)
+  WebSocketMaxMessageSize bytes          (16 MiB; a larger message closes with 1009)
+  WebSocketCompression On|Off            (permessage-deflate when the client offers it)
+
+A GET with ``Upgrade: websocket`` to a mount runs the app with the websocket scope
+(asgi_websocket.py, on the same loop as http requests: the nginx MPM's, or the loop thread).
 
 Interface with the MPMs (the "asgi-app" handler; its ``kind`` is set per process in child_init):
 
@@ -56,11 +61,14 @@ import threading
 import traceback
 from typing import Any, AsyncIterator, Callable, ClassVar, Iterator
 
+from mpmd.config import values as v
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import PROCESS_TASK, TASK_GRACE_S, Response, work_after_answers
 from mpmd.core.memo import derived_by_content
 from mpmd.core.modules import Module
 from mpmd.http.errors import RequestBodyError
+from mpmd.http.websocket import MAX_SIZE, is_upgrade
+from mpmd.modules import asgi_websocket
 from mpmd.mpm.base import awaits_handlers
 from mpmd.modules.app_probe import MountLine, check_mounts, lines_of
 from mpmd.modules.mod_wsgi import (VHOST_FIRST, AppBodyError, _app_spec, _log, _server_error, add_python_path,
@@ -78,6 +86,15 @@ DIRECTIVES = [
               default=[], field="asgi_app", merge=Merge.APPEND, owner="asgi_module", extra=VHOST_FIRST,
               syntax="ASGIApp URL-path package.module:app",
               doc="Serve an ASGI 3 application under a URL path (lifespan once per worker process)."),
+    Directive("WebSocketMaxMessageSize", Args.TAKE1, Ctx.SERVER | Ctx.VHOST, v.size, MAX_SIZE,
+              "websocket_max_message_size", owner="asgi_module",
+              syntax="WebSocketMaxMessageSize bytes",
+              doc="Largest websocket message an ASGI app is given (after inflation); a larger "
+                  "one closes the connection with 1009. 0: the default, 16 MiB."),
+    Directive("WebSocketCompression", Args.FLAG, Ctx.SERVER | Ctx.VHOST, v.flag, True,
+              "websocket_compression", owner="asgi_module",
+              syntax="WebSocketCompression On|Off",
+              doc="Agree on permessage-deflate (RFC 7692) with websocket clients that offer it."),
 ]
 
 
@@ -227,8 +244,12 @@ class ASGIApplication:
         if self.lifespan is not None and self.lifespan.failed:
             ctx.respond(_server_error())
             return
-        cycle = AsyncCycle(ctx, self)
         state = self.lifespan.state if self.lifespan and self.lifespan.supported else None
+        if ctx.request.method == "GET" and is_upgrade(ctx.request):
+            ws = websocket_cycle(ctx, self.loop, ctx.respond)     # type: ignore[arg-type]
+            await asgi_websocket.serve(self, ctx, ws, state, lambda e: self._finished_early(ctx, e))
+            return
+        cycle = AsyncCycle(ctx, self)
         try:
             await self.app(build_scope(ctx, self.mount, state), cycle.receive, cycle.send)
         except asyncio.CancelledError:
@@ -276,6 +297,13 @@ class ASGIApplication:
 def _wake(fut: asyncio.Future[Any] | None) -> None:
     if fut is not None and not fut.done():
         fut.set_result(None)
+
+
+def websocket_cycle(ctx: Any, loop: Any, answer: Any) -> asgi_websocket.WebSocketCycle:
+    server = ctx.server
+    return asgi_websocket.WebSocketCycle(
+        ctx, loop, answer, int(getattr(server, "websocket_max_message_size", MAX_SIZE) or MAX_SIZE),
+        bool(getattr(server, "websocket_compression", True)))
 
 
 class AsyncCycle:
@@ -655,6 +683,8 @@ class ASGIModule(Module):
         if self.loop_thread is None:
             self.loop_thread = LoopThread()
         loop = self.loop_thread.loop
+        if ctx.request.method == "GET" and is_upgrade(ctx.request):
+            return self.websocket_blocking(m, ctx, loop)
         cycle = BlockingCycle(ctx, loop)
 
         async def run() -> None:
@@ -689,6 +719,34 @@ class ASGIModule(Module):
             return Response(status, headers, b"", on_close=cycle.close)
         return Response(status, headers, cycle.body(lambda e: m._fail(ctx, "MPMD0803", e)),
                         on_close=cycle.close)
+
+
+    def websocket_blocking(self, m: ASGIApplication, ctx: Any, loop: Any) -> Response:
+        """The websocket scope on a blocking MPM: the app on the loop thread; this thread
+        waits for its answer (the 101, whose body the driver hands the socket to, or a
+        refusal)."""
+        if ctx.conn.tls is not None:
+            # the TLS socket stays with its thread here: only the nginx MPM carries wss://
+            _log(self.log, "error", "MPMD0808", "WebSocket over TLS is served on the nginx MPM "
+                 "only: answered 501", ctx)
+            from mpmd.core.errors import error_response
+            return error_response(501, close=True)
+        answered: queue.SimpleQueue[Response] = queue.SimpleQueue()
+        ws = websocket_cycle(ctx, loop, answered.put)
+
+        async def run() -> None:
+            try:
+                await m.ensure_started()
+                if m.lifespan is not None and m.lifespan.failed:
+                    raise RuntimeError(f"lifespan startup of {m.spec} failed")
+            except Exception as exc:  # noqa: BLE001 - answered 500
+                answered.put(m._finished_early(ctx, exc))
+                return
+            state = m.lifespan.state if m.lifespan and m.lifespan.supported else None
+            await asgi_websocket.serve(m, ctx, ws, state, lambda e: m._finished_early(ctx, e))
+
+        asyncio.run_coroutine_threadsafe(run(), loop)
+        return answered.get()
 
 
 def _run_on_owner_loop(m: ASGIApplication, coro: Any) -> None:

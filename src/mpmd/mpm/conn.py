@@ -41,14 +41,23 @@ Rule 9: a body the event MPM's listener began to read (event/listener.py Rule 7)
         alone when the body stage is off: 408 "request timed out").  ``interim``: what the
         listener could not write of the "100 Continue" it sent (b"": all of it), and the body
         counts it as sent.
+Rule 10: a 101 (an accepted websocket, modules/asgi_websocket.py) hands the connection over:
+        the head is written, then a duplicate of the socket goes to the event loop that runs
+        the app (the ASGI loop thread; ``connect_accepted_socket``) with the bytes the core
+        held after the request's head, and this thread waits for the connection's end, then
+        logs the 101 and closes.  So no thread reads or writes a websocket.  A graceful stop
+        seen meanwhile closes the process's websockets after the grace
+        (``core.exchange.upgraded_grace_s``, ``close_upgraded``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import ssl
 import struct
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +65,8 @@ from typing import Any
 from mpmd.core.body import CONTINUE, ClientGone, RequestBody
 from mpmd.core.cycle import (KEEP, LINGER_READS, LINGER_S, NO_BODY, Cycle, NullSlot, Policy,
                              refuse, close_response)
-from mpmd.core.exchange import ConnInfo, FileBody, MultipartBody
+from mpmd.core.exchange import (ConnInfo, FileBody, MultipartBody, close_upgraded, Response,
+                                upgraded_grace_s)
 from mpmd.core.reqtimeout import Stage, StageClock, expired_error
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
@@ -413,6 +423,10 @@ class ConnectionDriver:
             self._request_timeout(sock, cycle.policy.timeout_s)
         plan = cycle.answer(cycle.run(), self.stopping, info.requests_served)
         resp = cycle.response
+        if resp.status == 101:                    # type: ignore[union-attr]
+            self._switch(sock, conn, cycle, resp)   # type: ignore[arg-type]
+            info.requests_served += 1
+            return False
         keep = plan.keep_alive
         if self.secure:                           # the head's read may have left KeepAliveTimeout
             self._set_rcv_timeout(sock, self.timeout_s)
@@ -435,6 +449,41 @@ class ConnectionDriver:
         if self.timeout_s != self.conn_policy.timeout_s:
             self._request_timeout(sock, self.conn_policy.timeout_s)   # back to the address's
         return step is KEEP
+
+    def _switch(self, sock: socket.socket, conn: Any, cycle: Cycle, resp: Response) -> None:
+        """Rule 10."""
+        tunnel: Any = resp.body
+        ended = threading.Event()
+        sent: list[int] = [0]
+
+        def on_end(nbytes: int) -> None:
+            sent[0] = nbytes
+            ended.set()
+        tunnel.on_end = on_end
+        tunnel.tail = conn.take_over()
+        loop = tunnel.loop
+        try:
+            sock.sendall(cycle.first)
+            twin = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:
+            loop.call_soon_threadsafe(tunnel.close)
+            cycle.finish(0, False)
+            raise
+
+        async def adopt() -> None:
+            try:
+                await loop.connect_accepted_socket(lambda: tunnel, sock=twin)
+            except Exception as exc:  # noqa: BLE001 - the peer left meanwhile
+                twin.close()
+                tunnel.connection_lost(exc)
+        asyncio.run_coroutine_threadsafe(adopt(), loop)
+        graceful = False
+        while not ended.wait(0.25):
+            if not graceful and (self.stopping or getattr(self.mpm, "graceful", False)):
+                graceful = True
+                grace = upgraded_grace_s(self.cfg)
+                loop.call_soon_threadsafe(loop.call_later, grace, close_upgraded)
+        cycle.finish(sent[0], False)
 
     def _request_timeout(self, sock: socket.socket, seconds: float) -> None:
         """Timeout from here on (reads and writes) is ``seconds``."""

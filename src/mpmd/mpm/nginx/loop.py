@@ -36,7 +36,7 @@ import threading
 import time
 from typing import Any
 
-from mpmd.core.exchange import work_after_answers
+from mpmd.core.exchange import close_upgraded, upgraded_grace_s, work_after_answers
 from mpmd.core.cycle import RETIRE_S, Policy, request_line
 from mpmd.mpm.common import M_STUCK, StuckRequest, child_setup
 from mpmd.mpm.nginx.pool import BlockingPool
@@ -219,6 +219,9 @@ class LoopWorker:
         # close.  Fresh ones were accepted because their request had arrived
         # (TCP_DEFER_ACCEPT): they are served (then closed) or time out.
         self.loop.call_later(RETIRE_S, self._close_idle)
+        # websockets live on to the end of the grace, then close with 1001 (their count keeps
+        # the worker running until they are gone)
+        self.loop.call_later(upgraded_grace_s(self.cfg), close_upgraded)
         self._maybe_done()
 
     def _close_idle(self) -> None:

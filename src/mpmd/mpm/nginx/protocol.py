@@ -38,6 +38,12 @@ Rule 7: a "blocking" handler's body (a WSGI app's) is read on the loop before th
         Continue" first (``RequestBody.invite``: the handler reads the body, RFC 9110 10.1.1).
         Every other kind answers at once, its body discarded after ("answered", "inline": a
         405, a static file), or reads it on the loop ("async").
+Rule 8: a 101 (an accepted websocket, modules/asgi_websocket.py) hands the connection over:
+        the head is written, the transport gets the Response's body as its protocol
+        (``set_protocol``) with the bytes the core held after the request's head, and the
+        connection leaves the sweep (no Timeout; the app's task is no longer cancelled by
+        the client leaving: the app gets a disconnect).  When the transport closes, the
+        cycle logs the 101 and the connection is counted out.
 """
 
 from __future__ import annotations
@@ -339,6 +345,9 @@ class HttpProtocol(asyncio.Protocol):
             cycle.response = resp
             self.finish(0)
             return
+        if resp.status == 101:
+            self._switch(resp)
+            return
         plan = cycle.answer(resp, self.w.stopping, self.served, _ALL)
         resp = cycle.response                # type: ignore[assignment]
         self.keep = plan.keep_alive
@@ -352,6 +361,26 @@ class HttpProtocol(asyncio.Protocol):
             self._to_busy(True)
             self.phase_writing = True
             self.task = self.w.loop.create_task(write_body(self, cycle, plan, cycle.first))
+
+    def _switch(self, resp: Response) -> None:
+        """Rule 8."""
+        cycle = self.cycle
+        assert cycle is not None
+        cycle.answer(resp, self.w.stopping, self.served, _ALL)
+        tunnel = resp.body
+        self.keep = False
+        self.task = None
+        self._to_busy(False)
+        if self.w.stuck_s:
+            self.w.running.pop(self, None)
+        self.transport.write(cycle.first)
+        tunnel.on_end = self._switched_end                  # type: ignore[union-attr]
+        self.transport.set_protocol(tunnel)
+        tunnel.attach(self.transport, self.conn.take_over())   # type: ignore[union-attr]
+
+    def _switched_end(self, nbytes: int) -> None:
+        self.connection_lost(None)
+        self.finish(nbytes)
 
     def finish(self, nbytes: int) -> None:
         """The answer is out: the cycle logs it and says what the connection does next."""
