@@ -263,3 +263,30 @@ def test_graceful_restart_keeps_websockets_for_the_grace(srv):
                 await new.send("still")                       # the new one is not closed
                 assert await new.recv() == "still"
     run(go())
+
+
+def test_frames_in_the_handshake_packet_and_a_bad_handshake(srv):
+    """A client that sends its first frame in the same packet as the handshake gets it
+    echoed (the core held it, connection.py Rule 10); a bad Sec-WebSocket-Version is a 400."""
+    from wsproto.connection import Connection as WsClient, ConnectionType
+    from wsproto.events import TextMessage
+    client = WsClient(ConnectionType.CLIENT)
+    head = (b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(head + client.send(TextMessage("early")))
+        data = b""
+        while b"\r\n\r\n" not in data:        # the echo may come in the same read
+            data += s.recv(65536)
+        answer, _, rest = data.partition(b"\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 101 ")
+        assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in answer
+        client.receive_data(rest)
+        events = list(client.events())
+        while not events:
+            client.receive_data(s.recv(65536))
+            events = list(client.events())
+        assert events[0].data == "early"
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(head.replace(b"Version: 13", b"Version: 8"))
+        assert _read_until(s, b"\r\n\r\n").startswith(b"HTTP/1.1 400 ")
