@@ -270,7 +270,7 @@ def chart(rows: list[dict], path: Path, title: str) -> None:
         label = f"{r['rps']:.0f}"
         if apache and not r["server"].startswith("apache"):
             label += f"\n{r['rps'] / apache:.2f}x"
-        ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        ax.annotate(label, (bar.get_x() + bar.get_width() / 2, max(r["rounds"])),   # above the whisker
                     ha="center", va="bottom", fontsize=8, xytext=(0, 3), textcoords="offset points")
     ax.set_ylabel("req/s (median of rounds; bars: min-max)")
     ax.set_title(title, fontsize=9)

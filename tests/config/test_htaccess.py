@@ -155,3 +155,16 @@ def test_the_embedded_config_never_serves_ht_files(tmp_path):
         assert (req.provider, req.arg, req.negate) == ("all", False, False)
     (req,) = cfg.dir_config(str(demo / "htdocs" / "index.html"), "/index.html").require.children
     assert (req.provider, req.arg) == ("all", True)
+
+
+def test_a_provider_alias_of_the_config_may_be_named(tmp_path):
+    """<AuthnProviderAlias> sections of the configuration are known to every .htaccess."""
+    cfg, docs = _cfg(tmp_path, f"<AuthnProviderAlias file staff>\nAuthUserFile {tmp_path}/u\n"
+                               f"</AuthnProviderAlias>\n<Directory {tmp_path / 'docs'}>\n"
+                               "AllowOverride AuthConfig\n</Directory>\n")
+    _write(docs / ".htaccess", "AuthType Basic\nAuthName x\nAuthBasicProvider staff\n"
+                               "Require valid-user\n")
+    assert "_htaccess_error" not in cfg.dir_config(str(docs / "a"), "/a").__dict__
+    _write(docs / ".htaccess", "AuthBasicProvider nobody\n")
+    status, text = cfg.dir_config(str(docs / "a"), "/a").__dict__["_htaccess_error"]
+    assert status == 500 and "Unknown Authn provider: nobody" in text

@@ -54,6 +54,9 @@ TREE = {
     "server": ("AllowOverride All", "DocumentRoot /tmp\n", ["x.txt"]),
     "include": ("AllowOverride All", "Include /etc/hostname\n", ["x.txt"]),
     "live": ("AllowOverride All", None, ["x.txt"]),
+    "loop": ("AllowOverride All", None, ["x.txt"]),
+    "nolinks": ("AllowOverride Options", "Options -FollowSymLinks\n", ["x.txt"]),
+    "links": ("AllowOverride Options", "Options +Indexes\n", ["x.txt"]),     # .htaccess -> itself: ELOOP, 403
     # access control in .htaccess: Order/Allow/Deny need Limit, Require and containers
     # AuthConfig, <Limit> either
     "order": ("AllowOverride Limit", "Order allow,deny\nAllow from 10.0.0.0/8\n", ["x.txt"]),
@@ -78,7 +81,8 @@ REQUESTS = [
     ("/files/secret.txt", None), ("/files/x.txt", None),
     ("/cond/x.txt?on", None), ("/cond/x.txt?off", None), ("/server/x.txt", None),
     ("/include/x.txt", None), ("/fileinfo/.htaccess", None), ("/.htaccess", None),
-    ("/.htpasswd", None), ("/index.html", None),
+    ("/.htpasswd", None), ("/index.html", None), ("/loop/x.txt", None),
+    ("/nolinks/l.txt", None), ("/links/l.txt", None),
     ("/order/x.txt", None), ("/order-refused/x.txt", None), ("/limit/x.txt", None),
     ("/limit-post/x.txt", None), ("/containers/x.txt", None), ("/require-refused/x.txt", None),
 ]
@@ -109,6 +113,9 @@ def _tree(htdocs: Path, files: Path) -> str:
             (d / ".htaccess").write_text(htaccess.replace("{files}", str(files)))
         if allow:
             lines += [f'<Directory "{d}">', f"    {allow}", "</Directory>"]
+    os.symlink(".htaccess", htdocs / "loop" / ".htaccess")    # exists, cannot be opened
+    for name in ("nolinks", "links"):
+        os.symlink("x.txt", htdocs / name / "l.txt")
     return "\n".join(lines) + "\n"
 
 
@@ -176,6 +183,9 @@ def test_same_answers_as_apache(apache_answers, conf, make_server, tmp_path):
             "not included in the server configuration") in log
     assert f"{conf.htdocs / 'disallowed' / '.htaccess'}:1: Header not allowed here" in log
     assert "/typo/.htaccess: Invalid command 'Headr'" in apache_log
+    # a .htaccess that cannot be opened: 403 with httpd's AH00529 words
+    assert f"{conf.htdocs / 'loop' / '.htaccess'} pcfg_openfile: unable to check htaccess file" in log
+    assert "/loop/.htaccess pcfg_openfile: unable to check htaccess file" in apache_log
 
 
 @pytest.mark.skipif(not Path("/usr/bin/htpasswd").exists(), reason="htpasswd is not installed")

@@ -112,8 +112,9 @@ def test_no_hooks_without_rewrite_lines():
 
 
 def test_route_cache_keeps_path_rules_only(tmp_path):
-    """core/modules.py "Route cache": a path-only outcome is kept, one that read a header or
-    the query, or changed the query, is decided per request."""
+    """core/modules.py "Route cache": a path-only outcome is kept, one that read a header is
+    kept with a check (reused only for the same header values: mod_rewrite Rule 5), one that
+    read the query, or changed it, is decided per request."""
     from mpmd.core import request as pipeline
     from tests.modules.static_support import config, context, get, make_site
     make_site(tmp_path)
@@ -126,5 +127,11 @@ RewriteRule ^/q$ /a.txt?z=1 [L]
     for target in (b"/p", b"/h", b"/q"):
         pipeline.prepare(context(cfg, "GET", target, {"X-A": "y"}))
     kept = {path for path, _ in cfg.hooks.routes}
-    assert b"/p" in kept and b"/h" not in kept and b"/q" not in kept
+    assert b"/p" in kept and b"/h" in kept and b"/q" not in kept
+    assert cfg.hooks.routes[(b"/p", "GET")][8] is None
+    checks = cfg.hooks.routes[(b"/h", "GET")][8]
+    same = context(cfg, "GET", b"/h", {"X-A": "y"}).request
+    other = context(cfg, "GET", b"/h", {"X-A": "n"}).request
+    assert all(check(same) for check in checks)
+    assert not all(check(other) for check in checks)
     assert get(cfg, "/p").status == 200

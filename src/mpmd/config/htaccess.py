@@ -42,12 +42,14 @@ _serials = itertools.count(1)
 @dataclass(frozen=True, slots=True)
 class LoadContext:
     """What parsing needs from the load that built the server: its directive index (the
-    loaded modules' tables), ServerRoot, the Define'd names and the <IfModule> test."""
+    loaded modules' tables), ServerRoot, the Define'd names, the <IfModule> test, and the
+    names the configuration registered (<AuthnProviderAlias>: loader ``_Walker.names``)."""
 
     index: dict[str, Directive]
     server_root: str
     defines: dict[str, str]
     module_present: Callable[[str], bool]
+    names: dict[str, set[str]]
     # names the configuration registered (<AuthnProviderAlias>: loader's _Walker.names)
     names: dict[str, set[str]] | None = None
 
@@ -158,6 +160,7 @@ def parse(text: str, path: str, directory: str, rules: Rules, load: LoadContext)
     nodes = parse_text(text, path, state)
     walker = _Walker(load.index, load.server_root, [])
     walker.htaccess = rules
+    walker.names = {kind: set(names) for kind, names in load.names.items()}
     if load.names:
         walker.names = {key: set(found) for key, found in load.names.items()}
     section = Section("Directory", directory, path, 0)

@@ -120,9 +120,10 @@ def volatile_route(ctx: Any) -> None:
     ctx.notes[VOLATILE] = True
 
 
-def checked_route(ctx: Any, check: Callable[[], bool]) -> None:
+def checked_route(ctx: Any, check: Callable[[Any], bool]) -> None:
     """This request's route depends on something that can be asked again cheaply (a file's
-    version): keep it, and reuse it only while ``check()`` is true (core/request.py Rule 9)."""
+    version, a request field's value): keep it, and reuse it for a request only while
+    ``check(request)`` is true (core/request.py Rule 9)."""
     checks = ctx.notes.get(ROUTE_CHECKS)
     if checks is None:
         ctx.notes[ROUTE_CHECKS] = [check]

@@ -41,8 +41,10 @@ Rule 8: when the configuration reads .htaccess files (config/model.py Rule 6), a
         is asked again, which stats the access files, and the route is reused only while it
         gives the same merged config, so an edit is seen at the next request.  A
         configuration without AllowOverride pays one attribute test per uncached route.
-Rule 9: a route may carry checks (``checked_route``, core/modules.py): callables asked on
-        every reuse, in order; one that is false drops the route and the phases run again.
+Rule 9: a route may carry checks (``checked_route``, core/modules.py): callables asked with
+        the request on every reuse, in order.  One that is false for a request about the
+        world (a file changed) or about the request (another value of a header the route
+        read) means the phases run again for it, and the route is replaced by their outcome.
         A route without checks costs one ``is None`` test.  The checks are the route's,
         not the request's: they are kept apart from the notes a reuse copies.
 """
@@ -236,7 +238,7 @@ def _htaccess_walked(ctx: RequestContext) -> Response | None:
 def _same_walk(server: Any, filename: Any, uri_path: Any, merged: Any) -> Any:
     """Rule 8: whether the walk still merges to ``merged`` (model.py keeps one DirConfig per
     version of the access files, so the same object means the same files)."""
-    return lambda: server.dir_config(filename, uri_path) is merged
+    return lambda _request: server.dir_config(filename, uri_path) is merged
 
 
 def _if_walk(ctx: RequestContext) -> Response | None:
@@ -274,7 +276,7 @@ def begin(request: Any, conn: Any, server: Any, body: Any, mpm: Any,
     routes = server.hooks.routes
     if routes is not None:
         hit = routes.get((request.path, request.method))
-        if hit is not None and (hit[8] is None or _holds(routes, request, hit[8])):
+        if hit is not None and (hit[8] is None or _holds(request, hit[8])):
             uri_path, filename, path_info, dir_config, name, notes, env, handler, _ = hit
             ctx = RequestContext(request, conn, server, body, uri_path, path_info, filename,
                                  name, dir_config, notes.copy(), mpm, now)
@@ -293,16 +295,15 @@ def cached_route(server: Any, request: Any) -> tuple[Any, Any] | None:
     if routes is None:
         return None
     hit = routes.get((request.path, request.method))
-    if hit is None or (hit[8] is not None and not _holds(routes, request, hit[8])):
+    if hit is None or (hit[8] is not None and not _holds(request, hit[8])):
         return None
     return hit[7], hit[3]
 
 
-def _holds(routes: dict[Any, Any], request: Any, checks: Any) -> bool:
-    """Rule 9: every check of a kept route still true; else the route is dropped."""
+def _holds(request: Any, checks: Any) -> bool:
+    """Rule 9: every check of a kept route true for ``request``."""
     for check in checks:
-        if not check():
-            routes.pop((request.path, request.method), None)
+        if not check(request):
             return False
     return True
 
@@ -321,7 +322,7 @@ def prepare(ctx: RequestContext) -> Any:
         return run_phases(ctx)
     key = (request.path, request.method)
     hit = routes.get(key)
-    if hit is not None and (hit[8] is None or _holds(routes, request, hit[8])):   # Rules 4, 9
+    if hit is not None and (hit[8] is None or _holds(request, hit[8])):   # Rules 4, 9
         (ctx.uri_path, ctx.filename, ctx.path_info, ctx.dir_config, ctx.handler, notes,
          env, handler, _) = hit
         ctx.notes = notes.copy()

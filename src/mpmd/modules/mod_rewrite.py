@@ -23,9 +23,12 @@ Rule 3: END stops rewriting for the rest of the request, internal redirects incl
         this round only.
 Rule 4: T= and H= are applied last in fixups (httpd's hook_mimetype): they win over AddType,
         ForceType and AddHandler/SetHandler.
-Rule 5: route cache: an outcome that read a header, the client, the query, the time, the
-        environment or the file system, or that changed the query, is not cached
-        (``volatile_route``); a path-only rule set is.  Without any RewriteEngine On no hook
+Rule 5: route cache: an outcome that read the client, the query, the time or the
+        environment, or that changed the query, is not cached (``volatile_route``); a
+        path-only rule set is, and so is one that read request headers or tested files
+        (-f, -s, -d, -x, -l) on paths made from the URL and the headers: with checks
+        (``checked_route``) that each header read has the same values in the next request
+        and each test gives the same result, else the rules run again for it.  Without any RewriteEngine On no hook
         runs (``unused_hooks``).
 Rule 7: the request headers a matching rule's conditions read are added to Vary, on answers
         other than the server's own (httpd merges them into headers_out, which its error and
@@ -47,9 +50,10 @@ from mpmd.core import request as core_request
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.log import ErrorLog
 from mpmd.core.log import for_server as log_for_server
-from mpmd.core.modules import SET_FIELDS, Module, PerServer, volatile_route
+from mpmd.core.modules import SET_FIELDS, Module, PerServer, checked_route, volatile_route
 from mpmd.modules import rewrite_rules as rr
 from mpmd.modules.rewrite_engine import (NOESCAPE, STATUS, Run, absolute_skip, escape_absolute_uri,
+                                         same_file_tests, same_headers,
                                          escape_uri, prefix_exists, split_path_info)
 
 ANSWER = "rewrite-answer"             # handler: a per-dir outcome that is an answer
@@ -297,6 +301,11 @@ class RewriteModule(Module):
             ctx.notes[NOTE_VARY] = have + [v for v in run.vary if v not in have]
         if run.volatile or run.query_changed:
             volatile_route(ctx)
+        else:                                 # Rule 5: kept while each read gives the same
+            if run.headers_read:
+                checked_route(ctx, same_headers(tuple(run.headers_read)))
+            if run.file_tests:
+                checked_route(ctx, same_file_tests(tuple(run.file_tests)))
         if run.end:
             ctx.notes[NOTE_END] = True
         if run.mime:

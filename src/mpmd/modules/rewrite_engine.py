@@ -100,6 +100,8 @@ class Run:
         self.rr: tuple[str, Any] | None = None
         self.rc: tuple[str, Any] | None = None
         self.volatile = False
+        self.file_tests: list[tuple[str, str, bool]] = []     # (test, path, result): mod_rewrite Rule 5
+        self.headers_read: list[tuple[bytes, list[bytes]]] = []   # (name, values): Rule 5 too
         self.query_changed = False
         self.no_prefix_stat = False
         self.mime: str | None = None
@@ -112,8 +114,9 @@ class Run:
 
     # -- variables -------------------------------------------------------------------------------
     def header(self, name: str) -> str:
-        self.volatile = True
-        values = self.ctx.request.header_values(name.lower().encode("latin-1"))
+        key = name.lower().encode("latin-1")
+        values = self.ctx.request.header_values(key)
+        self.headers_read.append((key, values))
         if values and name.lower() not in [v.lower() for v in self.vary]:
             self.vary.append(name)
         return ", ".join(v.decode("latin-1") for v in values)
@@ -311,8 +314,8 @@ class Run:
             if rc and not c.negate:
                 self.rc = (value, m)
         elif kind in _FILE_TESTS:
-            self.volatile = True
             rc = _file_test(kind, value)
+            self.file_tests.append((kind, value, rc))
         elif kind in ("=", "<", ">", "<=", ">="):
             a, b = (value.lower(), c.pattern.lower()) if c.nocase else (value, c.pattern)
             cmp = _lexi(a, b)
@@ -540,6 +543,16 @@ def _lexi(a: str, b: str) -> int:
 def _atoi(text: str) -> int:
     m = re.match(r"\s*([+-]?\d+)", text)
     return int(m.group(1)) if m else 0
+
+
+def same_file_tests(tests: tuple[tuple[str, str, bool], ...]) -> Any:
+    """A route check (core/request.py Rule 9): every file test still gives its result."""
+    return lambda _request: all(_file_test(kind, path) is rc for kind, path, rc in tests)
+
+
+def same_headers(seen: tuple[tuple[bytes, list[bytes]], ...]) -> Any:
+    """A route check: each request header the rules read has the values it had."""
+    return lambda request: all(request.header_values(name) == values for name, values in seen)
 
 
 def _file_test(kind: str, path: str) -> bool:
