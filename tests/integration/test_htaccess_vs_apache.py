@@ -26,6 +26,9 @@ TREE = {
     "auth": ("AllowOverride AuthConfig",
              'AuthType Basic\nAuthName "Members"\nAuthUserFile "{files}/htpasswd"\n'
              "Require valid-user\n", ["x.txt"]),
+    "authall": ("AllowOverride All",         # the report: this was served with 200
+                'AuthType Basic\nAuthName "Members"\nAuthUserFile "{files}/htpasswd"\n'
+                "Require valid-user\n", ["x.txt"]),
     "disallowed": ("AllowOverride AuthConfig", "Header set X-Ht no\n", ["x.txt"]),
     "typo": ("AllowOverride All", "# a comment\n\nHeadr set X-Ht no\n", ["x.txt"]),
     "fileinfo": ("AllowOverride All",
@@ -72,7 +75,8 @@ TREE = {
 }
 CREDS = "Basic " + base64.b64encode(b"mem:secret").decode()
 REQUESTS = [
-    ("/auth/x.txt", None), ("/auth/x.txt", CREDS), ("/disallowed/x.txt", None),
+    ("/auth/x.txt", None), ("/auth/x.txt", CREDS), ("/authall/x.txt", None),
+    ("/authall/x.txt", CREDS), ("/disallowed/x.txt", None),
     ("/typo/x.txt", None), ("/fileinfo/", None), ("/fileinfo/x.txt", None),
     ("/fileinfo/missing", None), ("/noindex/", None), ("/noindex/x.txt", None),
     ("/listing/", None), ("/nested/x.txt", None), ("/nested/inner/x.txt", None),

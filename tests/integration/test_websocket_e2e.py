@@ -290,3 +290,31 @@ def test_frames_in_the_handshake_packet_and_a_bad_handshake(srv):
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
         s.sendall(head.replace(b"Version: 13", b"Version: 8"))
         assert _read_until(s, b"\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+
+
+def test_websockets_over_tls(conf, make_server, tmp_path):
+    """wss:// on every MPM: the nginx MPM's TLS transport, the blocking MPMs' TlsPump
+    (mpm/conn.py Rule 10); a 1 MiB message both ways and a close code."""
+    from tests.support.tlscerts import make_pki, ssl_lines
+    pki = make_pki(tmp_path / "pki")
+    conf.add(f'WSGIPythonPath "{REPO}"')
+    conf.add("ASGIApp /ws tests.apps.ws_apps:app")
+    conf.add(ssl_lines(pki))
+    server = make_server(conf)
+
+    async def go():
+        url = f"wss://localhost:{server.port}/ws/echo"
+        async with connect(url, ssl=pki.client_context(), max_size=None) as ws:
+            await ws.send("secure")
+            assert await ws.recv() == "secure"
+            blob = bytes(range(256)) * 4096
+            await ws.send(blob)
+            assert await ws.recv() == blob
+        async with connect(f"wss://localhost:{server.port}/ws/sub", ssl=pki.client_context()) as ws:
+            assert json.loads(await ws.recv())["scheme"] == "wss"
+        async with connect(f"wss://localhost:{server.port}/ws/close", ssl=pki.client_context()) as ws:
+            await ws.send("4003 over tls")
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 4003
+    run(go())

@@ -31,7 +31,9 @@ REQUIRE = [
     ("Require all denied", "GET", "127.0.0.1", 403),
     ("Require method GET HEAD", "GET", "127.0.0.1", 200),
     ("Require method GET HEAD", "HEAD", "127.0.0.1", 200),
-    ("Require method GET", "HEAD", "127.0.0.1", 403),
+    ("Require method GET", "HEAD", "127.0.0.1", 200),          # HEAD is GET (apache2)
+    ("Require method HEAD", "GET", "127.0.0.1", 200),
+    ("Require method POST", "HEAD", "127.0.0.1", 403),
     ("Require ip 127.0.0.1", "GET", "127.0.0.1", 200),
     ("Require ip 127.0.0.1", "GET", "10.1.2.3", 403),
     ("Require ip 10.0.0.0/8 ::1", "GET", "10.1.2.3", 200),

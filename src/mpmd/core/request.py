@@ -32,7 +32,7 @@ Rule 6: three hooks run on every request, the route cached or not: ``header_pars
         Expires, DEFLATE).  For a route from the cache (whose access decision read none of
         what header_parser sets, or it would be volatile) header_parser runs once the route is
         restored (``parse_headers``); the env a route keeps is what the phases set, but
-        not what header_parser changed.  A request the core refused (Rule 5) goes through none of them.
+        not what header_parser or post_read_request changed (server-level SetEnvIf).  A request the core refused (Rule 5) goes through none of them.
 Rule 7: ``error()`` is the server's own error answer (``Response.local``), or, when an
         ErrorDocument line covers the status, its text, a 302 to its URL, or the answer of an
         internal redirect to its local URL with the error's status (core/errordoc.py).
@@ -198,10 +198,7 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
             resp = fn(ctx)
             if resp is not None:
                 return resp
-        env = ctx.env
-        if env != before:
-            ctx.notes[ROUTE_ENV] = (before, [k for k in {*before, *env}
-                                             if before.get(k, _UNSET) != env.get(k, _UNSET)])
+        _env_changed(ctx, before)
     for fn in by_hook["access_checker"]:
         resp = fn(ctx)
         if resp is not None:
@@ -209,6 +206,20 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
     for fn in by_hook["fixups"]:
         fn(ctx)
     return None
+
+
+def _env_changed(ctx: RequestContext, before: dict[str, str]) -> None:
+    """Rule 6: note the env names a per-request hook changed, and the env before the first
+    such change, so the route cache keeps neither."""
+    env = ctx.env
+    if env == before:
+        return
+    changed = [k for k in {*before, *env} if before.get(k, _UNSET) != env.get(k, _UNSET)]
+    noted = ctx.notes.get(ROUTE_ENV)
+    if noted is None:
+        ctx.notes[ROUTE_ENV] = (before, changed)
+    else:
+        noted[1].extend(changed)
 
 
 def _htaccess_walked(ctx: RequestContext) -> Response | None:
@@ -401,10 +412,14 @@ def run_phases(ctx: RequestContext) -> Any:
         ctx.uri_path = decode_path(path or b"/")
     except BadPath as exc:
         return error(exc.status, ctx)
-    for fn in ctx.server.hooks.by_hook["post_read_request"]:
-        resp = fn(ctx)
-        if resp is not None:
-            return resp
+    readers = ctx.server.hooks.by_hook["post_read_request"]
+    if readers:
+        before = dict(ctx.env)
+        for fn in readers:
+            resp = fn(ctx)
+            if resp is not None:
+                return resp
+        _env_changed(ctx, before)
     resp = _translate_and_check(ctx)
     if resp is not None:
         return resp

@@ -29,7 +29,7 @@ from mpmd.config.directives import Args, Ctx, Directive, Override
 from mpmd.config.values import Worded
 from mpmd.core.exchange import RequestContext
 from mpmd.core.modules import Module
-from mpmd.modules.mod_authz_core import ALL_METHODS, Mask, ip_subnet
+from mpmd.modules.mod_authz_core import ALL_METHODS, Mask, client_ip, ip_subnet
 
 DENY_ALLOW, ALLOW_DENY, MUTUAL = "deny,allow", "allow,deny", "mutual-failure"
 
@@ -121,8 +121,7 @@ class AccessCompat:
         if not self.allows and not self.denies:
             return self._setting(self.orders, method, DENY_ALLOW) != ALLOW_DENY \
                 and self._setting(self.orders, method, DENY_ALLOW) != MUTUAL
-        from mpmd.modules.mod_authz_core import _client_ip
-        ip = _client_ip(ctx) if self.volatile else None
+        ip = client_ip(ctx) if self.volatile else None
         host: list[Any] = []
 
         def found(entries: tuple[Entry, ...]) -> bool:

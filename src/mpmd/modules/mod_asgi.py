@@ -725,12 +725,6 @@ class ASGIModule(Module):
         """The websocket scope on a blocking MPM: the app on the loop thread; this thread
         waits for its answer (the 101, whose body the driver hands the socket to, or a
         refusal)."""
-        if ctx.conn.tls is not None:
-            # the TLS socket stays with its thread here: only the nginx MPM carries wss://
-            _log(self.log, "error", "MPMD0808", "WebSocket over TLS is served on the nginx MPM "
-                 "only: answered 501", ctx)
-            from mpmd.core.errors import error_response
-            return error_response(501, close=True)
         answered: queue.SimpleQueue[Response] = queue.SimpleQueue()
         ws = websocket_cycle(ctx, loop, answered.put)
 

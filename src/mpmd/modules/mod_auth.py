@@ -189,7 +189,7 @@ class AuthzGroupfileModule(_Auth):
 
 
 class AuthzHostModule(_Auth):
-    """``Require ip`` and ``local`` (judged in mod_authz_core.py)."""
+    """``Require ip``, ``local``, ``host`` and ``env`` (judged in mod_authz_core.py)."""
     name: ClassVar[str] = "authz_host_module"
     aliases: ClassVar[tuple[str, ...]] = ("mod_authz_host.c",)
     DIRECTIVES: ClassVar[list[Directive]] = []

@@ -42,6 +42,8 @@ Rule 6: ``ip``, ``local`` and ``host`` judge the useragent address (``ctx.userag
         of these, ``expr`` or a user provider makes the route volatile: each request is judged.
 Rule 7: mod_access_compat (Satisfy): with ``Satisfy Any`` a request Allow/Deny lets in skips
         the tree; with ``Satisfy All`` (the default) one Allow/Deny refuses is 403 before it.
+Rule 8: ``AuthType Basic`` where no Require line applies is a 500 (httpd's AH01627); ``method``
+        and <Limit> take HEAD as GET (httpd's method numbers).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def limit_mask(args: list[str], name: str, outer: Mask | None) -> Mask:
 
 # -- providers ---------------------------------------------------------------------------------
 
-def _client_ip(ctx: RequestContext) -> Any:
+def client_ip(ctx: RequestContext) -> Any:
     try:
         addr = ipaddress.ip_address((ctx.useragent or ctx.conn.client_addr)[0].split("%", 1)[0])
     except ValueError:
@@ -130,7 +132,7 @@ def _client_ip(ctx: RequestContext) -> Any:
 
 
 def _in(ctx: RequestContext, nets: tuple[Any, ...]) -> bool:
-    ip = _client_ip(ctx)
+    ip = client_ip(ctx)
     return ip is not None and any(ip.version == n.version and ip in n for n in nets)
 
 
@@ -143,7 +145,12 @@ def _parse_all(args: list[str]) -> Any:
 def _parse_method(args: list[str]) -> Any:
     if not args:
         raise ValueError("'Require method' needs at least one method")
-    return frozenset(a.upper() for a in args)
+    return frozenset("GET" if a.upper() == "HEAD" else a.upper() for a in args)
+
+
+def _method(ctx: RequestContext, methods: frozenset[str]) -> bool:
+    method = ctx.request.method
+    return (method if method != "HEAD" else "GET") in methods     # HEAD is GET, as Mask
 
 
 def _looks_like_ip(word: str) -> bool:
@@ -276,7 +283,7 @@ CLIENT_PROVIDERS = frozenset({"ip", "local", "host", "env", "user", "valid-user"
 # provider -> (parse args, check(ctx, parsed) -> True | False | None: denied, no user)
 PROVIDERS: dict[str, tuple[Callable[[list[str]], Any], Callable[[RequestContext, Any], bool | None]]] = {
     "all": (_parse_all, lambda ctx, granted: granted),
-    "method": (_parse_method, lambda ctx, methods: ctx.request.method in methods),
+    "method": (_parse_method, _method),
     "ip": (_parse_ip, _in),
     "local": (_parse_local, _in),
     "host": (tuple, _host),
@@ -492,7 +499,7 @@ class AuthzCoreModule(Module):
         dc = ctx.dir_config
         tree = getattr(dc, "require", None)
         compat = getattr(dc, "access_compat", None)
-        if tree is None and compat is None:
+        if tree is None and compat is None and getattr(dc, "auth_type", None) is None:
             return None
         if compat is not None:                   # Rule 7
             if compat.volatile:
@@ -505,6 +512,10 @@ class AuthzCoreModule(Module):
                 log_error(ctx, "AH01797", f"client denied by server configuration: {ctx.filename or ctx.uri_path}")
                 return error(403, ctx)
         if tree is None or not tree.children:
+            if getattr(dc, "auth_type", None) == "Basic":
+                log_error(ctx, "AH01627", "AuthType configured with no corresponding "
+                          "authorization directives")
+                return error(500, ctx)
             return None
         if tree.volatile:
             volatile_route(ctx)                  # the answer depends on who asks

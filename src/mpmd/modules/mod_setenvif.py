@@ -9,11 +9,13 @@ Rule 1: the attribute is a request field (its name as written, case-insensitive)
 Rule 2: when the regex matches, each ``var`` is set to "1", ``var=value`` to the value with
         $0..$9 taken from the match, and ``!var`` removed, in ``ctx.env`` (httpd's
         subprocess_env).  Lines run in configuration order, server level first.
-Rule 3: the lines run in header_parser, on every request, after map_to_storage and before
-        the access check (core/request.py Rule 6), so ``Require env`` and ``Allow from env=``
-        see what they set, server-level lines and a <Directory>'s alike.  (httpd runs the
-        server-level ones at post_read_request, earlier still: an <If> or a server-context
-        RewriteCond can read them there; here they cannot.)  Debian's stock BrowserMatch lines must
+Rule 3: as httpd's match_headers: the server-level lines (and a <VirtualHost>'s) run in
+        post_read_request, before translate_name (an <If> or a server-context RewriteCond
+        reads what they set), the lines of the request's sections in header_parser, after
+        map_to_storage and before the access check (core/request.py Rule 6); ``Require env``
+        and ``Allow from env=`` see both.  A route from the route cache skips
+        post_read_request: its header_parser runs every line.  Nothing they set is kept with
+        a route.  Debian's stock BrowserMatch lines must
         cost little: what a list of lines does for the same attribute values is remembered, so
         a repeated User-Agent costs one dict lookup.
 Rule 4: of httpd's special variables, ``nokeepalive`` is acted on (the connection closes after
@@ -136,9 +138,10 @@ class RuleSet:
 
     __slots__ = ("dc", "rules", "memo", "keyed", "attrs", "index", "single")
 
-    def __init__(self, dc: Any) -> None:
+    def __init__(self, dc: Any, rules: Any = None) -> None:
         self.dc = dc
-        self.rules: tuple[EnvRule, ...] = tuple(getattr(dc, "set_env_if", None) or ())
+        self.rules: tuple[EnvRule, ...] = tuple(
+            rules if rules is not None else getattr(dc, "set_env_if", None) or ())
         # the distinct attributes (Debian's 14 BrowserMatch lines test one), and each line's
         keys: dict[tuple[Any, ...], int] = {}
         self.attrs: list[EnvRule] = []
@@ -230,10 +233,14 @@ def _directive(name: str, conv: Any, syntax: str, doc: str) -> Directive:
                      override=Override.FILEINFO)
 
 
+SERVER_RAN = "setenvif.server"        # ctx.notes: post_read_request ran the server's lines
+
+
 class SetEnvIfModule(Module):
     name: ClassVar[str] = "setenvif_module"
     aliases: ClassVar[tuple[str, ...]] = ("mod_setenvif.c",)
     builtin: ClassVar[bool] = True
+    route_pure: ClassVar[bool] = True    # what it sets is the env, never kept with a route
     DIRECTIVES: ClassVar[list[Directive]] = [
         _directive("SetEnvIf", set_env_if,
                    "SetEnvIf attribute regex [!]env-variable[=value] ...",
@@ -255,7 +262,7 @@ class SetEnvIfModule(Module):
 
     def unused_hooks(self, values: dict[str, Any]) -> tuple[str, ...]:
         used = "set_env_if" in values.get(SET_FIELDS, ("set_env_if",))
-        return () if used else ("header_parser", "output_filter")
+        return () if used else ("post_read_request", "header_parser", "output_filter")
 
     def output_filter(self, ctx: RequestContext, resp: Response) -> Response:
         """Rule 4: ``nokeepalive`` closes the connection after the answer (httpd's
@@ -265,12 +272,33 @@ class SetEnvIfModule(Module):
         return Response(resp.status, resp.headers, resp.body, True, resp.on_close, None,
                         resp.local)
 
-    def header_parser(self, ctx: RequestContext) -> None:
-        dc = ctx.dir_config if ctx.dir_config is not None else ctx.server.default_dir
-        rules = self._sets.get(id(dc))
+    def _rules(self, dc: Any, server: Any, which: int) -> RuleSet:
+        """The lines of ``dc`` a phase runs (Rule 3): the server's (which=0), the sections'
+        (1), or all (2, when post_read_request did not run: a cached route)."""
+        key = (id(dc), which)
+        rules = self._sets.get(key)
         if rules is None or rules.dc is not dc:
             if len(self._sets) > 256:
                 self._sets.clear()
-            rules = self._sets[id(dc)] = RuleSet(dc)
+            lines = tuple(getattr(dc, "set_env_if", None) or ())
+            if which != 2:
+                ours = tuple(getattr(server.default_dir, "set_env_if", None) or ())
+                split = len(ours) if lines[:len(ours)] == ours else 0
+                lines = lines[:split] if which == 0 else lines[split:]
+            rules = self._sets[key] = RuleSet(dc, lines)
+        return rules
+
+    def post_read_request(self, ctx: RequestContext) -> None:
+        """Rule 3: the server-level lines, before the route is known."""
+        ctx.notes[SERVER_RAN] = True
+        server = ctx.server
+        rules = self._rules(server.default_dir, server, 0)
+        if rules.rules:
+            rules.apply(ctx)
+
+    def header_parser(self, ctx: RequestContext) -> None:
+        """Rule 3: the lines of the request's sections; all of them for a cached route."""
+        dc = ctx.dir_config if ctx.dir_config is not None else ctx.server.default_dir
+        rules = self._rules(dc, ctx.server, 1 if ctx.notes.pop(SERVER_RAN, None) else 2)
         if rules.rules:
             rules.apply(ctx)

@@ -45,7 +45,9 @@ Rule 10: a 101 (an accepted websocket, modules/asgi_websocket.py) hands the conn
         the head is written, then a duplicate of the socket goes to the event loop that runs
         the app (the ASGI loop thread; ``connect_accepted_socket``) with the bytes the core
         held after the request's head, and this thread waits for the connection's end, then
-        logs the 101 and closes.  So no thread reads or writes a websocket.  A graceful stop
+        logs the 101 and closes.  So no thread reads or writes a plain websocket.  A TLS
+        socket cannot move to another loop: this thread moves its bytes (``TlsPump``: it
+        reads and writes the SSL socket, the loop thread runs the protocol).  A graceful stop
         seen meanwhile closes the process's websockets after the grace
         (``core.exchange.upgraded_grace_s``, ``close_upgraded``).
 """
@@ -54,13 +56,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import socket
 import ssl
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from mpmd.core.body import CONTINUE, ClientGone, RequestBody
 from mpmd.core.cycle import (KEEP, LINGER_READS, LINGER_S, NO_BODY, Cycle, NullSlot, Policy,
@@ -462,8 +466,20 @@ class ConnectionDriver:
         tunnel.on_end = on_end
         tunnel.tail = conn.take_over()
         loop = tunnel.loop
+        graceful = [False]
+
+        def going() -> None:
+            if not graceful[0] and (self.stopping or getattr(self.mpm, "graceful", False)):
+                graceful[0] = True
+                grace = upgraded_grace_s(self.cfg)
+                loop.call_soon_threadsafe(loop.call_later, grace, close_upgraded)
         try:
             sock.sendall(cycle.first)
+            if self.secure:
+                TlsPump(sock, loop, tunnel).run(tunnel.tail, going)
+                ended.wait(5.0)
+                cycle.finish(sent[0], False)
+                return
             twin = socket.socket(fileno=os.dup(sock.fileno()))
         except OSError:
             loop.call_soon_threadsafe(tunnel.close)
@@ -477,12 +493,8 @@ class ConnectionDriver:
                 twin.close()
                 tunnel.connection_lost(exc)
         asyncio.run_coroutine_threadsafe(adopt(), loop)
-        graceful = False
         while not ended.wait(0.25):
-            if not graceful and (self.stopping or getattr(self.mpm, "graceful", False)):
-                graceful = True
-                grace = upgraded_grace_s(self.cfg)
-                loop.call_soon_threadsafe(loop.call_later, grace, close_upgraded)
+            going()
         cycle.finish(sent[0], False)
 
     def _request_timeout(self, sock: socket.socket, seconds: float) -> None:
@@ -560,6 +572,107 @@ class ConnectionDriver:
 
 # Accepted TCP sockets start with the listener's TCP_NODELAY and send/receive time-outs.
 _INHERITS_OPTIONS = os.uname().sysname == "Linux"
+
+
+class TlsPump:
+    """Rule 10 on a TLS socket: the request's thread reads and writes the SSL socket (OpenSSL
+    wants one thread on it) and the loop thread runs ``protocol``; this is the protocol's
+    transport (``write``, ``close``, ``abort``, ``pause_reading``/``resume_reading``, called
+    on the loop thread).  Writes queue here and wake the thread; past ``HIGH`` bytes queued the
+    protocol is told to pause writing until the queue is written."""
+
+    HIGH = 1 << 20
+
+    def __init__(self, sock: Any, loop: Any, protocol: Any) -> None:
+        self.sock, self.loop, self.protocol = sock, loop, protocol
+        self.out: deque[bytes] = deque()
+        self.lock = threading.Lock()
+        self.queued = 0
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_w.setblocking(False)
+        self.closing = self.aborting = self.read_paused = self.write_paused = False
+
+    # -- the transport, on the loop thread ----------------------------------------------------
+    def write(self, data: bytes) -> None:
+        with self.lock:
+            self.out.append(data)
+            self.queued += len(data)
+            over = self.queued > self.HIGH and not self.write_paused
+            if over:
+                self.write_paused = True
+        if over:
+            self.protocol.pause_writing()
+        self._wake()
+
+    def close(self) -> None:
+        self.closing = True
+        self._wake()
+
+    def abort(self) -> None:
+        self.aborting = True
+        self._wake()
+
+    def is_closing(self) -> bool:
+        return self.closing or self.aborting
+
+    def pause_reading(self) -> None:
+        self.read_paused = True
+
+    def resume_reading(self) -> None:
+        self.read_paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self.wake_w.send(b"x")
+        except OSError:
+            pass                                  # full (a wake-up is pending) or closed
+
+    # -- the pump, on the request's thread ----------------------------------------------------
+    def run(self, tail: bytes, tick: Callable[[], None]) -> None:
+        sock, loop, protocol = self.sock, self.loop, self.protocol
+        loop.call_soon_threadsafe(protocol.attach, self, tail)
+        try:
+            while not self.aborting:
+                self._flush()
+                if self.closing and not self.out:
+                    break
+                tick()
+                if not self.read_paused and sock.pending():
+                    ready: list[Any] = [sock]
+                else:
+                    watch = [self.wake_r] if self.read_paused else [self.wake_r, sock]
+                    ready = select.select(watch, [], [], 0.5)[0]
+                if self.wake_r in ready:
+                    self.wake_r.recv(4096)
+                if sock in ready and not self.read_paused:
+                    try:
+                        data = sock.recv(RECV_BYTES)
+                    except ssl.SSLWantReadError:
+                        continue
+                    if not data:
+                        break
+                    loop.call_soon_threadsafe(protocol.data_received, data)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.wake_r.close()
+            self.wake_w.close()
+            loop.call_soon_threadsafe(protocol.connection_lost, None)
+
+    def _flush(self) -> None:
+        while True:
+            with self.lock:
+                if not self.out:
+                    resume = self.write_paused
+                    self.write_paused = False
+                    self.queued = 0
+                    break
+                data = self.out.popleft()
+                self.queued -= len(data)
+            self.sock.sendall(data)
+        if resume:
+            self.loop.call_soon_threadsafe(self.protocol.resume_writing)
 
 
 @dataclass(frozen=True)
