@@ -47,6 +47,7 @@ TREE = {
     "optok": ("AllowOverride Options=Indexes,MultiViews", "Options -Indexes +MultiViews\n",
               ["x.txt"]),
     "optdefault": ("AllowOverride Options", "Options +MultiViews\n", ["x.txt"]),
+    "optall": ("AllowOverride All", "Options +MultiViews +SymLinksIfOwnerMatch\n", ["x.txt"]),
     "files": ("AllowOverride All",
               '<Files "secret.txt">\n    Require all denied\n</Files>\n'
               '<FilesMatch "\\.txt$">\n    Header set X-Txt yes\n</FilesMatch>\n',
@@ -81,7 +82,7 @@ REQUESTS = [
     ("/fileinfo/missing", None), ("/noindex/", None), ("/noindex/x.txt", None),
     ("/listing/", None), ("/nested/x.txt", None), ("/nested/inner/x.txt", None),
     ("/nested/deeper/x.txt", None), ("/listed/x.txt", None), ("/unlisted/x.txt", None),
-    ("/optlist/x.txt", None), ("/optdefault/x.txt", None), ("/fileinfo", None), ("/optok/x.txt", None), ("/optok/", None),
+    ("/optlist/x.txt", None), ("/optdefault/x.txt", None), ("/optall/x.txt", None), ("/fileinfo", None), ("/optok/x.txt", None), ("/optok/", None),
     ("/files/secret.txt", None), ("/files/x.txt", None),
     ("/cond/x.txt?on", None), ("/cond/x.txt?off", None), ("/server/x.txt", None),
     ("/include/x.txt", None), ("/fileinfo/.htaccess", None), ("/.htaccess", None),
