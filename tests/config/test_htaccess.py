@@ -168,3 +168,14 @@ def test_a_provider_alias_of_the_config_may_be_named(tmp_path):
     _write(docs / ".htaccess", "AuthBasicProvider nobody\n")
     status, text = cfg.dir_config(str(docs / "a"), "/a").__dict__["_htaccess_error"]
     assert status == 500 and "Unknown Authn provider: nobody" in text
+
+
+def test_access_file_name_per_virtual_host(tmp_path):
+    cfg, docs = _cfg(tmp_path, f"<Directory {tmp_path / 'docs'}>\nAllowOverride All\n</Directory>\n"
+                               "<VirtualHost *:80>\nServerName other.test\nAccessFileName .vhconf\n"
+                               "</VirtualHost>\n")
+    _write(docs / ".htaccess", "Header set X main\n")
+    _write(docs / ".vhconf", "Header set X vhost\n")
+    main, vhost = cfg.vhosts.servers()
+    assert _headers(main.dir_config(str(docs / "a"), "/a")) == ["main"]
+    assert _headers(vhost.dir_config(str(docs / "a"), "/a")) == ["vhost"]

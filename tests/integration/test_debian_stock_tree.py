@@ -11,7 +11,8 @@ What the command line changes, and nothing else:
   httpd, so /var/log/apache2 and /run/apache2 are not touched.
 
 The MPM and default-ssl variants run a copy of the tree with the symlinks a2enmod/a2dismod/
-a2ensite make; their files are the package's, unchanged.
+a2ensite make; their files are the package's, unchanged.  apache2 itself runs a copy whose
+ports.conf says 127.0.0.1:PORT (httpd has no ListenRemap), and answers as mpmd does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.apache import APACHE, answers, free_port
 from tests.support.harness import SRC, group_pids, wait_for
 
 TREE = Path("/etc/apache2")
@@ -77,6 +79,7 @@ class Running:
 
     def __init__(self, confdir: Path, state: Path, *ports: int) -> None:
         self.state = state
+        state.mkdir(parents=True, exist_ok=True)
         self.ready_file = state / "ready.json"
         self.out = state / "server.out"
         with open(self.out, "wb") as out:
@@ -245,3 +248,42 @@ def test_default_ssl_by_a2enmod_a2ensite(tmp_path):
         # plain HTTP on the 443 listener is the TLS vhost's 400, as httpd's
         r = httpx.get(f"http://127.0.0.1:{server.port(1)}/", timeout=10)
         assert r.status_code == 400
+
+
+# what Debian's tree serves besides the default page: its /icons/ alias (no Indexes there),
+# mod_status for local clients, and what it refuses
+COMPARED = ["/", "/index.html", "/.htaccess", "/.ht-anything", "/nope", "/icons/",
+            "/icons/apache_pb.png", "/icons/a.gif", "/server-status?auto", "/manual/"]
+
+
+def _answers(port: int) -> list[tuple]:
+    out = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        for path in COMPARED:
+            r = client.get(path)
+            body = r.content if r.status_code == 200 and "server-status" not in path else b""
+            out.append((path, r.status_code, r.headers.get("content-type"), body))
+    return out
+
+
+@pytest.mark.skipif(not Path(APACHE).exists(), reason="apache2 is not installed")
+def test_stock_tree_answers_as_apache(tmp_path):
+    confdir = copy_tree(tmp_path)
+    port = free_port()
+    ports = confdir / "ports.conf"
+    ports.write_text(ports.read_text().replace("\nListen 80\n", f"\nListen 127.0.0.1:{port}\n"))
+    state = tmp_path / "apache-state"
+    proc = subprocess.Popen([APACHE, "-d", str(confdir), "-f", "apache2.conf", *state_defines(state),
+                             "-DFOREGROUND"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            env=envvars(confdir), start_new_session=True)
+    try:
+        wait_for(lambda: answers([("127.0.0.1", port)]), 15, message="apache2 to listen")
+        expected = _answers(port)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    with Running(TREE, tmp_path / "mpmd-state", 80) as server:
+        ours = _answers(server.port())
+    diff = [(a, b) for a, b in zip(expected, ours) if a != b]
+    assert not diff, "\n".join(f"apache {a[:3]}\nmpmd   {b[:3]}" for a, b in diff)
+    assert [a[1] for a in expected] == [200, 200, 403, 403, 404, 403, 200, 200, 200, 404]

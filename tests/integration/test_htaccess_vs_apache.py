@@ -26,6 +26,9 @@ TREE = {
     "auth": ("AllowOverride AuthConfig",
              'AuthType Basic\nAuthName "Members"\nAuthUserFile "{files}/htpasswd"\n'
              "Require valid-user\n", ["x.txt"]),
+    "authall": ("AllowOverride All",         # the report: this was served with 200
+                'AuthType Basic\nAuthName "Members"\nAuthUserFile "{files}/htpasswd"\n'
+                "Require valid-user\n", ["x.txt"]),
     "disallowed": ("AllowOverride AuthConfig", "Header set X-Ht no\n", ["x.txt"]),
     "typo": ("AllowOverride All", "# a comment\n\nHeadr set X-Ht no\n", ["x.txt"]),
     "fileinfo": ("AllowOverride All",
@@ -44,6 +47,7 @@ TREE = {
     "optok": ("AllowOverride Options=Indexes,MultiViews", "Options -Indexes +MultiViews\n",
               ["x.txt"]),
     "optdefault": ("AllowOverride Options", "Options +MultiViews\n", ["x.txt"]),
+    "optall": ("AllowOverride All", "Options +MultiViews +SymLinksIfOwnerMatch\n", ["x.txt"]),
     "files": ("AllowOverride All",
               '<Files "secret.txt">\n    Require all denied\n</Files>\n'
               '<FilesMatch "\\.txt$">\n    Header set X-Txt yes\n</FilesMatch>\n',
@@ -72,12 +76,13 @@ TREE = {
 }
 CREDS = "Basic " + base64.b64encode(b"mem:secret").decode()
 REQUESTS = [
-    ("/auth/x.txt", None), ("/auth/x.txt", CREDS), ("/disallowed/x.txt", None),
+    ("/auth/x.txt", None), ("/auth/x.txt", CREDS), ("/authall/x.txt", None),
+    ("/authall/x.txt", CREDS), ("/disallowed/x.txt", None),
     ("/typo/x.txt", None), ("/fileinfo/", None), ("/fileinfo/x.txt", None),
     ("/fileinfo/missing", None), ("/noindex/", None), ("/noindex/x.txt", None),
     ("/listing/", None), ("/nested/x.txt", None), ("/nested/inner/x.txt", None),
     ("/nested/deeper/x.txt", None), ("/listed/x.txt", None), ("/unlisted/x.txt", None),
-    ("/optlist/x.txt", None), ("/optdefault/x.txt", None), ("/fileinfo", None), ("/optok/x.txt", None), ("/optok/", None),
+    ("/optlist/x.txt", None), ("/optdefault/x.txt", None), ("/optall/x.txt", None), ("/fileinfo", None), ("/optok/x.txt", None), ("/optok/", None),
     ("/files/secret.txt", None), ("/files/x.txt", None),
     ("/cond/x.txt?on", None), ("/cond/x.txt?off", None), ("/server/x.txt", None),
     ("/include/x.txt", None), ("/fileinfo/.htaccess", None), ("/.htaccess", None),
