@@ -48,7 +48,8 @@ from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module, PerServer
 from mpmd.core.request import error, log_error
-from mpmd.modules.proxy_client import HOP_BY_HOP, BackendError, Worker, exchange
+from mpmd.modules.proxy_client import HOP_BY_HOP, BackendError, Worker, aexchange, exchange
+from mpmd.mpm.base import awaits_handlers
 
 HANDLER_NAME = "proxy-server"
 MANAGER_HANDLER = "balancer-manager"
@@ -345,7 +346,17 @@ class ProxyModule(Module):
 
     def __init__(self) -> None:
         self.proxies = PerServer(Proxies)
-        self.handlers = {HANDLER_NAME: ProxyHandler(self), MANAGER_HANDLER: self.manager}
+        self.handler = ProxyHandler(self)
+        self.handlers = {HANDLER_NAME: self.handler, MANAGER_HANDLER: self.manager}
+
+    def child_init(self, server: Any, mpm: Any) -> None:
+        self.handler.kind = "async" if awaits_handlers(mpm) else "blocking"
+
+    def child_exit(self, server: Any, mpm: Any) -> None:
+        for proxies in self.proxies.values():
+            for worker in [*proxies.workers.values(),
+                           *(w for b in proxies.balancers.values() for w in b.members)]:
+                worker.close_idle()
 
     def unused_hooks(self, values: dict[str, Any]) -> list[str]:
         return [] if values.get("proxy_pass") else ["translate_name"]
@@ -397,70 +408,133 @@ class ProxyModule(Module):
 
 
 class ProxyHandler:
-    """The "proxy-server" handler (blocking: it waits on the backend)."""
+    """The "proxy-server" handler: "async" on an MPM that awaits handlers on its loop (nginx),
+    "blocking" elsewhere (its thread waits on the backend); set per process in child_init."""
 
     kind = "blocking"
 
     def __init__(self, module: ProxyModule) -> None:
         self.module = module
 
-    def __call__(self, ctx: RequestContext) -> Response:
+    def __call__(self, ctx: RequestContext) -> Any:
+        if self.kind == "async":
+            return self.run_async(ctx)
+        proxies, rule, bal, rest = self._target(ctx)
+        if bal is None:
+            worker = proxies.workers[id(rule)]
+            resp = self.forward(ctx, proxies, worker, rule.url_path + rest, False)
+            assert resp is not None
+            return resp
+        tried: set[int] = set()
+        while True:
+            worker = self._member(ctx, bal, tried)
+            if isinstance(worker, Response):
+                return worker
+            resp = self.forward(ctx, proxies, worker, _member_path(worker, rule, rest),
+                                not ctx.request.has_body)
+            if resp is not None:
+                return resp
+
+    async def run_async(self, ctx: RequestContext) -> Response:
+        proxies, rule, bal, rest = self._target(ctx)
+        if bal is None:
+            worker = proxies.workers[id(rule)]
+            resp = await self.aforward(ctx, proxies, worker, rule.url_path + rest, False)
+            assert resp is not None
+            return resp
+        tried: set[int] = set()
+        while True:
+            worker = self._member(ctx, bal, tried)
+            if isinstance(worker, Response):
+                return worker
+            resp = await self.aforward(ctx, proxies, worker, _member_path(worker, rule, rest),
+                                       not ctx.request.has_body)
+            if resp is not None:
+                return resp
+
+    def _target(self, ctx: RequestContext) -> tuple[Proxies, ProxyRule, Balancer | None, str]:
         proxies = self.module.proxies(ctx.server)
         rule: ProxyRule = ctx.notes["proxy.rule"]
-        raw = ctx.request.path.decode("latin-1")
-        rest = raw[len(rule.path):]
-        query = ctx.request.query
-        if rule.scheme == "balancer":
-            bal = proxies.balancers.get(rule.host)
-            if bal is None or not bal.members:
-                log_error(ctx, "AH01170", f"balancer://{rule.host}: No workers in balancer")
-                return error(503, ctx)
-            tried: set[int] = set()
-            while True:
-                worker = bal.choose(ctx, tried)
-                if worker is None:
-                    log_error(ctx, "AH01167", f"balancer://{rule.host}: All workers are in "
-                              "error state")
-                    return error(503, ctx)
-                tried.add(id(worker))
-                path = _join(urlsplit(worker.url).path, rule.url_path, rest)
-                resp = self.forward(ctx, proxies, rule, worker, path, query,
-                                    retry_elsewhere=not ctx.request.has_body)
-                if resp is not None:
-                    return resp
-        worker = proxies.workers[id(rule)]
-        resp = self.forward(ctx, proxies, rule, worker, rule.url_path + rest, query, False)
-        assert resp is not None
-        return resp
+        rest = ctx.request.path.decode("latin-1")[len(rule.path):]
+        bal = proxies.balancers.get(rule.host) if rule.scheme == "balancer" else None
+        if rule.scheme == "balancer" and bal is None:
+            bal = Balancer(rule.host)                    # no member: 503 below
+        return proxies, rule, bal, rest
 
-    def forward(self, ctx: RequestContext, proxies: Proxies, rule: ProxyRule, worker: Worker,
-                path: str, query: bytes, retry_elsewhere: bool) -> Response | None:
-        """The backend's answer; None when ``worker`` could not be reached and the caller
-        may try another member."""
+    def _member(self, ctx: RequestContext, bal: Balancer, tried: set[int]) -> Worker | Response:
+        if not bal.members:
+            log_error(ctx, "AH01170", f"balancer://{bal.name}: No workers in balancer")
+            return error(503, ctx)
+        worker = bal.choose(ctx, tried)
+        if worker is None:
+            log_error(ctx, "AH01167", f"balancer://{bal.name}: All workers are in error state")
+            return error(503, ctx)
+        tried.add(id(worker))
+        return worker
+
+    def _refused(self, ctx: RequestContext, worker: Worker, exc: BackendError,
+                 retry_elsewhere: bool) -> Response | None:
+        """Rule 4: log, put an unreachable worker in error state; None: try another member."""
+        log_error(ctx, exc.msg_id, exc.text)
+        if exc.status == 503:
+            worker.put_in_error()
+            log_error(ctx, "AH00959", f"ap_proxy_connect_backend disabling worker for "
+                      f"({worker.host}:{worker.port}) for {worker.retry:g}s")
+            if retry_elsewhere:
+                return None
+        return error(exc.status, ctx)
+
+    def _disabled(self, ctx: RequestContext, worker: Worker) -> bool:
         if worker.in_error():
             log_error(ctx, "AH00940", f"HTTP: disabled connection for ({worker.host}:"
                       f"{worker.port})")
+            return True
+        return False
+
+    def forward(self, ctx: RequestContext, proxies: Proxies, worker: Worker, path: str,
+                retry_elsewhere: bool) -> Response | None:
+        """The backend's answer; None when ``worker`` could not be reached and the caller
+        may try another member."""
+        if self._disabled(ctx, worker):
             return None if retry_elsewhere else error(503, ctx)
-        timeout = worker.timeout or proxies.timeout
         req = ctx.request
-        head = _request_head(ctx, proxies, worker, path, query)
+        head = _request_head(ctx, proxies, worker, path, req.query)
         try:
             answer = exchange(worker, head, ctx.body, req.content_length, req.chunked,
-                              req.method == "HEAD", timeout)
+                              req.method == "HEAD", worker.timeout or proxies.timeout)
         except BackendError as exc:
-            log_error(ctx, exc.msg_id, exc.text)
-            if exc.status == 503:
-                worker.put_in_error()
-                log_error(ctx, "AH00959", f"ap_proxy_connect_backend disabling worker for "
-                          f"({worker.host}:{worker.port}) for {worker.retry:g}s")
-                if retry_elsewhere:
-                    return None
-            return error(exc.status, ctx)
+            return self._refused(ctx, worker, exc, retry_elsewhere)
         headers = _answer_headers(answer.headers, proxies, ctx)
         if answer.no_body:
             answer.close() if answer.status == 101 else list(answer.body())
             return Response(answer.status, headers, b"")
         return Response(answer.status, headers, answer.body(), on_close=answer.close)
+
+    async def aforward(self, ctx: RequestContext, proxies: Proxies, worker: Worker, path: str,
+                       retry_elsewhere: bool) -> Response | None:
+        """``forward`` on the loop."""
+        if self._disabled(ctx, worker):
+            return None if retry_elsewhere else error(503, ctx)
+        req = ctx.request
+        head = _request_head(ctx, proxies, worker, path, req.query)
+        try:
+            answer = await aexchange(worker, head, ctx.body, req.content_length, req.chunked,
+                                     req.method == "HEAD", worker.timeout or proxies.timeout)
+        except BackendError as exc:
+            return self._refused(ctx, worker, exc, retry_elsewhere)
+        headers = _answer_headers(answer.headers, proxies, ctx)
+        if answer.no_body:
+            if answer.status == 101:
+                answer.close()
+            else:
+                async for _ in answer.body():
+                    pass
+            return Response(answer.status, headers, b"")
+        return Response(answer.status, headers, answer.body(), on_close=answer.close)
+
+
+def _member_path(worker: Worker, rule: ProxyRule, rest: str) -> str:
+    return _join(urlsplit(worker.url).path, rule.url_path, rest)
 
 
 def _join(member_path: str, rule_path: str, rest: str) -> str:
