@@ -210,7 +210,7 @@ def test_backend_connections_are_pooled(proxy, backends):
     with httpx.Client(timeout=10) as c:
         for _ in range(30):
             assert c.get(url(proxy, "/app/x")).status_code == 200
-    # a process keeps its own pool: at most a few connections for 30 requests
+    # pooled: far fewer backend connections than requests
     assert one.connections - before <= 8, one.connections - before
 
 

@@ -177,6 +177,10 @@ class BackendAnswer:
             while True:
                 if state.chunks:
                     chunks, state.chunks = state.chunks, []
+                    if state.done:
+                        # the answer is complete: pooled before its last bytes go out, as
+                        # the driver may stop asking once it has Content-Length bytes
+                        self._finish(True)
                     for chunk in chunks:
                         self.worker.read += len(chunk)
                         yield chunk
@@ -337,6 +341,10 @@ class AsyncAnswer:
             while True:
                 if state.chunks:
                     chunks, state.chunks = state.chunks, []
+                    if state.done:
+                        # the answer is complete: pooled before its last bytes go out, as
+                        # the driver may stop asking once it has Content-Length bytes
+                        self._finish(True)
                     for chunk in chunks:
                         self.worker.read += len(chunk)
                         yield chunk
