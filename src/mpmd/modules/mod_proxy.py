@@ -36,6 +36,7 @@ Rule 7: ``ProxyRequests On`` (a forward proxy) is refused at ``mpmd -t``: it is 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import threading
@@ -49,6 +50,8 @@ from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module, PerServer
 from mpmd.core.request import error, log_error
 from mpmd.modules.proxy_client import HOP_BY_HOP, BackendError, Worker, aexchange, exchange
+from mpmd.modules.proxy_wstunnel import ProxyLoop, answer_of, open_tunnel
+from mpmd.http.websocket import is_upgrade
 from mpmd.mpm.base import awaits_handlers
 
 HANDLER_NAME = "proxy-server"
@@ -125,9 +128,9 @@ def _backend_url(url: str) -> tuple[str, str, int, str]:
         if not parts.netloc:
             raise ValueError(f"a balancer URL needs a name: {url!r}")
         return scheme, parts.netloc.lower(), 0, parts.path
-    if scheme != "http":
-        raise ValueError(f"mpmd proxies http:// and balancer:// URLs, not {url!r} "
-                         "(https://, ws://, ajp://, fcgi:// backends are not offered)")
+    if scheme not in ("http", "ws"):
+        raise ValueError(f"mpmd proxies http://, ws:// and balancer:// URLs, not {url!r} "
+                         "(https://, wss://, ajp://, fcgi:// backends are not offered)")
     if not parts.hostname:
         raise ValueError(f"no host in {url!r}")
     try:
@@ -326,7 +329,7 @@ class Proxies:
                 bal.nofailover = params.get("nofailover", bal.nofailover)
         self.workers: dict[int, Worker] = {}
         for rule in self.rules:
-            if rule.url is not None and rule.scheme == "http":
+            if rule.url is not None and rule.scheme in ("http", "ws"):
                 params = {**sets.get(rule.url.rstrip("/"), {}), **rule.params}
                 self.workers[id(rule)] = Worker(rule.url, rule.scheme, rule.host, rule.port, params)
 
@@ -347,6 +350,7 @@ class ProxyModule(Module):
     def __init__(self) -> None:
         self.proxies = PerServer(Proxies)
         self.handler = ProxyHandler(self)
+        self.loop: ProxyLoop | None = None              # a blocking MPM's tunnels (wstunnel)
         self.handlers = {HANDLER_NAME: self.handler, MANAGER_HANDLER: self.manager}
 
     def child_init(self, server: Any, mpm: Any) -> None:
@@ -357,6 +361,9 @@ class ProxyModule(Module):
             for worker in [*proxies.workers.values(),
                            *(w for b in proxies.balancers.values() for w in b.members)]:
                 worker.close_idle()
+        if self.loop is not None:
+            self.loop.stop()
+            self.loop = None
 
     def unused_hooks(self, values: dict[str, Any]) -> list[str]:
         return [] if values.get("proxy_pass") else ["translate_name"]
@@ -420,6 +427,11 @@ class ProxyHandler:
         if self.kind == "async":
             return self.run_async(ctx)
         proxies, rule, bal, rest = self._target(ctx)
+        if rule.scheme == "ws" and is_upgrade(ctx.request):
+            if self.module.loop is None:
+                self.module.loop = ProxyLoop()
+            loop = self.module.loop
+            return loop.call(self.tunnel(ctx, proxies, rule, rest, loop.loop))
         if bal is None:
             worker = proxies.workers[id(rule)]
             resp = self.forward(ctx, proxies, worker, rule.url_path + rest, False)
@@ -437,6 +449,8 @@ class ProxyHandler:
 
     async def run_async(self, ctx: RequestContext) -> Response:
         proxies, rule, bal, rest = self._target(ctx)
+        if rule.scheme == "ws" and is_upgrade(ctx.request):
+            return await self.tunnel(ctx, proxies, rule, rest, asyncio.get_running_loop())
         if bal is None:
             worker = proxies.workers[id(rule)]
             resp = await self.aforward(ctx, proxies, worker, rule.url_path + rest, False)
@@ -533,6 +547,26 @@ class ProxyHandler:
         return Response(answer.status, headers, answer.body(), on_close=answer.close)
 
 
+    async def tunnel(self, ctx: RequestContext, proxies: Proxies, rule: ProxyRule, rest: str,
+                     loop: asyncio.AbstractEventLoop) -> Response:
+        """mod_proxy_wstunnel (proxy_wstunnel.py): the backend's 101 and a Tunnel, or its
+        other answer."""
+        worker = proxies.workers[id(rule)]
+        if self._disabled(ctx, worker):
+            return error(503, ctx)
+        upgrade = ctx.request.header(b"upgrade")
+        head = _request_head(ctx, proxies, worker, rule.url_path + rest, ctx.request.query,
+                             upgrade=upgrade)
+        try:
+            status, raw, body = await open_tunnel(worker, head, worker.timeout or proxies.timeout,
+                                                  loop)
+        except BackendError as exc:
+            resp = self._refused(ctx, worker, exc, False)
+            assert resp is not None
+            return resp
+        return answer_of(status, _answer_headers(raw, proxies, ctx), body, upgrade)
+
+
 def _member_path(worker: Worker, rule: ProxyRule, rest: str) -> str:
     return _join(urlsplit(worker.url).path, rule.url_path, rest)
 
@@ -545,7 +579,7 @@ def _join(member_path: str, rule_path: str, rest: str) -> str:
 
 
 def _request_head(ctx: RequestContext, proxies: Proxies, worker: Worker, path: str,
-                  query: bytes) -> bytes:
+                  query: bytes, upgrade: bytes | None = None) -> bytes:
     """Rule 1."""
     req = ctx.request
     named = {t.strip().lower().encode() for v in req.header_values(b"connection")
@@ -576,7 +610,11 @@ def _request_head(ctx: RequestContext, proxies: Proxies, worker: Worker, path: s
         lines.append(b"Transfer-Encoding: chunked")
     elif req.content_length is not None:
         lines.append(b"Content-Length: %d" % req.content_length)
-    lines.append(b"Connection: " + (b"keep-alive" if worker.keepalive else b"close"))
+    if upgrade is not None:                              # mod_proxy_wstunnel
+        lines.append(b"Upgrade: " + upgrade)
+        lines.append(b"Connection: Upgrade")
+    else:
+        lines.append(b"Connection: " + (b"keep-alive" if worker.keepalive else b"close"))
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
@@ -629,6 +667,14 @@ class ProxyBalancerModule(Module):
 
     name: ClassVar[str] = "proxy_balancer_module"
     aliases: ClassVar[tuple[str, ...]] = ("mod_proxy_balancer.c",)
+    builtin: ClassVar[bool] = True
+
+
+class ProxyWstunnelModule(Module):
+    """mod_proxy_wstunnel: ws:// (proxy_wstunnel.py, from proxy_module's handler)."""
+
+    name: ClassVar[str] = "proxy_wstunnel_module"
+    aliases: ClassVar[tuple[str, ...]] = ("mod_proxy_wstunnel.c",)
     builtin: ClassVar[bool] = True
 
 
