@@ -36,6 +36,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "wsgi_module": "mpmd.modules.mod_wsgi:WSGIModule",
     "asgi_module": "mpmd.modules.mod_asgi:ASGIModule",
     "status_module": "mpmd.modules.mod_status:StatusModule",
+    "health_module": "mpmd.modules.mod_health:HealthModule",       # SetHandler server-health
     "ssl_module": "mpmd.modules.mod_ssl:SSLModule",
     "socache_shmcb_module": "mpmd.modules.mod_ssl:SocacheShmcbModule",
     "reqtimeout_module": "mpmd.modules.mod_reqtimeout:ReqtimeoutModule",
