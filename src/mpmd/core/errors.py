@@ -119,11 +119,11 @@ def _signature(ctx: Any) -> str:
         software = server_tokens_header(tokens)
     except ValueError:
         software = server_tokens_header("Full")
-    host, port = _host_and_port(ctx.host())
+    host, port = host_and_port(ctx.host())
     if not host:
-        host, _ = _host_and_port(getattr(server, "server_name", None) or "")
+        host, _ = host_and_port(getattr(server, "server_name", None) or "")
     if port is None:
-        _, port = _host_and_port(getattr(server, "server_name", None) or "")
+        _, port = host_and_port(getattr(server, "server_name", None) or "")
     if port is None:
         conn = getattr(ctx, "conn", None)
         port = 443 if conn is not None and conn.scheme == "https" else 80
@@ -134,7 +134,7 @@ def _signature(ctx: Any) -> str:
     return f"{escape(software)} Server at {shown} Port {port}"
 
 
-def _host_and_port(text: str) -> tuple[str, int | None]:
+def host_and_port(text: str) -> tuple[str, int | None]:
     """``example.com:8080`` -> ("example.com", 8080); ``[::1]`` -> ("[::1]", None)."""
     host, colon, port = text.rpartition(":")
     if colon and port.isdigit() and not text.endswith("]"):

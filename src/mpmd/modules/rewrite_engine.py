@@ -29,7 +29,7 @@ import stat
 import time
 from typing import Any
 
-from mpmd.core.errors import _host_and_port
+from mpmd.core.errors import host_and_port
 from mpmd.modules.rewrite_rules import Cond, Rule, Scope
 
 MAX_ROUNDS = 32000
@@ -122,19 +122,19 @@ class Run:
         return ", ".join(v.decode("latin-1") for v in values)
 
     def server_name(self) -> str:
-        host, _ = _host_and_port(self.ctx.host())
+        host, _ = host_and_port(self.ctx.host())
         server = self.ctx.server
         if host and str(getattr(server, "use_canonical_name", "Off")).lower() != "on":
             return host
         name = getattr(server, "server_name", None) or host or "localhost"
-        return _host_and_port(str(name))[0]
+        return host_and_port(str(name))[0]
 
     def server_port(self) -> int:
         ctx = self.ctx
-        _, port = _host_and_port(ctx.host())
+        _, port = host_and_port(ctx.host())
         if port is not None and str(getattr(ctx.server, "use_canonical_name", "Off")).lower() != "on":
             return port
-        _, port = _host_and_port(str(getattr(ctx.server, "server_name", "") or ""))
+        _, port = host_and_port(str(getattr(ctx.server, "server_name", "") or ""))
         if port is not None:
             return port
         return 443 if ctx.conn.scheme == "https" else 80
@@ -588,7 +588,7 @@ def matches_request_vhost(server: Any, host: str, port: int) -> bool:
         if (addr.port == 0 or addr.port == port) and host == str(addr.ip).lower():
             return True
     name = str(getattr(server, "server_name", "") or "")
-    name_host, name_port = _host_and_port(name)
+    name_host, name_port = host_and_port(name)
     if port != (name_port or 0):
         return False
     names = [name_host.lower()]
