@@ -6,6 +6,7 @@ integration suite runs against each new MPM without copying a test.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -16,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 for p in (str(ROOT), str(ROOT / "src")):
     if p not in sys.path:
         sys.path.insert(0, p)
+# Every `python -m mpmd` a test starts runs this checkout's code, not whichever copy of mpmd is
+# installed (a second worktree, a stale editable install).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT / "src"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
 
 from mpmd.mpm import MPMS, load_mpm_class  # noqa: E402
 from tests.support.confbuilder import ConfBuilder  # noqa: E402

@@ -112,6 +112,10 @@ class Policy:
     parses_headers: bool = False  # some module has a header_parser hook (request.py Rule 6)
     filters_output: bool = False  # some module has an output_filter hook
     fixes_requests: bool = False  # some module has a request_fixups hook
+    # RemoteIPProxyProtocol (mpm/proxy_header.py): None when off for this server, else the
+    # RemoteIPProxyProtocolExceptions networks; ``proxy_anywhere``: on for some server.
+    proxy_protocol: Any = None
+    proxy_anywhere: bool = False
 
     @classmethod
     def from_config(cls, cfg: Any) -> "Policy":
@@ -120,8 +124,10 @@ class Policy:
         if not hosts:
             return cls._of(cfg, make_limits(cfg, body))
         by_server: dict[int, Policy] = {}            # shared by every server's Policy
+        anywhere = any(_proxy_rule(server) is not None for server in hosts.servers())
         for server in hosts.servers():
-            by_server[id(server)] = cls._of(server, make_limits(server, body), hosts, by_server)
+            by_server[id(server)] = cls._of(server, make_limits(server, body), hosts, by_server,
+                                            anywhere)
         return by_server[id(cfg)]
 
     def for_address(self, local: tuple[str, int]) -> "Policy":
@@ -133,7 +139,9 @@ class Policy:
         return self.by_server[id(hosts.candidates(local[0], local[1])[0])]
 
     @classmethod
-    def _of(cls, server: Any, limits: Limits, hosts: Any = None, by_server: Any = None) -> "Policy":
+    def _of(cls, server: Any, limits: Limits, hosts: Any = None, by_server: Any = None,
+            anywhere: bool | None = None) -> "Policy":
+        proxy = _proxy_rule(server)
         return cls(server, float(server.timeout), bool(server.keep_alive),
                    float(server.keep_alive_timeout), int(server.max_keep_alive_requests),
                    bool(server.extended_status) or bool(server.stuck_request_timeout),  # Rule 1
@@ -141,7 +149,8 @@ class Policy:
                    server_hostname(server).encode("latin-1", "replace"), hosts, by_server,
                    _with_idle(getattr(server, "request_read_timeout", DEFAULT_READ_TIMEOUT),
                               float(server.timeout)),
-                   *_request_hooks(server))
+                   *_request_hooks(server), proxy,
+                   proxy is not None if anywhere is None else anywhere)
 
     def serving(self, request: Request, info: Any) -> "Policy":
         """The Policy of the server that answers ``request`` (Rule 8): self without vhosts."""
@@ -166,6 +175,12 @@ class Policy:
     def connection(self) -> Connection:
         """A fresh sans-I/O ``Connection`` with the LimitRequest* values."""
         return Connection(self.limits)
+
+
+def _proxy_rule(server: Any) -> tuple[Any, ...] | None:
+    if not getattr(server, "remote_ip_proxy_protocol", False):
+        return None
+    return tuple(getattr(server, "remote_ip_proxy_protocol_exceptions", None) or ())
 
 
 def _request_hooks(server: Any) -> tuple[bool, bool, bool]:

@@ -32,7 +32,8 @@ Rule 6: three hooks run on every request, the route cached or not: ``header_pars
         Expires, DEFLATE).  For a route from the cache (whose access decision read none of
         what header_parser sets, or it would be volatile) header_parser runs once the route is
         restored (``parse_headers``); the env a route keeps is what the phases set, but
-        not what header_parser or post_read_request changed (server-level SetEnvIf).  A request the core refused (Rule 5) goes through none of them.
+        not what header_parser or post_read_request changed (SetEnvIf).  A request the core
+        refused (Rule 5) goes through none of them.
 Rule 7: ``error()`` is the server's own error answer (``Response.local``), or, when an
         ErrorDocument line covers the status, its text, a 302 to its URL, or the answer of an
         internal redirect to its local URL with the error's status (core/errordoc.py).
@@ -66,10 +67,11 @@ from mpmd.core.log import ErrorLog
 from mpmd.core.log import for_server as log_for_server
 from mpmd.core.memo import remember
 from mpmd.core.modules import ROUTE_CACHE_SIZE, ROUTE_CHECKS, VOLATILE, checked_route
-
-ROUTE_ENV = "route.env"          # ctx.notes: (env before header_parser, the names it changed)
-_UNSET = object()
 from mpmd.http.events import Request
+
+# ctx.notes: (env before a per-request hook first changed it, the names such hooks changed)
+ROUTE_ENV = "route.env"
+_UNSET = object()
 
 DEFAULT_HANDLER = "default-handler"
 MAX_REDIRECTS = 10
@@ -204,7 +206,9 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
         if resp is not None:
             return resp
     for fn in by_hook["fixups"]:
-        fn(ctx)
+        resp = fn(ctx)
+        if resp is not None:                             # a per-directory Redirect
+            return resp
     return None
 
 
@@ -333,7 +337,7 @@ def prepare(ctx: RequestContext) -> Any:
     parsed = ctx.notes.pop(ROUTE_ENV, None)
     if type(handler) is not Response and VOLATILE not in ctx.notes:
         env = dict(ctx.env)
-        if parsed is not None:                           # Rule 6: not what header_parser set
+        if parsed is not None:                           # Rule 6: not what SetEnvIf set
             before, touched = parsed
             for name in touched:
                 if name in before:

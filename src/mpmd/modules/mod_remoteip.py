@@ -30,6 +30,13 @@ Rule 4: the walk runs in post_read_request, before the route's access check, and
 Rule 5: proxies are IP addresses or networks as httpd's apr_ipsubnet_create reads them
         (``10.0.0.0/8``, ``10.0.0.0/255.0.0.0``, ``10.1`` for 10.1.0.0/16, ``2001:db8::/32``).
         A host name is refused: it would be a DNS lookup at every start (httpd resolves it).
+Rule 6: RemoteIPProxyProtocol On (server, <VirtualHost>): every connection to the server's
+        addresses begins with a PROXY protocol header, v1 or v2 (http/proxy_protocol.py, read
+        by the transports: mpm/proxy_header.py), except those from a peer in
+        RemoteIPProxyProtocolExceptions.  The header's source address is the connection's
+        client address (httpd's c->client_addr), so every reader of Rule 3 sees it, %{c}a
+        included, and the header walk of Rule 1 starts from it.  A connection without a
+        valid header is closed, logged at error (MPMD1963, httpd's AH03507 family).
 """
 
 from __future__ import annotations
@@ -135,6 +142,15 @@ DIRECTIVES = [
               "(as RemoteIPInternalProxy's arguments, '#' comments).",
               merge=Merge.APPEND, syntax="RemoteIPInternalProxyList filename",
               extra={"vhost_merge": "own"}, owner="remoteip_module"),
+    Directive("RemoteIPProxyProtocol", Args.FLAG, Ctx.SERVER | Ctx.VHOST, config_values.flag,
+              False, "remote_ip_proxy_protocol", "Connections to this server's addresses begin "
+              "with a PROXY protocol header (v1 or v2), whose client address is the "
+              "connection's.", syntax="RemoteIPProxyProtocol On|Off", owner="remoteip_module"),
+    Directive("RemoteIPProxyProtocolExceptions", Args.ITERATE, Ctx.SERVER | Ctx.VHOST,
+              ProxiesArg(False), (), "remote_ip_proxy_protocol_exceptions", "Peers (addresses, "
+              "networks) that connect without a PROXY header where RemoteIPProxyProtocol is On.",
+              syntax="RemoteIPProxyProtocolExceptions host|range [host|range] ...",
+              extra={"combine": _combine}, owner="remoteip_module"),
 ]
 
 

@@ -50,6 +50,8 @@ Rule 10: a 101 (an accepted websocket, modules/asgi_websocket.py) hands the conn
         reads and writes the SSL socket, the loop thread runs the protocol).  A graceful stop
         seen meanwhile closes the process's websockets after the grace
         (``core.exchange.upgraded_grace_s``, ``close_upgraded``).
+Rule 11: RemoteIPProxyProtocol (mpm/proxy_header.py): the PROXY header is read first, before
+        a TLS handshake, under Timeout; its client address is the connection's.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from mpmd.core.exchange import (ConnInfo, FileBody, MultipartBody, close_upgrade
 from mpmd.core.reqtimeout import Stage, StageClock, expired_error
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
+from mpmd.mpm import proxy_header
 from mpmd.scoreboard.layout import Status
 from mpmd.tls import handshake
 from mpmd.tls.plain import PlainHttpOnTls, is_plain_http
@@ -246,7 +249,14 @@ class ConnectionDriver:
             else:
                 self._rcv_timeout = self.policy.timeout_s      # what the listener gave it
             conn = conn if conn is not None else self.conn_policy.connection()
-            info = ConnInfo(client_addr=inet_address(addr),
+            client = inet_address(addr)
+            if self.policy.proxy_anywhere and proxy_header.expected(
+                    proxy_header.rule_for(self.policy, local, sock), client):   # Rule 11
+                self._set_rcv_timeout(sock, self.timeout_s)
+                client = proxy_header.read_blocking(sock, getattr(self.mpm, "log", None), client)
+                if client is None:
+                    return
+            info = ConnInfo(client_addr=client,
                             server_addr=local or seen_as(sock.getsockname()),
                             conn_id=self.conn_count, requests_served=requests_served)
             if tls is not None:

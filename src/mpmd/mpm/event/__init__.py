@@ -41,6 +41,7 @@ from mpmd.mpm.event.listener import (BUSY, KEEPALIVE, READ_HEAD, ConnectionState
 from mpmd.mpm.threaded import DIRECTIVES as THREADED_DIRECTIVES
 from mpmd.mpm.threaded import ThreadedMPM
 from mpmd.mpm.threaded import settings as threaded_settings
+from mpmd.mpm import proxy_header
 from mpmd.mpm.conn import inet_address, seen_as
 from mpmd.mpm.timeouts import TimeoutQueue
 from mpmd.scoreboard.layout import Status
@@ -210,6 +211,9 @@ class Event(ConnectionStates, ThreadedMPM):
                 sock.close()
                 continue
             ec = EventConn(sock, addr, policy)
+            if policy.proxy_anywhere and proxy_header.expected(
+                    proxy_header.rule_for(policy, None, sock), addr):   # listener.py Rule 8
+                ec.proxy = proxy_header.ProxyHeaderReader()
             if self.tls_of:
                 self._tls_accepted(ec, lsock)
             self.conns[ec.fd] = ec

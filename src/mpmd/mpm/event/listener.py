@@ -48,6 +48,10 @@ Rule 7: RequestReadTimeout (core/reqtimeout.py): a head is read under its addres
         body counts it as sent; when the socket takes none of it the request goes to a worker
         as before.  A pipelined request whose body has not all come goes back from the worker
         to the listener, which decides it the same way.
+Rule 8: RemoteIPProxyProtocol (mpm/proxy_header.py): a connection that must begin with a
+        PROXY header reads it first, before a TLS handshake, when readable (MSG_PEEK, then
+        exactly the header's bytes), under the head's time; its source address becomes the
+        connection's client address (``ec.addr``).  A bad header closes the connection.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ from mpmd.core.reqtimeout import Stage, StageClock, expired_error
 from mpmd.core.request import cached_route
 from mpmd.http.errors import ProtocolError
 from mpmd.http.events import NEED_DATA, Request
+from mpmd.mpm import proxy_header
 from mpmd.mpm.conn import seen_as
 from mpmd.tls import handshake
 from mpmd.tls.plain import PlainHttpOnTls, is_plain_http
@@ -88,7 +93,7 @@ class EventConn:
     """One client connection as the listener knows it (kept small: Rule 4)."""
 
     __slots__ = ("sock", "fd", "addr", "conn", "info", "state", "error", "request", "tls",
-                 "context", "secure", "policy", "clock", "body_clock", "interim")
+                 "context", "secure", "policy", "clock", "body_clock", "interim", "proxy")
 
     def __init__(self, sock: socket.socket, addr: Any, policy: Any) -> None:
         self.sock = sock
@@ -106,6 +111,7 @@ class EventConn:
         self.clock: StageClock | None = None          # the running read stage (Rule 7)
         self.body_clock: StageClock | None = None     # a body read here, for the worker
         self.interim: bytes | None = None             # "100 Continue" sent: what is left
+        self.proxy: Any = None                        # a PROXY header to read first (Rule 8)
 
 
 class ConnectionStates:
@@ -132,6 +138,9 @@ class ConnectionStates:
     def _readable(self, ec: EventConn) -> None:
         if ec.state == LINGER:
             self._linger_read(ec)
+            return
+        if ec.proxy is not None:
+            self._proxy_step(ec)
             return
         if ec.context is not None:
             self._tls_step(ec)
@@ -170,6 +179,28 @@ class ConnectionStates:
             return None
         except OSError:
             return -1
+
+    # -- the PROXY header (Rule 8) -------------------------------------------------------------
+    def _proxy_step(self, ec: EventConn) -> None:
+        try:
+            done = proxy_header.step(ec.sock, ec.proxy, socket.MSG_DONTWAIT)
+        except _WAIT_READ:
+            self._rearm(ec)
+            return
+        except proxy_header.ProxyProtocolError as exc:
+            proxy_header.refused(self.log, ec.addr, exc)
+            self._close(ec)
+            return
+        except OSError:
+            self._close(ec)
+            return
+        if not done:
+            self._rearm(ec)
+            return
+        peer = ec.addr if isinstance(ec.addr, tuple) else (str(ec.addr), 0)
+        ec.addr = proxy_header.client_of(ec.proxy, (str(peer[0]), int(peer[1])))
+        ec.proxy = None
+        self._readable(ec)        # a request or a TLS hello may have come with it
 
     # -- TLS (Rule 6) -----------------------------------------------------------------------
     def _tls_step(self, ec: EventConn) -> None:

@@ -24,6 +24,9 @@ Rule 5: StuckRequestTimeout (package Rule 6): with it set, each request is in ``
         (``MPMD0110``, as the master does for the other MPMs) and writes their count to the
         scoreboard (``Scoreboard.set_stuck``).  A request whose connection closed stays watched
         while its blocking handler still holds a pool thread; an async one's task was cancelled.
+Rule 6: RemoteIPProxyProtocol (mpm/proxy_header.py): a connection that must begin with a PROXY
+        header is read by a task, when readable, within Timeout, before TLS and before uvloop
+        gets the socket; its source address is the connection's client (``proto.proxied``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from typing import Any
 
 from mpmd.core.exchange import close_upgraded, upgraded_grace_s, work_after_answers
 from mpmd.core.cycle import RETIRE_S, Policy, request_line
+from mpmd.mpm import proxy_header
 from mpmd.mpm.common import M_STUCK, StuckRequest, child_setup
+from mpmd.mpm.conn import inet_address
 from mpmd.mpm.nginx.pool import BlockingPool
 from mpmd.scoreboard.layout import Status
 from mpmd.tls import handshake
@@ -288,11 +293,58 @@ class LoopWorker:
         except OSError:
             pass
         proto = HttpProtocol(self)
+        if self.policy.proxy_anywhere and proxy_header.expected(
+                proxy_header.rule_for(self.policy, None, sock), addr):     # Rule 6
+            self.loop.create_task(self._proxy_first(sock, proto, tls, addr))
+            return
+        self._connect_now(sock, proto, tls, addr)
+
+    def _connect_now(self, sock: socket.socket, proto: Any, tls: Any, addr: Any) -> None:
         context = tls.context_for(sock) if tls is not None else None
         if context is not None:
             self.loop.create_task(self._connect_tls(sock, proto, tls, context, addr))
             return
         self.loop.create_task(self._connect(sock, proto))
+
+    async def _proxy_first(self, sock: socket.socket, proto: Any, tls: Any, peer: Any) -> None:
+        """Rule 6: the PROXY header, read as it comes (within Timeout), then the connection."""
+        reader = proxy_header.ProxyHeaderReader()
+        fd = sock.fileno()
+        deadline = self.loop.time() + self.timeout_s
+        try:
+            while True:
+                try:
+                    if proxy_header.step(sock, reader, socket.MSG_DONTWAIT):
+                        break
+                except BlockingIOError:
+                    pass
+                await self._readable(fd, deadline)
+        except (OSError, asyncio.TimeoutError, proxy_header.ProxyProtocolError) as exc:
+            self._proxy_failed(sock, proto, peer, exc)
+            return
+        self._proxied(sock, proto, tls, peer, reader)
+
+    def _proxied(self, sock: socket.socket, proto: Any, tls: Any, peer: Any, reader: Any) -> None:
+        if proto.closed:                     # evicted meanwhile
+            sock.close()
+            self.forget(proto)
+            return
+        proto.proxied = proxy_header.client_of(reader, inet_address(peer))
+        self._connect_now(sock, proto, tls, proto.proxied)
+
+    def _proxy_failed(self, sock: socket.socket, proto: Any, peer: Any, exc: BaseException) -> None:
+        if isinstance(exc, proxy_header.ProxyProtocolError):
+            proxy_header.refused(self.log, inet_address(peer), exc)
+        sock.close()
+        self.forget(proto)
+
+    async def _readable(self, fd: int, deadline: float) -> None:
+        ready = self.loop.create_future()
+        self.loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await asyncio.wait_for(ready, max(0.0, deadline - self.loop.time()))
+        finally:
+            self.loop.remove_reader(fd)
 
     async def _connect_tls(self, sock: socket.socket, proto: Any, tls: Any, context: Any,
                            peer: Any) -> None:

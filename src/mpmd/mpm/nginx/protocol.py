@@ -70,7 +70,7 @@ class HttpProtocol(asyncio.Protocol):
                  "lingering", "closed", "busy", "body", "task", "served", "paused_write",
                  "drain", "read_paused", "keep", "cycle", "kind", "released", "peer_eof",
                  "advancing", "home", "body_waiter", "tls", "refuse", "policy", "timeout_s", "clock",
-                 "prereading", "wanting")
+                 "prereading", "wanting", "proxied")
 
     def __init__(self, worker: Any) -> None:
         self.w = worker
@@ -104,11 +104,12 @@ class HttpProtocol(asyncio.Protocol):
         self.clock: StageClock | None = None       # the running read stage (Rule 6)
         self.prereading = False         # a blocking handler waits for its body (Rule 7)
         self.wanting = False            # a pool thread waits for more of the body
+        self.proxied: Any = None        # the client a PROXY header named (loop.py Rule 6)
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        self.info = ConnInfo(inet_address(transport.get_extra_info("peername")),
+        self.info = ConnInfo(self.proxied or inet_address(transport.get_extra_info("peername")),
                              seen_as(transport.get_extra_info("sockname")),
                              conn_id=self.w.accepted)
         if self.policy.hosts is not None:    # this address's timeouts and head limits
