@@ -286,8 +286,8 @@ def test_loadmodule_accepts_a_plain_dotted_path(tmp_path):
 
 
 def test_loadmodule_unknown_name_says_which_forms_are_accepted(tmp_path):
-    conf = write(tmp_path, "LoadModule proxy_module modules/mod_proxy.so\nListen 127.0.0.1:0\n")
+    conf = write(tmp_path, "LoadModule dav_module modules/mod_dav.so\nListen 127.0.0.1:0\n")
     r = mpmd("-t", "-f", str(conf))
     assert r.returncode == 1
-    assert "LoadModule: mpmd has no module 'proxy_module' (mod_proxy.so)" in r.stderr
+    assert "LoadModule: mpmd has no module 'dav_module' (mod_dav.so)" in r.stderr
     assert "a Python module loads as package.module:attr" in r.stderr

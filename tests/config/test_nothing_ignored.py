@@ -49,7 +49,9 @@ def is_read(field: str) -> bool:
 
 
 # Directives whose only accepted value is what mpmd always does.
-ONLY_WHAT_MPMD_DOES: dict[str, str] = {}
+ONLY_WHAT_MPMD_DOES: dict[str, str] = {
+    "ProxyRequests": "Off (On is refused: no forward proxy)",
+}
 
 
 @pytest.mark.parametrize("directive", all_directives(), ids=lambda d: d.name)

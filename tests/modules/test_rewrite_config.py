@@ -19,7 +19,7 @@ def _load(text: str):
 @pytest.mark.parametrize("line, words", [
     ("RewriteRule ^/a /b [L,Bogus]", "RewriteRule: unknown flag 'Bogus'"),
     ("RewriteRule ^/a /b L", "RewriteRule: bad flag delimiters"),
-    ("RewriteRule ^/a /b [P]", "mod_proxy"),
+    ("RewriteRule ^/a /b [P]", "P (proxy) flag is not offered"),
     ("RewriteRule ^/a /b [CO=a:b:c]", "CO (cookie)"),
     ("RewriteRule ^/a(  /b", "RewriteRule: cannot compile regular expression '^/a('"),
     ("RewriteRule ^/a", "RewriteRule: bad argument line"),

@@ -140,3 +140,18 @@ def host_and_port(text: str) -> tuple[str, int | None]:
     if colon and port.isdigit() and not text.endswith("]"):
         return host, int(port)
     return text, None
+
+
+def self_url(ctx: Any) -> str:
+    """``scheme://name[:port]`` of ``ctx``'s request, as httpd's ap_construct_url builds it:
+    the Host the client sent unless ``UseCanonicalName On``, else ServerName."""
+    canonical = str(getattr(ctx.server, "use_canonical_name", "Off")).lower() == "on"
+    host, port = host_and_port(ctx.host())
+    name, name_port = host_and_port(str(getattr(ctx.server, "server_name", "") or ""))
+    if canonical or not host:
+        host, port = name or host or "localhost", name_port
+    scheme = ctx.conn.scheme
+    default = 443 if scheme == "https" else 80
+    if port is None:
+        port = name_port if name_port is not None and canonical else default
+    return f"{scheme}://{host}" + ("" if port == default else f":{port}")

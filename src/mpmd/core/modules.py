@@ -12,7 +12,8 @@ Request phases (httpd's order), run by ``mpmd.core.request.process``:
                                                 access_checker: what depends on the request's
                                                 headers (SetEnvIf, BrowserMatch)
   access_checker(ctx)    -> Response | None     Require; a Response (403) ends the request
-  fixups(ctx)            -> None                last chance before the handler (e.g. MIME)
+  fixups(ctx)            -> Response | None     last chance before the handler (MIME; a
+                                                per-directory Redirect answers here)
   request_fixups(ctx)    -> Response | None     every request (a cached route's too), after
                                                 fixups: httpd's fixups that depend on the
                                                 request itself (SetEnv, RequestHeader)

@@ -206,7 +206,9 @@ def _translate_and_check(ctx: RequestContext) -> Response | None:
         if resp is not None:
             return resp
     for fn in by_hook["fixups"]:
-        fn(ctx)
+        resp = fn(ctx)
+        if resp is not None:                             # a per-directory Redirect
+            return resp
     return None
 
 

@@ -35,6 +35,12 @@ BUILTIN_MODULES: dict[str, str] = {
     "log_config_module": "mpmd.modules.mod_log_config:LogConfigModule",
     "wsgi_module": "mpmd.modules.mod_wsgi:WSGIModule",
     "asgi_module": "mpmd.modules.mod_asgi:ASGIModule",
+    "proxy_module": "mpmd.modules.mod_proxy:ProxyModule",
+    "proxy_http_module": "mpmd.modules.mod_proxy:ProxyHttpModule",
+    "proxy_balancer_module": "mpmd.modules.mod_proxy:ProxyBalancerModule",
+    "lbmethod_byrequests_module": "mpmd.modules.mod_proxy:LbmethodByrequests",
+    "lbmethod_bybusyness_module": "mpmd.modules.mod_proxy:LbmethodBybusyness",
+    "lbmethod_bytraffic_module": "mpmd.modules.mod_proxy:LbmethodBytraffic",
     "status_module": "mpmd.modules.mod_status:StatusModule",
     "health_module": "mpmd.modules.mod_health:HealthModule",       # SetHandler server-health
     "ssl_module": "mpmd.modules.mod_ssl:SSLModule",

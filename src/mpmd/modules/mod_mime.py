@@ -69,7 +69,7 @@ M_HANDLER_NOT_FOUND = "MPMD0902"
 # Handlers of Apache's modules that mpmd does not have: an AddHandler line naming one is named
 # at -t (config/loader.py Rule 7), and such files are served as static files (Rule 5).
 APACHE_ONLY_HANDLERS = frozenset({
-    "cgi-script", "imap-file", "send-as-is", "server-info", "ldap-status", "balancer-manager",
+    "cgi-script", "imap-file", "send-as-is", "server-info", "ldap-status",
     "isapi-handler", "perl-script", "fcgid-script", "php-script", "application/x-httpd-php",
     "lua-script", "lua-map"})
 NO_SUCH_HANDLER = {"no_effect": (APACHE_ONLY_HANDLERS,

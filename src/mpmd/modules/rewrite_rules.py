@@ -221,8 +221,8 @@ class Rule:
 
 
 _FLAG_UNSUPPORTED = {
-    "p": "the P (proxy) flag needs mod_proxy, which mpmd does not have",
-    "proxy": "the P (proxy) flag needs mod_proxy, which mpmd does not have",
+    "p": "the P (proxy) flag is not offered (use ProxyPass)",
+    "proxy": "the P (proxy) flag is not offered (use ProxyPass)",
     "co": "the CO (cookie) flag is not supported by mpmd; set the cookie with Header",
     "cookie": "the CO (cookie) flag is not supported by mpmd; set the cookie with Header",
 }

@@ -1,0 +1,305 @@
+"""The HTTP/1.1 client mod_proxy talks to backends with: pooled connections, httptools parsing.
+
+Theory: a ``Worker`` is httpd's proxy_worker: one backend (scheme, host, port) with its
+parameters (timeout, retry, keepalive, max, ttl), its idle connections and its state (ok, or
+in error until a time).  ``exchange`` sends one request head (and streams its body) on a
+pooled connection and reads the answer's head with httptools' parser; the body is then read
+by iterating ``BackendAnswer.body()``, chunk by chunk as the client takes it, so nothing is
+buffered whole and a slow client slows the backend (backpressure through TCP).
+
+Rule 1: a connection goes back to its worker's pool only when its answer was read to the end
+        and both sides keep it alive; a pool keeps at most ``max`` idle connections, each for
+        at most ``ttl`` seconds (httpd's keepalive/max/ttl worker parameters).
+Rule 2: a reused connection the backend closed before answering (the keep-alive race) is
+        retried once on a fresh one when the request's body was not sent yet or was empty.
+Rule 3: the errors are ``BackendError(status)``: 503 when the backend cannot be reached (the
+        worker goes in error state for ``retry`` seconds, during which it is not tried), 504
+        when it does not answer within the timeout, 502 when its answer is not HTTP.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Iterator
+
+import httptools
+
+READ_SIZE = 65536
+HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate",
+                        b"proxy-authorization", b"te", b"trailer", b"trailers",
+                        b"transfer-encoding", b"upgrade", b"proxy-connection"})
+
+
+class BackendError(Exception):
+    """Rule 3: the answer the client gets (``status``) and why (``text``, for the ErrorLog)."""
+
+    def __init__(self, status: int, msg_id: str, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.msg_id = msg_id
+        self.text = text
+
+
+class Worker:
+    """httpd's proxy_worker: a backend, its parameters, pool and state."""
+
+    def __init__(self, url: str, scheme: str, host: str, port: int,
+                 params: dict[str, Any]) -> None:
+        self.url = url
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.params = params
+        self.retry = float(params.get("retry", 60))
+        self.timeout: float | None = params.get("timeout")
+        self.keepalive = params.get("keepalive", True)
+        self.max = int(params.get("max", 0) or 0)
+        self.ttl: float | None = params.get("ttl")
+        self.loadfactor = int(params.get("loadfactor", 1))
+        self.route = str(params.get("route", ""))
+        self.hot_standby = "H" in str(params.get("status", "")).upper()
+        self.disabled = "D" in str(params.get("status", "")).upper()
+        self.error_until = 0.0           # in error state until this time (Rule 3)
+        self.idle: deque[tuple[socket.socket, float]] = deque()
+        self.lock = threading.Lock()
+        self.busy = 0                    # requests in progress (bybusyness)
+        self.elected = 0                 # requests given (byrequests' lbstatus lives apart)
+        self.lbstatus = 0
+        self.transferred = 0             # bytes sent (bytraffic)
+        self.read = 0                    # bytes received (bytraffic)
+        self.opened = 0                  # connections opened (balancer-manager)
+
+    @property
+    def hostport(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def usable(self, now: float) -> bool:
+        return not self.disabled and now >= self.error_until
+
+    def in_error(self) -> bool:
+        return time.monotonic() < self.error_until
+
+    def put_in_error(self) -> None:
+        self.error_until = time.monotonic() + self.retry
+
+    # -- the pool (Rule 1) --------------------------------------------------------------------
+    def take(self, timeout: float) -> tuple[socket.socket, bool]:
+        """(a connection, whether it was reused)."""
+        now = time.monotonic()
+        with self.lock:
+            while self.idle:
+                sock, since = self.idle.pop()
+                if self.ttl is not None and now - since > self.ttl:
+                    sock.close()
+                    continue
+                sock.settimeout(timeout)
+                return sock, True
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except socket.timeout as exc:
+            raise BackendError(503, "AH00957", f"HTTP: attempt to connect to "
+                               f"{self.hostport} ({self.host}:{self.port}) failed: {exc}")
+        except OSError as exc:
+            raise BackendError(503, "AH00957", f"HTTP: attempt to connect to "
+                               f"{self.hostport} ({self.host}) failed: {exc.strerror or exc}")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.opened += 1
+        return sock, False
+
+    def give_back(self, sock: socket.socket) -> None:
+        if not self.keepalive:
+            sock.close()
+            return
+        with self.lock:
+            if self.max and len(self.idle) >= self.max:
+                sock.close()
+                return
+            self.idle.append((sock, time.monotonic()))
+
+    def close_idle(self) -> None:
+        with self.lock:
+            while self.idle:
+                self.idle.pop()[0].close()
+
+
+class _Parse:
+    """httptools callbacks for one answer."""
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_done = False
+        self.done = False
+        self.chunks: list[bytes] = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+class BackendAnswer:
+    """An answer's head (status, headers) and its body as an iterator (Rule 1)."""
+
+    def __init__(self, worker: Worker, sock: socket.socket, parser: Any, state: _Parse,
+                 head_request: bool, on_end: Callable[[], None]) -> None:
+        self.worker = worker
+        self.sock: socket.socket | None = sock
+        self.parser = parser
+        self.state = state
+        self.status = parser.get_status_code()
+        self.headers = state.headers
+        self.keep = parser.should_keep_alive()
+        self.no_body = head_request or self.status in (204, 304) or 100 <= self.status < 200
+        self.on_end = on_end
+        self.upgraded = False
+
+    def body(self) -> Iterator[bytes]:
+        state = self.state
+        try:
+            while True:
+                if state.chunks:
+                    chunks, state.chunks = state.chunks, []
+                    for chunk in chunks:
+                        self.worker.read += len(chunk)
+                        yield chunk
+                if state.done or self.no_body:
+                    self._finish(True)
+                    return
+                data = self._recv()
+                if not data:
+                    # close-delimited body: EOF ends it; otherwise the backend broke off
+                    self.parser.feed_data(b"")  # lets httptools end a close-delimited body
+                    if not state.done and not state.chunks:
+                        self._finish(False)
+                        return
+                    continue
+                self.parser.feed_data(data)
+        finally:
+            if self.sock is not None:
+                self._finish(False)
+
+    def _recv(self) -> bytes:
+        assert self.sock is not None
+        try:
+            return self.sock.recv(READ_SIZE)
+        except OSError:
+            return b""
+
+    def _finish(self, complete: bool) -> None:
+        sock, self.sock = self.sock, None
+        if sock is None:
+            return
+        if complete and self.keep and self.status != 101:
+            self.worker.give_back(sock)
+        else:
+            sock.close()
+        self.on_end()
+
+    def close(self) -> None:
+        """The client went away (or the body was not wanted): the connection is not reused."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+            self.on_end()
+
+    def take_socket(self) -> socket.socket:
+        """The connection, for a tunnel after a 101 (wstunnel): no longer pooled."""
+        sock, self.sock = self.sock, None
+        assert sock is not None
+        self.on_end()
+        return sock
+
+
+def _body_source(body: Any, length: int | None, chunked: bool) -> Iterator[bytes]:
+    """The client's request body as the chunks to write to the backend."""
+    if body is None:
+        return
+    while True:
+        data = body.read(READ_SIZE)
+        if not data:
+            break
+        yield b"%x\r\n%s\r\n" % (len(data), data) if chunked else data
+    if chunked:
+        yield b"0\r\n\r\n"
+
+
+def exchange(worker: Worker, head: bytes, body: Any, length: int | None, chunked: bool,
+             head_request: bool, timeout: float) -> BackendAnswer:
+    """Send ``head`` (and the body) to ``worker``; the answer once its head is read."""
+    worker.busy += 1
+    worker.elected += 1
+    ended = [False]
+
+    def on_end() -> None:
+        if not ended[0]:
+            ended[0] = True
+            worker.busy -= 1
+
+    try:
+        for attempt in (0, 1):
+            sock, reused = worker.take(timeout)
+            sent_body = False
+            try:
+                sock.sendall(head)
+                worker.transferred += len(head)
+                if length or chunked:
+                    for piece in _body_source(body, length, chunked):
+                        sent_body = True
+                        sock.sendall(piece)
+                        worker.transferred += len(piece)
+                state = _Parse()
+                parser = httptools.HttpResponseParser(state)
+                got = False
+                while not state.head_done:
+                    data = sock.recv(READ_SIZE)
+                    if not data:
+                        if reused and not got and not sent_body and attempt == 0:
+                            raise _Stale()
+                        raise BackendError(502, "AH01102", "error reading status line from "
+                                           f"remote server {worker.hostport}")
+                    got = True
+                    parser.feed_data(data)
+            except _Stale:
+                sock.close()
+                continue
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                sock.close()
+                if reused and attempt == 0 and not sent_body:
+                    continue
+                raise BackendError(502, "AH01102", f"error reading status line from remote "
+                                   f"server {worker.hostport}: {exc}") from None
+            except socket.timeout:
+                sock.close()
+                raise BackendError(504, "AH01102", "error reading status line from remote "
+                                   f"server {worker.hostport}: timed out") from None
+            except httptools.HttpParserUpgrade:
+                # a 101: the head is complete; what follows is the tunnel's
+                pass
+            except httptools.HttpParserError as exc:
+                sock.close()
+                raise BackendError(502, "AH01102", "error reading status line from remote "
+                                   f"server {worker.hostport}: {exc}") from None
+            except OSError as exc:
+                sock.close()
+                raise BackendError(502, "AH01102", f"error reading from remote server "
+                                   f"{worker.hostport}: {exc}") from None
+            return BackendAnswer(worker, sock, parser, state, head_request, on_end)
+        raise BackendError(502, "AH01102", f"remote server {worker.hostport} closed the "
+                           "connection twice")
+    except BaseException:
+        on_end()
+        raise
+
+
+class _Stale(Exception):
+    pass
