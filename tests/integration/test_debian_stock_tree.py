@@ -201,7 +201,7 @@ def test_stock_tree_serves_the_default_site(tmp_path):
             children = [p for p in group_pids(server.proc.pid) if p != server.ready["pid"]]
             assert children
             owners = {pwd.getpwuid(os.stat(f"/proc/{p}").st_uid).pw_name for p in children}
-            assert owners == {os.environ.get("APACHE_RUN_USER", "www-data")}
+            assert owners == {envvars(TREE)["APACHE_RUN_USER"]}
         pid_file = tmp_path / "run" / "apache2.pid"
         assert pid_file.read_text().strip() == str(server.ready["pid"])
         # the one error line is the denied /.htaccess, worded as httpd's (AH01630)

@@ -134,6 +134,10 @@ DIRECTIVES: list[Directive] = [
        "Connections a child serves before it exits (0 = no limit).", aliases=("MaxRequestsPerChild",)),
     _d("GracefulShutdownTimeout", Args.TAKE1, SERVER, v.duration, 0.0,
        "Seconds a graceful stop waits for requests in progress (0 = no limit)."),
+    _d("GracefulStopDelay", Args.TAKE1, SERVER, v.duration, 0.0,
+       "Seconds a stop (graceful-stop, TERM) keeps serving before it drains, the "
+       "server-health handler answering 503 meanwhile, so that load balancers take the "
+       "server out first (0 = drain at once).", syntax="GracefulStopDelay seconds"),
     _d("StuckRequestTimeout", Args.TAKE1, SERVER, v.duration, 0.0,
        "Seconds a request may run, from its parsed head to the end of its answer, before it "
        "is stuck: logged once, with its request line, client and duration, and shown on the "

@@ -43,6 +43,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "lbmethod_bybusyness_module": "mpmd.modules.mod_proxy:LbmethodBybusyness",
     "lbmethod_bytraffic_module": "mpmd.modules.mod_proxy:LbmethodBytraffic",
     "status_module": "mpmd.modules.mod_status:StatusModule",
+    "health_module": "mpmd.modules.mod_health:HealthModule",       # SetHandler server-health
     "ssl_module": "mpmd.modules.mod_ssl:SSLModule",
     "socache_shmcb_module": "mpmd.modules.mod_ssl:SocacheShmcbModule",
     "reqtimeout_module": "mpmd.modules.mod_reqtimeout:ReqtimeoutModule",

@@ -51,6 +51,13 @@ Rule 9: a child shares the master's pages until it writes one; what it writes af
         prefork child has no thread (thread stacks) and one malloc arena.  What is left,
         about 2 MiB on CPython 3.11, is the interpreter's own writes (reference counts, the
         type attribute cache, the adaptive bytecode) as soon as the child runs any code.
+Rule 10: a stop (graceful-stop, or TERM's drain) is announced before anything retires: the
+        master sets the scoreboard's stopping state (board.py Rule 4), which the children's
+        server-health handler (modules/mod_health.py) reads per request: 503 from then on.
+        With GracefulStopDelay the children go on serving that long first (the pool is
+        still reaped), so a balancer's health checks take the server out of rotation
+        before it stops accepting; a second stop signal meanwhile stops at once.  A
+        graceful restart announces nothing: the server keeps serving.
 """
 
 from __future__ import annotations
@@ -94,6 +101,7 @@ M_DRAINING = "MPMD0109"
 M_STUCK = "MPMD0110"
 M_STUCK_REPLACED = "MPMD0111"
 M_STUCK_UNWATCHED = "MPMD0112"
+M_STOP_DELAY = "MPMD0113"
 DRAIN_DEFAULT_S = 10.0         # Rule 7: a container runtime's usual grace period before KILL
 
 
@@ -730,8 +738,29 @@ class ForkingMPM(MPM):
                     freed.append(child.slot)
         self.respawn(freed)
 
+    def announce_stop(self) -> bool:
+        """Rule 10: the children learn that a stop began (server-health answers 503), and
+        with GracefulStopDelay they go on serving that long.  False: a second stop signal
+        came meanwhile (stop at once)."""
+        self.scoreboard.set_stopping()
+        delay = float(getattr(self.cfg, "graceful_stop_delay", 0) or 0)
+        if delay <= 0:
+            return True
+        self.log.notice(M_STOP_DELAY, f"stopping in {delay:g} s (GracefulStopDelay): "
+                        "server-health answers 503 meanwhile", self.name)
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            if "stop" in self.runtime.signals.wait(min(left, self.maintenance_interval_s)):
+                return False
+            self.handle_reap()
+        return True
+
     def handle_stop(self) -> RunResult:
         """SIGTERM/SIGINT: drain, then stop (Rule 7)."""
+        if not self.announce_stop():
+            self.state = MPMState.STOPPING
+            self.stop_children(signal.SIGTERM)
+            return RunResult.STOP
         self.state = MPMState.STOPPING
         if self.runtime.on_stopping:
             self.runtime.on_stopping()
@@ -788,6 +817,10 @@ class ForkingMPM(MPM):
         return load_next is None or load_next()
 
     def handle_graceful_stop(self) -> RunResult:
+        if not self.announce_stop():
+            self.state = MPMState.STOPPING
+            self.stop_children(signal.SIGTERM)
+            return RunResult.STOP
         self.state = MPMState.STOPPING
         if self.runtime.on_stopping:
             self.runtime.on_stopping()

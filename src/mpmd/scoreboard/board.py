@@ -13,6 +13,9 @@ Rule 2: the per-request cost is a few stores through typed views of the worker's
 Rule 3: counters are per slot and only grow, across the processes a slot has had (httpd); a
         new process's own counts are the growth since its ``reset``.  Totals are added up by
         readers.
+Rule 4: the master's state for the children: one byte behind the ProcessConns records,
+        ``STATE_STOPPING`` from the moment a stop begins (mod_health answers 503 from then on,
+        in every child at its next check: shared memory, no signal needed).
 """
 
 from __future__ import annotations
@@ -193,7 +196,9 @@ class Scoreboard:
         self.thread_limit = thread_limit
         self.size = layout.segment_size(server_limit, thread_limit)
         self.mm = shm.create(self.size)
-        self.conns_mm = shm.create(layout.CONNS_STRIDE * server_limit)   # ProcessConns, one per slot
+        # ProcessConns, one per slot, then the server's state byte (Rule 4)
+        self.state_off = layout.CONNS_STRIDE * server_limit
+        self.conns_mm = shm.create(self.state_off + 8)
         layout.GLOBAL.pack_into(self.mm, 0, layout.MAGIC, server_limit, thread_limit, 0, time.time())
 
     # -- Global (master only) ---------------------------------------------------------------
@@ -240,6 +245,16 @@ class Scoreboard:
     def stuck(self, slot: int) -> int:
         return int(layout.STUCK.unpack_from(self.conns_mm,
                                             layout.CONNS_STRIDE * slot + layout.CONNS.size)[0])
+
+    # -- the server's state (Rule 4) --------------------------------------------------------
+    def set_stopping(self, stopping: bool = True) -> None:
+        """Master only: a stop (graceful-stop, TERM's drain) has begun."""
+        self.conns_mm[self.state_off] = layout.STATE_STOPPING if stopping else 0
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the master has begun a stop: what every child's server-health answers."""
+        return bool(self.conns_mm[self.state_off] & layout.STATE_STOPPING)
 
     # -- Worker records -----------------------------------------------------------------------
     def _woff(self, slot: int, thread: int) -> int:

@@ -89,6 +89,8 @@ CONNS_ACCEPTING = 1          # flags bit: the child polls its listening sockets
 # record stands for all of them); the others' are found from their worker records.
 STUCK = struct.Struct("<I")
 CONNS_STRIDE = CONNS.size + STUCK.size
+# After the last process's counters: the server's state byte (board.py Rule 4).
+STATE_STOPPING = 1
 
 
 def segment_size(server_limit: int, thread_limit: int) -> int:
