@@ -74,7 +74,6 @@ _BALANCER_KEYS = {
     "lbmethod": lambda s: _lbmethod(s),
     "stickysession": str,
     "nofailover": lambda s: v.flag([s]),
-    "maxattempts": lambda s: _nonneg(s),
 }
 
 
@@ -264,7 +263,7 @@ DIRECTIVES = [
               extra={"section": "Proxy", "inner": Ctx.SERVER | Ctx.VHOST, "inline": "expand",
                      "expand": lambda args, children: proxy_section_lines(args, children)}),
     Directive("ProxySet", Args.RAW_ARGS, Ctx.SERVER | Ctx.VHOST, proxy_set_value, [],
-              "proxy_set", "Set a balancer's (lbmethod, stickysession) or a worker's parameters.",
+              "proxy_set", "Set a balancer's (lbmethod, stickysession, nofailover) or a worker's parameters.",
               merge=Merge.APPEND, owner="proxy_module", syntax="ProxySet url key=value ..."),
 ]
 
@@ -341,10 +340,15 @@ class Proxies:
         for key, params in getattr(server, "proxy_set", None) or ():
             sets.setdefault(key, {}).update(params)
         self.balancers: dict[str, Balancer] = {}
+        # worker parameters on a ProxyPass to a balancer are its members' defaults
+        defaults: dict[str, dict[str, Any]] = {}
+        for rule in self.rules:
+            if rule.url is not None and rule.scheme == "balancer":
+                defaults.setdefault(rule.host, {}).update(rule.params)
         for name, url, params in getattr(server, "balancer_member", None) or ():
             bal = self.balancers.setdefault(name, Balancer(name))
             scheme, host, port, _ = _backend_url(url)
-            merged = {**sets.get(url, {}), **params}
+            merged = {**defaults.get(name, {}), **sets.get(url, {}), **params}
             bal.members.append(Worker(url, scheme, host, port, merged))
         for rule in self.rules:
             if rule.url is not None and rule.scheme == "balancer":
