@@ -15,8 +15,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import asyncio
+
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
 
 from tests.integration.wsgi_support import REPO
 
@@ -120,9 +124,43 @@ def dead_port() -> int:
         return s.getsockname()[1]
 
 
+class WsBackend:
+    """A websockets echo server on a loop thread of its own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+        async def echo(ws):
+            async for message in ws:
+                await ws.send(message)
+
+        async def start():
+            return await serve(echo, "127.0.0.1", 0, compression=None)
+        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        async def shut():
+            self.server.close()
+            await self.server.wait_closed()
+        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
 @pytest.fixture
-def proxy(conf, make_server, backends):
+def ws_backend():
+    b = WsBackend()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def proxy(conf, make_server, backends, ws_backend):
     one, two, three = backends
+    conf.add(f"ProxyPass /ws ws://127.0.0.1:{ws_backend.port}/echo")
     conf.set("ServerName", "front.example")
     conf.add("ProxyPass /app/local !")
     conf.add("ProxyPass /balancer-manager !")           # as httpd: /bal would match it
@@ -210,7 +248,7 @@ def test_backend_connections_are_pooled(proxy, backends):
     with httpx.Client(timeout=10) as c:
         for _ in range(30):
             assert c.get(url(proxy, "/app/x")).status_code == 200
-    # a process keeps its own pool: at most a few connections for 30 requests
+    # pooled: far fewer backend connections than requests
     assert one.connections - before <= 8, one.connections - before
 
 
@@ -244,6 +282,20 @@ def test_balancer_distribution_stickiness_standby(proxy, backends):
         page = c.get(url(proxy, "/balancer-manager"))
         assert page.status_code == 200
         assert "balancer://c" in page.text and "Stby" in page.text
+
+
+def test_wstunnel(proxy):
+    async def go():
+        async with connect(f"ws://127.0.0.1:{proxy.port}/ws", compression=None) as ws:
+            for i in range(50):
+                await ws.send(f"hello {i}")
+                assert await ws.recv() == f"hello {i}"
+            big = bytes(range(256)) * 4096                 # 1 MiB through the tunnel
+            await ws.send(big)
+            assert await ws.recv() == big
+    asyncio.run(asyncio.wait_for(go(), 30))
+    with httpx.Client(timeout=10) as c:                  # no Upgrade: plain HTTP, same backend
+        assert c.get(url(proxy, "/ws")).status_code in (400, 426)
 
 
 def test_proxy_requests_on_is_refused(tmp_path):

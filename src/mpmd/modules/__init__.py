@@ -38,6 +38,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "proxy_module": "mpmd.modules.mod_proxy:ProxyModule",
     "proxy_http_module": "mpmd.modules.mod_proxy:ProxyHttpModule",
     "proxy_balancer_module": "mpmd.modules.mod_proxy:ProxyBalancerModule",
+    "proxy_wstunnel_module": "mpmd.modules.mod_proxy:ProxyWstunnelModule",
     "lbmethod_byrequests_module": "mpmd.modules.mod_proxy:LbmethodByrequests",
     "lbmethod_bybusyness_module": "mpmd.modules.mod_proxy:LbmethodBybusyness",
     "lbmethod_bytraffic_module": "mpmd.modules.mod_proxy:LbmethodBytraffic",

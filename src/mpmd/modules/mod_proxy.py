@@ -36,6 +36,7 @@ Rule 7: ``ProxyRequests On`` (a forward proxy) is refused at ``mpmd -t``: it is 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import threading
@@ -48,7 +49,10 @@ from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import RequestContext, Response
 from mpmd.core.modules import Module, PerServer
 from mpmd.core.request import error, log_error
-from mpmd.modules.proxy_client import HOP_BY_HOP, BackendError, Worker, exchange
+from mpmd.modules.proxy_client import HOP_BY_HOP, BackendError, Worker, aexchange, exchange
+from mpmd.modules.proxy_wstunnel import ProxyLoop, answer_of, open_tunnel
+from mpmd.http.websocket import is_upgrade
+from mpmd.mpm.base import awaits_handlers
 
 HANDLER_NAME = "proxy-server"
 MANAGER_HANDLER = "balancer-manager"
@@ -124,9 +128,9 @@ def _backend_url(url: str) -> tuple[str, str, int, str]:
         if not parts.netloc:
             raise ValueError(f"a balancer URL needs a name: {url!r}")
         return scheme, parts.netloc.lower(), 0, parts.path
-    if scheme != "http":
-        raise ValueError(f"mpmd proxies http:// and balancer:// URLs, not {url!r} "
-                         "(https://, ws://, ajp://, fcgi:// backends are not offered)")
+    if scheme not in ("http", "ws"):
+        raise ValueError(f"mpmd proxies http://, ws:// and balancer:// URLs, not {url!r} "
+                         "(https://, wss://, ajp://, fcgi:// backends are not offered)")
     if not parts.hostname:
         raise ValueError(f"no host in {url!r}")
     try:
@@ -325,7 +329,7 @@ class Proxies:
                 bal.nofailover = params.get("nofailover", bal.nofailover)
         self.workers: dict[int, Worker] = {}
         for rule in self.rules:
-            if rule.url is not None and rule.scheme == "http":
+            if rule.url is not None and rule.scheme in ("http", "ws"):
                 params = {**sets.get(rule.url.rstrip("/"), {}), **rule.params}
                 self.workers[id(rule)] = Worker(rule.url, rule.scheme, rule.host, rule.port, params)
 
@@ -345,7 +349,21 @@ class ProxyModule(Module):
 
     def __init__(self) -> None:
         self.proxies = PerServer(Proxies)
-        self.handlers = {HANDLER_NAME: ProxyHandler(self), MANAGER_HANDLER: self.manager}
+        self.handler = ProxyHandler(self)
+        self.loop: ProxyLoop | None = None              # a blocking MPM's tunnels (wstunnel)
+        self.handlers = {HANDLER_NAME: self.handler, MANAGER_HANDLER: self.manager}
+
+    def child_init(self, server: Any, mpm: Any) -> None:
+        self.handler.kind = "async" if awaits_handlers(mpm) else "blocking"
+
+    def child_exit(self, server: Any, mpm: Any) -> None:
+        for proxies in self.proxies.values():
+            for worker in [*proxies.workers.values(),
+                           *(w for b in proxies.balancers.values() for w in b.members)]:
+                worker.close_idle()
+        if self.loop is not None:
+            self.loop.stop()
+            self.loop = None
 
     def unused_hooks(self, values: dict[str, Any]) -> list[str]:
         return [] if values.get("proxy_pass") else ["translate_name"]
@@ -397,70 +415,160 @@ class ProxyModule(Module):
 
 
 class ProxyHandler:
-    """The "proxy-server" handler (blocking: it waits on the backend)."""
+    """The "proxy-server" handler: "async" on an MPM that awaits handlers on its loop (nginx),
+    "blocking" elsewhere (its thread waits on the backend); set per process in child_init."""
 
     kind = "blocking"
 
     def __init__(self, module: ProxyModule) -> None:
         self.module = module
 
-    def __call__(self, ctx: RequestContext) -> Response:
+    def __call__(self, ctx: RequestContext) -> Any:
+        if self.kind == "async":
+            return self.run_async(ctx)
+        proxies, rule, bal, rest = self._target(ctx)
+        if rule.scheme == "ws" and is_upgrade(ctx.request):
+            if self.module.loop is None:
+                self.module.loop = ProxyLoop()
+            loop = self.module.loop
+            return loop.call(self.tunnel(ctx, proxies, rule, rest, loop.loop))
+        if bal is None:
+            worker = proxies.workers[id(rule)]
+            resp = self.forward(ctx, proxies, worker, rule.url_path + rest, False)
+            assert resp is not None
+            return resp
+        tried: set[int] = set()
+        while True:
+            worker = self._member(ctx, bal, tried)
+            if isinstance(worker, Response):
+                return worker
+            resp = self.forward(ctx, proxies, worker, _member_path(worker, rule, rest),
+                                not ctx.request.has_body)
+            if resp is not None:
+                return resp
+
+    async def run_async(self, ctx: RequestContext) -> Response:
+        proxies, rule, bal, rest = self._target(ctx)
+        if rule.scheme == "ws" and is_upgrade(ctx.request):
+            return await self.tunnel(ctx, proxies, rule, rest, asyncio.get_running_loop())
+        if bal is None:
+            worker = proxies.workers[id(rule)]
+            resp = await self.aforward(ctx, proxies, worker, rule.url_path + rest, False)
+            assert resp is not None
+            return resp
+        tried: set[int] = set()
+        while True:
+            worker = self._member(ctx, bal, tried)
+            if isinstance(worker, Response):
+                return worker
+            resp = await self.aforward(ctx, proxies, worker, _member_path(worker, rule, rest),
+                                       not ctx.request.has_body)
+            if resp is not None:
+                return resp
+
+    def _target(self, ctx: RequestContext) -> tuple[Proxies, ProxyRule, Balancer | None, str]:
         proxies = self.module.proxies(ctx.server)
         rule: ProxyRule = ctx.notes["proxy.rule"]
-        raw = ctx.request.path.decode("latin-1")
-        rest = raw[len(rule.path):]
-        query = ctx.request.query
-        if rule.scheme == "balancer":
-            bal = proxies.balancers.get(rule.host)
-            if bal is None or not bal.members:
-                log_error(ctx, "AH01170", f"balancer://{rule.host}: No workers in balancer")
-                return error(503, ctx)
-            tried: set[int] = set()
-            while True:
-                worker = bal.choose(ctx, tried)
-                if worker is None:
-                    log_error(ctx, "AH01167", f"balancer://{rule.host}: All workers are in "
-                              "error state")
-                    return error(503, ctx)
-                tried.add(id(worker))
-                path = _join(urlsplit(worker.url).path, rule.url_path, rest)
-                resp = self.forward(ctx, proxies, rule, worker, path, query,
-                                    retry_elsewhere=not ctx.request.has_body)
-                if resp is not None:
-                    return resp
-        worker = proxies.workers[id(rule)]
-        resp = self.forward(ctx, proxies, rule, worker, rule.url_path + rest, query, False)
-        assert resp is not None
-        return resp
+        rest = ctx.request.path.decode("latin-1")[len(rule.path):]
+        bal = proxies.balancers.get(rule.host) if rule.scheme == "balancer" else None
+        if rule.scheme == "balancer" and bal is None:
+            bal = Balancer(rule.host)                    # no member: 503 below
+        return proxies, rule, bal, rest
 
-    def forward(self, ctx: RequestContext, proxies: Proxies, rule: ProxyRule, worker: Worker,
-                path: str, query: bytes, retry_elsewhere: bool) -> Response | None:
-        """The backend's answer; None when ``worker`` could not be reached and the caller
-        may try another member."""
+    def _member(self, ctx: RequestContext, bal: Balancer, tried: set[int]) -> Worker | Response:
+        if not bal.members:
+            log_error(ctx, "AH01170", f"balancer://{bal.name}: No workers in balancer")
+            return error(503, ctx)
+        worker = bal.choose(ctx, tried)
+        if worker is None:
+            log_error(ctx, "AH01167", f"balancer://{bal.name}: All workers are in error state")
+            return error(503, ctx)
+        tried.add(id(worker))
+        return worker
+
+    def _refused(self, ctx: RequestContext, worker: Worker, exc: BackendError,
+                 retry_elsewhere: bool) -> Response | None:
+        """Rule 4: log, put an unreachable worker in error state; None: try another member."""
+        log_error(ctx, exc.msg_id, exc.text)
+        if exc.status == 503:
+            worker.put_in_error()
+            log_error(ctx, "AH00959", f"ap_proxy_connect_backend disabling worker for "
+                      f"({worker.host}:{worker.port}) for {worker.retry:g}s")
+            if retry_elsewhere:
+                return None
+        return error(exc.status, ctx)
+
+    def _disabled(self, ctx: RequestContext, worker: Worker) -> bool:
         if worker.in_error():
             log_error(ctx, "AH00940", f"HTTP: disabled connection for ({worker.host}:"
                       f"{worker.port})")
+            return True
+        return False
+
+    def forward(self, ctx: RequestContext, proxies: Proxies, worker: Worker, path: str,
+                retry_elsewhere: bool) -> Response | None:
+        """The backend's answer; None when ``worker`` could not be reached and the caller
+        may try another member."""
+        if self._disabled(ctx, worker):
             return None if retry_elsewhere else error(503, ctx)
-        timeout = worker.timeout or proxies.timeout
         req = ctx.request
-        head = _request_head(ctx, proxies, worker, path, query)
+        head = _request_head(ctx, proxies, worker, path, req.query)
         try:
             answer = exchange(worker, head, ctx.body, req.content_length, req.chunked,
-                              req.method == "HEAD", timeout)
+                              req.method == "HEAD", worker.timeout or proxies.timeout)
         except BackendError as exc:
-            log_error(ctx, exc.msg_id, exc.text)
-            if exc.status == 503:
-                worker.put_in_error()
-                log_error(ctx, "AH00959", f"ap_proxy_connect_backend disabling worker for "
-                          f"({worker.host}:{worker.port}) for {worker.retry:g}s")
-                if retry_elsewhere:
-                    return None
-            return error(exc.status, ctx)
+            return self._refused(ctx, worker, exc, retry_elsewhere)
         headers = _answer_headers(answer.headers, proxies, ctx)
         if answer.no_body:
             answer.close() if answer.status == 101 else list(answer.body())
             return Response(answer.status, headers, b"")
         return Response(answer.status, headers, answer.body(), on_close=answer.close)
+
+    async def aforward(self, ctx: RequestContext, proxies: Proxies, worker: Worker, path: str,
+                       retry_elsewhere: bool) -> Response | None:
+        """``forward`` on the loop."""
+        if self._disabled(ctx, worker):
+            return None if retry_elsewhere else error(503, ctx)
+        req = ctx.request
+        head = _request_head(ctx, proxies, worker, path, req.query)
+        try:
+            answer = await aexchange(worker, head, ctx.body, req.content_length, req.chunked,
+                                     req.method == "HEAD", worker.timeout or proxies.timeout)
+        except BackendError as exc:
+            return self._refused(ctx, worker, exc, retry_elsewhere)
+        headers = _answer_headers(answer.headers, proxies, ctx)
+        if answer.no_body:
+            if answer.status == 101:
+                answer.close()
+            else:
+                async for _ in answer.body():
+                    pass
+            return Response(answer.status, headers, b"")
+        return Response(answer.status, headers, answer.body(), on_close=answer.close)
+
+
+    async def tunnel(self, ctx: RequestContext, proxies: Proxies, rule: ProxyRule, rest: str,
+                     loop: asyncio.AbstractEventLoop) -> Response:
+        """mod_proxy_wstunnel (proxy_wstunnel.py): the backend's 101 and a Tunnel, or its
+        other answer."""
+        worker = proxies.workers[id(rule)]
+        if self._disabled(ctx, worker):
+            return error(503, ctx)
+        upgrade = ctx.request.header(b"upgrade")
+        head = _request_head(ctx, proxies, worker, rule.url_path + rest, ctx.request.query,
+                             upgrade=upgrade)
+        try:
+            status, raw, body = await open_tunnel(worker, head, worker.timeout or proxies.timeout,
+                                                  loop)
+        except BackendError as exc:
+            resp = self._refused(ctx, worker, exc, False)
+            assert resp is not None
+            return resp
+        return answer_of(status, _answer_headers(raw, proxies, ctx), body, upgrade)
+
+
+def _member_path(worker: Worker, rule: ProxyRule, rest: str) -> str:
+    return _join(urlsplit(worker.url).path, rule.url_path, rest)
 
 
 def _join(member_path: str, rule_path: str, rest: str) -> str:
@@ -471,7 +579,7 @@ def _join(member_path: str, rule_path: str, rest: str) -> str:
 
 
 def _request_head(ctx: RequestContext, proxies: Proxies, worker: Worker, path: str,
-                  query: bytes) -> bytes:
+                  query: bytes, upgrade: bytes | None = None) -> bytes:
     """Rule 1."""
     req = ctx.request
     named = {t.strip().lower().encode() for v in req.header_values(b"connection")
@@ -502,7 +610,11 @@ def _request_head(ctx: RequestContext, proxies: Proxies, worker: Worker, path: s
         lines.append(b"Transfer-Encoding: chunked")
     elif req.content_length is not None:
         lines.append(b"Content-Length: %d" % req.content_length)
-    lines.append(b"Connection: " + (b"keep-alive" if worker.keepalive else b"close"))
+    if upgrade is not None:                              # mod_proxy_wstunnel
+        lines.append(b"Upgrade: " + upgrade)
+        lines.append(b"Connection: Upgrade")
+    else:
+        lines.append(b"Connection: " + (b"keep-alive" if worker.keepalive else b"close"))
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
@@ -555,6 +667,14 @@ class ProxyBalancerModule(Module):
 
     name: ClassVar[str] = "proxy_balancer_module"
     aliases: ClassVar[tuple[str, ...]] = ("mod_proxy_balancer.c",)
+    builtin: ClassVar[bool] = True
+
+
+class ProxyWstunnelModule(Module):
+    """mod_proxy_wstunnel: ws:// (proxy_wstunnel.py, from proxy_module's handler)."""
+
+    name: ClassVar[str] = "proxy_wstunnel_module"
+    aliases: ClassVar[tuple[str, ...]] = ("mod_proxy_wstunnel.c",)
     builtin: ClassVar[bool] = True
 
 

@@ -19,6 +19,7 @@ Rule 3: the errors are ``BackendError(status)``: 503 when the backend cannot be 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -64,6 +65,7 @@ class Worker:
         self.disabled = "D" in str(params.get("status", "")).upper()
         self.error_until = 0.0           # in error state until this time (Rule 3)
         self.idle: deque[tuple[socket.socket, float]] = deque()
+        self.idle_async: deque[tuple[tuple[Any, Any], float]] = deque()   # on the nginx MPM
         self.lock = threading.Lock()
         self.busy = 0                    # requests in progress (bybusyness)
         self.elected = 0                 # requests given (byrequests' lbstatus lives apart)
@@ -119,6 +121,12 @@ class Worker:
                 return
             self.idle.append((sock, time.monotonic()))
 
+    def give_back_async(self, conn: tuple[Any, Any]) -> None:
+        if not self.keepalive or (self.max and len(self.idle_async) >= self.max):
+            conn[1].close()
+            return
+        self.idle_async.append((conn, time.monotonic()))
+
     def close_idle(self) -> None:
         with self.lock:
             while self.idle:
@@ -169,6 +177,10 @@ class BackendAnswer:
             while True:
                 if state.chunks:
                     chunks, state.chunks = state.chunks, []
+                    if state.done:
+                        # the answer is complete: pooled before its last bytes go out, as
+                        # the driver may stop asking once it has Content-Length bytes
+                        self._finish(True)
                     for chunk in chunks:
                         self.worker.read += len(chunk)
                         yield chunk
@@ -303,3 +315,179 @@ def exchange(worker: Worker, head: bytes, body: Any, length: int | None, chunked
 
 class _Stale(Exception):
     pass
+
+
+# -- the same exchange on an event loop (the nginx MPM: the proxy never blocks its loop) --------
+
+class AsyncAnswer:
+    """BackendAnswer's counterpart on asyncio streams: the body is an async iterator."""
+
+    def __init__(self, worker: Worker, conn: tuple[Any, Any], parser: Any, state: _Parse,
+                 head_request: bool, timeout: float, on_end: Callable[[], None]) -> None:
+        self.worker = worker
+        self.conn: tuple[Any, Any] | None = conn
+        self.parser = parser
+        self.state = state
+        self.status = parser.get_status_code()
+        self.headers = state.headers
+        self.keep = parser.should_keep_alive()
+        self.no_body = head_request or self.status in (204, 304) or 100 <= self.status < 200
+        self.timeout = timeout
+        self.on_end = on_end
+
+    async def body(self) -> Any:
+        state = self.state
+        try:
+            while True:
+                if state.chunks:
+                    chunks, state.chunks = state.chunks, []
+                    if state.done:
+                        # the answer is complete: pooled before its last bytes go out, as
+                        # the driver may stop asking once it has Content-Length bytes
+                        self._finish(True)
+                    for chunk in chunks:
+                        self.worker.read += len(chunk)
+                        yield chunk
+                if state.done or self.no_body:
+                    self._finish(True)
+                    return
+                assert self.conn is not None
+                try:
+                    data = await asyncio.wait_for(self.conn[0].read(READ_SIZE), self.timeout)
+                except (OSError, asyncio.TimeoutError):
+                    data = b""
+                if not data:
+                    self.parser.feed_data(b"")
+                    if not state.done and not state.chunks:
+                        self._finish(False)
+                        return
+                    continue
+                self.parser.feed_data(data)
+        finally:
+            if self.conn is not None:
+                self._finish(False)
+
+    def _finish(self, complete: bool) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        if complete and self.keep and self.status != 101:
+            self.worker.give_back_async(conn)
+        else:
+            conn[1].close()
+        self.on_end()
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn[1].close()
+            self.on_end()
+
+    def take_streams(self) -> tuple[Any, Any]:
+        conn, self.conn = self.conn, None
+        assert conn is not None
+        self.on_end()
+        return conn
+
+
+async def _take_async(worker: Worker, timeout: float) -> tuple[tuple[Any, Any], bool]:
+    now = time.monotonic()
+    idle = worker.idle_async
+    while idle:
+        conn, since = idle.pop()
+        if (worker.ttl is not None and now - since > worker.ttl) or conn[1].is_closing() \
+                or conn[0].at_eof():
+            conn[1].close()
+            continue
+        return conn, True
+    try:
+        conn = await asyncio.wait_for(asyncio.open_connection(worker.host, worker.port), timeout)
+    except asyncio.TimeoutError:
+        raise BackendError(503, "AH00957", f"HTTP: attempt to connect to {worker.hostport} "
+                           f"({worker.host}) failed: timed out") from None
+    except OSError as exc:
+        raise BackendError(503, "AH00957", f"HTTP: attempt to connect to {worker.hostport} "
+                           f"({worker.host}) failed: {exc.strerror or exc}") from None
+    worker.opened += 1
+    return conn, False
+
+
+async def _abody(body: Any, chunked: bool) -> Any:
+    aread = getattr(body, "aread", None)
+    while True:
+        data = await aread(READ_SIZE) if aread is not None else body.read(READ_SIZE)
+        if not data:
+            break
+        yield b"%x\r\n%s\r\n" % (len(data), data) if chunked else data
+    if chunked:
+        yield b"0\r\n\r\n"
+
+
+async def aexchange(worker: Worker, head: bytes, body: Any, length: int | None, chunked: bool,
+                    head_request: bool, timeout: float) -> AsyncAnswer:
+    """``exchange`` on the running loop (Rules 1-3)."""
+    worker.busy += 1
+    worker.elected += 1
+    ended = [False]
+
+    def on_end() -> None:
+        if not ended[0]:
+            ended[0] = True
+            worker.busy -= 1
+
+    try:
+        for attempt in (0, 1):
+            conn, reused = await _take_async(worker, timeout)
+            reader, writer = conn
+            sent_body = False
+            try:
+                writer.write(head)
+                worker.transferred += len(head)
+                if (length or chunked) and body is not None:
+                    async for piece in _abody(body, chunked):
+                        sent_body = True
+                        writer.write(piece)
+                        worker.transferred += len(piece)
+                        await asyncio.wait_for(writer.drain(), timeout)
+                await asyncio.wait_for(writer.drain(), timeout)
+                state = _Parse()
+                parser = httptools.HttpResponseParser(state)
+                got = False
+                while not state.head_done:
+                    data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
+                    if not data:
+                        if reused and not got and not sent_body and attempt == 0:
+                            raise _Stale()
+                        raise BackendError(502, "AH01102", "error reading status line from "
+                                           f"remote server {worker.hostport}")
+                    got = True
+                    parser.feed_data(data)
+            except _Stale:
+                writer.close()
+                continue
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                writer.close()
+                if reused and attempt == 0 and not sent_body:
+                    continue
+                raise BackendError(502, "AH01102", f"error reading status line from remote "
+                                   f"server {worker.hostport}: {exc}") from None
+            except asyncio.TimeoutError:
+                writer.close()
+                raise BackendError(504, "AH01102", "error reading status line from remote "
+                                   f"server {worker.hostport}: timed out") from None
+            except httptools.HttpParserUpgrade:
+                pass
+            except httptools.HttpParserError as exc:
+                writer.close()
+                raise BackendError(502, "AH01102", "error reading status line from remote "
+                                   f"server {worker.hostport}: {exc}") from None
+            except OSError as exc:
+                writer.close()
+                raise BackendError(502, "AH01102", f"error reading from remote server "
+                                   f"{worker.hostport}: {exc}") from None
+            return AsyncAnswer(worker, conn, parser, state, head_request, timeout, on_end)
+        raise BackendError(502, "AH01102", f"remote server {worker.hostport} closed the "
+                           "connection twice")
+    except BaseException:
+        on_end()
+        raise
