@@ -136,6 +136,16 @@ class Worker:
                 self.idle.pop()[0].close()
 
 
+def persists(version: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the backend keeps the connection (RFC 9112 9.3), from the answer's head
+    (llhttp's should_keep_alive depends on when it is asked)."""
+    tokens = {t.strip().lower() for name, value in headers if name.lower() == b"connection"
+              for t in value.split(b",")}
+    if b"close" in tokens:
+        return False
+    return version != "1.0" or b"keep-alive" in tokens
+
+
 class _Parse:
     """httptools callbacks for one answer."""
 
@@ -169,7 +179,7 @@ class BackendAnswer:
         self.state = state
         self.status = parser.get_status_code()
         self.headers = state.headers
-        self.keep = parser.should_keep_alive()
+        self.keep = persists(parser.get_http_version(), state.headers)
         self.no_body = head_request or self.status in (204, 304) or 100 <= self.status < 200
         self.on_end = on_end
         self.upgraded = False
@@ -333,7 +343,7 @@ class AsyncAnswer:
         self.state = state
         self.status = parser.get_status_code()
         self.headers = state.headers
-        self.keep = parser.should_keep_alive()
+        self.keep = persists(parser.get_http_version(), state.headers)
         self.no_body = head_request or self.status in (204, 304) or 100 <= self.status < 200
         self.timeout = timeout
         self.on_end = on_end
