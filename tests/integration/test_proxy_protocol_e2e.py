@@ -116,3 +116,16 @@ def test_the_header_comes_before_the_tls_handshake(conf, make_server, tmp_path, 
     assert _ask(port, v2_header(CLIENT, ("127.0.0.1", port)), "/who", wrap=wrap) == \
         (200, b"203.0.113.7 40001 - -")
     assert _ask(port, v1_header(CLIENT, ("127.0.0.1", port)), "/awho", pieces=4, wrap=wrap)[0] == 200
+
+
+def test_exceptions_without_the_protocol_are_refused_at_dash_t(tmp_path):
+    import subprocess
+    import sys
+    conf = tmp_path / "a.conf"
+    conf.write_text(f"Listen 127.0.0.1:0\nServerName x\nDocumentRoot {tmp_path}\n"
+                    "RemoteIPProxyProtocolExceptions 10.0.0.0/8\n")
+    res = subprocess.run([sys.executable, "-m", "mpmd", "-t", "-f", str(conf)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0
+    assert f"line 4 of {conf}" in res.stderr + res.stdout
+    assert "RemoteIPProxyProtocolExceptions has no effect" in res.stderr + res.stdout
