@@ -91,8 +91,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if "/slow" in path:
             time.sleep(3)
+        if "/empty" in path:                             # no answer at all
+            self.close_connection = True
+            return
         if "/bad" in path:
-            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+            self.wfile.write(b"HTTP/1.1 abc Broken\r\nX: y\r\n\r\n")
             self.close_connection = True
             return
         if "/redirect" in path:
@@ -173,9 +176,10 @@ def proxy(conf, make_server, backends, ws_backend):
     conf.add(f"BalancerMember balancer://c http://127.0.0.1:{two.port} route=r2")
     conf.add(f"BalancerMember balancer://c http://127.0.0.1:{three.port} route=r3 status=+H")
     conf.add("ProxySet balancer://c stickysession=ROUTEID lbmethod=byrequests")
-    conf.add(f"ProxyPass /busy balancer://b/ lbmethod=bybusyness")
-    conf.add(f"BalancerMember balancer://b http://127.0.0.1:{one.port}")
-    conf.add(f"BalancerMember balancer://b http://127.0.0.1:{two.port}")
+    conf.add(f"ProxyPass /busy balancer://b/")
+    conf.add(f'<Proxy "balancer://b">\n BalancerMember http://127.0.0.1:{one.port}\n'
+             f' BalancerMember http://127.0.0.1:{two.port} loadfactor=2\n'
+             ' ProxySet lbmethod=bybusyness\n</Proxy>')
     conf.add(f"ProxyPass /traffic balancer://t/ lbmethod=bytraffic")
     conf.add(f"BalancerMember balancer://t http://127.0.0.1:{one.port}")
     conf.add(f"BalancerMember balancer://t http://127.0.0.1:{two.port}")
@@ -255,6 +259,7 @@ def test_backend_connections_are_pooled(proxy, backends):
 def test_errors_502_503_504_and_retry(proxy, backends):
     with httpx.Client(timeout=20) as c:
         assert c.get(url(proxy, "/app/bad")).status_code == 502
+        assert c.get(url(proxy, "/app/empty")).status_code == 502
         assert c.get(url(proxy, "/app/slow")).status_code == 504
         assert c.get(url(proxy, "/down/x")).status_code == 503
         assert c.get(url(proxy, "/down/x")).status_code == 503   # in error state: not tried

@@ -56,7 +56,10 @@ Rule 11: a directive with ``extra["bind"]`` has its converted value passed throu
 Rule 12: <Limit>, <LimitExcept>, <RequireAll>, <RequireAny> and <RequireNone> are not
         sections of their own: their lines go into the section that holds them, a <Limit>'s
         with its method mask (``extra["limited"]``), a <Require*>'s Require lines as one
-        container value (``_inline``); no other section may occur inside them.
+        container value (``_inline``); no other section may occur inside them.  A section
+        whose table says ``extra["inline"] == "expand"`` gives its lines to the section that
+        holds it as its ``extra["expand"](args, lines)`` rewrites them (mod_proxy's <Proxy
+        balancer://name> puts the balancer's URL on its BalancerMember and ProxySet lines).
 Rule 5: relative paths -- ``path`` converters, <Directory> arguments, Include patterns -- are
         resolved against ServerRoot; a relative ServerRoot against the directory of the file
         that sets it; the default ServerRoot is the config file's directory (or ``-d``).
@@ -563,6 +566,13 @@ class _Walker:
         outer = (self.limited, self.inline)
         if d.extra["inline"] == "authn_alias":
             self._authn_alias(node, d, scope)
+            return
+        if d.extra["inline"] == "expand":            # its lines, as its table rewrites them
+            try:                                     # (mod_proxy's <Proxy balancer://name>)
+                children = d.extra["expand"](list(node.args), node.children or [])
+            except ValueError as exc:
+                self._fail(node, str(exc))
+            self.walk(children, scope, parent, f"<{kind}>", group=False)
             return
         if d.extra["inline"] == "limit":
             try:

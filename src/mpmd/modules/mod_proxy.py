@@ -74,7 +74,6 @@ _BALANCER_KEYS = {
     "lbmethod": lambda s: _lbmethod(s),
     "stickysession": str,
     "nofailover": lambda s: v.flag([s]),
-    "maxattempts": lambda s: _nonneg(s),
 }
 
 
@@ -201,6 +200,32 @@ def proxy_set_value(args: list[str]) -> tuple[str, dict[str, Any]]:
     return key, _params(args[1:], allowed)
 
 
+PROXY_SECTION_LINES = ("balancermember", "proxyset")
+
+
+def proxy_section_lines(args: list[str], children: list[Any]) -> list[Any]:
+    """<Proxy balancer://name>'s lines with the balancer's URL put first (config/loader.py,
+    the "proxy" inline section); a line that is not BalancerMember or ProxySet is refused."""
+    from dataclasses import replace
+    if len(args) != 1 or not args[0].lower().startswith("balancer://") \
+            or not urlsplit(args[0]).netloc:
+        raise ValueError("mpmd accepts <Proxy balancer://name> only (access control for "
+                         "proxied URLs and forward proxying are not offered)")
+    url = args[0]
+    out = []
+    for node in children:
+        name = node.name.lower()
+        if node.is_section or name not in PROXY_SECTION_LINES:
+            raise ValueError(f"{node.name} at line {node.line}: only BalancerMember and "
+                             "ProxySet lines are accepted in <Proxy>")
+        first = node.args[0].lower() if node.args else ""
+        if name == "balancermember" and not first.startswith("balancer://") or \
+                name == "proxyset" and "=" in first:
+            node = replace(node, args=[url, *node.args])
+        out.append(node)
+    return out
+
+
 def proxy_requests_value(args: list[str]) -> bool:
     if v.flag(args):
         raise ValueError("On is refused: mpmd offers no forward proxy (ProxyRequests Off)")
@@ -231,8 +256,14 @@ DIRECTIVES = [
               "hot standby, retry, timeout, keepalive, max, ttl).", merge=Merge.APPEND,
               owner="proxy_module",
               syntax="BalancerMember balancer://name url [key=value ...]"),
+    Directive("<Proxy>", Args.RAW_ARGS, Ctx.SERVER | Ctx.VHOST, lambda args: args, None, "",
+              "A balancer's members and parameters: BalancerMember and ProxySet lines without "
+              "the balancer's URL (only balancer:// URLs; no access control inside).",
+              syntax="<Proxy balancer://name> ... </Proxy>", owner="proxy_module",
+              extra={"section": "Proxy", "inner": Ctx.SERVER | Ctx.VHOST, "inline": "expand",
+                     "expand": lambda args, children: proxy_section_lines(args, children)}),
     Directive("ProxySet", Args.RAW_ARGS, Ctx.SERVER | Ctx.VHOST, proxy_set_value, [],
-              "proxy_set", "Set a balancer's (lbmethod, stickysession) or a worker's parameters.",
+              "proxy_set", "Set a balancer's (lbmethod, stickysession, nofailover) or a worker's parameters.",
               merge=Merge.APPEND, owner="proxy_module", syntax="ProxySet url key=value ..."),
 ]
 
@@ -309,10 +340,15 @@ class Proxies:
         for key, params in getattr(server, "proxy_set", None) or ():
             sets.setdefault(key, {}).update(params)
         self.balancers: dict[str, Balancer] = {}
+        # worker parameters on a ProxyPass to a balancer are its members' defaults
+        defaults: dict[str, dict[str, Any]] = {}
+        for rule in self.rules:
+            if rule.url is not None and rule.scheme == "balancer":
+                defaults.setdefault(rule.host, {}).update(rule.params)
         for name, url, params in getattr(server, "balancer_member", None) or ():
             bal = self.balancers.setdefault(name, Balancer(name))
             scheme, host, port, _ = _backend_url(url)
-            merged = {**sets.get(url, {}), **params}
+            merged = {**defaults.get(name, {}), **sets.get(url, {}), **params}
             bal.members.append(Worker(url, scheme, host, port, merged))
         for rule in self.rules:
             if rule.url is not None and rule.scheme == "balancer":
@@ -490,6 +526,9 @@ class ProxyHandler:
                  retry_elsewhere: bool) -> Response | None:
         """Rule 4: log, put an unreachable worker in error state; None: try another member."""
         log_error(ctx, exc.msg_id, exc.text)
+        if exc.status != 503:
+            log_error(ctx, "AH00898", "Error reading from remote server returned by "
+                      + ctx.request.path.decode("latin-1"))
         if exc.status == 503:
             worker.put_in_error()
             log_error(ctx, "AH00959", f"ap_proxy_connect_backend disabling worker for "
@@ -614,7 +653,7 @@ def _request_head(ctx: RequestContext, proxies: Proxies, worker: Worker, path: s
         lines.append(b"Upgrade: " + upgrade)
         lines.append(b"Connection: Upgrade")
     else:
-        lines.append(b"Connection: " + (b"keep-alive" if worker.keepalive else b"close"))
+        lines.append(b"Connection: " + (b"Keep-Alive" if worker.keepalive else b"close"))
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 

@@ -59,6 +59,7 @@ class Worker:
         self.keepalive = params.get("keepalive", True)
         self.max = int(params.get("max", 0) or 0)
         self.ttl: float | None = params.get("ttl")
+        self.connect_timeout: float | None = params.get("connectiontimeout")
         self.loadfactor = int(params.get("loadfactor", 1))
         self.route = str(params.get("route", ""))
         self.hot_standby = "H" in str(params.get("status", "")).upper()
@@ -100,7 +101,9 @@ class Worker:
                 sock.settimeout(timeout)
                 return sock, True
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+            sock = socket.create_connection((self.host, self.port),
+                                            timeout=self.connect_timeout or timeout)
+            sock.settimeout(timeout)
         except socket.timeout as exc:
             raise BackendError(503, "AH00957", f"HTTP: attempt to connect to "
                                f"{self.hostport} ({self.host}:{self.port}) failed: {exc}")
@@ -401,7 +404,8 @@ async def _take_async(worker: Worker, timeout: float) -> tuple[tuple[Any, Any], 
             continue
         return conn, True
     try:
-        conn = await asyncio.wait_for(asyncio.open_connection(worker.host, worker.port), timeout)
+        conn = await asyncio.wait_for(asyncio.open_connection(worker.host, worker.port),
+                                      worker.connect_timeout or timeout)
     except asyncio.TimeoutError:
         raise BackendError(503, "AH00957", f"HTTP: attempt to connect to {worker.hostport} "
                            f"({worker.host}) failed: timed out") from None
