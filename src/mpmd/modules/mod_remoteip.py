@@ -33,9 +33,10 @@ Rule 5: proxies are IP addresses or networks as httpd's apr_ipsubnet_create read
 Rule 6: RemoteIPProxyProtocol On (server, <VirtualHost>): every connection to the server's
         addresses begins with a PROXY protocol header, v1 or v2 (http/proxy_protocol.py, read
         by the transports: mpm/proxy_header.py), except those from a peer in
-        RemoteIPProxyProtocolExceptions.  The header's source address is the connection's
-        client address (httpd's c->client_addr), so every reader of Rule 3 sees it, %{c}a
-        included, and the header walk of Rule 1 starts from it.  A connection without a
+        RemoteIPProxyProtocolExceptions.  The header's source address is every request's
+        useragent address (Rule 3's readers, REMOTE_PORT included), and the header walk of
+        Rule 1 starts from it; the connection's peer stays the balancer (%{c}a, %{c}h,
+        CONN_REMOTE_ADDR), as httpd.  A connection without a
         valid header is closed, logged at error (MPMD1963, httpd's AH03507 family).
         RemoteIPProxyProtocolExceptions where no server has RemoteIPProxyProtocol On is
         refused at -t (MPMD1964): it would have no effect.
