@@ -130,3 +130,19 @@ def test_exceptions_without_the_protocol_are_refused_at_dash_t(tmp_path):
     assert res.returncode != 0
     assert f"line 4 of {conf}" in res.stderr + res.stdout
     assert "RemoteIPProxyProtocolExceptions has no effect" in res.stderr + res.stdout
+
+
+@pytest.mark.parametrize("mpm", ["prefork", "event", "nginx"])
+def test_a_stalled_header_is_closed_after_timeout(conf, make_server, tmp_path, mpm):
+    _setup(conf, tmp_path)
+    conf.set("Timeout", 1)
+    server = make_server(conf)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"PROXY TCP4 192.0.2.1 ")
+        begun = time.monotonic()
+        try:
+            assert sock.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        assert 0.5 < time.monotonic() - begun < 5
+    assert _ask(server.port, v1_header(CLIENT, ("127.0.0.1", server.port)), "/who")[0] == 200

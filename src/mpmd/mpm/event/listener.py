@@ -487,7 +487,9 @@ class ConnectionStates:
         for ec in self.linger_q.expire(now):
             self._close(ec)
         for ec in self.head_q.expire(now):
-            if ec.context is not None:
+            if ec.proxy is not None:
+                self._close(ec)             # no PROXY header in time: closed silently
+            elif ec.context is not None:
                 self._tls_failed(ec, "timed out")
             elif ec.conn is not None and ec.conn.partial_request:
                 ec.error = ProtocolError(408, "request timed out")
