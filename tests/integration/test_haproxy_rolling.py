@@ -39,14 +39,15 @@ def _status(port: int) -> int:
         return 0
 
 
-def test_rolling_restart_behind_haproxy_loses_nothing(tmp_path):
+@pytest.mark.parametrize("mpm", ["event", "nginx"])
+def test_rolling_restart_behind_haproxy_loses_nothing(tmp_path, mpm):
     front, *ports = free_ports(7)
     backs, probes = ports[:3], ports[3:]
     servers: dict[int, Server] = {}
     proc = None
     try:
         for i, port in enumerate(backs):
-            servers[i] = Server(mpmd_conf(tmp_path / f"web{i + 1}", port, probes[i])).start()
+            servers[i] = Server(mpmd_conf(tmp_path / f"web{i + 1}", port, probes[i], mpm)).start()
         cfg = tmp_path / "haproxy.cfg"
         cfg.write_text(haproxy_conf(front, backs))
         hlog = tmp_path / "haproxy.out"
