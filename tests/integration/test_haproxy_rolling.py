@@ -5,8 +5,8 @@ docs/deploy/ (haproxy.cfg, mpmd.conf), with their ports and paths replaced.
 Under wrk load, each server in turn is restarted gracefully (SIGUSR1, a new generation), then
 one is stopped gracefully (graceful-stop: /health answers 503 during GracefulStopDelay and
 HAProxy drains it) and started again: no request is lost (no socket error, no non-2xx), and
-the access logs show the client's address (127.0.0.1, carried by the PROXY header), never
-HAProxy's (it connects from 127.0.0.2)."""
+the access logs show the client's address as %a (127.0.0.1, carried by the PROXY header),
+and HAProxy's (it connects from 127.0.0.2) as the connection's peer, %{c}a."""
 
 from __future__ import annotations
 
@@ -39,14 +39,15 @@ def _status(port: int) -> int:
         return 0
 
 
-def test_rolling_restart_behind_haproxy_loses_nothing(tmp_path):
+@pytest.mark.parametrize("mpm", ["event", "nginx"])
+def test_rolling_restart_behind_haproxy_loses_nothing(tmp_path, mpm):
     front, *ports = free_ports(7)
     backs, probes = ports[:3], ports[3:]
     servers: dict[int, Server] = {}
     proc = None
     try:
         for i, port in enumerate(backs):
-            servers[i] = Server(mpmd_conf(tmp_path / f"web{i + 1}", port, probes[i])).start()
+            servers[i] = Server(mpmd_conf(tmp_path / f"web{i + 1}", port, probes[i], mpm)).start()
         cfg = tmp_path / "haproxy.cfg"
         cfg.write_text(haproxy_conf(front, backs))
         hlog = tmp_path / "haproxy.out"
@@ -95,7 +96,7 @@ def test_rolling_restart_behind_haproxy_loses_nothing(tmp_path):
         for line in (tmp_path / f"web{i + 1}" / "access_log").read_text().splitlines():
             ua, peer, rest = line.split(" ", 2)
             if "GET /index.html" in rest:
-                assert (ua, peer) == ("127.0.0.1", "127.0.0.1"), line
+                assert (ua, peer) == ("127.0.0.1", "127.0.0.2"), line
                 logged += 1
             else:
                 assert "GET /health" in rest and (ua, peer) == ("127.0.0.2", "127.0.0.2"), line

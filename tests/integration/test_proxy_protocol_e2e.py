@@ -1,5 +1,5 @@
 """RemoteIPProxyProtocol on every MPM: the PROXY header's client is the connection's client
-(access log %a/%h/%{c}a, REMOTE_ADDR, ASGI client, Require ip), over plain TCP and before TLS;
+(access log %a/%h, REMOTE_ADDR, ASGI client, Require ip; %{c}a stays the balancer), over plain TCP and before TLS;
 a connection without a valid header is closed and logged; RemoteIPProxyProtocolExceptions."""
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ def test_the_header_names_the_client_everywhere(conf, make_server, tmp_path, mpm
     wait_for(lambda: len(log.read_text().splitlines()) >= 6 if log.exists() else False,
              timeout=10, message="six log lines")
     lines = log.read_text().splitlines()
-    assert lines[0] == "203.0.113.7 203.0.113.7 203.0.113.7 200 /who", lines
-    assert lines[3] == "203.0.113.7 203.0.113.7 203.0.113.7 200 /only-doc", lines
+    # %{c}a: the connection's peer, the balancer (as httpd)
+    assert lines[0] == "203.0.113.7 203.0.113.7 127.0.0.1 200 /who", lines
+    assert lines[3] == "203.0.113.7 203.0.113.7 127.0.0.1 200 /only-doc", lines
     assert lines[5].startswith("127.0.0.1 127.0.0.1 127.0.0.1 200"), lines
 
 
@@ -116,3 +117,32 @@ def test_the_header_comes_before_the_tls_handshake(conf, make_server, tmp_path, 
     assert _ask(port, v2_header(CLIENT, ("127.0.0.1", port)), "/who", wrap=wrap) == \
         (200, b"203.0.113.7 40001 - -")
     assert _ask(port, v1_header(CLIENT, ("127.0.0.1", port)), "/awho", pieces=4, wrap=wrap)[0] == 200
+
+
+def test_exceptions_without_the_protocol_are_refused_at_dash_t(tmp_path):
+    import subprocess
+    import sys
+    conf = tmp_path / "a.conf"
+    conf.write_text(f"Listen 127.0.0.1:0\nServerName x\nDocumentRoot {tmp_path}\n"
+                    "RemoteIPProxyProtocolExceptions 10.0.0.0/8\n")
+    res = subprocess.run([sys.executable, "-m", "mpmd", "-t", "-f", str(conf)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0
+    assert f"line 4 of {conf}" in res.stderr + res.stdout
+    assert "RemoteIPProxyProtocolExceptions has no effect" in res.stderr + res.stdout
+
+
+@pytest.mark.parametrize("mpm", ["prefork", "event", "nginx"])
+def test_a_stalled_header_is_closed_after_timeout(conf, make_server, tmp_path, mpm):
+    _setup(conf, tmp_path)
+    conf.set("Timeout", 1)
+    server = make_server(conf)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"PROXY TCP4 192.0.2.1 ")
+        begun = time.monotonic()
+        try:
+            assert sock.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        assert 0.5 < time.monotonic() - begun < 5
+    assert _ask(server.port, v1_header(CLIENT, ("127.0.0.1", server.port)), "/who")[0] == 200

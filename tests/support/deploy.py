@@ -33,7 +33,7 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def mpmd_conf(root: Path, port: int, probe: int) -> FileConf:
+def mpmd_conf(root: Path, port: int, probe: int, mpm: str = "event") -> FileConf:
     """docs/deploy/mpmd.conf on 127.0.0.1:``port`` (8081) and ``probe`` (8082), in ``root``."""
     text = (DEPLOY / "mpmd.conf").read_text()
     root.mkdir(parents=True, exist_ok=True)
@@ -47,7 +47,12 @@ def mpmd_conf(root: Path, port: int, probe: int) -> FileConf:
     text = text.replace('ErrorLog "/dev/stderr"', f'ErrorLog "{conf.error_log}"')
     text = text.replace('PidFile "/tmp/mpmd.pid"', f'PidFile "{conf.pid_file}"')
     text = text.replace('CustomLog "/dev/stdout"', f'CustomLog "{root / "access_log"}"')
-    text += "StartServers 1\nMinSpareThreads 4\nThreadsPerChild 8\n"   # light: 2 cores shared
+    if mpm == "nginx":
+        text = text.replace("mpm_event_module modules/mod_mpm_event.so",
+                            "mpm_nginx_module modules/mod_mpm_nginx.so")
+        text += "WorkerProcesses 1\n"
+    else:
+        text += "StartServers 1\nMinSpareThreads 4\nThreadsPerChild 8\n"   # light: 2 cores shared
     assert str(port) in text and str(conf.htdocs) in text and not re.search(r"\b808[0-3]\b", text)
     conf.body = text
     return conf

@@ -29,6 +29,10 @@ class ConnInfo:
     # SSL_CLIENT_S_DN ...), and the name the client sent in SNI (None: none sent, or plain).
     tls: dict[str, str] | None = None
     sni: str | None = None
+    # RemoteIPProxyProtocol (mpm/proxy_header.py): the TCP peer (the balancer) when a PROXY
+    # header named the client in ``client_addr``; None: ``client_addr`` is the peer.  Read
+    # by %{c}a / %{c}h and CONN_REMOTE_ADDR, as httpd keeps c->client_addr the balancer's.
+    peer: tuple[str, int] | None = None
 
 
 @dataclass(slots=True)

@@ -584,7 +584,7 @@ def variable(ctx: Any, name: str) -> str:
     if name == "REMOTE_PORT":
         return str(ctx.useragent_addr()[1])
     if name == "CONN_REMOTE_ADDR":
-        return ctx.conn.client_addr[0]
+        return (ctx.conn.peer or ctx.conn.client_addr)[0]
     if name == "SERVER_ADDR":
         return ctx.conn.server_addr[0]
     if name == "SERVER_NAME":

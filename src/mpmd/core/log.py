@@ -133,7 +133,8 @@ def _client(ctx: Any, arg: str) -> str:
     useragent = getattr(ctx, "useragent_addr", None)
     if arg != "c" and useragent is not None:
         return _addr(useragent())
-    return _addr(ctx.conn.client_addr)
+    conn = ctx.conn
+    return _addr(getattr(conn, "peer", None) or conn.client_addr)
 
 
 def _request_log_id(ctx: Any) -> str:

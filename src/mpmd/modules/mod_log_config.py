@@ -118,7 +118,7 @@ def _useragent(ctx: RequestContext, resp: Response, n: int, now: float) -> str:
 
 def _peer(ctx: RequestContext, resp: Response, n: int, now: float) -> str:
     """%{c}a and %{c}h: the connection's peer."""
-    return ctx.conn.client_addr[0]
+    return (ctx.conn.peer or ctx.conn.client_addr)[0]
 
 
 def _client(arg: str) -> Field:

@@ -33,10 +33,13 @@ Rule 5: proxies are IP addresses or networks as httpd's apr_ipsubnet_create read
 Rule 6: RemoteIPProxyProtocol On (server, <VirtualHost>): every connection to the server's
         addresses begins with a PROXY protocol header, v1 or v2 (http/proxy_protocol.py, read
         by the transports: mpm/proxy_header.py), except those from a peer in
-        RemoteIPProxyProtocolExceptions.  The header's source address is the connection's
-        client address (httpd's c->client_addr), so every reader of Rule 3 sees it, %{c}a
-        included, and the header walk of Rule 1 starts from it.  A connection without a
+        RemoteIPProxyProtocolExceptions.  The header's source address is every request's
+        useragent address (Rule 3's readers, REMOTE_PORT included), and the header walk of
+        Rule 1 starts from it; the connection's peer stays the balancer (%{c}a, %{c}h,
+        CONN_REMOTE_ADDR), as httpd.  A connection without a
         valid header is closed, logged at error (MPMD1963, httpd's AH03507 family).
+        RemoteIPProxyProtocolExceptions where no server has RemoteIPProxyProtocol On is
+        refused at -t (MPMD1964): it would have no effect.
 """
 
 from __future__ import annotations
@@ -269,6 +272,16 @@ class RemoteIPModule(Module):
                     except ValueError as exc:
                         yield Problem("error", "MPMD1962", str(exc), *_where(server, field, index))
 
+        # Rule 6: exceptions to a PROXY header that no server expects would be ignored
+        servers = list(servers_of(cfg))
+        if not any(getattr(s, "remote_ip_proxy_protocol", False) for s in servers):
+            for server in servers:
+                if getattr(server, "remote_ip_proxy_protocol_exceptions", None):
+                    file, line = _set_at(server, "remote_ip_proxy_protocol_exceptions")
+                    yield Problem("error", "MPMD1964", "RemoteIPProxyProtocolExceptions has no "
+                                  "effect: RemoteIPProxyProtocol is On in no server", file, line)
+                    break
+
     def post_read_request(self, ctx: RequestContext) -> None:
         self.apply(ctx)
 
@@ -295,6 +308,13 @@ class RemoteIPModule(Module):
             fields = [(k, v) for k, v in fields if k != proxies_header]
             fields.append((proxies_header, ", ".join(passed).encode("latin-1")))
         replace_headers(ctx, fields)
+
+
+def _set_at(server: Any, field: str) -> tuple[str | None, int | None]:
+    """The file and line that set ``field`` in ``server`` (None, None when unknown)."""
+    where = server.where(field) if hasattr(server, "where") else "default"
+    file, colon, line = where.rpartition(":")
+    return (file, int(line)) if colon and line.isdigit() else (None, None)
 
 
 def _where(server: Any, field: str, index: int) -> tuple[str | None, int | None]:

@@ -743,6 +743,8 @@ class ForkingMPM(MPM):
         with GracefulStopDelay they go on serving that long.  False: a second stop signal
         came meanwhile (stop at once)."""
         self.scoreboard.set_stopping()
+        if self.runtime.on_stopping:          # systemd hears of the stop at once too
+            self.runtime.on_stopping()
         delay = float(getattr(self.cfg, "graceful_stop_delay", 0) or 0)
         if delay <= 0:
             return True
@@ -762,8 +764,6 @@ class ForkingMPM(MPM):
             self.stop_children(signal.SIGTERM)
             return RunResult.STOP
         self.state = MPMState.STOPPING
-        if self.runtime.on_stopping:
-            self.runtime.on_stopping()
         bound = self.drain_bound_s()
         self.log.notice(M_DRAINING, f"stopping: finishing the requests in flight (up to {bound:g} s)",
                         self.name)
@@ -822,8 +822,6 @@ class ForkingMPM(MPM):
             self.stop_children(signal.SIGTERM)
             return RunResult.STOP
         self.state = MPMState.STOPPING
-        if self.runtime.on_stopping:
-            self.runtime.on_stopping()
         self.retire_generation()
         timeout = float(getattr(self.cfg, "graceful_shutdown_timeout", 0) or 0)
         deadline = time.monotonic() + (timeout if timeout > 0 else 3600.0)

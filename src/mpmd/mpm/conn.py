@@ -51,7 +51,8 @@ Rule 10: a 101 (an accepted websocket, modules/asgi_websocket.py) hands the conn
         seen meanwhile closes the process's websockets after the grace
         (``core.exchange.upgraded_grace_s``, ``close_upgraded``).
 Rule 11: RemoteIPProxyProtocol (mpm/proxy_header.py): the PROXY header is read first, before
-        a TLS handshake, under Timeout; its client address is the connection's.
+        a TLS handshake, under Timeout; its client address is the connection's client
+        (``ConnInfo.client_addr``), the balancer stays its ``peer``.
 """
 
 from __future__ import annotations
@@ -249,14 +250,14 @@ class ConnectionDriver:
             else:
                 self._rcv_timeout = self.policy.timeout_s      # what the listener gave it
             conn = conn if conn is not None else self.conn_policy.connection()
-            client = inet_address(addr)
+            client = peer = inet_address(addr)
             if self.policy.proxy_anywhere and proxy_header.expected(
                     proxy_header.rule_for(self.policy, local, sock), client):   # Rule 11
                 self._set_rcv_timeout(sock, self.timeout_s)
                 client = proxy_header.read_blocking(sock, getattr(self.mpm, "log", None), client)
                 if client is None:
                     return
-            info = ConnInfo(client_addr=client,
+            info = ConnInfo(client_addr=client, peer=peer if client is not peer else None,
                             server_addr=local or seen_as(sock.getsockname()),
                             conn_id=self.conn_count, requests_served=requests_served)
             if tls is not None:

@@ -10,10 +10,12 @@ Rule 1: the header is read on a connection whose local address has a server (its
         with RemoteIPProxyProtocol On) with RemoteIPProxyProtocol On, unless the peer is in
         that server's RemoteIPProxyProtocolExceptions.  ``rule_for`` answers that; without
         the directive anywhere it is one attribute test.
-Rule 2: the header's source address replaces the connection's client address (``ConnInfo
-        .client_addr``, httpd's c->client_addr): the access log's %a and %h, REMOTE_ADDR,
-        ASGI's client, Require ip, mod_remoteip's header walk all start from it.  LOCAL,
-        UNKNOWN and UNSPEC keep the peer.
+Rule 2: the header's source address is the connection's client address (``ConnInfo
+        .client_addr``, what httpd's mod_remoteip makes every request's useragent address):
+        the access log's %a and %h, REMOTE_ADDR and REMOTE_PORT, ASGI's client, Require ip;
+        mod_remoteip's header walk starts from it.  The balancer stays the connection's
+        ``peer``: %{c}a, %{c}h, CONN_REMOTE_ADDR, as httpd's c->client_addr.  LOCAL, UNKNOWN
+        and UNSPEC keep the peer as the client.
 Rule 3: a connection that does not start with a valid header is closed without an answer,
         the reason logged at error (httpd's AH03507 family); one that sends nothing within
         Timeout is closed silently.  The blocking drivers wait with the socket's receive
@@ -55,10 +57,10 @@ def expected(rule: tuple[Any, ...] | None, peer: Any) -> bool:
     """Rule 1: a header is read from ``peer`` under ``rule``."""
     if rule is None:
         return False
-    if not rule or not isinstance(peer, tuple):
-        return isinstance(peer, tuple)
-    try:
-        addr = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    if not rule:
+        return True
+    try:                                  # a unix socket's peer has no address: no exception
+        addr = ipaddress.ip_address(str(peer[0] if isinstance(peer, tuple) else peer).split("%", 1)[0])
     except ValueError:
         return True
     plain = getattr(addr, "ipv4_mapped", None) or addr

@@ -51,7 +51,8 @@ Rule 7: RequestReadTimeout (core/reqtimeout.py): a head is read under its addres
 Rule 8: RemoteIPProxyProtocol (mpm/proxy_header.py): a connection that must begin with a
         PROXY header reads it first, before a TLS handshake, when readable (MSG_PEEK, then
         exactly the header's bytes), under the head's time; its source address becomes the
-        connection's client address (``ec.addr``).  A bad header closes the connection.
+        connection's client address (``ec.addr``; the balancer is ``ec.peer``).  A bad
+        header closes the connection.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class EventConn:
     """One client connection as the listener knows it (kept small: Rule 4)."""
 
     __slots__ = ("sock", "fd", "addr", "conn", "info", "state", "error", "request", "tls",
-                 "context", "secure", "policy", "clock", "body_clock", "interim", "proxy")
+                 "context", "secure", "policy", "clock", "body_clock", "interim", "proxy", "peer")
 
     def __init__(self, sock: socket.socket, addr: Any, policy: Any) -> None:
         self.sock = sock
@@ -112,6 +113,7 @@ class EventConn:
         self.body_clock: StageClock | None = None     # a body read here, for the worker
         self.interim: bytes | None = None             # "100 Continue" sent: what is left
         self.proxy: Any = None                        # a PROXY header to read first (Rule 8)
+        self.peer: Any = None                         # the balancer, once ``addr`` is its client
 
 
 class ConnectionStates:
@@ -198,7 +200,8 @@ class ConnectionStates:
             self._rearm(ec)
             return
         peer = ec.addr if isinstance(ec.addr, tuple) else (str(ec.addr), 0)
-        ec.addr = proxy_header.client_of(ec.proxy, (str(peer[0]), int(peer[1])))
+        ec.peer = peer = (str(peer[0]), int(peer[1]))
+        ec.addr = proxy_header.client_of(ec.proxy, peer)
         ec.proxy = None
         self._readable(ec)        # a request or a TLS hello may have come with it
 
@@ -484,7 +487,9 @@ class ConnectionStates:
         for ec in self.linger_q.expire(now):
             self._close(ec)
         for ec in self.head_q.expire(now):
-            if ec.context is not None:
+            if ec.proxy is not None:
+                self._close(ec)             # no PROXY header in time: closed silently
+            elif ec.context is not None:
                 self._tls_failed(ec, "timed out")
             elif ec.conn is not None and ec.conn.partial_request:
                 ec.error = ProtocolError(408, "request timed out")
@@ -499,5 +504,5 @@ def _conn_info(ec: EventConn) -> ConnInfo:
     except OSError:
         server = ("", 0)
     addr = ec.addr if isinstance(ec.addr, tuple) else (str(ec.addr), 0)
-    return ConnInfo(client_addr=(str(addr[0]), int(addr[1])),
+    return ConnInfo(client_addr=(str(addr[0]), int(addr[1])), peer=ec.peer,
                     server_addr=server, conn_id=ec.fd, requests_served=0)

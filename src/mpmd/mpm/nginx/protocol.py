@@ -109,9 +109,9 @@ class HttpProtocol(asyncio.Protocol):
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        self.info = ConnInfo(self.proxied or inet_address(transport.get_extra_info("peername")),
-                             seen_as(transport.get_extra_info("sockname")),
-                             conn_id=self.w.accepted)
+        peer = inet_address(transport.get_extra_info("peername"))
+        self.info = ConnInfo(self.proxied or peer, seen_as(transport.get_extra_info("sockname")),
+                             conn_id=self.w.accepted, peer=peer if self.proxied else None)
         if self.policy.hosts is not None:    # this address's timeouts and head limits
             self.policy = policy = self.policy.for_address(self.info.server_addr)
             self.timeout_s = policy.timeout_s
