@@ -310,3 +310,15 @@ def test_proxy_requests_on_is_refused(tmp_path):
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode != 0
     assert "line 3" in out.stderr and "ProxyRequests" in out.stderr
+
+
+def test_proxy_set_for_no_worker_is_refused(tmp_path):
+    conf = tmp_path / "t.conf"
+    conf.write_text("Listen 127.0.0.1:0\nServerName x\nProxyPass /a http://127.0.0.1:9/a\n"
+                    "ProxySet http://127.0.0.1:9/a timeout=5\n"
+                    "ProxySet http://127.0.0.1:10/nothing timeout=5\n")
+    out = subprocess.run([sys.executable, "-m", "mpmd", "-t", "-f", str(conf)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert out.returncode != 0
+    assert "line 5" in out.stderr and "127.0.0.1:10/nothing" in out.stderr
+    assert "127.0.0.1:9/a" not in out.stderr

@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 from mpmd.config import values as v
 from mpmd.config.directives import Args, Ctx, Directive, Merge
 from mpmd.core.exchange import RequestContext, Response
-from mpmd.core.modules import Module, PerServer
+from mpmd.core.modules import Module, PerServer, servers_of
 from mpmd.core.request import error, log_error
 from mpmd.modules.proxy_client import HOP_BY_HOP, BackendError, Worker, aexchange, exchange
 from mpmd.modules.proxy_wstunnel import ProxyLoop, answer_of, open_tunnel
@@ -388,6 +388,24 @@ class ProxyModule(Module):
         self.handler = ProxyHandler(self)
         self.loop: ProxyLoop | None = None              # a blocking MPM's tunnels (wstunnel)
         self.handlers = {HANDLER_NAME: self.handler, MANAGER_HANDLER: self.manager}
+
+    def check_config(self, cfg: Any) -> list[Any]:
+        """-t and start-up: a ProxySet naming a worker or balancer that no ProxyPass or
+        BalancerMember uses would have no effect, so it is refused at its line."""
+        from mpmd.config.model import Problem
+        from mpmd.modules.app_probe import lines_of
+        used: set[str] = set()
+        for server in servers_of(cfg):
+            for rule in getattr(server, "proxy_pass", None) or ():
+                if rule.url is not None:
+                    used.add(f"balancer://{rule.host}" if rule.scheme == "balancer"
+                             else rule.url.rstrip("/"))
+            for name, url, _ in getattr(server, "balancer_member", None) or ():
+                used.update((url, f"balancer://{name}"))
+        return [Problem("error", "AH00944", f"ProxySet {key}: no ProxyPass or BalancerMember "
+                        "uses this worker or balancer, so its parameters would have no effect",
+                        file, line)
+                for (key, _), file, line in lines_of(cfg, "proxy_set") if key not in used]
 
     def child_init(self, server: Any, mpm: Any) -> None:
         self.handler.kind = "async" if awaits_handlers(mpm) else "blocking"
