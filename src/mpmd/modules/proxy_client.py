@@ -258,6 +258,22 @@ def _body_source(body: Any, length: int | None, chunked: bool) -> Iterator[bytes
         yield b"0\r\n\r\n"
 
 
+def head_failure(exc: BaseException, worker: Worker, may_retry: bool) -> BackendError | None:
+    """What a failure while reading a backend's answer head means, for the blocking and the
+    async exchange alike: None to retry once on a fresh connection (a pooled one the backend
+    had closed), else the client's 502 or 504 (httpd's AH01102)."""
+    where = f"remote server {worker.hostport}"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+        if may_retry:
+            return None
+        return BackendError(502, "AH01102", f"error reading status line from {where}: {exc}")
+    if isinstance(exc, TimeoutError):            # socket.timeout and asyncio's, both
+        return BackendError(504, "AH01102", f"error reading status line from {where}: timed out")
+    if isinstance(exc, httptools.HttpParserError):
+        return BackendError(502, "AH01102", f"error reading status line from {where}: {exc}")
+    return BackendError(502, "AH01102", f"error reading from {where}: {exc}")
+
+
 def exchange(worker: Worker, head: bytes, body: Any, length: int | None, chunked: bool,
              head_request: bool, timeout: float) -> BackendAnswer:
     """Send ``head`` (and the body) to ``worker``; the answer once its head is read."""
@@ -297,27 +313,14 @@ def exchange(worker: Worker, head: bytes, body: Any, length: int | None, chunked
             except _Stale:
                 sock.close()
                 continue
-            except (ConnectionResetError, BrokenPipeError) as exc:
-                sock.close()
-                if reused and attempt == 0 and not sent_body:
-                    continue
-                raise BackendError(502, "AH01102", f"error reading status line from remote "
-                                   f"server {worker.hostport}: {exc}") from None
-            except socket.timeout:
-                sock.close()
-                raise BackendError(504, "AH01102", "error reading status line from remote "
-                                   f"server {worker.hostport}: timed out") from None
             except httptools.HttpParserUpgrade:
-                # a 101: the head is complete; what follows is the tunnel's
-                pass
-            except httptools.HttpParserError as exc:
+                pass                    # a 101: the head is complete; the rest is the tunnel's
+            except (httptools.HttpParserError, OSError) as exc:
                 sock.close()
-                raise BackendError(502, "AH01102", "error reading status line from remote "
-                                   f"server {worker.hostport}: {exc}") from None
-            except OSError as exc:
-                sock.close()
-                raise BackendError(502, "AH01102", f"error reading from remote server "
-                                   f"{worker.hostport}: {exc}") from None
+                failure = head_failure(exc, worker, reused and attempt == 0 and not sent_body)
+                if failure is None:
+                    continue
+                raise failure from None
             return BackendAnswer(worker, sock, parser, state, head_request, on_end)
         raise BackendError(502, "AH01102", f"remote server {worker.hostport} closed the "
                            "connection twice")
@@ -482,26 +485,14 @@ async def aexchange(worker: Worker, head: bytes, body: Any, length: int | None, 
             except _Stale:
                 writer.close()
                 continue
-            except (ConnectionResetError, BrokenPipeError) as exc:
-                writer.close()
-                if reused and attempt == 0 and not sent_body:
-                    continue
-                raise BackendError(502, "AH01102", f"error reading status line from remote "
-                                   f"server {worker.hostport}: {exc}") from None
-            except asyncio.TimeoutError:
-                writer.close()
-                raise BackendError(504, "AH01102", "error reading status line from remote "
-                                   f"server {worker.hostport}: timed out") from None
             except httptools.HttpParserUpgrade:
-                pass
-            except httptools.HttpParserError as exc:
+                pass                    # a 101: the head is complete; the rest is the tunnel's
+            except (httptools.HttpParserError, OSError) as exc:
                 writer.close()
-                raise BackendError(502, "AH01102", "error reading status line from remote "
-                                   f"server {worker.hostport}: {exc}") from None
-            except OSError as exc:
-                writer.close()
-                raise BackendError(502, "AH01102", f"error reading from remote server "
-                                   f"{worker.hostport}: {exc}") from None
+                failure = head_failure(exc, worker, reused and attempt == 0 and not sent_body)
+                if failure is None:
+                    continue
+                raise failure from None
             return AsyncAnswer(worker, conn, parser, state, head_request, timeout, on_end)
         raise BackendError(502, "AH01102", f"remote server {worker.hostport} closed the "
                            "connection twice")
